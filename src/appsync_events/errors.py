@@ -1,0 +1,296 @@
+"""Exceptions raised by :mod:`appsync_events`.
+
+The tree::
+
+    AppSyncEventsError
+    ├── ConfigurationError(ValueError)          bad endpoint / region / channel / too many events
+    │   └── InvalidChannelError                 a channel path breaks a rule of PROTOCOL.md §7.1
+    ├── AuthorizationError
+    │   ├── CredentialsError                    nothing to sign with, credential refresh failed
+    │   └── UnauthorizedError                   401/403, UnauthorizedException from the service
+    ├── ProtocolError
+    │   ├── LocalProtocolError                  we (the caller) broke the protocol; raised at once
+    │   └── RemoteProtocolError                 the peer broke it; raised at the next await
+    ├── ConnectionClosedError                   socket gone; .code, .reason
+    ├── HandshakeError                          connection_error during the handshake; .errors
+    │   └── HandshakeTimeoutError(TimeoutError)  no connection_ack in time
+    ├── HeartbeatTimeoutError(TimeoutError)     no "ka" within connectionTimeoutMs
+    ├── OperationTimeoutError(TimeoutError)     no ack for subscribe/publish/unsubscribe in time
+    ├── SubscriptionInboxFullError              this subscription's inbox overflowed
+    ├── SubscriptionClosedError                 read on a closed subscription
+    └── OperationError                          the service answered an operation with errors
+        ├── SubscribeError                      subscribe_error
+        ├── PublishError                        publish_error / HTTP 4xx-5xx
+        ├── UnsubscribeError                    unsubscribe_error
+        └── BroadcastError                      broadcast_error for a subscription
+
+Service errors carry ``.errors``, a tuple of :class:`ErrorDetail` (``error_type``,
+``message``, ``error_code``).  :class:`UnauthorizedError` is raised instead of the
+operation error when the service says ``UnauthorizedException``/``Unauthorized``; it
+carries the same ``.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "AppSyncEventsError",
+    "AuthorizationError",
+    "BroadcastError",
+    "ConfigurationError",
+    "ConnectionClosedError",
+    "CredentialsError",
+    "ErrorDetail",
+    "HandshakeError",
+    "HandshakeTimeoutError",
+    "HeartbeatTimeoutError",
+    "InvalidChannelError",
+    "LocalProtocolError",
+    "OperationError",
+    "OperationTimeoutError",
+    "ProtocolError",
+    "PublishError",
+    "RemoteProtocolError",
+    "SubscribeError",
+    "SubscriptionClosedError",
+    "SubscriptionInboxFullError",
+    "UnauthorizedError",
+    "UnsubscribeError",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorDetail:
+    """One entry of an AppSync ``errors`` array."""
+
+    error_type: str
+    """``errorType`` on the wire, e.g. ``UnauthorizedException``."""
+    message: str
+    """``message`` on the wire."""
+    error_code: int | None = None
+    """``errorCode`` on the wire, present for auth failures (e.g. 401)."""
+
+    def __str__(self) -> str:
+        code = f" {self.error_code}" if self.error_code is not None else ""
+        return f"{self.error_type}{code}: {self.message}"
+
+
+def _format_errors(errors: Iterable[ErrorDetail]) -> str:
+    return "; ".join(str(e) for e in errors) or "no error details"
+
+
+class AppSyncEventsError(Exception):
+    """Base class of every exception raised by this package."""
+
+
+class ConfigurationError(AppSyncEventsError, ValueError):
+    """The caller passed something unusable (endpoint, region, channel, events)."""
+
+
+class InvalidChannelError(ConfigurationError):
+    """A channel path breaks a rule of PROTOCOL.md §7.1.
+
+    Attributes:
+        channel: the offending channel string.
+        rule: a short description of the rule that failed.
+    """
+
+    def __init__(self, channel: str, rule: str) -> None:
+        self.channel = channel
+        self.rule = rule
+        super().__init__(f"invalid channel {channel!r}: {rule}")
+
+
+class AuthorizationError(AppSyncEventsError):
+    """Base class of authorization failures."""
+
+
+class CredentialsError(AuthorizationError):
+    """No credentials could be found or refreshed to sign a request."""
+
+
+class UnauthorizedError(AuthorizationError):
+    """The service refused the credentials (401/403 or ``UnauthorizedException``).
+
+    Attributes:
+        errors: the service's error details.
+        status: the HTTP status for HTTP publish, else ``None``.
+        operation: ``"connect"``, ``"subscribe"``, ``"publish"`` or ``"unsubscribe"``.
+    """
+
+    def __init__(
+        self,
+        errors: Iterable[ErrorDetail] = (),
+        *,
+        status: int | None = None,
+        operation: str | None = None,
+    ) -> None:
+        self.errors: tuple[ErrorDetail, ...] = tuple(errors)
+        self.status = status
+        self.operation = operation
+        where = f"{operation} " if operation else ""
+        st = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{where}unauthorized{st}: {_format_errors(self.errors)}")
+
+
+class ProtocolError(AppSyncEventsError):
+    """Base class of protocol violations."""
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller tried something the protocol forbids in the current state."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something that breaks the protocol.
+
+    Attributes:
+        reason: what was wrong, e.g. ``"invalid JSON"``.
+        frame_type: the frame's ``type`` when it could be read, else ``None``.
+        id: the frame's ``id`` when it could be read as a string, else ``None``.
+    """
+
+    def __init__(
+        self, reason: str, *, frame_type: str | None = None, id: str | None = None
+    ) -> None:
+        self.reason = reason
+        self.frame_type = frame_type
+        self.id = id
+        where = f" in {frame_type!r} frame" if frame_type else ""
+        super().__init__(f"{reason}{where}")
+
+
+class ConnectionClosedError(AppSyncEventsError):
+    """The WebSocket is closed; no further operation is possible.
+
+    Attributes:
+        code: the close code, if known.
+        reason: the close reason, if known.
+    """
+
+    def __init__(
+        self, code: int | None = None, reason: str = "", *, message: str | None = None
+    ) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(message or f"connection closed (code={code}, reason={reason!r})")
+
+
+class HandshakeError(AppSyncEventsError):
+    """The service answered the handshake with ``connection_error`` or refused it.
+
+    Attributes:
+        errors: the service's error details (may be empty for transport failures).
+    """
+
+    def __init__(self, message: str, errors: Iterable[ErrorDetail] = ()) -> None:
+        self.errors: tuple[ErrorDetail, ...] = tuple(errors)
+        detail = f": {_format_errors(self.errors)}" if self.errors else ""
+        super().__init__(f"{message}{detail}")
+
+
+class HandshakeTimeoutError(HandshakeError, TimeoutError):
+    """No ``connection_ack`` arrived within the handshake timeout (Go: ``ErrHandshakeTimeout``)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(f"timed out after {timeout:g}s waiting for connection_ack")
+
+
+class HeartbeatTimeoutError(AppSyncEventsError, TimeoutError):
+    """No ``ka`` (or other frame) within the keep-alive timeout (Go: ``ErrHeartbeatTimeout``)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(f"no keep-alive from the service within {timeout:g}s")
+
+
+class OperationTimeoutError(AppSyncEventsError, TimeoutError):
+    """No acknowledgement for an operation within ``operation_timeout``."""
+
+    def __init__(self, operation: str, id: str, timeout: float) -> None:
+        self.operation = operation
+        self.id = id
+        self.timeout = timeout
+        super().__init__(f"timed out after {timeout:g}s waiting for the {operation} ack of {id!r}")
+
+
+class SubscriptionInboxFullError(AppSyncEventsError):
+    """The subscription's inbox overflowed (Go: ``ErrSubscriptionInboxFull``).
+
+    The subscription is closed; events buffered before the overflow are still readable.
+    """
+
+    def __init__(self, subscription_id: str, channel: str, capacity: int) -> None:
+        self.subscription_id = subscription_id
+        self.channel = channel
+        self.capacity = capacity
+        super().__init__(
+            f"inbox of subscription {subscription_id!r} on {channel!r} is full "
+            f"({capacity} events); the consumer is too slow"
+        )
+
+
+class SubscriptionClosedError(AppSyncEventsError):
+    """A read on a closed subscription (Go: ``ErrSubscriptionClosed``)."""
+
+    def __init__(self, subscription_id: str, channel: str, reason: str = "closed") -> None:
+        self.subscription_id = subscription_id
+        self.channel = channel
+        self.reason = reason
+        super().__init__(f"subscription {subscription_id!r} on {channel!r} is {reason}")
+
+
+class OperationError(AppSyncEventsError):
+    """The service answered an operation with errors.
+
+    Attributes:
+        errors: the service's error details.
+        id: the operation id, when known.
+        channel: the channel, when known.
+        status: the HTTP status for HTTP publish, else ``None``.
+    """
+
+    operation = "operation"
+
+    def __init__(
+        self,
+        errors: Iterable[ErrorDetail],
+        *,
+        id: str | None = None,
+        channel: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.errors: tuple[ErrorDetail, ...] = tuple(errors)
+        self.id = id
+        self.channel = channel
+        self.status = status
+        on = f" on {channel!r}" if channel else ""
+        st = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{self.operation} failed{on}{st}: {_format_errors(self.errors)}")
+
+
+class SubscribeError(OperationError):
+    """``subscribe_error`` from the service."""
+
+    operation = "subscribe"
+
+
+class PublishError(OperationError):
+    """``publish_error`` from the service, or an HTTP publish error response."""
+
+    operation = "publish"
+
+
+class UnsubscribeError(OperationError):
+    """``unsubscribe_error`` from the service."""
+
+    operation = "unsubscribe"
+
+
+class BroadcastError(OperationError):
+    """``broadcast_error`` for a subscription."""
+
+    operation = "broadcast"

@@ -1,0 +1,447 @@
+"""Text frame <-> message codec (PROTOCOL.md §3).
+
+This is the only module that knows the JSON field names of the wire format.  Decoding is
+strict about the fields a message needs and ignores every field it does not know
+(§3.1): a bad frame raises :class:`~appsync_events.errors.RemoteProtocolError` naming
+what was wrong, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, assert_never
+
+from ..errors import ErrorDetail, RemoteProtocolError
+from .messages import (
+    BroadcastError,
+    ClientMessage,
+    ConnectionAck,
+    ConnectionErrorMessage,
+    ConnectionInit,
+    Data,
+    ErrorMessage,
+    FailedEvent,
+    KeepAlive,
+    Message,
+    Publish,
+    PublishedEvent,
+    PublishError,
+    PublishSuccess,
+    ServerMessage,
+    Subscribe,
+    SubscribeError,
+    SubscribeSuccess,
+    Unsubscribe,
+    UnsubscribeError,
+    UnsubscribeSuccess,
+)
+
+__all__ = [
+    "decode",
+    "decode_client",
+    "decode_error_body",
+    "decode_errors",
+    "decode_publish_result",
+    "decode_server",
+    "dumps",
+    "encode",
+    "encode_error_body",
+    "encode_errors",
+    "encode_publish_body",
+    "encode_publish_result",
+]
+
+JSONObject = dict[str, Any]
+
+
+def dumps(value: object) -> str:
+    """Serialise compactly, keeping non-ASCII characters (the house wire style)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+def encode_errors(errors: Sequence[ErrorDetail]) -> list[JSONObject]:
+    """Return the wire form of an ``errors`` array."""
+    out: list[JSONObject] = []
+    for e in errors:
+        item: JSONObject = {"errorType": e.error_type, "message": e.message}
+        if e.error_code is not None:
+            item["errorCode"] = e.error_code
+        out.append(item)
+    return out
+
+
+def _encode_result(
+    successful: Sequence[PublishedEvent], failed: Sequence[FailedEvent]
+) -> tuple[list[JSONObject], list[JSONObject]]:
+    ok = [{"identifier": s.identifier, "index": s.index} for s in successful]
+    bad: list[JSONObject] = []
+    for f in failed:
+        item: JSONObject = {"identifier": f.identifier, "index": f.index}
+        if f.code is not None:
+            item["code"] = f.code
+        if f.message is not None:
+            item["message"] = f.message
+        bad.append(item)
+    return ok, bad
+
+
+def _to_wire(message: Message) -> JSONObject:
+    match message:
+        case ConnectionInit() | KeepAlive():
+            return {"type": message.TYPE}
+        case Subscribe(id=id, channel=channel, authorization=auth):
+            obj: JSONObject = {"type": message.TYPE, "id": id, "channel": channel}
+            if auth is not None:
+                obj["authorization"] = dict(auth)
+            return obj
+        case Unsubscribe(id=id) | SubscribeSuccess(id=id) | UnsubscribeSuccess(id=id):
+            return {"type": message.TYPE, "id": id}
+        case Publish(id=id, channel=channel, events=events, authorization=auth):
+            obj = {"type": message.TYPE, "id": id, "channel": channel, "events": list(events)}
+            if auth is not None:
+                obj["authorization"] = dict(auth)
+            return obj
+        case ConnectionAck(connection_timeout_ms=ms):
+            obj = {"type": message.TYPE}
+            if ms is not None:
+                obj["connectionTimeoutMs"] = ms
+            return obj
+        case ConnectionErrorMessage(errors=errors):
+            return {"type": message.TYPE, "errors": encode_errors(errors)}
+        case (
+            SubscribeError(id=id, errors=errors)
+            | BroadcastError(id=id, errors=errors)
+            | UnsubscribeError(id=id, errors=errors)
+            | PublishError(id=id, errors=errors)
+        ):
+            return {"type": message.TYPE, "id": id, "errors": encode_errors(errors)}
+        case Data(id=id, event=event):
+            return {"type": message.TYPE, "id": id, "event": event}
+        case PublishSuccess(id=id, successful=successful, failed=failed):
+            ok, bad = _encode_result(successful, failed)
+            return {"type": message.TYPE, "id": id, "successful": ok, "failed": bad}
+        case ErrorMessage(id=id, errors=errors):
+            obj = {"type": message.TYPE}
+            if id is not None:
+                obj["id"] = id
+            obj["errors"] = encode_errors(errors)
+            return obj
+        case _:  # pragma: no cover - exhaustive
+            assert_never(message)
+
+
+def encode(message: Message) -> str:
+    """Return the text frame for ``message`` (compact JSON, UTF-8 kept)."""
+    return dumps(_to_wire(message))
+
+
+def encode_publish_body(channel: str, events: Sequence[str]) -> str:
+    """Return the HTTP ``POST /event`` body (§6.1) for JSON-text ``events``."""
+    return dumps({"channel": channel, "events": list(events)})
+
+
+def encode_publish_result(
+    successful: Sequence[PublishedEvent], failed: Sequence[FailedEvent]
+) -> str:
+    """Return the HTTP 200 publish body (§6.2), ``failed`` first as AWS does."""
+    ok, bad = _encode_result(successful, failed)
+    return dumps({"failed": bad, "successful": ok})
+
+
+def encode_error_body(errors: Sequence[ErrorDetail]) -> str:
+    """Return an HTTP error body ``{"errors":[...]}`` (§6.3)."""
+    return dumps({"errors": encode_errors(errors)})
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+class _Fields:
+    """Typed accessors over one decoded frame, raising :class:`RemoteProtocolError`."""
+
+    __slots__ = ("id", "obj", "type")
+
+    def __init__(self, obj: JSONObject, frame_type: str | None) -> None:
+        self.obj = obj
+        self.type = frame_type
+        raw_id = obj.get("id")
+        self.id = raw_id if isinstance(raw_id, str) else None
+
+    def fail(self, reason: str) -> RemoteProtocolError:
+        return RemoteProtocolError(reason, frame_type=self.type, id=self.id)
+
+    def string(self, name: str) -> str:
+        value = self.obj.get(name)
+        if value is None and name not in self.obj:
+            raise self.fail(f"missing field {name!r}")
+        if not isinstance(value, str):
+            raise self.fail(f"field {name!r} must be a string, not {_kind(value)}")
+        return value
+
+    def optional_string(self, name: str) -> str | None:
+        if self.obj.get(name) is None:
+            return None
+        return self.string(name)
+
+    def string_map(self, name: str) -> dict[str, str] | None:
+        value = self.obj.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(f"field {name!r} must be an object, not {_kind(value)}")
+        for key, item in value.items():
+            if not isinstance(item, str):
+                raise self.fail(f"field {name}.{key} must be a string, not {_kind(item)}")
+        return dict(value)
+
+    def string_list(self, name: str) -> tuple[str, ...]:
+        value = self.obj.get(name)
+        if not isinstance(value, list):
+            if name not in self.obj:
+                raise self.fail(f"missing field {name!r}")
+            raise self.fail(f"field {name!r} must be an array, not {_kind(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.fail(f"field {name}[{i}] must be a string, not {_kind(item)}")
+        return tuple(value)
+
+    def optional_int(self, name: str) -> int | None:
+        value = self.obj.get(name)
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(f"field {name!r} must be an integer, not {_kind(value)}")
+        return value
+
+    def objects(self, name: str, *, required: bool) -> list[JSONObject]:
+        value = self.obj.get(name)
+        if value is None and not required:
+            return []
+        if not isinstance(value, list):
+            if name not in self.obj:
+                raise self.fail(f"missing field {name!r}")
+            raise self.fail(f"field {name!r} must be an array, not {_kind(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.fail(f"field {name}[{i}] must be an object, not {_kind(item)}")
+        return value
+
+    def errors(self) -> tuple[ErrorDetail, ...]:
+        return tuple(self._error(i, e) for i, e in enumerate(self.objects("errors", required=True)))
+
+    def _error(self, i: int, obj: JSONObject) -> ErrorDetail:
+        sub = _Fields(obj, self.type)
+        sub.id = self.id
+        try:
+            return ErrorDetail(
+                error_type=sub.string("errorType"),
+                message=sub.optional_string("message") or "",
+                error_code=sub.optional_int("errorCode"),
+            )
+        except RemoteProtocolError as exc:
+            raise self.fail(f"errors[{i}]: {exc.reason}") from None
+
+    def published(self) -> tuple[PublishedEvent, ...]:
+        out = []
+        for i, obj in enumerate(self.objects("successful", required=False)):
+            sub = self._sub(obj)
+            try:
+                out.append(PublishedEvent(identifier=sub.string("identifier"), index=_index(sub)))
+            except RemoteProtocolError as exc:
+                raise self.fail(f"successful[{i}]: {exc.reason}") from None
+        return tuple(out)
+
+    def failed(self) -> tuple[FailedEvent, ...]:
+        out = []
+        for i, obj in enumerate(self.objects("failed", required=False)):
+            sub = self._sub(obj)
+            try:
+                # The Swift client models errorCode/errorMessage (§3.3.9); accept both forms.
+                code = sub.optional_string("code")
+                if code is None and "errorCode" in obj:
+                    code = str(obj["errorCode"])
+                message = sub.optional_string("message") or sub.optional_string("errorMessage")
+                out.append(
+                    FailedEvent(
+                        identifier=sub.string("identifier"),
+                        index=_index(sub),
+                        code=code,
+                        message=message,
+                    )
+                )
+            except RemoteProtocolError as exc:
+                raise self.fail(f"failed[{i}]: {exc.reason}") from None
+        return tuple(out)
+
+    def _sub(self, obj: JSONObject) -> _Fields:
+        sub = _Fields(obj, self.type)
+        sub.id = self.id
+        return sub
+
+
+def _index(sub: _Fields) -> int:
+    index = sub.optional_int("index")
+    if index is None:
+        raise sub.fail("missing field 'index'")
+    return index
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _load(text: str | bytes) -> _Fields:
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise RemoteProtocolError("frame is not valid UTF-8") from None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RemoteProtocolError(f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError(f"frame must be a JSON object, not {_kind(obj)}")
+    frame_type = obj.get("type")
+    fields = _Fields(obj, frame_type if isinstance(frame_type, str) else None)
+    if frame_type is None:
+        raise fields.fail("missing field 'type'")
+    if not isinstance(frame_type, str):
+        raise fields.fail(f"field 'type' must be a string, not {_kind(frame_type)}")
+    return fields
+
+
+def _subscribe(f: _Fields) -> Subscribe:
+    return Subscribe(
+        id=f.string("id"), channel=f.string("channel"), authorization=f.string_map("authorization")
+    )
+
+
+def _publish(f: _Fields) -> Publish:
+    return Publish(
+        id=f.string("id"),
+        channel=f.string("channel"),
+        events=f.string_list("events"),
+        authorization=f.string_map("authorization"),
+    )
+
+
+_CLIENT: dict[str, Callable[[_Fields], ClientMessage]] = {
+    "connection_init": lambda f: ConnectionInit(),
+    "subscribe": _subscribe,
+    "unsubscribe": lambda f: Unsubscribe(id=f.string("id")),
+    "publish": _publish,
+}
+
+_SERVER: dict[str, Callable[[_Fields], ServerMessage]] = {
+    "connection_ack": lambda f: ConnectionAck(
+        connection_timeout_ms=f.optional_int("connectionTimeoutMs")
+    ),
+    "ka": lambda f: KeepAlive(),
+    "connection_error": lambda f: ConnectionErrorMessage(errors=f.errors()),
+    "subscribe_success": lambda f: SubscribeSuccess(id=f.string("id")),
+    "subscribe_error": lambda f: SubscribeError(id=f.string("id"), errors=f.errors()),
+    "data": lambda f: Data(id=f.string("id"), event=f.string("event")),
+    "broadcast_error": lambda f: BroadcastError(id=f.string("id"), errors=f.errors()),
+    "unsubscribe_success": lambda f: UnsubscribeSuccess(id=f.string("id")),
+    "unsubscribe_error": lambda f: UnsubscribeError(id=f.string("id"), errors=f.errors()),
+    "publish_success": lambda f: PublishSuccess(
+        id=f.string("id"), successful=f.published(), failed=f.failed()
+    ),
+    "publish_error": lambda f: PublishError(id=f.string("id"), errors=f.errors()),
+    "error": lambda f: ErrorMessage(id=f.optional_string("id"), errors=f.errors()),
+}
+
+
+def _decode(text: str | bytes, table: Mapping[str, Callable[[_Fields], Any]], side: str) -> Any:
+    fields = _load(text)
+    assert fields.type is not None
+    build = table.get(fields.type)
+    if build is None:
+        raise fields.fail(f"unknown {side} message type {fields.type!r}")
+    return build(fields)
+
+
+def decode_client(text: str | bytes) -> ClientMessage:
+    """Decode a client -> server frame.
+
+    Raises:
+        RemoteProtocolError: the frame is not valid JSON, not an object, has a missing or
+            unknown ``type``, or a field of the wrong type.  ``frame_type`` and ``id`` are
+            set when they could be read, so a server can answer with the right error frame.
+    """
+    result: ClientMessage = _decode(text, _CLIENT, "client")
+    return result
+
+
+def decode_server(text: str | bytes) -> ServerMessage:
+    """Decode a server -> client frame.
+
+    Raises:
+        RemoteProtocolError: as :func:`decode_client`.
+    """
+    result: ServerMessage = _decode(text, _SERVER, "server")
+    return result
+
+
+def decode(text: str | bytes) -> Message:
+    """Decode a frame of either direction."""
+    fields = _load(text)
+    assert fields.type is not None
+    if fields.type in _CLIENT:
+        return _CLIENT[fields.type](fields)
+    return decode_server(text)
+
+
+def decode_errors(value: object) -> tuple[ErrorDetail, ...]:
+    """Decode a bare ``errors`` array (e.g. from an HTTP error body)."""
+    return _Fields({"errors": value}, None).errors()
+
+
+def decode_error_body(text: str | bytes) -> tuple[ErrorDetail, ...]:
+    """Decode an HTTP error body ``{"errors":[...]}``.
+
+    Raises:
+        RemoteProtocolError: the body is not such an object.
+    """
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RemoteProtocolError(f"invalid JSON in error body: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError(f"error body must be a JSON object, not {_kind(obj)}")
+    return _Fields(obj, None).errors()
+
+
+def decode_publish_result(
+    text: str | bytes,
+) -> tuple[tuple[PublishedEvent, ...], tuple[FailedEvent, ...]]:
+    """Decode an HTTP 200 publish body into ``(successful, failed)``.
+
+    Raises:
+        RemoteProtocolError: the body is malformed.
+    """
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RemoteProtocolError(f"invalid JSON in publish response: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError(f"publish response must be a JSON object, not {_kind(obj)}")
+    fields = _Fields(obj, None)
+    return fields.published(), fields.failed()

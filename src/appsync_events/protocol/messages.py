@@ -1,0 +1,226 @@
+"""One frozen dataclass per wire message of PROTOCOL.md §3.
+
+Python names are snake_case; the wire names live only in :mod:`.codec`.  Event payloads
+(``Publish.events`` and ``Data.event``) stay JSON *text*, exactly as on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from ..errors import ErrorDetail
+
+__all__ = [
+    "BroadcastError",
+    "ClientMessage",
+    "ConnectionAck",
+    "ConnectionErrorMessage",
+    "ConnectionInit",
+    "Data",
+    "ErrorDetail",
+    "ErrorMessage",
+    "FailedEvent",
+    "KeepAlive",
+    "Message",
+    "Publish",
+    "PublishError",
+    "PublishSuccess",
+    "PublishedEvent",
+    "ServerMessage",
+    "Subscribe",
+    "SubscribeError",
+    "SubscribeSuccess",
+    "Unsubscribe",
+    "UnsubscribeError",
+    "UnsubscribeSuccess",
+]
+
+
+# --- client -> server -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionInit:
+    """``{"type":"connection_init"}`` (optional, §3.2.1)."""
+
+    TYPE: ClassVar[Literal["connection_init"]] = "connection_init"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscribe:
+    """``subscribe`` (§3.2.2)."""
+
+    TYPE: ClassVar[Literal["subscribe"]] = "subscribe"
+    id: str
+    channel: str
+    authorization: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unsubscribe:
+    """``unsubscribe`` (§3.2.3)."""
+
+    TYPE: ClassVar[Literal["unsubscribe"]] = "unsubscribe"
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Publish:
+    """``publish`` (§3.2.4); ``events`` are JSON texts."""
+
+    TYPE: ClassVar[Literal["publish"]] = "publish"
+    id: str
+    channel: str
+    events: tuple[str, ...]
+    authorization: Mapping[str, str] | None = None
+
+
+# --- server -> client -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionAck:
+    """``connection_ack`` with the top-level ``connectionTimeoutMs`` (§3.3.1)."""
+
+    TYPE: ClassVar[Literal["connection_ack"]] = "connection_ack"
+    connection_timeout_ms: int | None = None
+
+    @property
+    def connection_timeout(self) -> float | None:
+        """The keep-alive timeout in seconds, or ``None`` when absent."""
+        if self.connection_timeout_ms is None:
+            return None
+        return self.connection_timeout_ms / 1000.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepAlive:
+    """``{"type":"ka"}`` (§3.3.2)."""
+
+    TYPE: ClassVar[Literal["ka"]] = "ka"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionErrorMessage:
+    """``connection_error`` (§3.3.3)."""
+
+    TYPE: ClassVar[Literal["connection_error"]] = "connection_error"
+    errors: tuple[ErrorDetail, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeSuccess:
+    """``subscribe_success`` (§3.3.4)."""
+
+    TYPE: ClassVar[Literal["subscribe_success"]] = "subscribe_success"
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeError:
+    """``subscribe_error`` (§3.3.5)."""
+
+    TYPE: ClassVar[Literal["subscribe_error"]] = "subscribe_error"
+    id: str
+    errors: tuple[ErrorDetail, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Data:
+    """``data``: one event (JSON text) for subscription ``id`` (§3.3.6)."""
+
+    TYPE: ClassVar[Literal["data"]] = "data"
+    id: str
+    event: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BroadcastError:
+    """``broadcast_error`` (§3.3.7)."""
+
+    TYPE: ClassVar[Literal["broadcast_error"]] = "broadcast_error"
+    id: str
+    errors: tuple[ErrorDetail, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsubscribeSuccess:
+    """``unsubscribe_success`` (§3.3.8)."""
+
+    TYPE: ClassVar[Literal["unsubscribe_success"]] = "unsubscribe_success"
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsubscribeError:
+    """``unsubscribe_error`` (§3.3.8)."""
+
+    TYPE: ClassVar[Literal["unsubscribe_error"]] = "unsubscribe_error"
+    id: str
+    errors: tuple[ErrorDetail, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedEvent:
+    """An entry of ``successful``: the server identifier of the event at ``index``."""
+
+    identifier: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailedEvent:
+    """An entry of ``failed``: the event at ``index`` was not broadcast."""
+
+    identifier: str
+    index: int
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishSuccess:
+    """``publish_success`` (§3.3.9)."""
+
+    TYPE: ClassVar[Literal["publish_success"]] = "publish_success"
+    id: str
+    successful: tuple[PublishedEvent, ...] = ()
+    failed: tuple[FailedEvent, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishError:
+    """``publish_error`` (§3.3.10)."""
+
+    TYPE: ClassVar[Literal["publish_error"]] = "publish_error"
+    id: str
+    errors: tuple[ErrorDetail, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorMessage:
+    """Generic ``error`` (§3.3.11), sometimes with an ``id``."""
+
+    TYPE: ClassVar[Literal["error"]] = "error"
+    id: str | None = None
+    errors: tuple[ErrorDetail, ...] = ()
+
+
+ClientMessage = ConnectionInit | Subscribe | Unsubscribe | Publish
+ServerMessage = (
+    ConnectionAck
+    | KeepAlive
+    | ConnectionErrorMessage
+    | SubscribeSuccess
+    | SubscribeError
+    | Data
+    | BroadcastError
+    | UnsubscribeSuccess
+    | UnsubscribeError
+    | PublishSuccess
+    | PublishError
+    | ErrorMessage
+)
+Message = ClientMessage | ServerMessage
