@@ -68,7 +68,11 @@ function errorText(err) {
   }
   if (err instanceof Error) {
     const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
-    return `${name}${err.message}`;
+    // api-rest's RestApiError (events.post) keeps the HTTP response; its name/message are
+    // often just "UnknownError: Unknown error", so the status and body carry the information.
+    const response = err.response;
+    const http = response?.statusCode ? ` (HTTP ${response.statusCode}: ${response.body ?? ''})` : '';
+    return `${name}${err.message}${http}`;
   }
   try {
     return JSON.stringify(err);
@@ -429,6 +433,12 @@ function errorFrames(since) {
     .map((f) => f.msg);
 }
 
+function errorDetails(error, since) {
+  const details = { error: errorText(error), errorFrames: errorFrames(since) };
+  if (error?.response?.statusCode) details.httpStatus = error.response.statusCode;
+  return details;
+}
+
 let callOptions;
 try {
   callOptions = configure();
@@ -455,9 +465,9 @@ for (const [index, step] of scenario.steps.entries()) {
   if (error === undefined && !step.expectError) {
     emit({ ...base, ok: true, ...result });
   } else if (error !== undefined && step.expectError) {
-    emit({ ...base, ok: true, error: errorText(error), errorFrames: errorFrames(since) });
+    emit({ ...base, ok: true, ...errorDetails(error, since) });
   } else if (error !== undefined) {
-    emit({ ...base, ok: false, error: errorText(error), errorFrames: errorFrames(since) });
+    emit({ ...base, ok: false, ...errorDetails(error, since) });
     fail(1, { step: index, error: `step ${index} (${step.op}) failed` });
   } else {
     emit({ ...base, ok: false, error: 'expected an error but the step succeeded', ...result });

@@ -1,0 +1,32 @@
+"""API_KEY mode (PROTOCOL.md §5.3): configured keys with optional expiry."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from datetime import datetime
+
+from ..config import ApiKey, AuthType
+from .base import AuthRequest, Identity, unauthorized
+
+__all__ = ["ApiKeyVerifier"]
+
+
+class ApiKeyVerifier:
+    """Accepts a known, unexpired ``x-api-key``; identity is ``null`` as in AWS (§5.8)."""
+
+    mode = AuthType.API_KEY
+
+    def __init__(self, keys: Sequence[ApiKey]) -> None:
+        self.keys = tuple(keys)
+
+    def applies(self, request: AuthRequest) -> bool:
+        return request.header("x-api-key") is not None
+
+    async def verify(self, request: AuthRequest, now: datetime) -> Identity:
+        given = request.header("x-api-key") or ""
+        for key in self.keys:
+            # Compare every key in constant time so timing reveals nothing about which matched.
+            if hmac.compare_digest(key.key.encode(), given.encode()) and key.valid_at(now):
+                return Identity(mode=self.mode, ctx=None, principal=key.key[:8] + "…")
+        raise unauthorized()

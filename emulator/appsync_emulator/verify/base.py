@@ -1,0 +1,150 @@
+"""The pluggable auth check: one :class:`Verifier` per AppSync auth mode.
+
+The server shell builds an :class:`AuthRequest` for every connect, subscribe, publish (WS
+and HTTP) and asks :class:`AuthPolicy` to authorize it against the modes allowed for that
+operation (PROTOCOL.md §5.1, §5.7).  Modes are tried in the listed order and the first
+success wins (EMULATOR-CHOICE, §5.1).  A new mode only needs a new :class:`Verifier`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from appsync_events.errors import ErrorDetail
+from appsync_events.protocol.subprotocol import lookup
+
+from ..config import AuthType
+
+__all__ = [
+    "UNAUTHORIZED_MESSAGE",
+    "AuthFailure",
+    "AuthPolicy",
+    "AuthRequest",
+    "Identity",
+    "Operation",
+    "Transport",
+    "Verifier",
+    "unauthorized",
+]
+
+UNAUTHORIZED_MESSAGE = "You are not authorized to make this call."
+
+
+class Operation(enum.StrEnum):
+    """The operation being authorized, named as in the Lambda authorizer request (§5.6)."""
+
+    CONNECT = "EVENT_CONNECT"
+    SUBSCRIBE = "EVENT_SUBSCRIBE"
+    PUBLISH = "EVENT_PUBLISH"
+
+
+class Transport(enum.StrEnum):
+    WEBSOCKET = "websocket"
+    HTTP = "http"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthRequest:
+    """Everything a verifier may look at.  Treat every field as hostile input."""
+
+    operation: Operation
+    transport: Transport
+    auth: Mapping[str, str]
+    """The auth map: ``header-`` subprotocol / upgrade headers (connect), the message's
+    ``authorization`` (WS subscribe/publish), or the real request headers (HTTP)."""
+    channel: str | None = None
+    """The channel exactly as the client sent it (never normalised: IAM signs it)."""
+    events: tuple[str, ...] | None = None
+    """The publish events exactly as sent (JSON texts)."""
+    http_method: str = "POST"
+    http_path: str = "/event"
+    http_query: str = ""
+    http_body: bytes | None = None
+    """The raw HTTP body (HTTP publish only)."""
+    request_headers: Mapping[str, str] = field(default_factory=dict)
+    """Upgrade-request or HTTP headers, for handlers and the Lambda authorizer."""
+    source_ip: str | None = None
+    connection_id: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive lookup in :attr:`auth`."""
+        return lookup(self.auth, name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Who was authorized, and how; ``ctx`` is the APPSYNC_JS ``ctx.identity`` (§5.8)."""
+
+    mode: AuthType
+    ctx: Mapping[str, Any] | None = None
+    principal: str | None = None
+    """A short label for logs and the recorder (key id, sub, ...); never a secret."""
+
+
+class AuthFailure(Exception):
+    """A verifier's rejection, carrying the exact AppSync error to answer with.
+
+    Attributes:
+        errors: the ``errors`` entries of the frame or HTTP body.
+        status: the HTTP status for HTTP publish.
+    """
+
+    def __init__(self, errors: Sequence[ErrorDetail], *, status: int = 401) -> None:
+        self.errors = tuple(errors)
+        self.status = status
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+def unauthorized(message: str = UNAUTHORIZED_MESSAGE, *, status: int = 401) -> AuthFailure:
+    """The generic ``UnauthorizedException`` failure (401)."""
+    return AuthFailure(
+        [ErrorDetail(error_type="UnauthorizedException", message=message, error_code=401)],
+        status=status,
+    )
+
+
+class Verifier(Protocol):
+    """Checks one auth mode."""
+
+    mode: AuthType
+
+    def applies(self, request: AuthRequest) -> bool:
+        """Whether the auth map looks like this mode (§5.1 mode detection)."""
+        ...
+
+    async def verify(self, request: AuthRequest, now: datetime) -> Identity:
+        """Return the identity, or raise :class:`AuthFailure`.  ``now`` is UTC wall time."""
+        ...
+
+
+class AuthPolicy:
+    """Authorizes requests against an ordered list of allowed modes."""
+
+    def __init__(self, verifiers: Mapping[AuthType, Verifier]) -> None:
+        self.verifiers = dict(verifiers)
+
+    async def authorize(
+        self, request: AuthRequest, allowed: Sequence[AuthType], now: datetime
+    ) -> Identity:
+        """Return the identity of the first allowed mode that accepts ``request``.
+
+        A failure from a verifier that recognised the map (e.g. the IAM canonical-string
+        error) is preferred over the generic ``UnauthorizedException``.
+
+        Raises:
+            AuthFailure: no allowed mode accepts the request.
+        """
+        specific: AuthFailure | None = None
+        for mode in allowed:
+            verifier = self.verifiers.get(mode)
+            if verifier is None or not verifier.applies(request):
+                continue
+            try:
+                return await verifier.verify(request, now)
+            except AuthFailure as exc:
+                specific = specific or exc
+        raise specific or unauthorized()

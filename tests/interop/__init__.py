@@ -1,0 +1,3 @@
+"""Interoperability tests: third-party clients against the emulator."""
+
+from __future__ import annotations
