@@ -76,6 +76,12 @@ class IamCredentials:
     account_id: str = "123456789012"
     user_arn: str | None = None
     username: str | None = None
+    allowed_actions: tuple[str, ...] = ("appsync:*",)
+    """IAM policy stand-in (§5.4 item 8): actions allowed, ``*`` wildcards
+    (``appsync:EventConnect``, ``appsync:EventSubscribe``, ``appsync:EventPublish``)."""
+    allowed_resources: tuple[str, ...] = ("*",)
+    """ARNs allowed, ``*`` wildcards: ``arn:aws:appsync:<region>:<account>:apis/<apiId>``
+    (connect) and ``…/channelNamespace/<namespace>`` (subscribe, publish)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,6 +192,12 @@ class EmulatorConfig:
     """``code`` of a ``failed`` entry produced by a handler's ``error`` (§3.3.9)."""
     record_limit: int = 10_000
     """Entries kept by the recorder (oldest dropped first)."""
+    token_key_file: str | None = None
+    """PEM file holding the local token issuer's RSA key (created when missing); ``None``
+    means a fresh in-memory key per server (see :mod:`appsync_emulator.issuer`)."""
+    handler_timeout: float = 10.0
+    """Seconds an async ``on_publish``/``on_subscribe`` handler or Lambda authorizer may run
+    before it counts as failed (a blocking sync callable cannot be interrupted)."""
 
     def __post_init__(self) -> None:
         if not self.namespaces:
@@ -295,6 +307,12 @@ def _modes(value: Any, where: str) -> tuple[AuthType, ...]:
     return tuple(out)
 
 
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
 def _parse_time(value: Any, where: str) -> datetime | None:
     if value is None:
         return None
@@ -329,6 +347,8 @@ class _Loader:
             "strictAwsEscaping": ("strict_aws_escaping", bool),
             "failedEventCode": ("failed_event_code", str),
             "recordLimit": ("record_limit", int),
+            "handlerTimeoutSeconds": ("handler_timeout", float),
+            "tokenKeyFile": ("token_key_file", str),
         }
         for key, (attr, typ) in simple.items():
             if key in d:
@@ -378,6 +398,12 @@ class _Loader:
                 account_id=str(v.get("accountId", "123456789012")),
                 user_arn=v.get("userArn"),
                 username=v.get("username"),
+                allowed_actions=_strings(
+                    v.get("allowedActions", ["appsync:*"]), f"iamCredentials[{i}].allowedActions"
+                ),
+                allowed_resources=_strings(
+                    v.get("allowedResources", ["*"]), f"iamCredentials[{i}].allowedResources"
+                ),
             )
         except KeyError as exc:
             raise ConfigError(f"iamCredentials[{i}]: missing {exc.args[0]!r}") from None

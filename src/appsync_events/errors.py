@@ -18,6 +18,7 @@ The tree::
     ├── OperationTimeoutError(TimeoutError)     no ack for subscribe/publish/unsubscribe in time
     ├── SubscriptionInboxFullError              this subscription's inbox overflowed
     ├── SubscriptionClosedError                 read on a closed subscription
+    ├── DecodeError(ValueError)                 an event does not fit the requested type
     └── OperationError                          the service answered an operation with errors
         ├── SubscribeError                      subscribe_error
         ├── PublishError                        publish_error / HTTP 4xx-5xx
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionClosedError",
     "CredentialsError",
+    "DecodeError",
     "ErrorDetail",
     "HandshakeError",
     "HandshakeTimeoutError",
@@ -241,6 +243,24 @@ class SubscriptionClosedError(AppSyncEventsError):
         self.channel = channel
         self.reason = reason
         super().__init__(f"subscription {subscription_id!r} on {channel!r} is {reason}")
+
+
+class DecodeError(AppSyncEventsError, ValueError):
+    """An event could not be decoded into the requested type (``Subscription.decode_next``).
+
+    The event is not lost: it is in ``.data``.
+
+    Attributes:
+        data: the event's JSON text.
+        target: the name of the requested type.
+        reason: what did not fit.
+    """
+
+    def __init__(self, data: str, target: str, reason: str) -> None:
+        self.data = data
+        self.target = target
+        self.reason = reason
+        super().__init__(f"cannot decode event as {target}: {reason}")
 
 
 class OperationError(AppSyncEventsError):

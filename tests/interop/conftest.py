@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +25,12 @@ class AmplifyRunner(Protocol):
     ) -> DriverRun: ...
 
 
-EmulatorFactory = Callable[[Mapping[str, Any] | None], EmulatorProcess]
+class EmulatorFactory(Protocol):
+    """Starts an emulator with ``config`` (``--config``) and extra ``PYTHONPATH`` entries."""
+
+    def __call__(
+        self, config: Mapping[str, Any] | None, *, pythonpath: Sequence[Path] = ()
+    ) -> EmulatorProcess: ...
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +59,11 @@ def emulator_factory(amplify_prerequisites: None, tmp_path: Path) -> Iterator[Em
     """Start emulators with a given ``--config``; all are stopped at teardown."""
     started: list[EmulatorProcess] = []
 
-    def start(config: Mapping[str, Any] | None) -> EmulatorProcess:
-        process = EmulatorProcess(tmp_path / f"emulator-{len(started)}", config)
+    def start(
+        config: Mapping[str, Any] | None, *, pythonpath: Sequence[Path] = ()
+    ) -> EmulatorProcess:
+        workdir = tmp_path / f"emulator-{len(started)}"
+        process = EmulatorProcess(workdir, config, pythonpath=pythonpath)
         started.append(process)
         process.start()
         return process
@@ -67,9 +76,11 @@ def emulator_factory(amplify_prerequisites: None, tmp_path: Path) -> Iterator[Em
 
 
 @pytest.fixture
-def amplify(emulator: EmulatorProcess) -> AmplifyRunner:
-    """Run a driver scenario; ``auth`` defaults to the emulator's first API key."""
-    default = emulator
+def amplify(amplify_prerequisites: None, request: pytest.FixtureRequest) -> AmplifyRunner:
+    """Run a driver scenario; ``auth`` defaults to the emulator's first API key.
+
+    Without an explicit ``emulator`` the module's shared one is used (and started on first use).
+    """
 
     def run(
         steps: Sequence[Mapping[str, Any]],
@@ -78,7 +89,9 @@ def amplify(emulator: EmulatorProcess) -> AmplifyRunner:
         emulator: EmulatorProcess | None = None,
         timeout_ms: int = 20_000,
     ) -> DriverRun:
-        target = emulator if emulator is not None else default
+        target: EmulatorProcess = (
+            emulator if emulator is not None else request.getfixturevalue("emulator")
+        )
         info = target.info
         result = run_driver(
             endpoint=info.http_endpoint,
@@ -90,12 +103,7 @@ def amplify(emulator: EmulatorProcess) -> AmplifyRunner:
         )
         if result.returncode != 0:
             # Put the server's side of the story next to the driver's frame transcript.
-            result = DriverRun(
-                result.returncode,
-                result.results,
-                result.stdout,
-                result.stderr + "\n" + target.log_tail(),
-            )
+            result = dataclasses.replace(result, stderr=f"{result.stderr}\n{target.log_tail()}")
         return result
 
     return run

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "AMPLIFY_DIR",
@@ -26,11 +27,15 @@ __all__ = [
     "DriverRun",
     "EmulatorInfo",
     "EmulatorProcess",
+    "INTEROP_DIR",
     "missing_prerequisite",
     "run_driver",
 ]
 
-AMPLIFY_DIR = Path(__file__).resolve().parent / "amplify"
+INTEROP_DIR = Path(__file__).resolve().parent
+"""This directory (holds modules the emulator subprocess may import, e.g. the Lambda authorizer)."""
+
+AMPLIFY_DIR = INTEROP_DIR / "amplify"
 """The npm project holding the pinned Amplify JS client and the driver."""
 
 DRIVER = AMPLIFY_DIR / "driver.mjs"
@@ -92,11 +97,20 @@ class EmulatorProcess:
     Args:
         workdir: Private directory for the ready file, the config file and the logs.
         config: Written to ``workdir/config.json`` and passed as ``--config`` when given.
+        pythonpath: Directories prepended to the emulator's ``PYTHONPATH`` (for
+            ``module:function`` references in the config, such as a Lambda authorizer).
     """
 
-    def __init__(self, workdir: Path, config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: Mapping[str, Any] | None = None,
+        *,
+        pythonpath: Sequence[Path] = (),
+    ) -> None:
         self.workdir = workdir
         self.config = config
+        self.pythonpath = tuple(pythonpath)
         self.ready_file = workdir / "ready.json"
         self.log_file = workdir / "emulator.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -112,6 +126,8 @@ class EmulatorProcess:
     def command(self) -> list[str]:
         """The emulator command line."""
         cmd = [sys.executable, "-m", "appsync_emulator", "--port", "0", "--tls"]
+        # Debug logging puts every frame (secrets redacted) into the log that failures show.
+        cmd += ["--log-level", "debug"]
         cmd += ["--ready-file", str(self.ready_file)]
         if self.config is not None:
             config_file = self.workdir / "config.json"
@@ -127,6 +143,12 @@ class EmulatorProcess:
         """
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
+        env = dict(os.environ)
+        if self.pythonpath:
+            paths = [str(p) for p in self.pythonpath]
+            if env.get("PYTHONPATH"):
+                paths.append(env["PYTHONPATH"])
+            env["PYTHONPATH"] = os.pathsep.join(paths)
         with self.log_file.open("wb") as log:
             self._proc = subprocess.Popen(
                 self.command(),
@@ -134,6 +156,7 @@ class EmulatorProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
+                env=env,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -143,7 +166,9 @@ class EmulatorProcess:
                 return info
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"emulator wrote no ready file in {timeout} s\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"emulator wrote no ready file in {timeout} s\n{self.log_tail()}"
+                )
             # Bounded poll: waiting on the process doubles as the poll interval and notices an
             # early exit at once.
             try:
@@ -189,6 +214,13 @@ class DriverRun:
     results: tuple[JSONObject, ...]
     stdout: str
     stderr: str
+    endpoint: str = ""
+    """The HTTP endpoint the scenario targeted."""
+
+    @property
+    def endpoint_host(self) -> str:
+        """``host:port`` of the endpoint, as Amplify puts it in its auth maps."""
+        return urlsplit(self.endpoint).netloc
 
     def __iter__(self) -> Iterator[JSONObject]:
         return iter(self.results)
@@ -227,7 +259,8 @@ class DriverRun:
         """Fail unless every step behaved as the scenario expected."""
         done = [r for r in self.results if r.get("op") == "done"]
         assert self.returncode == 0, self.describe()
-        assert done and done[-1].get("ok") is True, self.describe()
+        assert done, self.describe()
+        assert done[-1].get("ok") is True, self.describe()
         assert all(r.get("ok") for r in self.results), self.describe()
 
 
@@ -285,5 +318,6 @@ def run_driver(
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        return DriverRun(-1, _parse_lines(out), out, err + "\n(driver killed: overran its deadline)")
-    return DriverRun(proc.returncode, _parse_lines(proc.stdout), proc.stdout, proc.stderr)
+        err += "\n(driver killed: overran its deadline)"
+        return DriverRun(-1, _parse_lines(out), out, err, endpoint)
+    return DriverRun(proc.returncode, _parse_lines(proc.stdout), proc.stdout, proc.stderr, endpoint)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, assert_never
+from typing import Any, Final, assert_never
 
 from ..errors import ErrorDetail, RemoteProtocolError
 from .messages import (
@@ -42,6 +42,7 @@ __all__ = [
     "decode_client",
     "decode_error_body",
     "decode_errors",
+    "decode_publish_body",
     "decode_publish_result",
     "decode_server",
     "dumps",
@@ -50,6 +51,7 @@ __all__ = [
     "encode_errors",
     "encode_publish_body",
     "encode_publish_result",
+    "parse_data_frame",
 ]
 
 JSONObject = dict[str, Any]
@@ -264,9 +266,11 @@ class _Fields:
             try:
                 # The Swift client models errorCode/errorMessage (§3.3.9); accept both forms.
                 code = sub.optional_string("code")
-                if code is None and "errorCode" in obj:
+                if code is None and obj.get("errorCode") is not None:
                     code = str(obj["errorCode"])
-                message = sub.optional_string("message") or sub.optional_string("errorMessage")
+                message = sub.optional_string("message")
+                if message is None:
+                    message = sub.optional_string("errorMessage")
                 out.append(
                     FailedEvent(
                         identifier=sub.string("identifier"),
@@ -400,6 +404,31 @@ def decode_server(text: str | bytes) -> ServerMessage:
     return result
 
 
+_RAW_DECODE: Final = json.JSONDecoder().raw_decode
+
+
+def parse_data_frame(text: str) -> tuple[str, str] | None:
+    """Fast path for the hottest frame: ``(id, event)`` of a well-formed ``data`` frame.
+
+    Returns ``None`` for anything else (another type, a malformed frame, invalid JSON):
+    decode those with :func:`decode_server`, which names the problem.  A client receiving
+    a flood of events parses each frame once here instead of building a ``Data``.
+    """
+    try:
+        # raw_decode skips json.loads' two whitespace regex scans; a frame with whitespace
+        # around it (or anything after it) takes the general path instead.
+        obj, end = _RAW_DECODE(text)
+    except (ValueError, RecursionError):
+        return None
+    if end != len(text) or type(obj) is not dict or obj.get("type") != "data":
+        return None
+    id = obj.get("id")
+    event = obj.get("event")
+    if type(id) is not str or type(event) is not str:
+        return None
+    return id, event
+
+
 def decode(text: str | bytes) -> Message:
     """Decode a frame of either direction."""
     fields = _load(text)
@@ -427,6 +456,26 @@ def decode_error_body(text: str | bytes) -> tuple[ErrorDetail, ...]:
     if not isinstance(obj, dict):
         raise RemoteProtocolError(f"error body must be a JSON object, not {_kind(obj)}")
     return _Fields(obj, None).errors()
+
+
+def decode_publish_body(text: str | bytes) -> tuple[str, tuple[str, ...]]:
+    """Decode an HTTP ``POST /event`` body (§6.1) into ``(channel, events)``.
+
+    Only the shape is checked (unknown fields are ignored); the channel syntax and the
+    event count and contents are the caller's to validate.
+
+    Raises:
+        RemoteProtocolError: the body is not a JSON object with a string ``channel`` and an
+            array of strings ``events``.
+    """
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RemoteProtocolError(f"invalid JSON in publish body: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError(f"publish body must be a JSON object, not {_kind(obj)}")
+    fields = _Fields(obj, None)
+    return fields.string("channel"), fields.string_list("events")
 
 
 def decode_publish_result(

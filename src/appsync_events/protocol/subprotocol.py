@@ -55,7 +55,7 @@ def decode_auth_subprotocol(value: str) -> dict[str, str]:
         obj = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise RemoteProtocolError("header subprotocol is not UTF-8") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise RemoteProtocolError(f"header subprotocol is not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise RemoteProtocolError("header subprotocol must hold a JSON object")

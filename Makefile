@@ -1,0 +1,45 @@
+# Developer commands.  Every target creates .venv when it is missing (scripts/bootstrap).
+#
+#   make demo       start the emulator and run a publish/subscribe demo against it
+#   make test       run the whole test suite with branch coverage over both packages
+#   make lint       ruff check + ruff format --check
+#   make types      mypy --strict (configured in pyproject.toml)
+#   make coverage   make test, then require 100% branch coverage of appsync_events.protocol
+#   make ci         what CI runs (.ci/run: a fresh venv, lint, types, test)
+#
+# VENV=path selects another virtual environment; PYTEST_ARGS=... adds pytest arguments.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup run demo test lint format types coverage ci clean
+
+setup:
+	scripts/bootstrap $(VENV)
+
+run demo: setup
+	$(PY) -m appsync_emulator --demo
+
+test: setup
+	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+types: setup
+	$(PY) -m mypy
+
+coverage: test
+	$(PY) -m coverage report --include='*/appsync_events/protocol/*' --fail-under=100
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,292 @@
+"""Fan-out throughput and latency of the emulator against a minimal aiohttp baseline.
+
+One publisher and N subscribers (N = 1, 10, 100 by default) connect over loopback to a
+server running in its own process: first the emulator (``python -m appsync_emulator``),
+then a bare aiohttp WebSocket broadcast server speaking the same frames (no auth, no
+validation, no queues, no recorder).  The publisher sends ``publish`` frames of 5 events
+with at most ``--window`` unacknowledged; every subscriber counts its ``data`` frames.
+
+Printed per server and N: events/s delivered (data frames received by all subscribers per
+second), p50/p99 publish-to-delivery latency, and the emulator/baseline throughput ratio.
+
+    python benchmarks/fanout.py                      # N = 1, 10, 100
+    python benchmarks/fanout.py --subscribers 10 --deliveries 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+CHANNEL = "default/bench"
+BATCH = 5
+
+
+# --- the baseline server (run in a subprocess with --baseline-server) -------------------------
+
+
+async def _baseline_server(ready_file: Path) -> None:
+    from aiohttp import WSMsgType, web
+
+    channels: dict[str, list[tuple[web.WebSocketResponse, str]]] = defaultdict(list)
+
+    async def realtime(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("aws-appsync-event-ws",), compress=False)
+        await ws.prepare(request)
+        mine: list[tuple[str, str]] = []
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                kind = frame.get("type")
+                if kind == "connection_init":
+                    await ws.send_str('{"type":"connection_ack","connectionTimeoutMs":300000}')
+                    await ws.send_str('{"type":"ka"}')
+                elif kind == "subscribe":
+                    channel = "/" + frame["channel"].strip("/")
+                    channels[channel].append((ws, frame["id"]))
+                    mine.append((channel, frame["id"]))
+                    await ws.send_str(json.dumps({"type": "subscribe_success", "id": frame["id"]}))
+                elif kind == "publish":
+                    channel = "/" + frame["channel"].strip("/")
+                    events = frame["events"]
+                    ok = [{"identifier": str(uuid.uuid4()), "index": i} for i in range(len(events))]
+                    await ws.send_str(
+                        json.dumps(
+                            {
+                                "type": "publish_success",
+                                "id": frame["id"],
+                                "successful": ok,
+                                "failed": [],
+                            }
+                        )
+                    )
+                    for event in events:
+                        for sub_ws, sub_id in list(channels[channel]):
+                            with contextlib.suppress(ConnectionError, RuntimeError):
+                                await sub_ws.send_str(
+                                    json.dumps({"type": "data", "id": sub_id, "event": event})
+                                )
+        finally:
+            for channel, _ in mine:
+                channels[channel] = [(w, s) for w, s in channels[channel] if w is not ws]
+        return ws
+
+    app = web.Application()
+    app.add_routes([web.get("/event/realtime", realtime)])
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    tmp = ready_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"realtime_endpoint": f"ws://127.0.0.1:{port}/event/realtime"}))
+    os.replace(tmp, ready_file)
+    await asyncio.Event().wait()  # until killed
+
+
+# --- server processes ------------------------------------------------------------------------
+
+
+class ServerProcess:
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        self.ready = workdir / f"{kind}.json"
+        self.ready.unlink(missing_ok=True)
+        if kind == "emulator":
+            cmd = [sys.executable, "-m", "appsync_emulator", "--port", "0", "--log-level", "error"]
+            cmd += ["--ready-file", str(self.ready)]
+        else:
+            cmd = [sys.executable, __file__, "--baseline-server", "--ready-file", str(self.ready)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while not self.ready.exists():
+            try:
+                code = self.proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.kind} server did not start") from None
+                continue
+            raise RuntimeError(f"{self.kind} server exited with {code}: {self.proc.stderr}")
+        info: dict[str, Any] = json.loads(self.ready.read_text())
+        return info
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --- the load ------------------------------------------------------------------------------------
+
+
+async def _run_load(
+    info: dict[str, Any], subscribers: int, events: int, window: int
+) -> dict[str, float]:
+    from websockets.asyncio.client import connect
+
+    from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
+
+    key = info.get("api_key") or "none"
+    auth = {"host": "127.0.0.1", "x-api-key": key}
+    protocols: Any = [PROTOCOL_EVENTS, encode_auth_subprotocol(auth)]
+    options: dict[str, Any] = {
+        "subprotocols": protocols,
+        "ping_interval": None,
+        "proxy": None,
+        "max_size": None,
+        "compression": None,
+        "max_queue": None,
+    }
+    publishes = events // BATCH
+    expected = publishes * BATCH
+    latencies: list[float] = []
+    done = asyncio.Event()
+    remaining = subscribers
+
+    async def subscriber(index: int, ready: asyncio.Event) -> None:
+        nonlocal remaining
+        async with connect(info["realtime_endpoint"], **options) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "subscribe",
+                        "id": f"s{index}",
+                        "channel": CHANNEL,
+                        "authorization": auth,
+                    }
+                )
+            )
+            while json.loads(await ws.recv()).get("type") != "subscribe_success":
+                pass
+            ready.set()
+            got = 0
+            sample = index % max(1, subscribers // 10) == 0  # latency from ~10 subscribers
+            while got < expected:
+                frame = json.loads(await ws.recv())
+                if frame.get("type") != "data":
+                    continue
+                got += 1
+                if sample:
+                    sent = json.loads(frame["event"])["t"]
+                    latencies.append(time.perf_counter() - sent)
+            remaining -= 1
+            if remaining == 0:
+                done.set()
+
+    readies = [asyncio.Event() for _ in range(subscribers)]
+    tasks = [asyncio.create_task(subscriber(i, r)) for i, r in enumerate(readies)]
+    async with asyncio.timeout(60):
+        for ready in readies:
+            await ready.wait()
+    async with connect(info["realtime_endpoint"], **options) as pub:
+        await pub.send(json.dumps({"type": "connection_init"}))
+        credit = asyncio.Semaphore(window)
+
+        async def acks() -> None:
+            while True:
+                frame = json.loads(await pub.recv())
+                if frame.get("type") == "publish_success":
+                    credit.release()
+                elif frame.get("type") in ("publish_error", "error"):
+                    raise RuntimeError(f"publish failed: {frame}")
+
+        ack_task = asyncio.create_task(acks())
+        started = time.perf_counter()
+        for n in range(publishes):
+            await credit.acquire()
+            now = time.perf_counter()
+            batch = [json.dumps({"t": now, "i": n * BATCH + j}) for j in range(BATCH)]
+            await pub.send(
+                json.dumps(
+                    {
+                        "type": "publish",
+                        "id": f"p{n}",
+                        "channel": CHANNEL,
+                        "events": batch,
+                        "authorization": auth,
+                    }
+                )
+            )
+        async with asyncio.timeout(300):
+            await done.wait()
+        elapsed = time.perf_counter() - started
+        ack_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ack_task
+    await asyncio.gather(*tasks)
+    latencies.sort()
+    return {
+        "rate": expected * subscribers / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "elapsed": elapsed,
+        "deliveries": expected * subscribers,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", default="1,10,100", help="comma-separated N values")
+    parser.add_argument(
+        "--deliveries", type=int, default=100_000, help="target data frames per run (all subs)"
+    )
+    parser.add_argument("--max-events", type=int, default=5000, help="cap on events per run")
+    parser.add_argument("--window", type=int, default=20, help="unacknowledged publishes")
+    parser.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_server:
+        asyncio.run(_baseline_server(args.ready_file))
+        return
+
+    counts = [int(n) for n in args.subscribers.split(",")]
+    print(f"fan-out benchmark: 1 publisher, {BATCH} events per publish, window {args.window}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback, own-process servers")
+    header = f"{'server':<9} {'N':>4} {'events':>7} {'deliveries':>10} {'events/s':>10}"
+    print(header + f" {'p50 ms':>8} {'p99 ms':>8}")
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in counts:
+            events = min(args.max_events, max(BATCH * 20, args.deliveries // n))
+            events -= events % BATCH
+            for kind in ("emulator", "baseline"):
+                server = ServerProcess(kind, Path(tmp))
+                try:
+                    info = server.wait()
+                    result = asyncio.run(_run_load(info, n, events, args.window))
+                finally:
+                    server.stop()
+                results[(kind, n)] = result
+                print(
+                    f"{kind:<9} {n:>4} {events:>7} {int(result['deliveries']):>10} "
+                    f"{result['rate']:>10.0f} {result['p50']:>8.2f} {result['p99']:>8.2f}",
+                    flush=True,
+                )
+    print("\nemulator / baseline throughput:")
+    for n in counts:
+        ratio = results[("emulator", n)]["rate"] / results[("baseline", n)]["rate"]
+        print(f"  N = {n:>3}: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,572 @@
+"""Per-namespace event handlers: Python stand-ins for APPSYNC_JS ``onPublish``/``onSubscribe``.
+
+PROTOCOL.md §8.6 (EMULATOR-CHOICE): a handler is a Python callable (or ``"module:function"``)
+registered on a :class:`~appsync_emulator.config.NamespaceConfig`.  It receives a
+:class:`HandlerContext` modelled on the APPSYNC_JS ``ctx`` (§8.2), may be sync or async, and
+models ``util.unauthorized()`` / ``util.error(msg)`` by raising :class:`Unauthorized` /
+:class:`HandlerError`::
+
+    from appsync_emulator.handlers import HandlerError, Unauthorized
+
+    def on_publish(ctx):
+        if ctx.identity is None:
+            raise Unauthorized()
+        return [
+            {"id": e["id"], "payload": {**e["payload"], "seen": True}}
+            for e in ctx.events
+            if e["payload"].get("keep", True)
+        ]
+
+The server shell calls :func:`run_on_publish` and :func:`run_on_subscribe` after
+authorization (§8.1).  Neither ever lets a handler's bug escape: an unexpected exception is
+logged with its traceback, passed to the shell's ``on_error`` hook (so ``server.check()``
+can re-raise it in the test) and answered as a failed operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import json
+import logging
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, NoReturn
+
+from appsync_events.errors import ErrorDetail
+from appsync_events.protocol.channels import Channel
+from appsync_events.protocol.messages import FailedEvent, PublishedEvent
+
+from .config import EmulatorConfig, HandlerRef, NamespaceConfig
+from .verify.base import UNAUTHORIZED_MESSAGE, Identity
+from .verify.lambda_ import resolve_callable
+
+__all__ = [
+    "EVENT_TOO_LARGE_CODE",
+    "EVENT_TOO_LARGE_MESSAGE",
+    "PUBLISH_ERROR_TYPE",
+    "PUBLISH_FAILURE",
+    "SUBSCRIBE_ERROR_TYPE",
+    "SUBSCRIBE_FAILURE",
+    "ChannelInfo",
+    "HandlerContext",
+    "HandlerError",
+    "HandlerFailure",
+    "HandlerRejection",
+    "NamespaceInfo",
+    "OperationInfo",
+    "PublishOutcome",
+    "RequestInfo",
+    "Unauthorized",
+    "Util",
+    "resolve_handler",
+    "run_on_publish",
+    "run_on_subscribe",
+    "util",
+]
+
+log = logging.getLogger("appsync_emulator.handlers")
+
+EVENT_TOO_LARGE_CODE: Final = "EventTooLargeException"
+EVENT_TOO_LARGE_MESSAGE: Final = "Transformed event is larger than 240KB"
+"""The observed ``failed`` entry for an oversize event (§3.3.9, [O] AUVRED)."""
+
+PUBLISH_ERROR_TYPE: Final = "BadRequestException"
+"""errorType of ``util.error(msg)`` in ``onPublish`` when no type is given.
+
+The real value is [?] (§3.3.10, §6.3: the docs show a placeholder); EMULATOR-CHOICE."""
+SUBSCRIBE_ERROR_TYPE: Final = "SubscriptionProcessingError"
+"""errorType of ``util.error(msg)`` in ``onSubscribe`` (§8.4 EMULATOR-CHOICE)."""
+
+SUBSCRIBE_FAILURE: Final = ErrorDetail(
+    error_type="SubscriptionProcessingError",
+    message="There was an error processing the operation",
+)
+"""Answer to a subscribe whose handler crashed: AWS's generic subscribe failure (§3.4)."""
+PUBLISH_FAILURE: Final = ErrorDetail(
+    error_type="PublishProcessingError",
+    message="There was an error processing the operation",
+)
+"""Answer to a publish whose handler crashed.  DIVERGENCE: the real frame is unknown."""
+
+_HANDLER_FAILURE_STATUS: Final = 500
+
+
+# --- what handlers raise ----------------------------------------------------------------
+
+
+class Unauthorized(Exception):
+    """Raise from a handler to reject the request as ``util.unauthorized()`` does.
+
+    ``onPublish``: ``publish_error`` ``UnauthorizedException`` (HTTP 401).
+    ``onSubscribe``: ``subscribe_error`` errorType ``Unauthorized`` (§8.4).
+    """
+
+    def __init__(self, message: str = UNAUTHORIZED_MESSAGE) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class HandlerError(Exception):
+    """Raise from a handler to reject the request as ``util.error(msg, type)`` does.
+
+    Attributes:
+        message: the message the client receives.
+        error_type: the errorType; ``None`` picks :data:`PUBLISH_ERROR_TYPE` or
+            :data:`SUBSCRIBE_ERROR_TYPE`.
+    """
+
+    def __init__(self, message: str, error_type: str | None = None) -> None:
+        self.message = message
+        self.error_type = error_type
+        super().__init__(message)
+
+
+class HandlerFailure(Exception):
+    """A handler misbehaved (raised, returned garbage, timed out, could not be imported).
+
+    This is what the shell's ``on_error`` hook receives; ``__cause__`` is the original error.
+    """
+
+
+class HandlerRejection(Exception):
+    """The handler rejected the whole request; the shell answers with these errors.
+
+    Attributes:
+        errors: the ``errors`` of the ``publish_error``/``subscribe_error`` or HTTP body.
+        status: the HTTP status (401 unauthorized, 403 ``util.error``, 500 handler crash).
+    """
+
+    def __init__(self, errors: Sequence[ErrorDetail], *, status: int) -> None:
+        self.errors = tuple(errors)
+        self.status = status
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+# --- the context ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """``ctx.info.channel``: the path as requested (wildcard included on subscribe)."""
+
+    path: str
+    segments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceInfo:
+    """``ctx.info.channelNamespace``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperationInfo:
+    """``ctx.info``."""
+
+    channel: ChannelInfo
+    channel_namespace: NamespaceInfo
+    operation: str
+    """``"PUBLISH"`` or ``"SUBSCRIBE"``."""
+
+    @property
+    def channelNamespace(self) -> NamespaceInfo:
+        return self.channel_namespace
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """``ctx.request``: headers (lower-case names, ``cookie`` removed) and domain name."""
+
+    headers: Mapping[str, str]
+    domain_name: str | None = None
+
+    @property
+    def domainName(self) -> str | None:
+        return self.domain_name
+
+
+class Util:
+    """The subset of APPSYNC_JS ``util`` that handlers need (§8.3).  Use :data:`util`."""
+
+    @staticmethod
+    def unauthorized() -> NoReturn:
+        raise Unauthorized()
+
+    @staticmethod
+    def error(message: str, error_type: str | None = None) -> NoReturn:
+        raise HandlerError(message, error_type)
+
+    @staticmethod
+    def auto_id() -> str:
+        return str(uuid.uuid4())
+
+    @staticmethod
+    def now_iso8601() -> str:
+        now = datetime.now(UTC)
+        return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+    @staticmethod
+    def base64_encode(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    @staticmethod
+    def base64_decode(text: str) -> str:
+        return base64.b64decode(text).decode()
+
+    @staticmethod
+    def url_encode(text: str) -> str:
+        return urllib.parse.quote(text, safe="")
+
+    @staticmethod
+    def url_decode(text: str) -> str:
+        return urllib.parse.unquote(text)
+
+
+util: Final = Util()
+
+
+@dataclass(slots=True)
+class HandlerContext:
+    """The ``ctx`` a handler receives (PROTOCOL.md §8.2).
+
+    ``events`` (publish only, else ``None``) are dicts ``{"id": ..., "payload": <parsed
+    JSON>}``; a handler may mutate and return them.  Both ``ctx.info.channel`` and the
+    top-level ``ctx.channel`` spellings exist, as the AWS docs use both.
+    """
+
+    identity: Mapping[str, Any] | None
+    """``ctx.identity`` for the auth mode (§5.8); ``None`` for API_KEY."""
+    request: RequestInfo
+    info: OperationInfo
+    events: list[dict[str, Any]] | None
+    auth_mode: str | None = None
+    """The auth mode that authorized the request (not in APPSYNC_JS; handy in tests)."""
+    transport: str = "websocket"
+    """``"websocket"`` or ``"http"`` for a publish (not in APPSYNC_JS; handy in tests)."""
+    stash: dict[str, Any] = field(default_factory=dict)
+    util: Util = util
+
+    @property
+    def channel(self) -> ChannelInfo:
+        return self.info.channel
+
+    @property
+    def channel_namespace(self) -> NamespaceInfo:
+        return self.info.channel_namespace
+
+    @property
+    def channelNamespace(self) -> NamespaceInfo:
+        return self.info.channel_namespace
+
+
+def _request_info(headers: Mapping[str, str], domain_name: str | None) -> RequestInfo:
+    # §5.8: "ctx.request.headers holds the request headers, except cookie".
+    clean = {k.lower(): v for k, v in headers.items() if k.lower() != "cookie"}
+    return RequestInfo(headers=clean, domain_name=domain_name or clean.get("host"))
+
+
+def _context(
+    channel: Channel,
+    operation: str,
+    identity: Identity | None,
+    headers: Mapping[str, str],
+    events: list[dict[str, Any]] | None,
+) -> HandlerContext:
+    return HandlerContext(
+        identity=None if identity is None else identity.ctx,
+        request=_request_info(headers, None),
+        info=OperationInfo(
+            channel=ChannelInfo(path=channel.path, segments=_segments(channel)),
+            channel_namespace=NamespaceInfo(name=channel.namespace),
+            operation=operation,
+        ),
+        events=events,
+        auth_mode=None if identity is None else str(identity.mode),
+    )
+
+
+def _segments(channel: Channel) -> tuple[str, ...]:
+    return (*channel.segments, "*") if channel.wildcard else channel.segments
+
+
+# --- resolving and calling ----------------------------------------------------------------
+
+
+def resolve_handler(ref: HandlerRef) -> Callable[..., Any]:
+    """Return the callable named by ``ref`` (a callable, or ``"package.module:function"``).
+
+    Raises:
+        ConfigError: the module cannot be imported or has no such callable.
+    """
+    return resolve_callable(ref, what="handler")
+
+
+async def _call(ref: HandlerRef, ctx: HandlerContext, limit: float) -> Any:
+    """Call a sync or async handler; a coroutine result is awaited within ``limit`` s."""
+    func = resolve_handler(ref)
+    result = func(ctx)
+    if inspect.isawaitable(result):
+        async with asyncio.timeout(limit):
+            result = await result
+    return result
+
+
+ErrorHook = Callable[[BaseException], None]
+
+
+def _report(on_error: ErrorHook | None, what: str, exc: BaseException) -> None:
+    log.error("%s", what, exc_info=exc)
+    if on_error is not None:
+        try:
+            on_error(exc)
+        except Exception:  # the hook must not turn a handler bug into a server crash
+            log.exception("on_error hook failed")
+
+
+def _failure(message: str, cause: BaseException | None = None) -> HandlerFailure:
+    failure = HandlerFailure(message)
+    failure.__cause__ = cause
+    return failure
+
+
+# --- onSubscribe --------------------------------------------------------------------------
+
+
+async def run_on_subscribe(
+    config: EmulatorConfig,
+    namespace: NamespaceConfig,
+    *,
+    channel: Channel,
+    identity: Identity | None,
+    request_headers: Mapping[str, str],
+    on_error: ErrorHook | None = None,
+) -> None:
+    """Run the namespace's ``on_subscribe`` handler, if any.
+
+    Args:
+        channel: the requested pattern (``ctx.info.channel.path`` keeps the ``/*``).
+        on_error: receives a :class:`HandlerFailure` when the handler crashes.
+
+    Raises:
+        HandlerRejection: the handler rejected the subscription (or crashed).
+
+    Cancellation propagates into an async handler; a handler gets
+    ``config.handler_timeout`` seconds before it counts as crashed.
+    """
+    if namespace.on_subscribe is None:
+        return
+    ctx = _context(channel, "SUBSCRIBE", identity, request_headers, None)
+    try:
+        await _call(namespace.on_subscribe, ctx, config.handler_timeout)
+    except Unauthorized as exc:
+        # §8.4: util.unauthorized() in onSubscribe is errorType "Unauthorized" [D][O].
+        raise HandlerRejection(
+            [ErrorDetail(error_type="Unauthorized", message=exc.message)], status=401
+        ) from None
+    except HandlerError as exc:
+        error_type = exc.error_type or SUBSCRIBE_ERROR_TYPE
+        raise HandlerRejection(
+            [ErrorDetail(error_type=error_type, message=exc.message)], status=403
+        ) from None
+    except Exception as exc:
+        what = f"on_subscribe handler of namespace {namespace.name!r} failed on {channel.path}"
+        _report(on_error, what, _failure(f"{what}: {exc!r}", exc))
+        raise HandlerRejection([SUBSCRIBE_FAILURE], status=_HANDLER_FAILURE_STATUS) from None
+
+
+# --- onPublish ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishOutcome:
+    """What the shell answers and broadcasts after ``on_publish``.
+
+    Events the handler filtered out are listed in ``successful`` although nothing is
+    broadcast for them (§3.3.9 EMULATOR-CHOICE).
+    """
+
+    broadcast: tuple[str, ...]
+    """Event JSON texts to fan out, in index order."""
+    successful: tuple[PublishedEvent, ...]
+    failed: tuple[FailedEvent, ...]
+
+
+def _too_large(config: EmulatorConfig, text: str) -> bool:
+    return len(text.encode("utf-8")) > config.limits.max_event_bytes
+
+
+def _default_outcome(
+    config: EmulatorConfig, events: tuple[str, ...], identifiers: tuple[str, ...]
+) -> PublishOutcome:
+    broadcast: list[str] = []
+    successful: list[PublishedEvent] = []
+    failed: list[FailedEvent] = []
+    for index, (text, ident) in enumerate(zip(events, identifiers, strict=True)):
+        if _too_large(config, text):
+            failed.append(_too_large_entry(ident, index))
+        else:
+            broadcast.append(text)
+            successful.append(PublishedEvent(identifier=ident, index=index))
+    return PublishOutcome(
+        broadcast=tuple(broadcast), successful=tuple(successful), failed=tuple(failed)
+    )
+
+
+def _too_large_entry(ident: str, index: int) -> FailedEvent:
+    return FailedEvent(
+        identifier=ident, index=index, code=EVENT_TOO_LARGE_CODE, message=EVENT_TOO_LARGE_MESSAGE
+    )
+
+
+def _parse_events(events: tuple[str, ...], identifiers: tuple[str, ...]) -> list[dict[str, Any]]:
+    parsed = []
+    for index, (text, ident) in enumerate(zip(events, identifiers, strict=True)):
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            raise HandlerRejection(
+                [
+                    ErrorDetail(
+                        error_type="BadRequestException",
+                        message=f"Event at index {index} is not valid JSON",
+                    )
+                ],
+                status=400,
+            ) from None
+        parsed.append({"id": ident, "payload": payload})
+    return parsed
+
+
+def _dump(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _apply_result(
+    config: EmulatorConfig, result: Any, identifiers: tuple[str, ...]
+) -> PublishOutcome:
+    """Turn ``on_publish``'s return value into an outcome (§8.3).
+
+    Raises:
+        HandlerFailure: the value breaks the contract (not a list, unknown or duplicate id,
+            no payload, payload not JSON-serialisable).
+    """
+    index_of = {ident: i for i, ident in enumerate(identifiers)}
+    if result is None:
+        result = []
+    if isinstance(result, Mapping | str | bytes) or not isinstance(result, Sequence):
+        raise HandlerFailure(
+            f"on_publish must return a list of events or None, not {type(result).__name__}"
+        )
+    out: dict[int, str] = {}
+    failed: dict[int, FailedEvent] = {}
+    for position, entry in enumerate(result):
+        if entry is None:  # §8.3: null entries are ignored
+            continue
+        if not isinstance(entry, Mapping):
+            raise HandlerFailure(
+                f"on_publish returned {type(entry).__name__} at position {position}, "
+                "expected {'id': ..., 'payload': ...}"
+            )
+        ident = entry.get("id")
+        if not isinstance(ident, str) or ident not in index_of:
+            raise HandlerFailure(
+                f"on_publish returned unknown event id {ident!r} at position {position}"
+            )
+        index = index_of[ident]
+        if index in out or index in failed:
+            raise HandlerFailure(f"on_publish returned event id {ident!r} twice")
+        if entry.get("error") is not None:
+            failed[index] = FailedEvent(
+                identifier=ident,
+                index=index,
+                code=config.failed_event_code,
+                message=str(entry["error"]),
+            )
+            continue
+        if "payload" not in entry:
+            raise HandlerFailure(f"on_publish returned event {ident!r} without a payload")
+        try:
+            text = _dump(entry["payload"])
+        except (TypeError, ValueError) as exc:
+            raise HandlerFailure(
+                f"on_publish returned a payload for event {ident!r} that is not JSON: {exc}"
+            ) from exc
+        if _too_large(config, text):
+            failed[index] = _too_large_entry(ident, index)
+        else:
+            out[index] = text
+    successful = tuple(
+        PublishedEvent(identifier=ident, index=i)
+        for i, ident in enumerate(identifiers)
+        if i not in failed
+    )
+    return PublishOutcome(
+        broadcast=tuple(out[i] for i in sorted(out)),
+        successful=successful,
+        failed=tuple(failed[i] for i in sorted(failed)),
+    )
+
+
+async def run_on_publish(
+    config: EmulatorConfig,
+    namespace: NamespaceConfig,
+    *,
+    channel: Channel,
+    events: tuple[str, ...],
+    identifiers: tuple[str, ...],
+    identity: Identity | None,
+    request_headers: Mapping[str, str],
+    operation_transport: str = "websocket",
+    on_error: ErrorHook | None = None,
+) -> PublishOutcome:
+    """Run the namespace's ``on_publish`` handler (or the default forward-all).
+
+    Args:
+        events: the event JSON texts as published (already validated).
+        identifiers: one server identifier per event (``ctx.events[i].id``).
+        operation_transport: ``"websocket"`` or ``"http"`` (kept for the recorder/handlers).
+        on_error: receives a :class:`HandlerFailure` when the handler crashes or breaks its
+            contract; the request is then answered with :data:`PUBLISH_FAILURE`.
+
+    Returns:
+        The texts to broadcast and the ``successful``/``failed`` lists.
+
+    Raises:
+        HandlerRejection: ``Unauthorized`` (401), ``HandlerError`` (403) or a handler
+            failure (500); the shell sends ``publish_error`` or the HTTP error.
+
+    Cancellation propagates into an async handler; a handler gets
+    ``config.handler_timeout`` seconds before it counts as crashed.
+    """
+    if len(events) != len(identifiers):
+        raise ValueError(f"{len(events)} events but {len(identifiers)} identifiers")
+    if namespace.on_publish is None:
+        return _default_outcome(config, events, identifiers)
+    ctx = _context(
+        channel, "PUBLISH", identity, request_headers, _parse_events(events, identifiers)
+    )
+    ctx.transport = operation_transport
+    try:
+        result = await _call(namespace.on_publish, ctx, config.handler_timeout)
+        return _apply_result(config, result, identifiers)
+    except Unauthorized as exc:
+        raise HandlerRejection(
+            [ErrorDetail(error_type="UnauthorizedException", message=exc.message, error_code=401)],
+            status=401,
+        ) from None
+    except HandlerError as exc:
+        error_type = exc.error_type or PUBLISH_ERROR_TYPE
+        raise HandlerRejection(
+            [ErrorDetail(error_type=error_type, message=exc.message)], status=403
+        ) from None
+    except Exception as exc:
+        what = f"on_publish handler of namespace {namespace.name!r} failed on {channel.path}"
+        failure = exc if isinstance(exc, HandlerFailure) else _failure(f"{what}: {exc!r}", exc)
+        _report(on_error, what, failure)
+        raise HandlerRejection([PUBLISH_FAILURE], status=_HANDLER_FAILURE_STATUS) from None

@@ -1,0 +1,157 @@
+"""pytest fixtures for AppSync Events: a local emulator per test and connected clients.
+
+Loaded automatically through the ``appsync`` ``pytest11`` entry point (``-p appsync``).
+The logic lives in :mod:`appsync_emulator.testing`; this module only wires fixtures.
+
+``appsync_server`` is synchronous and backed by a background-thread emulator, so it works in
+sync and async tests, in strict and auto asyncio modes and under freezegun.  The async
+fixtures (``appsync_client``, ``appsync_client_factory``) follow pytest-asyncio's
+``asyncio_default_fixture_loop_scope``, which must equal the test loop scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+import pytest
+
+from . import testing
+
+if TYPE_CHECKING:
+    from appsync_events import Client
+    from appsync_events.authorizer import Authorizer
+
+    from . import EmulatorConfig, EmulatorThread
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _async_fixture(func: _F) -> _F:
+    """``pytest_asyncio.fixture`` (no loop_scope), or a fixture explaining it is missing."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
+
+        def missing() -> None:
+            raise RuntimeError(f"{func.__name__} needs pytest-asyncio: pip install pytest-asyncio")
+
+        return cast(_F, pytest.fixture(name=func.__name__)(missing))
+    return cast(_F, pytest_asyncio.fixture(func))
+
+
+__all__ = ["ClientFactory", "ServerFactory"]
+
+
+class ServerFactory(Protocol):
+    """``appsync_server_factory(config=None, /, **marker_style_options) -> EmulatorThread``."""
+
+    def __call__(self, *args: Any, **options: Any) -> EmulatorThread: ...
+
+
+class ClientFactory(Protocol):
+    """``await appsync_client_factory(server, authorizer=None, **connect_options)``."""
+
+    async def __call__(
+        self, server: testing.ServerLike, /, *, authorizer: Authorizer | None = None, **options: Any
+    ) -> Client: ...
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for name, kind, default, help in testing.INI_OPTIONS:
+        parser.addini(name, help, type=kind, default=default)  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "appsync(config=None, *, tls=False, host=None, faults=(), client=None, **options): "
+        "configure this test's appsync_server (EmulatorConfig fields and shorthands such as "
+        "namespaces=['default', 'chat'], connection_timeout_ms=300, keepalive_interval=0.05) "
+        "and appsync_client (client={...connect options}); module, class and function marks "
+        "merge, the closest winning",
+    )
+
+
+@pytest.fixture(scope="session")
+def appsync_settings(pytestconfig: pytest.Config) -> testing.Settings:
+    """Defaults from the ``appsync_*`` ini options."""
+    return testing.settings_from_ini(pytestconfig.getini, pytestconfig.rootpath)
+
+
+@pytest.fixture
+def appsync_server_config(appsync_settings: testing.Settings) -> EmulatorConfig:
+    """Base config of every server in the test; override it to change the defaults."""
+    return appsync_settings.config
+
+
+@pytest.fixture
+def appsync_server_factory(
+    appsync_server_config: EmulatorConfig, appsync_settings: testing.Settings
+) -> Iterator[ServerFactory]:
+    """Start extra emulators (same options as the marker); all are checked and stopped, LIFO."""
+    pool = testing.ServerPool(
+        appsync_server_config, host=appsync_settings.host, tls=appsync_settings.tls
+    )
+    try:
+        yield pool.start
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def appsync_server(
+    request: pytest.FixtureRequest, appsync_server_factory: ServerFactory
+) -> EmulatorThread:
+    """A fresh emulator for this test, configured by ``@pytest.mark.appsync(...)``."""
+    options = testing.merge_markers(request.node.iter_markers("appsync"))
+    options.pop("client", None)
+    return appsync_server_factory(**options)
+
+
+@pytest.fixture
+def appsync_auth(appsync_server: EmulatorThread) -> testing.Authorizers:
+    """Authorizers for ``appsync_server``: ``.api_key()``, ``.iam()``, ``.cognito(sub=...)``."""
+    return testing.Authorizers(appsync_server)
+
+
+@pytest.fixture
+def appsync_authorizer(appsync_server: EmulatorThread) -> Authorizer:
+    """The authorizer ``appsync_client`` connects with (API key); override to change it."""
+    return testing.api_key_authorizer(appsync_server)
+
+
+@pytest.fixture
+def appsync_client_options(
+    request: pytest.FixtureRequest, appsync_settings: testing.Settings
+) -> dict[str, Any]:
+    """``connect()`` keywords for client fixtures: ini defaults, then the marker's ``client``."""
+    marker = testing.merge_markers(request.node.iter_markers("appsync"))
+    return {**appsync_settings.client_options, **marker.get("client", {})}
+
+
+@_async_fixture
+async def appsync_client_factory(
+    request: pytest.FixtureRequest,
+    appsync_client_options: dict[str, Any],
+    appsync_server_factory: ServerFactory,  # servers outlive the clients
+) -> AsyncIterator[ClientFactory]:
+    """Connect more clients on the test's loop; all are closed at teardown, LIFO."""
+    name = "appsync_client" if "appsync_client" in request.fixturenames else request.fixturename
+    testing.check_request_loop(request, str(name))
+    pool = testing.ClientPool(appsync_client_options)
+    try:
+        yield pool.connect
+    finally:
+        await pool.aclose()
+
+
+@_async_fixture
+async def appsync_client(
+    appsync_server: EmulatorThread,
+    appsync_authorizer: Authorizer,
+    appsync_client_factory: ClientFactory,
+) -> Client:
+    """A client connected to ``appsync_server`` on the test's event loop."""
+    return await appsync_client_factory(appsync_server, authorizer=appsync_authorizer)

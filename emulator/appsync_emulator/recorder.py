@@ -1,0 +1,756 @@
+"""What the emulator saw and sent, with assertions and waits for tests.
+
+The recorder is written by the server on its event loop and read by tests from any
+thread or any event loop:
+
+* every list is bounded by ``config.record_limit`` (the oldest entries go first) and
+  guarded by one lock, and every property returns a snapshot copy;
+* ``wait_*`` block the calling thread on a condition variable with a real-clock deadline
+  (freezegun cannot stall them); ``wait_*_async`` are their awaitable twins and work on
+  **any** event loop: the recorder completes a future on the waiter's own loop with
+  ``call_soon_threadsafe`` when a record satisfies it, so no thread is parked and no
+  polling sleep is involved;
+* a failed assertion or a timed-out wait raises :class:`RecorderAssertionError` whose
+  message lists the near misses (the channels that did get publishes, the subscriptions
+  that do exist, the error frames the server sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, NamedTuple, TypeVar
+
+from appsync_events.errors import ErrorDetail, InvalidChannelError
+from appsync_events.protocol.channels import parse_channel, parse_subscribe_channel
+from appsync_events.protocol.messages import FailedEvent
+
+from ._clock import real_monotonic, real_time
+from .config import AuthType
+from .verify.base import Identity
+
+__all__ = [
+    "ConnectionInfo",
+    "ErrorRecord",
+    "FrameRecord",
+    "PublishRecord",
+    "Recorder",
+    "RecorderAssertionError",
+    "SubscriptionRecord",
+]
+
+T = TypeVar("T")
+Direction = Literal["received", "sent"]
+
+
+class RecorderAssertionError(AssertionError, TimeoutError):
+    """An ``assert_*`` failed or a ``wait_*`` timed out; the message lists near misses.
+
+    It is an :class:`AssertionError` (pytest shows it as a failed assertion) and, for
+    waits, also a :class:`TimeoutError`.
+    """
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionInfo:
+    """One WebSocket connection, as fault targets and tests see it."""
+
+    id: str
+    """Server-assigned id (``c1``, ``c2``, …), stable for the connection's life."""
+    opened_at: float
+    """Epoch seconds of the upgrade."""
+    subprotocols: tuple[str, ...] = ()
+    """The subprotocols the client offered, ``header-`` payloads redacted."""
+    auth_mode: AuthType | None = None
+    """The mode that authorized the connection, ``None`` if connection auth failed."""
+    identity: Identity | None = None
+    authorized: bool = True
+    remote: str | None = None
+    closed_at: float | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionRecord:
+    """An accepted subscription."""
+
+    connection_id: str
+    id: str
+    channel: str
+    """The channel exactly as the client sent it."""
+    pattern: str
+    """The canonical pattern path, e.g. ``/default/*``."""
+    identity: Identity | None
+    time: float
+    unsubscribed_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.unsubscribed_at is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishRecord:
+    """An accepted publish request (WebSocket or HTTP); rejected ones are in ``errors``."""
+
+    channel: str
+    """Canonical channel path, e.g. ``/default/chat``."""
+    events: tuple[str, ...]
+    """The event texts as published."""
+    identifiers: tuple[str, ...]
+    """The server identifier of each event, by index."""
+    auth_mode: AuthType | None
+    identity: Identity | None
+    transport: Literal["websocket", "http"]
+    time: float
+    failed: tuple[FailedEvent, ...] = ()
+    broadcast: tuple[str, ...] = ()
+    """The texts actually fanned out (after the handler)."""
+    deliveries: int = 0
+    """``data`` frames queued to subscribers."""
+    connection_id: str | None = None
+    publish_id: str | None = None
+    """The ``id`` of the WebSocket ``publish`` frame."""
+
+    @property
+    def accepted_events(self) -> tuple[str, ...]:
+        """The published events that did not fail, in index order."""
+        bad = {f.index for f in self.failed}
+        return tuple(e for i, e in enumerate(self.events) if i not in bad)
+
+
+class FrameRecord(NamedTuple):
+    """One WebSocket frame (text, or bytes for a binary frame).
+
+    A named tuple rather than a dataclass: one is made per frame, on the hot path.
+    """
+
+    connection_id: str
+    direction: Direction
+    data: str | bytes
+    frame_type: str | None
+    id: str | None
+    time: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorRecord:
+    """An error the server answered with: a WS frame with ``errors`` or an HTTP error."""
+
+    transport: Literal["websocket", "http"]
+    frame_type: str
+    """The frame type (``subscribe_error``, …) or ``http`` for an HTTP error response."""
+    errors: tuple[ErrorDetail, ...]
+    time: float
+    connection_id: str | None = None
+    id: str | None = None
+    status: int | None = None
+    """The HTTP status (HTTP only)."""
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status}" if self.transport == "http" else f"{self.frame_type}"
+        who = f" on {self.connection_id}" if self.connection_id else ""
+        op = f" id={self.id}" if self.id else ""
+        return f"{where}{who}{op}: " + "; ".join(str(e) for e in self.errors)
+
+
+# --- the recorder -----------------------------------------------------------------------
+
+
+def _canonical(channel: str, *, pattern: bool) -> str:
+    try:
+        parsed = parse_subscribe_channel(channel) if pattern else parse_channel(channel)
+    except InvalidChannelError:
+        return channel if channel.startswith("/") else "/" + channel
+    return parsed.path
+
+
+def _event_equal(actual: str, expected: object) -> bool:
+    try:
+        value = json.loads(actual)
+    except ValueError:
+        return isinstance(expected, str) and actual == expected
+    if isinstance(expected, str):
+        try:
+            return bool(value == json.loads(expected))
+        except ValueError:
+            # Not JSON text: compare it as a string value ("hi" matches the event '"hi"').
+            return actual == expected or value == expected
+    return bool(value == expected)
+
+
+class _Waiter:
+    __slots__ = ("future", "loop", "predicate")
+
+    def __init__(
+        self,
+        predicate: Callable[[], Any],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.predicate = predicate
+        self.loop = loop
+        self.future = future
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class Recorder:
+    """Bounded, thread-safe log of connections, subscriptions, publishes, frames, errors.
+
+    Args:
+        limit: entries kept per list (``config.record_limit``).
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = max(1, limit)
+        self._cond = threading.Condition(threading.RLock())
+        self._connections: OrderedDict[str, ConnectionInfo] = OrderedDict()
+        self._subscriptions: OrderedDict[int, SubscriptionRecord] = OrderedDict()
+        self._active: dict[tuple[str, str], int] = {}
+        self._published: deque[PublishRecord] = deque(maxlen=self.limit)
+        self._errors: deque[ErrorRecord] = deque(maxlen=self.limit)
+        self._received: deque[FrameRecord] = deque(maxlen=self.limit)
+        self._sent: deque[FrameRecord] = deque(maxlen=self.limit)
+        self._opened_total = 0
+        self._seq = 0
+        self._waiters: list[_Waiter] = []
+        self._blocking = 0
+
+    # --- writing (server side) ----------------------------------------------------------
+
+    def _changed(self) -> None:
+        """Wake blocking waiters and complete async ones.  Call with the lock held."""
+        self._cond.notify_all()
+        if not self._waiters:
+            return
+        keep: list[_Waiter] = []
+        for waiter in self._waiters:
+            if waiter.future.done():
+                continue
+            try:
+                result = waiter.predicate()
+            except Exception as exc:  # a broken predicate fails its own wait, nothing else
+                self._complete(waiter, exc)
+                continue
+            if result is None:
+                keep.append(waiter)
+            else:
+                self._complete(waiter, result)
+        self._waiters = keep
+
+    @staticmethod
+    def _complete(waiter: _Waiter, result: Any) -> None:
+        try:
+            if isinstance(result, BaseException):
+                waiter.loop.call_soon_threadsafe(_fail, waiter.future, result)
+            else:
+                waiter.loop.call_soon_threadsafe(_resolve, waiter.future, result)
+        except RuntimeError:  # the waiter's loop is closed: nobody is waiting any more
+            pass
+
+    def record_connection(self, info: ConnectionInfo) -> None:
+        with self._cond:
+            self._connections[info.id] = info
+            self._opened_total += 1
+            self._trim_connections()
+            self._changed()
+
+    def _trim_connections(self) -> None:
+        while len(self._connections) > self.limit:
+            # Drop the oldest closed connection; open ones are always kept.
+            for key, info in self._connections.items():
+                if not info.open:
+                    del self._connections[key]
+                    break
+            else:
+                return
+
+    def record_close(self, connection_id: str, code: int | None, reason: str | None) -> None:
+        with self._cond:
+            info = self._connections.get(connection_id)
+            if info is not None and info.open:
+                self._connections[connection_id] = replace(
+                    info, closed_at=real_time(), close_code=code, close_reason=reason
+                )
+            now = real_time()
+            for key, seq in list(self._active.items()):
+                if key[0] == connection_id:
+                    self._end_subscription(key, seq, now)
+            self._changed()
+
+    def update_connection(self, connection_id: str, **changes: Any) -> None:
+        with self._cond:
+            info = self._connections.get(connection_id)
+            if info is not None:
+                self._connections[connection_id] = replace(info, **changes)
+                self._changed()
+
+    def record_subscription(
+        self,
+        connection_id: str,
+        sub_id: str,
+        channel: str,
+        pattern: str,
+        identity: Identity | None,
+    ) -> None:
+        with self._cond:
+            self._seq += 1
+            record = SubscriptionRecord(
+                connection_id=connection_id,
+                id=sub_id,
+                channel=channel,
+                pattern=pattern,
+                identity=identity,
+                time=real_time(),
+            )
+            self._subscriptions[self._seq] = record
+            self._active[(connection_id, sub_id)] = self._seq
+            while len(self._subscriptions) > self.limit:
+                seq, old = self._subscriptions.popitem(last=False)
+                if self._active.get((old.connection_id, old.id)) == seq:
+                    del self._active[(old.connection_id, old.id)]
+            self._changed()
+
+    def _end_subscription(self, key: tuple[str, str], seq: int, now: float) -> None:
+        del self._active[key]
+        record = self._subscriptions.get(seq)
+        if record is not None:
+            self._subscriptions[seq] = replace(record, unsubscribed_at=now)
+
+    def record_unsubscribe(self, connection_id: str, sub_id: str) -> None:
+        with self._cond:
+            seq = self._active.get((connection_id, sub_id))
+            if seq is not None:
+                self._end_subscription((connection_id, sub_id), seq, real_time())
+                self._changed()
+
+    def record_publish(self, record: PublishRecord) -> None:
+        with self._cond:
+            self._published.append(record)
+            self._changed()
+
+    def record_frame(
+        self,
+        connection_id: str,
+        direction: Direction,
+        data: str | bytes,
+        frame_type: str | None = None,
+        frame_id: str | None = None,
+    ) -> None:
+        record = FrameRecord(connection_id, direction, data, frame_type, frame_id, real_time())
+        with self._cond:
+            (self._sent if direction == "sent" else self._received).append(record)
+            # Frames wake blocking waiters only (no async wait predicate reads frames), and
+            # only when there are any: this runs once per frame.
+            if self._blocking:
+                self._cond.notify_all()
+
+    def record_frames(
+        self, connection_id: str, frames: Iterable[tuple[str | None, str | None, str | None, Any]]
+    ) -> None:
+        """Record sent frames ``(text, frame type, frame id, _)`` under one lock."""
+        now = real_time()
+        records = [
+            FrameRecord(connection_id, "sent", text, frame_type, frame_id, now)
+            for text, frame_type, frame_id, _ in frames
+            if text is not None
+        ]
+        with self._cond:
+            self._sent.extend(records)
+            if self._blocking:
+                self._cond.notify_all()
+
+    def record_error(self, record: ErrorRecord) -> None:
+        with self._cond:
+            self._errors.append(record)
+            self._changed()
+
+    def clear(self) -> None:
+        """Forget everything except the connections and subscriptions still open."""
+        with self._cond:
+            for key, info in list(self._connections.items()):
+                if not info.open:
+                    del self._connections[key]
+            self._opened_total = len(self._connections)
+            for seq, sub in list(self._subscriptions.items()):
+                if not sub.active:
+                    del self._subscriptions[seq]
+            self._published.clear()
+            self._errors.clear()
+            self._received.clear()
+            self._sent.clear()
+            self._changed()
+
+    # --- reading ------------------------------------------------------------------------
+
+    @property
+    def connections(self) -> list[ConnectionInfo]:
+        """Every connection (open, and closed since the last reset), oldest first."""
+        with self._cond:
+            return list(self._connections.values())
+
+    @property
+    def open_connections(self) -> list[ConnectionInfo]:
+        with self._cond:
+            return [c for c in self._connections.values() if c.open]
+
+    def connection(self, connection_id: str) -> ConnectionInfo | None:
+        with self._cond:
+            return self._connections.get(connection_id)
+
+    @property
+    def subscriptions(self) -> list[SubscriptionRecord]:
+        """Every accepted subscription, with ``unsubscribed_at`` once it ended."""
+        with self._cond:
+            return list(self._subscriptions.values())
+
+    @property
+    def active_subscriptions(self) -> list[SubscriptionRecord]:
+        with self._cond:
+            return [s for s in self._subscriptions.values() if s.active]
+
+    @property
+    def published(self) -> list[PublishRecord]:
+        with self._cond:
+            return list(self._published)
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        with self._cond:
+            return list(self._errors)
+
+    @property
+    def received(self) -> list[FrameRecord]:
+        """Frames received from clients (all connections; filter on ``connection_id``)."""
+        with self._cond:
+            return list(self._received)
+
+    @property
+    def sent(self) -> list[FrameRecord]:
+        """Frames sent to clients (all connections; filter on ``connection_id``)."""
+        with self._cond:
+            return list(self._sent)
+
+    def received_from(self, connection_id: str) -> list[FrameRecord]:
+        with self._cond:
+            return [f for f in self._received if f.connection_id == connection_id]
+
+    def sent_to(self, connection_id: str) -> list[FrameRecord]:
+        with self._cond:
+            return [f for f in self._sent if f.connection_id == connection_id]
+
+    # --- predicates (call with the lock held) -------------------------------------------
+
+    def _publishes_to(self, channel: str) -> list[PublishRecord]:
+        path = _canonical(channel, pattern=False)
+        return [p for p in self._published if p.channel == path]
+
+    def _published_check(
+        self, channel: str, count: int | None, events: Sequence[object] | None
+    ) -> list[PublishRecord] | None:
+        records = self._publishes_to(channel)
+        accepted = [e for r in records for e in r.accepted_events]
+        if count is not None and len(accepted) != count:
+            return None
+        if count is None and events is None and not records:
+            return None
+        if events is not None and (
+            len(accepted) != len(events)
+            or not all(_event_equal(a, e) for a, e in zip(accepted, events, strict=True))
+        ):
+            return None
+        return records
+
+    def _at_least_published(self, channel: str, count: int) -> list[PublishRecord] | None:
+        records = self._publishes_to(channel)
+        total = sum(len(r.accepted_events) for r in records)
+        return records if total >= count else None
+
+    def _subscribed(self, channel: str) -> SubscriptionRecord | None:
+        pattern = _canonical(channel, pattern=True)
+        for seq in self._active.values():
+            record = self._subscriptions.get(seq)
+            if record is not None and record.pattern == pattern:
+                return record
+        return None
+
+    def _connected(self, count: int) -> list[ConnectionInfo] | None:
+        return list(self._connections.values()) if self._opened_total >= count else None
+
+    # --- near-miss reports ----------------------------------------------------------------
+
+    def _errors_summary(self, kinds: Iterable[str]) -> str:
+        wanted = set(kinds)
+        errs = [str(e) for e in self._errors if e.frame_type in wanted]
+        if not errs:
+            return ""
+        shown = errs[-5:]
+        more = f" (and {len(errs) - 5} earlier)" if len(errs) > 5 else ""
+        return "\n  error answers" + more + ":\n    " + "\n    ".join(shown)
+
+    def _publish_report(self, channel: str) -> str:
+        path = _canonical(channel, pattern=False)
+        totals: dict[str, int] = {}
+        for p in self._published:
+            totals[p.channel] = totals.get(p.channel, 0) + len(p.accepted_events)
+        mine = self._publishes_to(channel)
+        lines = []
+        if mine:
+            shown = [e for r in mine for e in r.accepted_events][:10]
+            lines.append(f"  events published to {path}: {shown}")
+        others = [f"{ch} ({n} event{'s' if n != 1 else ''})" for ch, n in totals.items()]
+        others = [o for o in others if not o.startswith(path + " ")]
+        lines.append("  publishes to other channels: " + (", ".join(others) if others else "none"))
+        report = "\n".join(lines)
+        return report + self._errors_summary(("publish_error", "http", "error"))
+
+    def _subscription_report(self) -> str:
+        active = [
+            f"{s.pattern} ({s.connection_id}/{s.id})"
+            for s in self._subscriptions.values()
+            if s.active
+        ]
+        ended = [
+            f"{s.pattern} ({s.connection_id}/{s.id})"
+            for s in self._subscriptions.values()
+            if not s.active
+        ]
+        report = "  active subscriptions: " + (", ".join(active) if active else "none")
+        if ended:
+            report += "\n  ended subscriptions: " + ", ".join(ended[-10:])
+        return report + self._errors_summary(("subscribe_error", "error", "connection_error"))
+
+    # --- assertions ---------------------------------------------------------------------
+
+    def assert_published(
+        self, channel: str, count: int | None = None, events: Sequence[object] | None = None
+    ) -> list[PublishRecord]:
+        """Assert that ``channel`` received publishes and return their records.
+
+        Args:
+            channel: the concrete channel (leading ``/`` optional).
+            count: the exact number of accepted events (failed ones do not count).
+            events: the exact accepted events in order: JSON texts (compared as JSON) or
+                Python values (compared with the decoded event).
+
+        Raises:
+            RecorderAssertionError: listing what was published instead.
+        """
+        with self._cond:
+            result = self._published_check(channel, count, events)
+            if result is not None:
+                return result
+            want = []
+            if count is not None:
+                want.append(f"{count} event(s)")
+            if events is not None:
+                want.append(f"events {list(events)!r}")
+            path = _canonical(channel, pattern=False)
+            got = sum(len(r.accepted_events) for r in self._publishes_to(channel))
+            raise RecorderAssertionError(
+                f"expected {' and '.join(want) or 'a publish'} on {path}, got {got} event(s)\n"
+                + self._publish_report(channel)
+            )
+
+    def assert_subscribed(self, channel: str) -> SubscriptionRecord:
+        """Assert an active subscription to exactly this pattern (``/*`` included).
+
+        Raises:
+            RecorderAssertionError: listing the subscriptions that do exist.
+        """
+        with self._cond:
+            found = self._subscribed(channel)
+            if found is not None:
+                return found
+            raise RecorderAssertionError(
+                f"no active subscription to {_canonical(channel, pattern=True)}\n"
+                + self._subscription_report()
+            )
+
+    def assert_no_errors(self) -> None:
+        """Assert that the server answered nothing with an error.
+
+        Raises:
+            RecorderAssertionError: listing every error answer.
+        """
+        with self._cond:
+            if not self._errors:
+                return
+            listed = "\n  ".join(str(e) for e in self._errors)
+            raise RecorderAssertionError(
+                f"the server sent {len(self._errors)} error answer(s):\n  {listed}"
+            )
+
+    # --- waits --------------------------------------------------------------------------
+
+    def wait_for(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float = 5.0,
+        describe: Callable[[], str] | None = None,
+    ) -> T:
+        """Block until ``predicate(recorder)`` returns non-``None``; return that value.
+
+        Raises:
+            RecorderAssertionError: on timeout, with ``describe()`` as the message.
+            RuntimeError: called from a thread that is running an event loop (that would
+                stall the loop); use :meth:`wait_for_async` there.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "a blocking recorder wait was called from a running event loop; "
+                "use the awaitable twin (wait_*_async) instead"
+            )
+        deadline = real_monotonic() + timeout
+        with self._cond:
+            self._blocking += 1
+            try:
+                while True:
+                    result = predicate(self)
+                    if result is not None:
+                        return result
+                    remaining = deadline - real_monotonic()
+                    if remaining <= 0:
+                        raise RecorderAssertionError(
+                            (describe() if describe else "condition not met")
+                            + f" (waited {timeout} s)"
+                        )
+                    self._cond.wait(remaining)
+            finally:
+                self._blocking -= 1
+
+    async def wait_for_async(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float = 5.0,  # noqa: ASYNC109 - the twin of the blocking wait's signature
+        describe: Callable[[], str] | None = None,
+    ) -> T:
+        """Awaitable :meth:`wait_for`, usable on any event loop.  Cancel-safe."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._cond:
+            result = predicate(self)
+            if result is not None:
+                return result
+            waiter = _Waiter(lambda: predicate(self), loop, future)
+            self._waiters.append(waiter)
+            self._cond.notify_all()  # lets a blocking wait_for() observe pending waiters
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            with self._cond:
+                message = describe() if describe else "condition not met"
+            raise RecorderAssertionError(f"{message} (waited {timeout} s)") from None
+        finally:
+            with self._cond:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _describe_connected(self, count: int) -> Callable[[], str]:
+        def describe() -> str:
+            seen = [f"{c.id}{'' if c.open else ' (closed)'}" for c in self._connections.values()]
+            return f"expected {count} connection(s), saw {self._opened_total}: " + (
+                ", ".join(seen) or "none"
+            )
+
+        return describe
+
+    def _describe_subscribed(self, channel: str) -> Callable[[], str]:
+        def describe() -> str:
+            return (
+                f"no active subscription to {_canonical(channel, pattern=True)}\n"
+                + self._subscription_report()
+            )
+
+        return describe
+
+    def _describe_published(self, channel: str, count: int) -> Callable[[], str]:
+        def describe() -> str:
+            path = _canonical(channel, pattern=False)
+            got = sum(len(r.accepted_events) for r in self._publishes_to(channel))
+            return f"expected {count} event(s) published to {path}, got {got}\n" + (
+                self._publish_report(channel)
+            )
+
+        return describe
+
+    def wait_connected(self, count: int = 1, timeout: float = 5.0) -> list[ConnectionInfo]:
+        """Block until ``count`` connections have opened (since the last reset)."""
+        return self.wait_for(
+            lambda r: r._connected(count), timeout, self._describe_connected(count)
+        )
+
+    def wait_subscribed(self, channel: str, timeout: float = 5.0) -> SubscriptionRecord:
+        """Block until an active subscription to exactly ``channel`` exists."""
+        return self.wait_for(
+            lambda r: r._subscribed(channel), timeout, self._describe_subscribed(channel)
+        )
+
+    def wait_published(
+        self, channel: str, count: int = 1, timeout: float = 5.0
+    ) -> list[PublishRecord]:
+        """Block until at least ``count`` events were accepted on ``channel``."""
+        return self.wait_for(
+            lambda r: r._at_least_published(channel, count),
+            timeout,
+            self._describe_published(channel, count),
+        )
+
+    async def wait_connected_async(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_connected
+    ) -> list[ConnectionInfo]:
+        """Awaitable :meth:`wait_connected` (any event loop)."""
+        return await self.wait_for_async(
+            lambda r: r._connected(count), timeout, self._describe_connected(count)
+        )
+
+    async def wait_subscribed_async(
+        self,
+        channel: str,
+        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_subscribed
+    ) -> SubscriptionRecord:
+        """Awaitable :meth:`wait_subscribed` (any event loop)."""
+        return await self.wait_for_async(
+            lambda r: r._subscribed(channel), timeout, self._describe_subscribed(channel)
+        )
+
+    async def wait_published_async(
+        self,
+        channel: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_published
+    ) -> list[PublishRecord]:
+        """Awaitable :meth:`wait_published` (any event loop)."""
+        return await self.wait_for_async(
+            lambda r: r._at_least_published(channel, count),
+            timeout,
+            self._describe_published(channel, count),
+        )
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

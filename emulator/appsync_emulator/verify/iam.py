@@ -1,0 +1,412 @@
+"""AWS_IAM mode (PROTOCOL.md §5.4): SigV4 verification of WebSocket maps and HTTP publish.
+
+For WebSocket operations the signed request is *virtual* (``POST /event`` with the body
+``{}``, ``{"channel":…}`` or ``{"channel":…,"events":[…]}`` rebuilt from the message as
+sent, via :func:`appsync_events.protocol.signing.signing_body`).  For HTTP publish it is the
+real request: method, path, query, the headers named in ``SignedHeaders`` and the raw body.
+
+The signing arithmetic is botocore's (:class:`botocore.auth.SigV4Auth`'s
+``canonical_request``/``string_to_sign``/``signature``), fed with exactly the headers the
+client signed; this module only parses, checks the envelope (scope, date, credentials) and
+compares in constant time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.credentials import Credentials
+
+from appsync_events.errors import ErrorDetail
+from appsync_events.protocol.signing import SIGNING_SERVICE, signing_body
+
+from ..config import AuthType, IamCredentials
+from .base import UNAUTHORIZED_MESSAGE, AuthFailure, AuthRequest, Identity, Operation, Transport
+
+__all__ = [
+    "ALGORITHM",
+    "INVALID_TOKEN_MESSAGE",
+    "MAX_SKEW",
+    "SIGNATURE_MISMATCH_MESSAGE",
+    "IamVerifier",
+    "ParsedAuthorization",
+    "parse_authorization",
+]
+
+log = logging.getLogger("appsync_emulator.verify")
+
+ALGORITHM: Final = "AWS4-HMAC-SHA256"
+MAX_SKEW: Final = timedelta(minutes=5)
+"""SigV4 requests must be within five minutes of the server's clock, both ways."""
+SIGNATURE_MISMATCH_MESSAGE: Final = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+INVALID_TOKEN_MESSAGE: Final = "The security token included in the request is invalid."
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAuthorization:
+    """The parts of an ``Authorization: AWS4-HMAC-SHA256 …`` value."""
+
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    terminator: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+
+class _Context:
+    """How to phrase failures for one request (connect / WS message / HTTP)."""
+
+    def __init__(self, request: AuthRequest) -> None:
+        self.http = request.transport is Transport.HTTP
+        self.connect = request.operation is Operation.CONNECT and not self.http
+
+    def bad_request(self, message: str) -> AuthFailure:
+        # errorCode 400 on connect (the connection_error of §2.3 [O] shows no code; 400 is
+        # our EMULATOR-CHOICE); HTTP answers 403 as AWS does for signature problems.
+        code = 400 if self.connect else None
+        detail = ErrorDetail(error_type="BadRequestException", message=message, error_code=code)
+        return AuthFailure([detail], status=403 if self.http else 400)
+
+    def unauthorized(self, message: str) -> AuthFailure:
+        detail = ErrorDetail(error_type="UnauthorizedException", message=message, error_code=401)
+        return AuthFailure([detail], status=401)
+
+    def skewed(self, message: str) -> AuthFailure:
+        # §5.4 point 7 EMULATOR-CHOICE: UnauthorizedException for WebSocket messages,
+        # BadRequestException "Signature expired…" for connect (and, by extension, HTTP).
+        if self.connect or self.http:
+            return self.bad_request(message)
+        return self.unauthorized(message)
+
+
+def parse_authorization(value: str) -> ParsedAuthorization:
+    """Parse a SigV4 ``Authorization`` value.
+
+    Raises:
+        ValueError: naming the missing or malformed part (AWS's wording where known).
+    """
+    algorithm, _, rest = value.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise ValueError(f"Unsupported signing algorithm {algorithm!r}; expected {ALGORITHM}")
+    parts: dict[str, str] = {}
+    for item in rest.split(","):
+        name, eq, val = item.strip().partition("=")
+        if not eq:
+            raise ValueError(f"Authorization header has a malformed component {item.strip()!r}")
+        parts[name.strip()] = val.strip()
+    for required in ("Credential", "SignedHeaders", "Signature"):
+        if not parts.get(required):
+            raise ValueError(
+                f"Authorization header requires '{required}' parameter. "
+                f"Authorization header requires existence of either a 'X-Amz-Date' or a "
+                f"'Date' header."
+            )
+    scope = parts["Credential"].split("/")
+    if len(scope) != 5 or not all(scope):
+        raise ValueError(
+            f"Credential {parts['Credential']!r} is malformed; expected "
+            "<access key>/<yyyymmdd>/<region>/<service>/aws4_request"
+        )
+    signature = parts["Signature"]
+    if not _HEX64.fullmatch(signature):
+        raise ValueError("Signature must be 64 lower-case hexadecimal characters")
+    signed = tuple(parts["SignedHeaders"].split(";"))
+    if any(not h or h != h.lower().strip() for h in signed):
+        raise ValueError(f"SignedHeaders {parts['SignedHeaders']!r} is malformed")
+    return ParsedAuthorization(
+        access_key_id=scope[0],
+        date=scope[1],
+        region=scope[2],
+        service=scope[3],
+        terminator=scope[4],
+        signed_headers=signed,
+        signature=signature,
+    )
+
+
+class _ExactHeadersSigV4(SigV4Auth):
+    """botocore's SigV4 over exactly the headers the client signed.
+
+    ``SigV4Auth.headers_to_sign`` drops a few names (``user-agent``, ...) and invents
+    ``host`` from the URL; a verifier must instead use the client's ``SignedHeaders``.
+    """
+
+    def __init__(self, credentials: Credentials, region: str, headers: HTTPHeaders) -> None:
+        super().__init__(credentials, SIGNING_SERVICE, region)
+        self._exact_headers = headers
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        return self._exact_headers
+
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    canonical_request: str
+    string_to_sign: str
+    signature: str
+
+
+def _expected(
+    creds: IamCredentials,
+    region: str,
+    auth: ParsedAuthorization,
+    headers: HTTPHeaders,
+    timestamp: str,
+    method: str,
+    path: str,
+    query: str,
+    body: bytes,
+) -> _Expected:
+    url = "https://appsync-emulator.invalid" + path + (f"?{query}" if query else "")
+    request = AWSRequest(method=method, url=url, headers=dict(headers.items()), data=body)
+    request.context["timestamp"] = timestamp
+    signer = _ExactHeadersSigV4(
+        Credentials(creds.access_key_id, creds.secret_access_key, creds.session_token),
+        region,
+        headers,
+    )
+    canonical = signer.canonical_request(request)
+    sts = signer.string_to_sign(request, canonical)
+    return _Expected(canonical, sts, signer.signature(sts, request))
+
+
+def _mismatch_message(expected: _Expected) -> str:
+    return (
+        f"{SIGNATURE_MISMATCH_MESSAGE}\n\n"
+        f"The Canonical String for this request should have been\n"
+        f"'{expected.canonical_request}'\n\n"
+        f"The String-to-Sign should have been\n'{expected.string_to_sign}'\n"
+    )
+
+
+class IamVerifier:
+    """Verifies SigV4 against configured credentials (§5.4); identity per §5.8.
+
+    Args:
+        credentials: the accepted access keys.
+        region: the region the credential scope must name.
+        strict_aws_escaping: rebuild WebSocket bodies only in the HTML-escaped form that
+            AWS is believed to use (reproduces ISS-400); by default the plain
+            ``JSON.stringify`` form is accepted as well.
+    """
+
+    mode = AuthType.AWS_IAM
+
+    def __init__(
+        self,
+        credentials: Sequence[IamCredentials],
+        *,
+        region: str,
+        strict_aws_escaping: bool = False,
+        api_id: str = "emulatorapi0000000000000000",
+        account_id: str = "123456789012",
+    ) -> None:
+        self.credentials = {c.access_key_id: c for c in credentials}
+        self.region = region
+        self.strict_aws_escaping = strict_aws_escaping
+        self.api_arn = f"arn:aws:appsync:{region}:{account_id}:apis/{api_id}"
+
+    def applies(self, request: AuthRequest) -> bool:
+        value = request.header("authorization")
+        return isinstance(value, str) and value.lstrip().startswith(ALGORITHM + " ")
+
+    async def verify(self, request: AuthRequest, now: datetime) -> Identity:
+        ctx = _Context(request)
+        raw = request.header("authorization") or ""
+        try:
+            auth = parse_authorization(raw)
+        except ValueError as exc:
+            raise ctx.bad_request(str(exc)) from None
+        headers, timestamp = self._check_envelope(ctx, request, auth, now)
+        creds = self._credentials(ctx, request, auth)
+        bodies = self._bodies(request)
+        method, path, query = self._target(request)
+        expected: list[_Expected] = []
+        for body in bodies:
+            exp = _expected(creds, self.region, auth, headers, timestamp, method, path, query, body)
+            expected.append(exp)
+            if not self._payload_hash_ok(headers, body):
+                continue
+            if hmac.compare_digest(exp.signature.encode(), auth.signature.encode()):
+                self._check_policy(ctx, creds, request)
+                return self._identity(creds, request)
+        self._check_payload_hash(ctx, headers, bodies)
+        raise ctx.bad_request(_mismatch_message(expected[0]))
+
+    # --- envelope checks ----------------------------------------------------------------
+
+    def _check_envelope(
+        self, ctx: _Context, request: AuthRequest, auth: ParsedAuthorization, now: datetime
+    ) -> tuple[HTTPHeaders, str]:
+        """Check scope, signed-header set and date; return the signed headers and date."""
+        if auth.terminator != "aws4_request":
+            raise ctx.bad_request(
+                f"Credential should be scoped with a valid terminator: 'aws4_request', "
+                f"not '{auth.terminator}'."
+            )
+        if auth.service != SIGNING_SERVICE:
+            raise ctx.bad_request(
+                f"Credential should be scoped to correct service: '{SIGNING_SERVICE}'. "
+            )
+        if auth.region != self.region:
+            raise ctx.bad_request(
+                f"Credential should be scoped to a valid region, not '{auth.region}'. "
+            )
+        for required in ("host", "x-amz-date"):
+            if required not in auth.signed_headers:
+                raise ctx.bad_request(
+                    f"'{required}' must be a 'SignedHeader' in the AWS Authorization."
+                )
+        headers = HTTPHeaders()
+        for name in auth.signed_headers:
+            value = request.header(name)
+            if not isinstance(value, str):
+                raise ctx.bad_request(
+                    f"The header '{name}' is listed in SignedHeaders but is missing "
+                    "from the request."
+                )
+            headers[name] = value
+        timestamp = headers["x-amz-date"].strip()
+        if not _AMZ_DATE_RE.fullmatch(timestamp):
+            raise ctx.bad_request(f"X-Amz-Date {timestamp!r} is not in the form YYYYMMDDTHHMMSSZ")
+        if auth.date != timestamp[:8]:
+            raise ctx.bad_request(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
+                f"date from HTTP: '{auth.date}' != '{timestamp[:8]}', from '{timestamp}'."
+            )
+        self._check_skew(ctx, timestamp, now)
+        return headers, timestamp
+
+    def _check_skew(self, ctx: _Context, timestamp: str, now: datetime) -> None:
+        try:
+            signed_at = datetime.strptime(timestamp, _AMZ_DATE).replace(tzinfo=UTC)
+        except ValueError:
+            raise ctx.bad_request(f"X-Amz-Date {timestamp!r} is not a valid time") from None
+        now = now.astimezone(UTC)
+        fmt = _AMZ_DATE
+        if signed_at < now - MAX_SKEW:
+            raise ctx.skewed(
+                f"Signature expired: {timestamp} is now earlier than "
+                f"{(now - MAX_SKEW).strftime(fmt)} ({now.strftime(fmt)} - 5 min.)"
+            )
+        if signed_at > now + MAX_SKEW:
+            raise ctx.skewed(
+                f"Signature not yet current: {timestamp} is still later than "
+                f"{(now + MAX_SKEW).strftime(fmt)} ({now.strftime(fmt)} + 5 min.)"
+            )
+
+    def _credentials(
+        self, ctx: _Context, request: AuthRequest, auth: ParsedAuthorization
+    ) -> IamCredentials:
+        creds = self.credentials.get(auth.access_key_id)
+        if creds is None:
+            raise ctx.unauthorized(INVALID_TOKEN_MESSAGE)
+        given = request.header("x-amz-security-token")
+        if creds.session_token is None:
+            if given is not None:
+                raise ctx.unauthorized(INVALID_TOKEN_MESSAGE)
+        elif not isinstance(given, str) or not hmac.compare_digest(
+            given.encode(), creds.session_token.encode()
+        ):
+            raise ctx.unauthorized(INVALID_TOKEN_MESSAGE)
+        return creds
+
+    # --- what was signed --------------------------------------------------------------------
+
+    def _bodies(self, request: AuthRequest) -> list[bytes]:
+        """The candidate bodies: the raw HTTP body, or the rebuilt WebSocket forms."""
+        if request.transport is Transport.HTTP:
+            return [request.http_body or b""]
+        channel = None if request.operation is Operation.CONNECT else request.channel
+        if channel is None and request.operation is not Operation.CONNECT:
+            channel = ""
+        events = request.events if request.operation is Operation.PUBLISH else None
+        escaped = signing_body(channel, events, html_escape=True).encode()
+        if self.strict_aws_escaping:
+            return [escaped]
+        plain = signing_body(channel, events).encode()
+        return [plain] if plain == escaped else [plain, escaped]
+
+    @staticmethod
+    def _target(request: AuthRequest) -> tuple[str, str, str]:
+        if request.transport is Transport.HTTP:
+            return request.http_method, request.http_path, request.http_query
+        # §5.4 fact 1: the virtual request is POST /event (not /event/connect).
+        return "POST", "/event", ""
+
+    @staticmethod
+    def _payload_hash_ok(headers: HTTPHeaders, body: bytes) -> bool:
+        # A signed x-amz-content-sha256 replaces the body hash in the canonical request
+        # (botocore does the same), so it must also match the body actually received.
+        declared = headers.get("x-amz-content-sha256")
+        return declared is None or declared.strip() == hashlib.sha256(body).hexdigest()
+
+    def _check_payload_hash(self, ctx: _Context, headers: HTTPHeaders, bodies: list[bytes]) -> None:
+        if not any(self._payload_hash_ok(headers, b) for b in bodies):
+            raise ctx.bad_request(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+            )
+
+    # --- the IAM policy stand-in (§5.4 item 8) ----------------------------------------------
+
+    def _check_policy(self, ctx: _Context, creds: IamCredentials, request: AuthRequest) -> None:
+        action, resource = self.action_and_resource(request)
+        if not any(fnmatch.fnmatchcase(action, p) for p in creds.allowed_actions) or not any(
+            fnmatch.fnmatchcase(resource, p) for p in creds.allowed_resources
+        ):
+            log.info("IAM policy of %s denies %s on %s", creds.access_key_id, action, resource)
+            raise ctx.unauthorized(UNAUTHORIZED_MESSAGE)
+
+    def action_and_resource(self, request: AuthRequest) -> tuple[str, str]:
+        """The IAM action and resource ARN an operation needs (§5.4 item 8)."""
+        if request.operation is Operation.CONNECT:
+            return "appsync:EventConnect", self.api_arn
+        action = (
+            "appsync:EventSubscribe"
+            if request.operation is Operation.SUBSCRIBE
+            else "appsync:EventPublish"
+        )
+        namespace = (request.channel or "").strip("/").split("/")[0]
+        return action, f"{self.api_arn}/channelNamespace/{namespace}"
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _identity(creds: IamCredentials, request: AuthRequest) -> Identity:
+        username = creds.username or creds.access_key_id
+        if creds.user_arn is not None:
+            arn = creds.user_arn
+        elif creds.session_token is not None:
+            arn = f"arn:aws:sts::{creds.account_id}:assumed-role/emulator/{username}"
+        else:
+            arn = f"arn:aws:iam::{creds.account_id}:user/{username}"
+        ctx: Mapping[str, Any] = {
+            "accountId": creds.account_id,
+            "cognitoIdentityPoolId": None,
+            "cognitoIdentityId": None,
+            "sourceIp": [request.source_ip] if request.source_ip else [],
+            "username": username,
+            "userArn": arn,
+            "cognitoIdentityAuthType": None,
+            "cognitoIdentityAuthProvider": None,
+        }
+        return Identity(mode=AuthType.AWS_IAM, ctx=ctx, principal=arn)

@@ -1,0 +1,442 @@
+"""The asyncio shell around :class:`~appsync_events.protocol.client.ClientProtocol`.
+
+A :class:`Connection` owns one ``websockets`` connection and three things that run in
+the background, all owned by it and cancelled when it closes:
+
+* the **reader** task, the only code that reads the socket.  It feeds every frame to the
+  protocol and dispatches what comes out: answers resolve the futures of waiting
+  operations, events go into subscription inboxes.  It never waits for user code, so
+  ``ka`` frames are read even when every consumer is slow;
+* the **writer** task, which sends the frames of the bounded outbox in order;
+* the **heartbeat** timer (``loop.call_at``, the loop's clock), armed at the ack and
+  re-armed lazily: it fires ``keepalive_timeout`` after the last received frame of any
+  kind and then fails the connection with
+  :class:`~appsync_events.errors.HeartbeatTimeoutError`.
+
+A failure (heartbeat, ``connection_error``, protocol violation, socket closed) is
+recorded once — the first one wins — and raised by every pending and later call; the
+socket is then closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Coroutine, MutableMapping
+from typing import Any, Final
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from ._types import Message
+from .errors import (
+    AppSyncEventsError,
+    ConnectionClosedError,
+    HeartbeatTimeoutError,
+    RemoteProtocolError,
+    SubscriptionClosedError,
+)
+from .protocol.client import (
+    BroadcastFailed,
+    ClientEvent,
+    ClientProtocol,
+    ConnectionAccepted,
+    ConnectionFailed,
+    FrameIgnored,
+    KeepAliveReceived,
+    SubscribeAccepted,
+    UnsubscribeAccepted,
+    UnsubscribeRejected,
+)
+from .protocol.limits import DEFAULT_CONNECTION_TIMEOUT_MS
+from .subscription import Subscription
+
+__all__ = ["Connection", "ConnectionLogger", "redact", "websockets_logger"]
+
+logger = logging.getLogger("appsync_events.client")
+
+DEFAULT_KEEPALIVE_TIMEOUT: Final = DEFAULT_CONNECTION_TIMEOUT_MS / 1000.0
+"""Used when the ack carries no ``connectionTimeoutMs``."""
+
+_SECRET_FIELD: Final = re.compile(
+    r'"(authorization|x-api-key|x-amz-security-token)"(\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE
+)
+
+
+def redact(text: str) -> str:
+    """Hide the values of ``Authorization``, ``x-api-key`` and ``X-Amz-Security-Token``."""
+    return _SECRET_FIELD.sub(r'"\1"\2"<redacted>"', text)
+
+
+class _WebSocketsFilter(logging.Filter):
+    """Keep secrets out of the ``websockets`` library's own DEBUG lines.
+
+    It logs every frame truncated in the middle (so the tail of an ``x-api-key`` could
+    show) and the upgrade request's headers (the ``header-`` subprotocol is base64 of the
+    credentials).  We log frames ourselves, redacted, so its frame lines are dropped and
+    the subprotocol header is masked.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in ("< %s", "> %s"):
+            return False  # a frame
+        if record.msg == "> %s: %s" and isinstance(record.args, tuple) and record.args:
+            name = str(record.args[0])
+            if name.lower() == "sec-websocket-protocol":
+                record.args = (name, "<redacted>")
+        return True
+
+
+websockets_logger = logging.getLogger("appsync_events.client.websockets")
+"""The logger handed to ``websockets`` (its frame lines are replaced by ours)."""
+websockets_logger.addFilter(_WebSocketsFilter())
+
+
+class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes every line with the connection id."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        return f"[{self.extra['connection_id'] if self.extra else '?'}] {msg}", kwargs
+
+
+class _Outbox:
+    """Bounded FIFO of frames to send; producers wait for room, the writer for frames."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._frames: deque[str] = deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._room: list[asyncio.Future[None]] = []
+        self.error: AppSyncEventsError | None = None
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def put(self, frame: str) -> None:
+        """Append ``frame`` (never blocks; callers wait for room first)."""
+        self._frames.append(frame)
+        if self._getter is not None and not self._getter.done():
+            self._getter.set_result(None)
+
+    async def get(self) -> str:
+        while not self._frames:
+            self._getter = asyncio.get_running_loop().create_future()
+            await self._getter
+        frame = self._frames.popleft()
+        if self._room:
+            self._wake_room()
+        return frame
+
+    async def wait_room(self) -> None:
+        """Wait until a frame may be queued; raise the connection's failure if any."""
+        while self.error is None and len(self._frames) >= self.capacity:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._room.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._room:
+                    self._room.remove(waiter)
+        if self.error is not None:
+            raise self.error.with_traceback(None)
+
+    def fail(self, error: AppSyncEventsError) -> None:
+        self.error = error
+        self._wake_room()
+
+    def _wake_room(self) -> None:
+        room, self._room = self._room, []
+        for waiter in room:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class Connection:
+    """One open WebSocket to AppSync Events and the tasks that serve it.
+
+    Internal: users hold a :class:`~appsync_events.Client`.  Create with the opened
+    ``websockets`` connection, then :meth:`start` and :meth:`handshake`.
+    """
+
+    def __init__(
+        self,
+        ws: ClientConnection,
+        *,
+        protocol: ClientProtocol,
+        outbound: int,
+        heartbeat_timeout: float | None,
+        close_timeout: float | None,
+        log: ConnectionLogger,
+    ) -> None:
+        self.ws = ws
+        self.protocol = protocol
+        self.log = log
+        self.debug = log.isEnabledFor(logging.DEBUG)
+        """Whether frames are logged (decided when the connection opens, like websockets)."""
+        self.subscriptions: dict[str, Subscription] = {}
+        """Subscriptions by id, from the subscribe request until they end."""
+        self.failure: AppSyncEventsError | None = None
+        """Why the connection cannot be used any more (first failure wins)."""
+        self.keepalive_timeout: float | None = None
+        """The heartbeat timeout in force (seconds), once the ack arrived."""
+        self._loop = asyncio.get_running_loop()
+        self._outbox = _Outbox(outbound)
+        self._waiters: dict[str, asyncio.Future[ClientEvent]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ack: asyncio.Future[ConnectionAccepted] = self._loop.create_future()
+        self._heartbeat_override = heartbeat_timeout
+        self._close_timeout = close_timeout
+        self._last_frame = self._loop.time()
+        self._armed_at = self._last_frame
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._failed = asyncio.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the reader and writer tasks."""
+        self.spawn(self._read(), name="reader")
+        self.spawn(self._write(), name="writer")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task owned by this connection (cancelled when it closes)."""
+        task = self._loop.create_task(coro, name=f"appsync-events {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.log.error("background task %s failed", task.get_name(), exc_info=exc)
+            error = ConnectionClosedError(message=f"internal error in {task.get_name()}: {exc!r}")
+            error.__cause__ = exc
+            self.fail(error)
+
+    async def handshake(self) -> ConnectionAccepted:
+        """Send ``connection_init``, wait for ``connection_ack``, arm the heartbeat.
+
+        No timeout of its own: the caller bounds it with the handshake timeout.
+
+        Raises:
+            UnauthorizedError, HandshakeError: ``connection_error`` from the service.
+            ConnectionClosedError: the socket closed first.
+        """
+        self.protocol.send_connection_init()
+        self.flush()
+        accepted = await self._ack
+        timeout = self._heartbeat_override or accepted.keepalive_timeout
+        self.keepalive_timeout = timeout or DEFAULT_KEEPALIVE_TIMEOUT
+        self._last_frame = self._loop.time()
+        self._arm()
+        return accepted
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection failed or was closed (no new operation is possible)."""
+        return self.failure is not None
+
+    def check(self) -> None:
+        """Raise the connection's failure, if any."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+
+    def fail(self, error: AppSyncEventsError, *, clean: bool = False) -> None:
+        """Record ``error`` as the connection's failure and close the socket.
+
+        Every pending operation raises ``error``; every subscription raises it after its
+        buffered events (``clean``: they end with a quiet
+        :class:`~appsync_events.errors.SubscriptionClosedError` instead).
+        """
+        if self.failure is not None:
+            return
+        self.failure = error
+        if clean:
+            self.log.debug("= closing")
+        else:
+            self.log.info("= connection failed: %s", error)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if not self._ack.done():
+            self._ack.set_exception(error)
+            self._ack.exception()  # retrieved: whoever awaits it raises it anyway
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(error)
+        for sub in self.subscriptions.values():
+            sub.active = False
+            if clean:
+                reason = "closed (the client was closed)"
+                sub._end(
+                    SubscriptionClosedError(sub.id, sub.channel, reason), clean=True, drop=True
+                )
+            else:
+                sub._end(error)
+        self.subscriptions.clear()
+        self._outbox.fail(error)
+        code = 1002 if isinstance(error, RemoteProtocolError) else 1000
+        self._closer = self._loop.create_task(self._shutdown(code), name="appsync-events closer")
+        self._failed.set()
+
+    async def close(self) -> None:
+        """Close with 1000 and wait until the socket and every task are done.  Idempotent."""
+        self.fail(ConnectionClosedError(1000, "", message="the client was closed"), clean=True)
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has failed or closed and everything is cleaned up."""
+        await self._failed.wait()
+        assert self._closer is not None
+        await asyncio.shield(self._closer)
+
+    async def _shutdown(self, code: int) -> None:
+        try:
+            await self.ws.close(code)  # waits for the closing handshake up to close_timeout
+        except Exception as exc:  # pragma: no cover - websockets does not raise here
+            self.log.debug("error while closing: %r", exc)
+        finally:
+            current = asyncio.current_task()
+            tasks = [t for t in self._tasks if t is not current]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            self.log.debug("= closed (code %s)", self.ws.close_code)
+
+    # --- operations -------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Move the protocol's outgoing frames to the outbox."""
+        for frame in self.protocol.data_to_send():
+            self._outbox.put(frame)
+
+    async def request(self, id: str, send: Callable[[], object]) -> ClientEvent:
+        """Wait for room in the outbox, call ``send`` (which queues operation ``id`` on the
+        protocol), and wait for the answer.
+
+        Cancellation (the caller's timeout included) abandons the operation on the
+        protocol, so a late answer is ignored.
+
+        Raises:
+            ConfigurationError, LocalProtocolError: from ``send``, nothing was queued.
+            (the connection's failure) while waiting.
+        """
+        self.check()
+        await self._outbox.wait_room()
+        self.check()
+        send()
+        self.flush()
+        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
+        self._waiters[id] = waiter
+        try:
+            return await waiter
+        finally:
+            del self._waiters[id]
+            if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
+                self.protocol.abandon(id)
+                self.flush()
+
+    # --- background tasks -----------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        ws, protocol, loop, debug = self.ws, self.protocol, self._loop, self.debug
+        subscriptions = self.subscriptions
+        try:
+            while True:
+                frame = await ws.recv()
+                self._last_frame = loop.time()
+                if isinstance(frame, str):
+                    if debug:
+                        self.log.debug("< %s", redact(frame))
+                    protocol.receive_text(frame)
+                else:
+                    protocol.receive_binary(frame)
+                # Hot path inlined: most frames are events for a subscription.
+                for event in protocol.events_received():
+                    if type(event) is Message:
+                        sub = subscriptions.get(event.subscription_id)
+                        if sub is None:
+                            continue
+                        inbox = sub._inbox
+                        if len(inbox) < sub.capacity and sub._terminal is None and not sub._waiters:
+                            inbox.append(event)  # Subscription._push's common case, inlined
+                        else:
+                            sub._push(event)
+                    else:
+                        self._dispatch(event)
+                for out in protocol.data_to_send():
+                    self._outbox.put(out)
+        except ConnectionClosed:
+            pass
+        protocol.receive_eof()
+        self.fail(ConnectionClosedError(ws.close_code, ws.close_reason or ""))
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self._outbox.get()
+            if self.debug:
+                self.log.debug("> %s", redact(frame))
+            try:
+                await self.ws.send(frame)
+            except ConnectionClosed:
+                return  # the reader reports the close
+
+    def _dispatch(self, event: ClientEvent) -> None:
+        """Act on one protocol event other than a received ``Message``."""
+        if type(event) is KeepAliveReceived:
+            pass  # _last_frame was updated by the reader
+        elif isinstance(event, FrameIgnored):
+            self.log.debug(
+                "= ignored %s frame (id %s): %s", event.frame_type, event.id, event.reason
+            )
+        elif isinstance(event, BroadcastFailed):
+            sub = self.subscriptions.get(event.id)
+            if sub is not None:
+                sub._push_error(event.error)
+        elif isinstance(event, ConnectionAccepted):
+            if not self._ack.done():  # a late ack after a handshake timeout is dropped
+                self._ack.set_result(event)
+        elif isinstance(event, ConnectionFailed):
+            self.fail(event.error)
+        else:
+            self._answer(event)
+
+    def _answer(self, event: ClientEvent) -> None:
+        id: str = getattr(event, "id")  # noqa: B009 - every remaining event has an id
+        if isinstance(event, SubscribeAccepted) and id in self.subscriptions:
+            self.subscriptions[id].active = True
+        elif isinstance(event, UnsubscribeAccepted | UnsubscribeRejected):
+            sub = self.subscriptions.pop(id, None)
+            if sub is not None:
+                sub.active = False
+        waiter = self._waiters.get(id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(event)
+        else:
+            self.log.debug("= %s for %s: nobody waits for it", type(event).__name__, id)
+
+    # --- heartbeat ------------------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        assert self.keepalive_timeout is not None
+        self._armed_at = self._last_frame
+        self._watchdog = self._loop.call_at(
+            self._last_frame + self.keepalive_timeout, self._check_heartbeat
+        )
+
+    def _check_heartbeat(self) -> None:
+        if self.failure is not None:  # pragma: no cover - fail() cancels the timer
+            return
+        if self._last_frame == self._armed_at:  # nothing arrived since the timer was armed
+            assert self.keepalive_timeout is not None
+            self.fail(HeartbeatTimeoutError(self.keepalive_timeout))
+        else:
+            self._arm()

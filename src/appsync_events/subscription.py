@@ -1,0 +1,394 @@
+"""One subscription: a bounded inbox fed by the connection's reader, read with ``next()``.
+
+Overflow policy: the inbox holds at most ``Backpressure.subscription_events`` entries.
+The reader never waits for a consumer (it must keep reading ``ka`` frames), so when an
+event arrives at a full inbox, *this* subscription fails: the events already buffered
+are still delivered, then reads raise
+:class:`~appsync_events.errors.SubscriptionInboxFullError`, and the client unsubscribes
+it from the service.  The connection and every other subscription keep working.  (The
+Go client tears the whole connection down here; we do not.)
+
+``broadcast_error`` is delivered in-band: it takes its place in the inbox, the read
+that reaches it raises :class:`~appsync_events.errors.BroadcastError`, and the reads
+after it go on with the next events (the service still considers the subscription
+active).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import types
+import typing
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
+
+from ._types import JSONValue, Message
+from .errors import (
+    AppSyncEventsError,
+    DecodeError,
+    SubscriptionClosedError,
+    SubscriptionInboxFullError,
+)
+
+if TYPE_CHECKING:
+    from .authorizer import Authorizer
+
+__all__ = ["Subscription", "decode_event"]
+
+T = TypeVar("T")
+
+
+class _Failure:
+    """An error entry of the inbox (``broadcast_error``)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: AppSyncEventsError) -> None:
+        self.error = error
+
+
+class Subscription:
+    """A subscription to a channel (pattern) on a :class:`~appsync_events.Client`.
+
+    Create it with :meth:`Client.subscribe <appsync_events.Client.subscribe>`.  Read with
+    :meth:`next`, :meth:`decode_next` or ``async for``; end it with :meth:`close` or
+    ``async with``.  Iteration ends quietly when the subscription or its client is closed
+    by the caller, and raises for every other ending (inbox overflow, connection failure).
+    """
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        channel: str,
+        capacity: int,
+        authorizer: Authorizer,
+        unsubscribe: Callable[[Subscription], Awaitable[None]],
+        on_overflow: Callable[[Subscription], None],
+    ) -> None:
+        self.id = id
+        """The subscription id (unique on its connection)."""
+        self.channel = channel
+        """The channel (pattern) as subscribed."""
+        self.capacity = capacity
+        """Inbox size (``Backpressure.subscription_events``)."""
+        self.authorizer = authorizer
+        """The authorizer used for this subscription (and its unsubscribe)."""
+        self._unsubscribe = unsubscribe
+        self._on_overflow = on_overflow
+        self._inbox: deque[Message | _Failure] = deque()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._terminal: AppSyncEventsError | None = None
+        self._clean = False  # ended by the caller: iteration stops quietly
+        self._closing = False
+        self.active = False
+        """Whether the service acknowledged it and it was not unsubscribed since."""
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.id} {self.channel!r}{' closed' if self.closed else ''}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether reads can no longer return new events (buffered ones may remain)."""
+        return self._terminal is not None
+
+    @property
+    def pending(self) -> int:
+        """Entries waiting in the inbox."""
+        return len(self._inbox)
+
+    # --- fed by the connection's reader (sync, never blocks) ---------------------------------
+
+    def _push(self, event: Message) -> None:
+        if self._terminal is not None:
+            return
+        if len(self._inbox) >= self.capacity:
+            self._end(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
+            self._on_overflow(self)
+            return
+        self._inbox.append(event)
+        if self._waiters:
+            self._wake()
+
+    def _push_error(self, error: AppSyncEventsError) -> None:
+        if self._terminal is not None:
+            return
+        if len(self._inbox) >= self.capacity:
+            self._end(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
+            self._on_overflow(self)
+            return
+        self._inbox.append(_Failure(error))
+        self._wake()
+
+    def _end(self, error: AppSyncEventsError, *, clean: bool = False, drop: bool = False) -> None:
+        """End the subscription: reads raise ``error`` once the inbox is empty."""
+        if drop:
+            self._inbox.clear()
+        if self._terminal is None or clean:
+            self._terminal = error
+            self._clean = clean
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def next(self) -> Message:
+        """Return the next event.
+
+        Waits as long as it takes; wrap it in ``asyncio.timeout()`` to bound the wait.
+        Cancellation is safe: an event is only removed from the inbox when it is
+        returned, so a cancelled ``next()`` loses nothing.  Several tasks may wait at once;
+        each event goes to exactly one of them.
+
+        Raises:
+            SubscriptionClosedError: the subscription (or its client) was closed.
+            SubscriptionInboxFullError: the inbox overflowed; raised after the buffered
+                events were returned.
+            BroadcastError: the service reported a ``broadcast_error`` at this point of the
+                stream; the next call goes on with the following events.
+            HeartbeatTimeoutError, ConnectionClosedError, RemoteProtocolError: the
+                connection failed (after the buffered events were returned).
+        """
+        while True:
+            if self._inbox:
+                item = self._inbox.popleft()
+                if type(item) is Message:
+                    return item
+                assert isinstance(item, _Failure)
+                raise item.error
+            if self._terminal is not None:
+                raise self._terminal.with_traceback(None)
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:  # cancelled before being woken
+                    self._waiters.remove(waiter)
+
+    @overload
+    async def decode_next(self, type: None = None) -> JSONValue: ...
+    @overload
+    async def decode_next(self, type: type[T]) -> T: ...
+    async def decode_next(self, type: type[T] | None = None) -> T | JSONValue:
+        """Return the next event decoded into ``type``.
+
+        ``type`` may be a dataclass, a ``TypedDict``, a pydantic model (anything with
+        ``model_validate_json``), a plain JSON type (``dict``, ``list``, ``str``, ``int``,
+        ``float``, ``bool``), or ``None`` for the decoded JSON value.  Unknown keys are
+        ignored for dataclasses (like Go's ``encoding/json``).  Same waiting and
+        cancellation behaviour as :meth:`next`.
+
+        Raises:
+            DecodeError: the event does not fit ``type``; the event is consumed and its
+                text is in the exception's ``data``.
+            (and everything :meth:`next` raises)
+        """
+        message = await self.next()
+        decoded: T | JSONValue = decode_event(message.data, type)
+        return decoded
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.next()
+        except SubscriptionClosedError:
+            if self._clean:
+                raise StopAsyncIteration from None
+            raise
+
+    # --- closing -------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the subscription and unsubscribe it from the service.
+
+        Idempotent.  Pending and later reads raise
+        :class:`~appsync_events.errors.SubscriptionClosedError` (iteration ends quietly);
+        events still buffered are dropped.  The unsubscribe waits at most the client's
+        ``operation_timeout``; it is skipped when the connection is gone.  If ``close()``
+        is cancelled, the subscription is closed locally all the same.
+
+        Raises:
+            UnsubscribeError: the service refused the unsubscribe.
+            OperationTimeoutError: it did not answer within ``operation_timeout``.
+        """
+        self._end(SubscriptionClosedError(self.id, self.channel, "closed"), clean=True, drop=True)
+        if self._closing:
+            return
+        self._closing = True
+        if self.active:
+            await self._unsubscribe(self)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        if exc is None:
+            await self.close()
+            return
+        try:
+            await self.close()
+        except AppSyncEventsError:
+            pass  # the body's exception matters more than a failed unsubscribe
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+_SCALARS: dict[type, tuple[type, ...]] = {
+    str: (str,),
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    dict: (dict,),
+    list: (list,),
+}
+
+
+def decode_event(text: str, target: Any) -> Any:
+    """Decode the JSON ``text`` into ``target`` (see :meth:`Subscription.decode_next`).
+
+    Raises:
+        DecodeError: the text is not JSON or does not fit ``target``.
+    """
+    name = getattr(target, "__name__", repr(target))
+    validate_json = getattr(target, "model_validate_json", None)
+    if validate_json is not None:  # a pydantic model
+        try:
+            return validate_json(text)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise DecodeError(text, name, str(exc)) from exc
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise DecodeError(text, name, f"not valid JSON: {exc}") from None
+    if target is None:
+        return value
+    try:
+        return _convert(value, target, "$")
+    except _Mismatch as exc:
+        raise DecodeError(text, name, str(exc)) from None
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _convert(value: Any, hint: Any, path: str) -> Any:
+    # Reasoning, case by case: dataclasses and TypedDicts are built field by field (their
+    # hints say what each field must be); generic containers convert their items;
+    # Optional/Union try each member; scalars are checked with isinstance; anything else
+    # (Any, Literal, unknown hints) is passed through unchecked.
+    if hint is Any or hint is object:
+        return value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass(value, hint, path)
+    if typing.is_typeddict(hint):
+        return _typeddict(value, hint, path)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _union(value, args, path)
+    if origin in (list, tuple, set, frozenset) or (
+        origin is not None and origin.__module__ == "collections.abc" and origin is not dict
+    ):
+        return _sequence(value, origin, args, path)
+    if origin is dict:
+        _expect(value, (dict,), path, "an object")
+        item = args[1] if len(args) == 2 else Any
+        return {k: _convert(v, item, f"{path}.{k}") for k, v in value.items()}
+    if hint is None or hint is type(None):
+        if value is not None:
+            raise _Mismatch(f"{path}: expected null")
+        return None
+    if isinstance(hint, type) and hint in _SCALARS:
+        if hint is not bool and isinstance(value, bool):
+            raise _Mismatch(f"{path}: expected {hint.__name__}, got a boolean")
+        _expect(value, _SCALARS[hint], path, hint.__name__)
+        return float(value) if hint is float else value
+    return value
+
+
+def _expect(value: Any, kinds: tuple[type, ...], path: str, what: str) -> None:
+    if not isinstance(value, kinds):
+        raise _Mismatch(f"{path}: expected {what}, got {type(value).__name__}")
+
+
+def _union(value: Any, args: tuple[Any, ...], path: str) -> Any:
+    problems = []
+    for member in args:
+        try:
+            return _convert(value, member, path)
+        except _Mismatch as exc:
+            problems.append(str(exc))
+    raise _Mismatch(" / ".join(problems))
+
+
+def _sequence(value: Any, origin: Any, args: tuple[Any, ...], path: str) -> Any:
+    _expect(value, (list,), path, "an array")
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(args) != len(value):
+            raise _Mismatch(f"{path}: expected {len(args)} items, got {len(value)}")
+        pairs = enumerate(zip(value, args, strict=True))
+        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in pairs)
+    item = args[0] if args else Any
+    items = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin in (tuple, set, frozenset):
+        return origin(items)
+    return items
+
+
+def _dataclass(value: Any, cls: type, path: str) -> Any:
+    _expect(value, (dict,), path, f"an object for {cls.__name__}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        if field.name in value:
+            kwargs[field.name] = _convert(
+                value[field.name], hints[field.name], f"{path}.{field.name}"
+            )
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise _Mismatch(f"{path}: missing field {field.name!r} of {cls.__name__}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise _Mismatch(f"{path}: {cls.__name__}: {exc}") from None
+
+
+def _typeddict(value: Any, cls: Any, path: str) -> Any:
+    _expect(value, (dict,), path, f"an object for {cls.__name__}")
+    # __required_keys__ misses Required/NotRequired written as strings (``from __future__
+    # import annotations``), so the resolved hints have the last word.
+    required = set(cls.__required_keys__)
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for key, hint in hints.items():
+        origin = typing.get_origin(hint)
+        if origin is typing.NotRequired:
+            required.discard(key)
+        elif origin is typing.Required:
+            required.add(key)
+        if origin in (typing.NotRequired, typing.Required):
+            hints[key] = typing.get_args(hint)[0]
+    missing = [key for key in required if key not in value]
+    if missing:
+        raise _Mismatch(f"{path}: missing key(s) {', '.join(map(repr, sorted(missing)))}")
+    return {
+        key: _convert(item, hints[key], f"{path}.{key}") if key in hints else item
+        for key, item in value.items()
+    }

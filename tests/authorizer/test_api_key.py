@@ -1,0 +1,88 @@
+"""Tests for the API_KEY authorizer (PROTOCOL.md §5.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from freezegun import freeze_time
+
+from appsync_events.authorizer import ApiKey, AuthorizeRequest, Operation
+from appsync_events.authorizer.api_key import api_key_headers
+from appsync_events.errors import ConfigurationError
+from appsync_events.protocol.subprotocol import encode_auth_subprotocol
+
+from .conftest import HOST, HTTP_ENDPOINT, REALTIME_ENDPOINT
+
+DOCS_KEY = "da2-12345678901234567890123456"
+DOCS_TOKEN = (
+    "header-eyJob3N0IjoiZXhhbXBsZTEyMzQ1Njc4OTAwMDAuYXBwc3luYy1hcGkudXMtZWFzdC0xLmFtYXpvbmF3cy5jb20"
+    "iLCJ4LWFwaS1rZXkiOiJkYTItMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTYifQ"
+)
+
+REQUESTS = [
+    AuthorizeRequest(operation=Operation.CONNECT),
+    AuthorizeRequest(operation=Operation.SUBSCRIBE, channel="default/a"),
+    AuthorizeRequest(operation=Operation.PUBLISH, channel="default/a", events=('{"a":1}',)),
+    AuthorizeRequest(operation=Operation.UNSUBSCRIBE),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: r.operation.value)
+async def test_api_key_map_for_each_operation(request_: AuthorizeRequest) -> None:
+    """Every operation gets host, x-amz-date (as Amplify sends) and x-api-key."""
+    authz = ApiKey(api_key=DOCS_KEY, endpoint=HTTP_ENDPOINT)
+    with freeze_time("2020-04-01 00:10:10", real_asyncio=True):
+        result = await authz.authorize(request_)
+    assert result.signature == {
+        "host": HOST,
+        "x-amz-date": "20200401T001010Z",
+        "x-api-key": DOCS_KEY,
+    }
+
+
+def test_api_key_reproduces_the_docs_subprotocol() -> None:
+    """host + x-api-key of our map encode to the docs' §2.2 example token byte for byte."""
+    headers = api_key_headers(api_key=DOCS_KEY, host=HOST, now=datetime(2020, 4, 1))
+    docs_map = {"host": headers["host"], "x-api-key": headers["x-api-key"]}
+    assert encode_auth_subprotocol(docs_map) == DOCS_TOKEN
+
+
+def test_api_key_accepts_the_realtime_endpoint() -> None:
+    """Given the wss endpoint, the signed host is still the HTTP host."""
+    assert ApiKey(DOCS_KEY, REALTIME_ENDPOINT).host == HOST
+
+
+def test_api_key_keeps_a_non_default_port() -> None:
+    """A local server's host includes its port."""
+    assert ApiKey(DOCS_KEY, "http://127.0.0.1:8123/event").host == "127.0.0.1:8123"
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "api_key must not be empty"),
+        ("   ", "api_key must not be empty"),
+        ("da2-a\nb", "line breaks"),
+        (None, "api_key must be a str, got NoneType"),
+    ],
+)
+def test_api_key_rejects_unusable_keys(key: object, message: str) -> None:
+    """An empty or malformed key is a configuration error."""
+    with pytest.raises(ConfigurationError, match=message):
+        ApiKey(key, HTTP_ENDPOINT)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("endpoint", ["", "not a url", "ftp://h/event", "https://h/graphql"])
+def test_api_key_rejects_bad_endpoints(endpoint: str) -> None:
+    """A bad endpoint is a configuration error naming it."""
+    with pytest.raises(ConfigurationError):
+        ApiKey(DOCS_KEY, endpoint)
+
+
+def test_api_key_repr_hides_the_key() -> None:
+    """The key never shows in a repr."""
+    text = repr(ApiKey(DOCS_KEY, HTTP_ENDPOINT))
+    assert DOCS_KEY not in text
+    assert HOST in text

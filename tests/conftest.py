@@ -1,0 +1,33 @@
+"""Suite-wide setup: the appsync plugin, pytester, Hypothesis profiles and the MS time unit.
+
+``pyproject.toml`` passes ``-p no:appsync`` so the entry point does not load the plugin a
+second time; loading it here by module name lets coverage see its import.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["appsync_emulator.pytest_plugin", "pytester"]
+
+TIMEOUT_FACTOR = float(os.environ.get("APPSYNC_TESTS_TIMEOUT_FACTOR", "1"))
+"""Scales every test delay and timeout (raise it on slow CI machines)."""
+
+MS = 0.001 * TIMEOUT_FACTOR
+"""One millisecond of test time: write ``300 * MS``, never a bare ``0.3``."""
+
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, max_examples=500, print_blob=True)
+settings.register_profile(
+    "fast", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def ms() -> float:
+    """The :data:`MS` unit as a fixture, for test modules that cannot import conftest."""
+    return MS

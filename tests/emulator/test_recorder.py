@@ -1,0 +1,249 @@
+"""The recorder: bounded lists, thread-safe waits from any thread or loop, near-miss messages."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from appsync_emulator import EmulatorServer, EmulatorThread
+from appsync_emulator.recorder import (
+    ConnectionInfo,
+    ErrorRecord,
+    PublishRecord,
+    Recorder,
+    RecorderAssertionError,
+)
+from appsync_events.errors import ErrorDetail
+from appsync_events.protocol.messages import FailedEvent
+from tests.conftest import MS
+
+from .conftest import fast_config, open_raw
+
+
+def _publish(channel: str, *events: str, failed: tuple[FailedEvent, ...] = ()) -> PublishRecord:
+    return PublishRecord(
+        channel=channel,
+        events=events,
+        identifiers=tuple(f"id{i}" for i in range(len(events))),
+        auth_mode=None,
+        identity=None,
+        transport="websocket",
+        time=0.0,
+        failed=failed,
+    )
+
+
+def _later(seconds: float, action: object) -> threading.Timer:
+    timer = threading.Timer(seconds, action)  # type: ignore[arg-type]
+    timer.start()
+    return timer
+
+
+def test_wait_published_blocks_until_another_thread_records() -> None:
+    """A blocking wait returns as soon as a writer thread records a matching publish."""
+    recorder = Recorder()
+    timer = _later(50 * MS, lambda: recorder.record_publish(_publish("/default/x", '"a"')))
+    records = recorder.wait_published("default/x", timeout=2)
+    timer.join()
+    assert [r.events for r in records] == [('"a"',)]
+
+
+def test_wait_published_counts_accepted_events() -> None:
+    """count is the number of accepted events; failed ones do not count."""
+    recorder = Recorder()
+    bad = (FailedEvent(identifier="id1", index=1, code="X"),)
+    recorder.record_publish(_publish("/default/x", '"a"', '"b"', failed=bad))
+    recorder.record_publish(_publish("/default/x", '"c"'))
+    assert len(recorder.wait_published("/default/x", count=2, timeout=1)) == 2
+    recorder.assert_published("/default/x", count=2, events=["a", '"c"'])
+    with pytest.raises(RecorderAssertionError):
+        recorder.assert_published("/default/x", count=3)
+
+
+def test_wait_timeout_lists_near_misses() -> None:
+    """A timed-out wait names the channels that did get publishes, and the error answers."""
+    recorder = Recorder()
+    recorder.record_publish(_publish("/default/y", '"a"', '"b"'))
+    recorder.record_error(
+        ErrorRecord(
+            transport="websocket",
+            frame_type="publish_error",
+            errors=(ErrorDetail(error_type="UnauthorizedException", message="no"),),
+            connection_id="c1",
+            id="p9",
+            time=0.0,
+        )
+    )
+    with pytest.raises(RecorderAssertionError) as info:
+        recorder.wait_published("default/x", timeout=50 * MS)
+    message = str(info.value)
+    assert "expected 1 event(s) published to /default/x, got 0" in message
+    assert "/default/y (2 events)" in message
+    assert "publish_error on c1 id=p9: UnauthorizedException: no" in message
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_assert_subscribed_lists_existing_subscriptions() -> None:
+    """assert_subscribed matches the exact pattern and lists the others on failure."""
+    recorder = Recorder()
+    recorder.record_subscription("c1", "s1", "default/*", "/default/*", None)
+    assert recorder.assert_subscribed("/default/*").id == "s1"
+    with pytest.raises(RecorderAssertionError) as info:
+        recorder.assert_subscribed("default/x")
+    assert "active subscriptions: /default/* (c1/s1)" in str(info.value)
+    recorder.record_unsubscribe("c1", "s1")
+    with pytest.raises(RecorderAssertionError, match="ended subscriptions: /default/"):
+        recorder.assert_subscribed("default/*")
+
+
+def test_assert_no_errors_lists_them() -> None:
+    """assert_no_errors passes on a clean log and lists every error answer otherwise."""
+    recorder = Recorder()
+    recorder.assert_no_errors()
+    recorder.record_error(
+        ErrorRecord(
+            transport="http",
+            frame_type="http",
+            errors=(ErrorDetail(error_type="BadRequestException", message="bad"),),
+            status=400,
+            time=0.0,
+        )
+    )
+    with pytest.raises(RecorderAssertionError, match="HTTP 400: BadRequestException: bad"):
+        recorder.assert_no_errors()
+
+
+def test_recorder_is_bounded() -> None:
+    """Each list keeps at most ``limit`` entries, oldest dropped first."""
+    recorder = Recorder(limit=3)
+    for i in range(5):
+        recorder.record_publish(_publish("/default/x", str(i)))
+        recorder.record_frame("c1", "sent", str(i))
+    assert [r.events[0] for r in recorder.published] == ["2", "3", "4"]
+    assert len(recorder.sent) == 3
+
+
+def test_clear_keeps_open_connections() -> None:
+    """clear() forgets closed connections and logs but keeps the open ones."""
+    recorder = Recorder()
+    recorder.record_connection(ConnectionInfo(id="c1", opened_at=0.0))
+    recorder.record_connection(ConnectionInfo(id="c2", opened_at=0.0))
+    recorder.record_close("c1", 1000, "")
+    recorder.record_publish(_publish("/default/x", "1"))
+    recorder.clear()
+    assert [c.id for c in recorder.connections] == ["c2"]
+    assert recorder.published == []
+    assert recorder.wait_connected(1, timeout=0) == recorder.connections
+
+
+@pytest.mark.asyncio
+async def test_blocking_wait_inside_a_running_loop_is_refused() -> None:
+    """A blocking wait from an event loop thread raises instead of stalling the loop."""
+    with pytest.raises(RuntimeError, match="wait_\\*_async"):
+        Recorder().wait_connected(timeout=0)
+
+
+def test_async_wait_works_on_a_foreign_loop() -> None:
+    """wait_*_async completes on the waiter's own loop when another thread records."""
+    recorder = Recorder()
+
+    async def waiter() -> int:
+        records = await recorder.wait_published_async("default/z", count=1, timeout=2)
+        return len(records)
+
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(asyncio.run(waiter())))
+    thread.start()
+    recorder.wait_for(lambda r: r._waiters or None, timeout=2)
+    recorder.record_publish(_publish("/default/z", '"q"'))
+    thread.join(2)
+    assert results == [1]
+
+
+@pytest.mark.asyncio
+async def test_async_wait_timeout_and_cancellation_clean_up() -> None:
+    """A timed-out or cancelled async wait leaves no waiter behind."""
+    recorder = Recorder()
+    with pytest.raises(RecorderAssertionError, match="no active subscription"):
+        await recorder.wait_subscribed_async("default/x", timeout=30 * MS)
+    task = asyncio.ensure_future(recorder.wait_connected_async(5, timeout=10))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert recorder._waiters == []
+
+
+@pytest.mark.asyncio
+async def test_failing_predicate_fails_only_its_wait() -> None:
+    """A predicate that raises fails its own wait with that error."""
+    recorder = Recorder()
+    calls = 0
+
+    def predicate(r: Recorder) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise KeyError("boom")
+
+    task = asyncio.ensure_future(recorder.wait_for_async(predicate, timeout=2))
+    await asyncio.sleep(0)
+    recorder.record_publish(_publish("/default/x", "1"))
+    with pytest.raises(KeyError):
+        await task
+
+
+@pytest.mark.asyncio
+async def test_live_recorder_sees_frames_subscriptions_and_publishes(
+    server: EmulatorServer,
+) -> None:
+    """The server records received/sent frames, subscriptions with identity, publishes."""
+    raw = await open_raw(server)
+    await raw.init()
+    await raw.subscribe("default/*")
+    await raw.publish("default/r", ['{"k":1}'])
+    await raw.expect("publish_success")
+    await raw.expect("data", id="s1")
+    recorder = server.recorder
+    sub = await recorder.wait_subscribed_async("default/*")
+    assert (sub.channel, sub.pattern, sub.identity and sub.identity.mode) == (
+        "default/*",
+        "/default/*",
+        "API_KEY",
+    )
+    published = await recorder.wait_published_async("/default/r")
+    assert published[0].deliveries == 1
+    assert published[0].publish_id == "p1"
+    conn = server.connections[-1].id
+    assert [f.frame_type for f in recorder.received_from(conn)] == [
+        "connection_init",
+        "subscribe",
+        "publish",
+    ]
+    assert "publish_success" in [f.frame_type for f in recorder.sent_to(conn)]
+    recorder.assert_no_errors()
+    await raw.send({"type": "unsubscribe", "id": "s1"})
+    await raw.expect("unsubscribe_success")
+    assert recorder.subscriptions[-1].unsubscribed_at is not None
+    await raw.ws.close()
+
+
+def test_sync_waits_against_a_thread_server() -> None:
+    """Blocking waits work from a sync test against an EmulatorThread."""
+    import json
+    import urllib.request
+
+    with EmulatorThread(fast_config()) as server:
+        request = urllib.request.Request(
+            server.http_endpoint,
+            data=json.dumps({"channel": "default/sync", "events": ['"s"']}).encode(),
+            headers={"x-api-key": server.api_key or "", "content-type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        records = server.recorder.wait_published("default/sync", timeout=2)
+        assert records[0].transport == "http"
+        server.check()
