@@ -968,3 +968,9 @@ def test_parse_data_frame_never_raises(text: str) -> None:
     parsed = codec.parse_data_frame(text)
     if parsed is not None:
         assert decode_server(text) == Data(id=parsed[0], event=parsed[1])
+
+
+@given(id=st.from_regex(r"[a-zA-Z0-9\-_+]{1,128}", fullmatch=True), event=st.text())
+def test_encode_data_equals_generic_encoding(id: str, event: str) -> None:
+    """The fan-out fast path writes exactly the frame the generic encoder writes."""
+    assert codec.encode_data(id, event) == codec.encode(Data(id=id, event=event))

@@ -32,7 +32,7 @@ def test_limits_match_the_spec() -> None:
     "value",
     [
         "ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69",
-        str(uuid.uuid4()),
+        str(uuid.UUID(int=0x1234_5678_9ABC_4DEF_8123_456789ABCDEF, version=4)),
         "a",
         "A",
         "0",

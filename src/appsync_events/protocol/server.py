@@ -867,7 +867,10 @@ class ServerProtocol:
         """
         if id not in self._active or self.state is not ServerState.OPEN:
             return False
-        self._queue(Data(id=id, event=event))
+        if self._phase is _Phase.ACKED or self._phase is _Phase.READY:
+            self._output.append(codec.encode_data(id, event))  # fan-out fast path
+        else:
+            self._queue(Data(id=id, event=event))
         return True
 
     def send_broadcast_error(self, id: str, errors: Sequence[ErrorDetail]) -> None:
