@@ -12,33 +12,40 @@
 
 Faults live in :mod:`appsync_emulator.faults`, the recorder in
 :mod:`appsync_emulator.recorder`; the command line is ``appsync-emulator --help``.
+
+The names below are imported on first use (PEP 562), so ``import appsync_emulator`` (and the
+pytest plugin, which every pytest session loads) stays cheap until the emulator is needed.
 """
 
 from __future__ import annotations
 
-from . import faults as faults
-from .config import (
-    DEFAULT_API_KEY as DEFAULT_API_KEY,
-    ApiKey as ApiKey,
-    AuthType as AuthType,
-    ConfigError as ConfigError,
-    EmulatorConfig as EmulatorConfig,
-    IamCredentials as IamCredentials,
-    Limits as Limits,
-    NamespaceConfig as NamespaceConfig,
-    namespaces as namespaces,
-)
-from .handlers import HandlerError as HandlerError, Unauthorized as Unauthorized
-from .hosting import (
-    EmulatorServer as EmulatorServer,
-    EmulatorThread as EmulatorThread,
-    FaultHandle as FaultHandle,
-)
-from .recorder import (
-    ConnectionInfo as ConnectionInfo,
-    Recorder as Recorder,
-    RecorderAssertionError as RecorderAssertionError,
-)
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from . import faults as faults
+    from .config import (
+        DEFAULT_API_KEY as DEFAULT_API_KEY,
+        ApiKey as ApiKey,
+        AuthType as AuthType,
+        ConfigError as ConfigError,
+        EmulatorConfig as EmulatorConfig,
+        IamCredentials as IamCredentials,
+        Limits as Limits,
+        NamespaceConfig as NamespaceConfig,
+        namespaces as namespaces,
+    )
+    from .handlers import HandlerError as HandlerError, Unauthorized as Unauthorized
+    from .hosting import (
+        EmulatorServer as EmulatorServer,
+        EmulatorThread as EmulatorThread,
+        FaultHandle as FaultHandle,
+    )
+    from .recorder import (
+        ConnectionInfo as ConnectionInfo,
+        Recorder as Recorder,
+        RecorderAssertionError as RecorderAssertionError,
+    )
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -62,3 +69,45 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_LAZY: Final[dict[str, str]] = {
+    # public name -> submodule defining it (``faults`` is the submodule itself)
+    "DEFAULT_API_KEY": "config",
+    "ApiKey": "config",
+    "AuthType": "config",
+    "ConfigError": "config",
+    "EmulatorConfig": "config",
+    "IamCredentials": "config",
+    "Limits": "config",
+    "NamespaceConfig": "config",
+    "namespaces": "config",
+    "HandlerError": "handlers",
+    "Unauthorized": "handlers",
+    "EmulatorServer": "hosting",
+    "EmulatorThread": "hosting",
+    "FaultHandle": "hosting",
+    "ConnectionInfo": "recorder",
+    "Recorder": "recorder",
+    "RecorderAssertionError": "recorder",
+    "faults": "faults",
+}
+
+
+def _load(name: str) -> Any:
+    """Import the public ``name`` on first access and cache it in the module (PEP 562)."""
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{home}")
+    value = module if home == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def _dir() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above instead
+    __getattr__ = _load
+    __dir__ = _dir

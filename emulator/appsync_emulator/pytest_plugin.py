@@ -1,7 +1,9 @@
 """pytest fixtures for AppSync Events: a local emulator per test and connected clients.
 
 Loaded automatically through the ``appsync`` ``pytest11`` entry point (``-p appsync``).
-The logic lives in :mod:`appsync_emulator.testing`; this module only wires fixtures.
+The logic lives in :mod:`appsync_emulator.testing`; this module only wires fixtures.  It
+imports nothing but pytest at load time (it is loaded in every session of every project that
+installs the package): the emulator and the client are imported when a fixture first runs.
 
 ``appsync_server`` is synchronous and backed by a background-thread emulator, so it works in
 sync and async tests, in strict and auto asyncio modes and under freezegun.  The async
@@ -16,13 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import pytest
 
-from . import testing
+from ._plugin_options import INI_OPTIONS, MARKER
 
 if TYPE_CHECKING:
     from appsync_events import Client
     from appsync_events.authorizer import Authorizer
 
-    from . import EmulatorConfig, EmulatorThread
+    from . import EmulatorConfig, EmulatorThread, testing
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -59,25 +61,20 @@ class ClientFactory(Protocol):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    for name, kind, default, help in testing.INI_OPTIONS:
+    for name, kind, default, help in INI_OPTIONS:
         parser.addini(name, help, type=kind, default=default)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "appsync(config=None, *, tls=False, host=None, faults=(), client=None, **options): "
-        "configure this test's appsync_server (EmulatorConfig fields and shorthands such as "
-        "namespaces=['default', 'chat'], connection_timeout_ms=300, keepalive_interval=0.05) "
-        "and appsync_client (client={...connect options}); module, class and function marks "
-        "merge, the closest winning",
-    )
+    config.addinivalue_line("markers", MARKER)
 
 
 @pytest.fixture(scope="session")
 def appsync_settings(pytestconfig: pytest.Config) -> testing.Settings:
     """Defaults from the ``appsync_*`` ini options."""
-    return testing.settings_from_ini(pytestconfig.getini, pytestconfig.rootpath)
+    from .testing import settings_from_ini
+
+    return settings_from_ini(pytestconfig.getini, pytestconfig.rootpath)
 
 
 @pytest.fixture
@@ -91,9 +88,9 @@ def appsync_server_factory(
     appsync_server_config: EmulatorConfig, appsync_settings: testing.Settings
 ) -> Iterator[ServerFactory]:
     """Start extra emulators (same options as the marker); all are checked and stopped, LIFO."""
-    pool = testing.ServerPool(
-        appsync_server_config, host=appsync_settings.host, tls=appsync_settings.tls
-    )
+    from .testing import ServerPool
+
+    pool = ServerPool(appsync_server_config, host=appsync_settings.host, tls=appsync_settings.tls)
     try:
         yield pool.start
     finally:
@@ -105,7 +102,9 @@ def appsync_server(
     request: pytest.FixtureRequest, appsync_server_factory: ServerFactory
 ) -> EmulatorThread:
     """A fresh emulator for this test, configured by ``@pytest.mark.appsync(...)``."""
-    options = testing.merge_markers(request.node.iter_markers("appsync"))
+    from .testing import merge_markers
+
+    options = merge_markers(request.node.iter_markers("appsync"))
     options.pop("client", None)
     return appsync_server_factory(**options)
 
@@ -113,13 +112,17 @@ def appsync_server(
 @pytest.fixture
 def appsync_auth(appsync_server: EmulatorThread) -> testing.Authorizers:
     """Authorizers for ``appsync_server``: ``.api_key()``, ``.iam()``, ``.cognito(sub=...)``."""
-    return testing.Authorizers(appsync_server)
+    from .testing import Authorizers
+
+    return Authorizers(appsync_server)
 
 
 @pytest.fixture
 def appsync_authorizer(appsync_server: EmulatorThread) -> Authorizer:
     """The authorizer ``appsync_client`` connects with (API key); override to change it."""
-    return testing.api_key_authorizer(appsync_server)
+    from .testing import api_key_authorizer
+
+    return api_key_authorizer(appsync_server)
 
 
 @pytest.fixture
@@ -127,7 +130,9 @@ def appsync_client_options(
     request: pytest.FixtureRequest, appsync_settings: testing.Settings
 ) -> dict[str, Any]:
     """``connect()`` keywords for client fixtures: ini defaults, then the marker's ``client``."""
-    marker = testing.merge_markers(request.node.iter_markers("appsync"))
+    from .testing import merge_markers
+
+    marker = merge_markers(request.node.iter_markers("appsync"))
     return {**appsync_settings.client_options, **marker.get("client", {})}
 
 
@@ -138,9 +143,11 @@ async def appsync_client_factory(
     appsync_server_factory: ServerFactory,  # servers outlive the clients
 ) -> AsyncIterator[ClientFactory]:
     """Connect more clients on the test's loop; all are closed at teardown, LIFO."""
+    from .testing import ClientPool, check_request_loop
+
     name = "appsync_client" if "appsync_client" in request.fixturenames else request.fixturename
-    testing.check_request_loop(request, str(name))
-    pool = testing.ClientPool(appsync_client_options)
+    check_request_loop(request, str(name))
+    pool = ClientPool(appsync_client_options)
     try:
         yield pool.connect
     finally:

@@ -356,9 +356,10 @@ class Recorder:
         record = FrameRecord(connection_id, direction, data, frame_type, frame_id, real_time())
         with self._cond:
             (self._sent if direction == "sent" else self._received).append(record)
-            # Frames wake blocking waiters only (no async wait predicate reads frames), and
-            # only when there are any: this runs once per frame.
-            if self._blocking:
+            # This runs once per frame: wake waiters only when there are any.
+            if self._waiters:
+                self._changed()
+            elif self._blocking:
                 self._cond.notify_all()
 
     def record_frames(
@@ -373,7 +374,9 @@ class Recorder:
         ]
         with self._cond:
             self._sent.extend(records)
-            if self._blocking:
+            if self._waiters:
+                self._changed()
+            elif self._blocking:
                 self._cond.notify_all()
 
     def record_error(self, record: ErrorRecord) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from ._plugin_options import INI_OPTIONS
 from .config import (
     ApiKey,
     AuthType,
@@ -260,19 +261,6 @@ def merge_markers(markers: Iterable[Any]) -> dict[str, Any]:
 
 
 # --- ini options ---------------------------------------------------------------------------
-
-INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
-    ("appsync_host", "string", "127.0.0.1", "interface the emulator fixtures listen on"),
-    ("appsync_tls", "bool", False, "serve wss:// and https:// with a local CA"),
-    ("appsync_config", "string", "", "TOML/JSON emulator config file (relative to rootdir)"),
-    ("appsync_region", "string", "", "region the emulator claims (default us-east-1)"),
-    ("appsync_namespaces", "args", [], "channel namespaces (default: default)"),
-    ("appsync_keepalive_interval", "string", "", "seconds between ka frames (default 60)"),
-    ("appsync_connection_timeout_ms", "string", "", "connectionTimeoutMs sent in the ack"),
-    ("appsync_handshake_timeout", "string", "", "handshake_timeout of client fixtures"),
-    ("appsync_operation_timeout", "string", "", "operation_timeout of client fixtures"),
-)
-"""``(name, type, default, help)`` of the ini options the plugin registers."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

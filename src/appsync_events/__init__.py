@@ -10,24 +10,33 @@
         sub = await client.subscribe("default/notifications")
         await client.publish("default/notifications", {"message": "hi"})
         message = await sub.next()
+
+The exceptions are imported with the package; every other name on first use (PEP 562), so
+``import appsync_events`` does not load websockets, aiohttp or botocore until it must.
 """
 
 from __future__ import annotations
 
-from . import authorizer as authorizer
-from ._types import (
-    Backpressure as Backpressure,
-    JSONValue as JSONValue,
-    Message as Message,
-    PublishResult as PublishResult,
-)
-from .client import Client as Client, connect as connect
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
-from .http import publish_http as publish_http
-from .protocol.messages import FailedEvent as FailedEvent, PublishedEvent as PublishedEvent
-from .protocol.subprotocol import PROTOCOL_EVENTS as PROTOCOL_EVENTS
-from .subscription import Subscription as Subscription
+
+if TYPE_CHECKING:
+    from . import authorizer as authorizer
+    from ._types import (
+        Backpressure as Backpressure,
+        JSONValue as JSONValue,
+        Message as Message,
+        PublishResult as PublishResult,
+    )
+    from .client import Client as Client, connect as connect
+    from .http import publish_http as publish_http
+    from .protocol.messages import FailedEvent as FailedEvent, PublishedEvent as PublishedEvent
+    from .protocol.subprotocol import PROTOCOL_EVENTS as PROTOCOL_EVENTS
+    from .reconnect import ConnectionState as ConnectionState, Reconnect as Reconnect
+    from .subscription import Subscription as Subscription
 
 __all__ = [
     "PROTOCOL_EVENTS",
@@ -38,9 +47,49 @@ __all__ = [
     "Message",
     "PublishResult",
     "PublishedEvent",
+    "Reconnect",
+    "ConnectionState",
     "Subscription",
     "authorizer",
     "connect",
     "publish_http",
     *_errors_all,
 ]
+
+_LAZY: Final[dict[str, str]] = {
+    # public name -> submodule defining it (``authorizer`` is the subpackage itself)
+    "PROTOCOL_EVENTS": "protocol.subprotocol",
+    "Backpressure": "_types",
+    "JSONValue": "_types",
+    "Message": "_types",
+    "PublishResult": "_types",
+    "Client": "client",
+    "connect": "client",
+    "FailedEvent": "protocol.messages",
+    "PublishedEvent": "protocol.messages",
+    "Reconnect": "reconnect",
+    "ConnectionState": "reconnect",
+    "Subscription": "subscription",
+    "publish_http": "http",
+    "authorizer": "authorizer",
+}
+
+
+def _load(name: str) -> Any:
+    """Import the public ``name`` on first access and cache it in the module (PEP 562)."""
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{home}")
+    value = module if home == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def _dir() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above instead
+    __getattr__ = _load
+    __dir__ = _dir

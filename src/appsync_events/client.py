@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import secrets
 import ssl as ssl_module
 import types
 import uuid
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
@@ -53,6 +54,7 @@ from .protocol.client import (
 from .protocol.codec import decode_error_body
 from .protocol.signing import html_escape_json
 from .protocol.subprotocol import HEADER_PREFIX, PROTOCOL_EVENTS, encode_auth_subprotocol
+from .reconnect import ConnectionState, Reconnect, StateCallback, is_retryable
 from .subscription import Subscription
 
 __all__ = [
@@ -74,6 +76,9 @@ DEFAULT_MAX_SIZE: Final = 2 * 1024 * 1024
 """Largest frame accepted from the service, in bytes.  A ``data`` frame carries one event
 of at most 240 KB as an escaped JSON string, so this leaves room for heavy escaping."""
 _USER_AGENT: Final = "appsync-events-python"
+
+_Dialer = Callable[[], Awaitable[tuple[Connection, int | None]]]
+"""Opens and handshakes a new connection; returns it with ``connectionTimeoutMs``."""
 
 
 def _positive(name: str, value: float | None) -> float | None:
@@ -128,6 +133,16 @@ class connect:
             the publish's authorizer is :class:`~appsync_events.authorizer.IAM`.  The events
             stay valid JSON with the same value.
         max_size: largest frame accepted from the service, in bytes.
+        reconnect: ``False`` (default): a lost connection fails the client for good.
+            ``True`` or a :class:`~appsync_events.reconnect.Reconnect` policy: after a
+            retryable loss (socket dropped or closed by the service, heartbeat timeout),
+            the client reconnects with jittered exponential backoff and resumes every
+            live subscription with the same id and channel; see :class:`Client`.  Only
+            the first connection is made by ``connect()``: its errors are raised, not
+            retried.
+        on_state_change: called synchronously with each new
+            :class:`~appsync_events.reconnect.ConnectionState` (``DISCONNECTED``,
+            ``RECONNECTING``, ``CONNECTED``, ``CLOSED``); must not block.
 
     Raises:
         ConfigurationError: a bad argument (raised by the constructor, before any I/O).
@@ -153,6 +168,8 @@ class connect:
         ssl: ssl_module.SSLContext | None = None,
         html_escape: bool | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
+        reconnect: bool | Reconnect = False,
+        on_state_change: StateCallback | None = None,
     ) -> None:
         self.endpoint = realtime_endpoint_from_http(endpoint)
         if not callable(getattr(authorizer, "authorize", None)):
@@ -185,6 +202,15 @@ class connect:
         if max_size is not None and (not isinstance(max_size, int) or max_size < 1024):
             raise ConfigurationError("max_size must be at least 1024 bytes, or None")
         self.max_size = max_size
+        if isinstance(reconnect, Reconnect):
+            self.reconnect: Reconnect | None = reconnect
+        elif isinstance(reconnect, bool):
+            self.reconnect = Reconnect() if reconnect else None
+        else:
+            raise ConfigurationError("reconnect must be a bool or an appsync_events Reconnect")
+        if on_state_change is not None and not callable(on_state_change):
+            raise ConfigurationError("on_state_change must be callable or None")
+        self.on_state_change = on_state_change
         self._client: Client | None = None
 
     def __await__(self) -> Generator[Any, None, Client]:
@@ -204,6 +230,23 @@ class connect:
         await self._client.close()
 
     async def _open(self) -> Client:
+        connection, accepted = await self._dial()
+        return Client(
+            connection,
+            endpoint=self.endpoint,
+            authorizer=self.authorizer,
+            operation_timeout=self.operation_timeout,
+            close_timeout=self.close_timeout,
+            html_escape=self.html_escape,
+            capacity=self.backpressure.subscription_events,
+            connection_timeout_ms=accepted,
+            reconnect=self.reconnect,
+            dial=self._dial,
+            on_state_change=self.on_state_change,
+        )
+
+    async def _dial(self) -> tuple[Connection, int | None]:
+        """Authorize, open and handshake one connection (bounded by ``handshake_timeout``)."""
         log = ConnectionLogger(logger, {"connection_id": secrets.token_hex(4)})
         state: dict[str, Connection] = {}
         deadline = asyncio.timeout(self.handshake_timeout)
@@ -226,16 +269,7 @@ class connect:
             self.endpoint,
             connection.keepalive_timeout,
         )
-        return Client(
-            connection,
-            endpoint=self.endpoint,
-            authorizer=self.authorizer,
-            operation_timeout=self.operation_timeout,
-            close_timeout=self.close_timeout,
-            html_escape=self.html_escape,
-            capacity=self.backpressure.subscription_events,
-            connection_timeout_ms=accepted,
-        )
+        return connection, accepted
 
     async def _handshake(self, log: ConnectionLogger, state: dict[str, Connection]) -> int | None:
         auth = await self.authorizer.authorize(AuthorizeRequest(operation=Operation.CONNECT))
@@ -320,6 +354,33 @@ class Client:
     """A connected AppSync Events client (one WebSocket).  Create with :func:`connect`.
 
     Many subscriptions and publishes share the connection and may run concurrently.
+
+    Reconnection (``connect(..., reconnect=True)`` or a
+    :class:`~appsync_events.reconnect.Reconnect`): when the connection is lost for a
+    retryable reason (:func:`~appsync_events.reconnect.is_retryable`: the socket dropped
+    or the service closed it, or the heartbeat timed out):
+
+    * operations waiting for an answer (publish, subscribe, unsubscribe) raise the error
+      that broke the connection.  **Publishes are never retried**: the service may or may
+      not have received one that was in flight;
+    * every live :class:`~appsync_events.Subscription` stays open, its buffered events
+      included; reads simply wait;
+    * the client waits (jittered exponential backoff), calls the authorizer and opens a
+      new connection, then calls the authorizer again and re-sends ``subscribe`` for each
+      live subscription, with the **same** id and channel; events flow into the same
+      inboxes again.  The state becomes ``CONNECTED`` once every re-subscribe was
+      answered (or failed).  Events published while the client was disconnected are not
+      delivered (AppSync keeps no history);
+    * new operations started while disconnected wait for the reconnection within their
+      ``operation_timeout`` (then raise
+      :class:`~appsync_events.errors.OperationTimeoutError`).
+
+    A subscription whose re-subscribe is refused (or times out) ends with that error; the
+    others go on.  Reconnection stops when the service refuses the new connection for
+    good (``UnauthorizedException``/``BadRequestException``, ``errorCode`` 400/401/403,
+    HTTP 401/403), when the policy's ``max_attempts`` are used up (the last attempt's
+    error), or on :meth:`close` (which interrupts the backoff at once): then every
+    subscription and later operation raises that error and the client is closed.
     """
 
     def __init__(
@@ -333,7 +394,12 @@ class Client:
         html_escape: bool | None,
         capacity: int,
         connection_timeout_ms: int | None,
+        reconnect: Reconnect | None = None,
+        dial: _Dialer | None = None,
+        on_state_change: StateCallback | None = None,
     ) -> None:
+        if reconnect is not None and dial is None:
+            raise ConfigurationError("reconnect needs a way to dial a new connection")
         self._connection = connection
         self.endpoint = endpoint
         """The real-time URL connected to."""
@@ -345,22 +411,42 @@ class Client:
         self._capacity = capacity
         self.connection_timeout_ms = connection_timeout_ms
         """``connectionTimeoutMs`` from the ack (``None`` when absent)."""
+        self.reconnect = reconnect
+        """The reconnection policy, ``None`` when disabled."""
+        self.reconnects = 0
+        """How many times the client reconnected successfully."""
+        self.last_error: AppSyncEventsError | None = None
+        """The error that broke the most recent connection (``None`` before any loss)."""
+        self._dial = dial
+        self._on_state_change = on_state_change
+        self._state = ConnectionState.CONNECTED
+        self._state_changed = asyncio.Event()
+        self._failure: AppSyncEventsError | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._retired: list[Connection] = []
         self._closing: asyncio.Task[None] | None = None
+        self._attach(connection)
 
     def __repr__(self) -> str:
-        return f"<Client {self.endpoint}{' closed' if self.closed else ''}>"
+        state = "" if self._state is ConnectionState.CONNECTED else f" {self._state.value}"
+        return f"<Client {self.endpoint}{state}>"
 
     # --- properties ---------------------------------------------------------------------------
 
     @property
+    def state(self) -> ConnectionState:
+        """The connection's state (always ``CONNECTED`` or ``CLOSED`` without reconnection)."""
+        return self._state
+
+    @property
     def closed(self) -> bool:
-        """Whether the client was closed or its connection failed."""
-        return self._connection.closed
+        """Whether the client was closed or failed for good (not while reconnecting)."""
+        return self._state is ConnectionState.CLOSED
 
     @property
     def failure(self) -> AppSyncEventsError | None:
-        """Why the client cannot be used any more, else ``None``."""
-        return self._connection.failure
+        """Why the client cannot be used any more, else ``None`` (also while reconnecting)."""
+        return self._failure
 
     @property
     def keepalive_timeout(self) -> float:
@@ -376,8 +462,168 @@ class Client:
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
-        """The subscriptions of this client that are still active or being set up."""
-        return tuple(self._connection.subscriptions.values())
+        """The subscriptions of this client that are still active, being set up, or
+        waiting for a reconnection."""
+        connection = self._connection
+        return (*connection.subscriptions.values(), *self._carried(connection.retained))
+
+    # --- state and reconnection ------------------------------------------------------------
+
+    def _attach(self, connection: Connection) -> None:
+        connection.on_lost = functools.partial(self._connection_lost, connection)
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        changed, self._state_changed = self._state_changed, asyncio.Event()
+        changed.set()
+        if self._on_state_change is not None:
+            try:
+                self._on_state_change(state)
+            except Exception:
+                self._connection.log.exception("on_state_change(%s) failed", state.value)
+
+    def _check(self) -> None:
+        """Raise the client's failure if it is closed for good."""
+        if self._state is ConnectionState.CLOSED:
+            assert self._failure is not None
+            raise self._failure.with_traceback(None)
+
+    async def _ready(self) -> Connection:
+        """Return the open connection, waiting for a reconnection if one is under way.
+
+        No timeout of its own: callers are bounded by ``operation_timeout``.
+        """
+        while self._state is not ConnectionState.CONNECTED:
+            self._check()
+            await self._state_changed.wait()
+        return self._connection
+
+    @staticmethod
+    def _carried(subs: Sequence[Subscription]) -> list[Subscription]:
+        return [s for s in subs if not s._closing and s._terminal is None]
+
+    def _connection_lost(
+        self, connection: Connection, error: AppSyncEventsError, clean: bool
+    ) -> bool:
+        """``Connection.on_lost``: decide whether to reconnect; keep the subscriptions if so."""
+        if connection is not self._connection:  # pragma: no cover - replaced connections
+            return False  # are detached when they fail, before a new one is installed
+        if not clean:
+            self.last_error = error
+        if clean or self._closing is not None or self.reconnect is None or not is_retryable(error):
+            if self._failure is None:
+                self._failure = error
+            self._set_state(ConnectionState.CLOSED)
+            return False
+        self._retired = [c for c in self._retired if not c.finished]
+        self._retired.append(connection)
+        self._set_state(ConnectionState.DISCONNECTED)
+        self._spawn(self._reconnect_loop(connection, error), name="reconnect")
+        return True
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"appsync-events {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - a bug
+            error = ConnectionClosedError(message=f"internal error while reconnecting: {task!r}")
+            error.__cause__ = task.exception()
+            self._connection.log.error("reconnection failed", exc_info=task.exception())
+            self._give_up(error)
+
+    async def _reconnect_loop(self, lost: Connection, error: AppSyncEventsError) -> None:
+        """Reconnect after ``lost`` failed with ``error``, then resume its subscriptions."""
+        policy, dial, log = self.reconnect, self._dial, lost.log
+        assert policy is not None
+        assert dial is not None
+        last, attempt = error, 0
+        while True:
+            if policy.max_attempts is not None and attempt >= policy.max_attempts:
+                log.warning("= giving up after %d reconnection attempt(s): %s", attempt, last)
+                self._give_up(last)
+                return
+            delay = policy.delay(attempt)
+            log.info("= reconnecting in %.3gs (attempt %d) after: %s", delay, attempt + 1, last)
+            self._set_state(ConnectionState.DISCONNECTED)
+            await asyncio.sleep(delay)
+            attempt += 1
+            self._set_state(ConnectionState.RECONNECTING)
+            try:
+                connection, accepted = await dial()
+            except AppSyncEventsError as exc:
+                last = exc
+                if is_retryable(exc):
+                    continue
+                log.warning("= reconnection refused, giving up: %s", exc)
+                self._give_up(exc)
+                return
+            except Exception as exc:  # the authorizer broke: retrying would not help
+                failed = HandshakeError(f"reconnecting failed: {exc!r}")
+                failed.__cause__ = exc
+                log.warning("= %s", failed)
+                self._give_up(failed)
+                return
+            break
+        subs = self._carried(lost.retained)
+        lost.retained = []
+        self._connection = connection
+        self.connection_timeout_ms = accepted
+        for sub in subs:  # registered now, so that a new failure keeps them too
+            connection.subscriptions[sub.id] = sub
+        self._attach(connection)
+        self.reconnects += 1
+        log.info("= reconnected; resubscribing %d subscription(s)", len(subs))
+        await asyncio.gather(*(self._resubscribe(connection, sub) for sub in subs))
+        if self._connection is connection and not connection.closed:
+            self._set_state(ConnectionState.CONNECTED)  # with every subscription resumed
+
+    async def _resubscribe(self, connection: Connection, sub: Subscription) -> None:
+        """Re-send ``subscribe`` for ``sub`` (same id and channel) on ``connection``."""
+
+        def send() -> None:
+            connection.protocol.send_subscribe(sub.channel, auth.signature, sub.id)
+
+        error: AppSyncEventsError
+        try:
+            async with self._deadline("subscribe", sub.id):
+                auth = await sub.authorizer.authorize(
+                    AuthorizeRequest(operation=Operation.SUBSCRIBE, channel=sub.channel)
+                )
+                answer = await connection.request(sub.id, send)
+        except AppSyncEventsError as exc:
+            if exc is connection.failure:
+                return  # the connection broke again: the next reconnection resumes it
+            error = exc
+        except Exception as exc:  # the authorizer broke: this subscription cannot resume
+            error = AppSyncEventsError(f"resubscribing {sub.id} failed: {exc!r}")
+            error.__cause__ = exc
+        else:
+            if isinstance(answer, SubscribeAccepted):
+                if sub._closing:  # closed by the caller while it was being resumed
+                    await self._unsubscribe_quietly(sub)
+                return
+            assert isinstance(answer, SubscribeRejected)
+            error = answer.error
+        connection.log.warning("= could not resume subscription %s: %s", sub.id, error)
+        if connection.subscriptions.get(sub.id) is sub:
+            del connection.subscriptions[sub.id]
+        sub._end(error)
+
+    def _give_up(self, error: AppSyncEventsError) -> None:
+        """Stop reconnecting: end every carried subscription with ``error``; close."""
+        connection = self._connection
+        for sub in (*connection.subscriptions.values(), *connection.retained):
+            sub.active = False
+            sub._end(error)
+        connection.retained = []
+        if self._failure is None:
+            self._failure = error
+        self._set_state(ConnectionState.CLOSED)
 
     # --- operations -----------------------------------------------------------------------------
 
@@ -413,11 +659,11 @@ class Client:
         Raises:
             InvalidChannelError: ``channel`` breaks the channel rules (nothing is sent).
             SubscribeError, UnauthorizedError: the service refused it.
-            OperationTimeoutError: no answer within ``operation_timeout``.
+            OperationTimeoutError: no answer within ``operation_timeout`` (a reconnection
+                in progress included).
             ConnectionClosedError, HeartbeatTimeoutError, ...: the connection failed.
         """
-        connection = self._connection
-        connection.check()
+        self._check()
         parse_subscribe_channel(channel)
         authz = self.authorizer if authorizer is None else authorizer
         id = str(uuid.uuid4())
@@ -430,21 +676,24 @@ class Client:
             on_overflow=self._overflowed,
         )
 
+        connection = self._connection
+
         def send() -> None:
             connection.protocol.send_subscribe(channel, auth.signature, id)
             connection.subscriptions[id] = sub
 
         try:
             async with self._deadline("subscribe", id):
+                connection = await self._ready()
                 auth = await authz.authorize(
                     AuthorizeRequest(operation=Operation.SUBSCRIBE, channel=channel)
                 )
                 answer = await connection.request(id, send)
         except BaseException:
+            sub._closing = True  # never handed to the caller: not to be resumed either
             if connection.subscriptions.get(id) is sub:
                 del connection.subscriptions[id]
                 if sub.active:  # accepted, but the caller is gone: end it at once
-                    sub._closing = True
                     connection.spawn(self._unsubscribe_quietly(sub), name=f"unsubscribe {id}")
             raise
         if isinstance(answer, SubscribeAccepted):
@@ -475,20 +724,23 @@ class Client:
                 an unserialisable value (nothing is sent).
             InvalidChannelError: ``channel`` breaks the channel rules (nothing is sent).
             PublishError, UnauthorizedError: the service refused the whole publish.
-            OperationTimeoutError: no answer within ``operation_timeout``.
-            ConnectionClosedError, HeartbeatTimeoutError, ...: the connection failed.
+            OperationTimeoutError: no answer within ``operation_timeout`` (a reconnection
+                in progress included).
+            ConnectionClosedError, HeartbeatTimeoutError, ...: the connection failed.  With
+                reconnection enabled, a publish in flight when the connection is lost
+                raises that error and is **not** retried (the service may have received it).
         """
-        connection = self._connection
-        connection.check()
+        self._check()
         parse_channel(channel)
         authz = self.authorizer if authorizer is None else authorizer
         texts = encode_events(events)
         escape = self.html_escape if self.html_escape is not None else isinstance(authz, IAM)
         if escape:
             texts = tuple(html_escape_json(text) for text in texts)
-        connection.protocol.check_events(texts)  # refuse before anything is signed or sent
+        self._connection.protocol.check_events(texts)  # refuse before anything is signed or sent
         id = str(uuid.uuid4())
         async with self._deadline("publish", id):
+            connection = await self._ready()
             auth = await authz.authorize(
                 AuthorizeRequest(operation=Operation.PUBLISH, channel=channel, events=texts)
             )
@@ -551,14 +803,34 @@ class Client:
         Subscriptions end quietly (their iteration stops, reads raise
         :class:`~appsync_events.errors.SubscriptionClosedError`); pending operations raise
         :class:`~appsync_events.errors.ConnectionClosedError`.  If ``close()`` is
-        cancelled, closing goes on in the background.
+        cancelled, closing goes on in the background.  A reconnection in progress (backoff,
+        handshake or resubscribing) is cancelled first; subscriptions waiting for it end
+        quietly too.
         """
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_task(self._close())
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        tasks = list(self._tasks)  # stop reconnecting (no new one starts: _closing is set)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         connection = self._connection
+        waiting = [
+            s
+            for s in (*connection.subscriptions.values(), *connection.retained)
+            if s._resumable and not s.active and not s._closing
+        ]
+        for sub in waiting:  # kept for a reconnection that will not happen
+            sub._closing = True
+            sub._end(
+                SubscriptionClosedError(sub.id, sub.channel, "closed (the client was closed)"),
+                clean=True,
+                drop=True,
+            )
+        connection.retained = []
         live = [s for s in connection.subscriptions.values() if s.active and not s._closing]
         for sub in live:
             sub._closing = True
@@ -579,9 +851,17 @@ class Client:
             except TimeoutError:
                 connection.log.warning("unsubscribing took over %ss; closing", self.close_timeout)
         await connection.close()
+        if self._failure is None:  # closed while reconnecting
+            self._failure = ConnectionClosedError(1000, "", message="the client was closed")
+        self._set_state(ConnectionState.CLOSED)
+        retired, self._retired = self._retired, []
+        await asyncio.gather(*(c.wait_closed() for c in retired))
 
     async def wait_closed(self) -> None:
-        """Wait until the connection is closed (by :meth:`close`, the service or a failure)."""
+        """Wait until the client is closed (by :meth:`close`, the service or a failure),
+        not merely disconnected while reconnecting."""
+        while self._state is not ConnectionState.CLOSED:
+            await self._state_changed.wait()
         await self._connection.wait_closed()
 
     async def __aenter__(self) -> Self:

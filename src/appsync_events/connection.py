@@ -181,6 +181,12 @@ class Connection:
         """Subscriptions by id, from the subscribe request until they end."""
         self.failure: AppSyncEventsError | None = None
         """Why the connection cannot be used any more (first failure wins)."""
+        self.on_lost: Callable[[AppSyncEventsError, bool], bool] | None = None
+        """Called once by :meth:`fail` with the failure and ``clean``.  Returning ``True``
+        keeps the subscriptions handed to the caller (moved to :attr:`retained`, neither
+        ended nor emptied) so that the client can resume them on a new connection."""
+        self.retained: list[Subscription] = []
+        """The subscriptions kept by :meth:`fail` when :attr:`on_lost` asked for it."""
         self.keepalive_timeout: float | None = None
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
@@ -240,6 +246,11 @@ class Connection:
         return accepted
 
     @property
+    def finished(self) -> bool:
+        """Whether the connection failed or closed and its cleanup is over."""
+        return self._closer is not None and self._closer.done()
+
+    @property
     def closed(self) -> bool:
         """Whether the connection failed or was closed (no new operation is possible)."""
         return self.failure is not None
@@ -254,7 +265,8 @@ class Connection:
 
         Every pending operation raises ``error``; every subscription raises it after its
         buffered events (``clean``: they end with a quiet
-        :class:`~appsync_events.errors.SubscriptionClosedError` instead).
+        :class:`~appsync_events.errors.SubscriptionClosedError` instead), unless
+        :attr:`on_lost` asks to keep them for a reconnection.
         """
         if self.failure is not None:
             return
@@ -271,9 +283,12 @@ class Connection:
         for waiter in self._waiters.values():
             if not waiter.done():
                 waiter.set_exception(error)
+        keep = self.on_lost is not None and self.on_lost(error, clean)
         for sub in self.subscriptions.values():
             sub.active = False
-            if clean:
+            if keep and sub._resumable and not sub._closing and sub._terminal is None:
+                self.retained.append(sub)  # buffered events stay; the client resumes it
+            elif clean:
                 reason = "closed (the client was closed)"
                 sub._end(
                     SubscriptionClosedError(sub.id, sub.channel, reason), clean=True, drop=True
@@ -412,7 +427,9 @@ class Connection:
     def _answer(self, event: ClientEvent) -> None:
         id: str = getattr(event, "id")  # noqa: B009 - every remaining event has an id
         if isinstance(event, SubscribeAccepted) and id in self.subscriptions:
-            self.subscriptions[id].active = True
+            accepted = self.subscriptions[id]
+            accepted.active = True
+            accepted._resumable = True
         elif isinstance(event, UnsubscribeAccepted | UnsubscribeRejected):
             sub = self.subscriptions.pop(id, None)
             if sub is not None:

@@ -84,6 +84,7 @@ class Subscription:
         self._terminal: AppSyncEventsError | None = None
         self._clean = False  # ended by the caller: iteration stops quietly
         self._closing = False
+        self._resumable = False  # handed to the caller: resumed after a reconnection
         self.active = False
         """Whether the service acknowledged it and it was not unsubscribed since."""
 
@@ -155,7 +156,10 @@ class Subscription:
             BroadcastError: the service reported a ``broadcast_error`` at this point of the
                 stream; the next call goes on with the following events.
             HeartbeatTimeoutError, ConnectionClosedError, RemoteProtocolError: the
-                connection failed (after the buffered events were returned).
+                connection failed (after the buffered events were returned).  With
+                reconnection enabled a lost connection does not end the subscription:
+                reads wait while the client reconnects and re-subscribes it, and raise
+                only the error that stopped reconnection (or refused the re-subscribe).
         """
         while True:
             if self._inbox:

@@ -247,3 +247,19 @@ def test_sync_waits_against_a_thread_server() -> None:
         records = server.recorder.wait_published("default/sync", timeout=2)
         assert records[0].transport == "http"
         server.check()
+
+
+@pytest.mark.asyncio
+async def test_async_wait_wakes_on_a_recorded_frame() -> None:
+    """An async wait whose predicate reads frames completes when a frame is recorded."""
+    recorder = Recorder()
+
+    def seen() -> bool | None:
+        return True if any(f.frame_type == "subscribe" for f in recorder.received) else None
+
+    waiting = asyncio.ensure_future(recorder.wait_for_async(lambda r: seen(), timeout=2))
+    await asyncio.sleep(0)  # let the waiter register before the frame arrives
+    recorder.record_frame("c1", "received", '{"type":"subscribe"}', "subscribe", "s1")
+    assert await waiting is True
+    recorder.record_frames("c1", [('{"type":"ka"}', "ka", None, None)])
+    assert [f.frame_type for f in recorder.sent] == ["ka"]
