@@ -1,0 +1,66 @@
+"""HTTP pieces shared by both endpoints: JSON error responses and request headers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from aiohttp import web
+
+from appsync_events.errors import ErrorDetail
+from appsync_events.protocol import codec
+
+from ._clock import real_time
+from ._logging import LOG_HTTP
+from .recorder import ErrorRecord, Recorder
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "SHUTTING_DOWN",
+    "error_response",
+    "request_headers",
+]
+
+SHUTTING_DOWN: Final = ErrorDetail(
+    error_type="ServiceUnavailableException", message="The emulator is shutting down"
+)
+INTERNAL_ERROR: Final = ErrorDetail(
+    error_type="InternalFailure", message="An internal error occurred in the emulator"
+)
+
+
+def request_headers(request: web.BaseRequest) -> dict[str, str]:
+    """The request headers, lower-cased, first value of repeats, no ``cookie`` (§5.8)."""
+    out: dict[str, str] = {}
+    for key, value in request.headers.items():
+        name = key.lower()
+        if name != "cookie":
+            out.setdefault(name, value)
+    return out
+
+
+def error_response(
+    recorder: Recorder,
+    status: int,
+    errors: Sequence[ErrorDetail],
+    *,
+    record: bool = True,
+) -> web.Response:
+    """A JSON error body (``{"errors": [...]}``), recorded unless ``record`` is false."""
+    if record:
+        recorder.record_error(
+            ErrorRecord(
+                transport="http",
+                frame_type="http",
+                errors=tuple(errors),
+                status=status,
+                time=real_time(),
+            )
+        )
+    LOG_HTTP.info("answering %d: %s", status, "; ".join(str(e) for e in errors))
+    return web.Response(
+        status=status,
+        text=codec.encode_error_body(errors),
+        content_type="application/json",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
