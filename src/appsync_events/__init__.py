@@ -17,9 +17,9 @@ The exceptions are imported with the package; every other name on first use (PEP
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
+from ._lazy import lazy_exports
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
 
@@ -75,21 +75,5 @@ _LAZY: Final[dict[str, str]] = {
 }
 
 
-def _load(name: str) -> Any:
-    """Import the public ``name`` on first access and cache it in the module (PEP 562)."""
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{home}")
-    value = module if home == name else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def _dir() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
 if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above instead
-    __getattr__ = _load
-    __dir__ = _dir
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
