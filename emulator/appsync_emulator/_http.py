@@ -15,17 +15,14 @@ from ._logging import LOG_HTTP
 from .recorder import ErrorRecord, Recorder
 
 __all__ = [
-    "INTERNAL_ERROR",
     "SHUTTING_DOWN",
     "error_response",
+    "method_not_allowed",
     "request_headers",
 ]
 
 SHUTTING_DOWN: Final = ErrorDetail(
     error_type="ServiceUnavailableException", message="The emulator is shutting down"
-)
-INTERNAL_ERROR: Final = ErrorDetail(
-    error_type="InternalFailure", message="An internal error occurred in the emulator"
 )
 
 
@@ -64,3 +61,20 @@ def error_response(
         content_type="application/json",
         headers={"Access-Control-Allow-Origin": "*"},
     )
+
+
+def method_not_allowed(recorder: Recorder, message: str, allow: str) -> web.Response:
+    """The 405 answer (not recorded as an error), with the ``Allow`` header."""
+    response = error_response(
+        recorder,
+        405,
+        [
+            ErrorDetail(
+                error_type="MethodNotAllowedException",
+                message=message,
+            )
+        ],
+        record=False,
+    )
+    response.headers["Allow"] = allow
+    return response

@@ -21,7 +21,7 @@ from appsync_events.protocol.server import check_publish, invalid_message, reque
 
 from . import handlers
 from ._clock import real_time
-from ._http import SHUTTING_DOWN, error_response, request_headers
+from ._http import SHUTTING_DOWN, error_response, method_not_allowed, request_headers
 from ._logging import LOG_FAULTS, LOG_HTTP, redact_frame
 from .faults import Point
 from .recorder import PublishRecord
@@ -64,19 +64,11 @@ async def handle_event(emulator: Emulator, request: web.Request) -> web.StreamRe
     if request.method == "OPTIONS":
         return web.Response(status=204, headers=CORS_HEADERS)
     if request.method != "POST":
-        response = error_response(
+        return method_not_allowed(
             emulator.recorder,
-            405,
-            [
-                ErrorDetail(
-                    error_type="MethodNotAllowedException",
-                    message=f"{request.method} is not supported on /event (use POST)",
-                )
-            ],
-            record=False,
+            f"{request.method} is not supported on /event (use POST)",
+            "POST, OPTIONS",
         )
-        response.headers["Allow"] = "POST, OPTIONS"
-        return response
     # Keep the publish running if the client goes away mid-request: it may already
     # have been broadcast, and the recorder must see it.
     task = asyncio.ensure_future(_publish(emulator, request))

@@ -25,7 +25,7 @@ from appsync_events.protocol.subprotocol import (
 )
 
 from ._clock import real_time
-from ._http import SHUTTING_DOWN, error_response, request_headers
+from ._http import SHUTTING_DOWN, error_response, method_not_allowed, request_headers
 from ._logging import LOG_FAULTS, LOG_WS, ConnectionLogger, redact_subprotocols
 from .faults import Point
 from .recorder import ConnectionInfo
@@ -70,19 +70,9 @@ def _offered_subprotocols(request: web.BaseRequest) -> list[str]:
 async def handle_realtime(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     """``/event/realtime``: upgrade and serve one WebSocket until it closes."""
     if request.method != "GET":
-        response = error_response(
-            emulator.recorder,
-            405,
-            [
-                ErrorDetail(
-                    error_type="MethodNotAllowedException",
-                    message=f"{request.method} is not supported on /event/realtime",
-                )
-            ],
-            record=False,
+        return method_not_allowed(
+            emulator.recorder, f"{request.method} is not supported on /event/realtime", "GET"
         )
-        response.headers["Allow"] = "GET"
-        return response
     conn_id = emulator.new_connection_id()
     offered = _offered_subprotocols(request)
     info = ConnectionInfo(
