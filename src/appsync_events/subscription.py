@@ -103,26 +103,19 @@ class Subscription:
 
     # --- fed by the connection's reader (sync, never blocks) ---------------------------------
 
-    def _push(self, event: Message) -> None:
+    def _push(self, item: Message | _Failure) -> None:
         if self._terminal is not None:
             return
         if len(self._inbox) >= self.capacity:
             self._end(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
             self._on_overflow(self)
             return
-        self._inbox.append(event)
+        self._inbox.append(item)
         if self._waiters:
             self._wake()
 
     def _push_error(self, error: AppSyncEventsError) -> None:
-        if self._terminal is not None:
-            return
-        if len(self._inbox) >= self.capacity:
-            self._end(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
-            self._on_overflow(self)
-            return
-        self._inbox.append(_Failure(error))
-        self._wake()
+        self._push(_Failure(error))
 
     def _end(self, error: AppSyncEventsError, *, clean: bool = False, drop: bool = False) -> None:
         """End the subscription: reads raise ``error`` once the inbox is empty."""
