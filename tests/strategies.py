@@ -48,6 +48,7 @@ __all__ = [
     "json_texts",
     "json_values",
     "messages",
+    "texts_with_lone_surrogates",
     "namespaces",
     "server_messages",
     "wire_ints",
@@ -141,6 +142,11 @@ def json_texts(draw: st.DrawFn) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=draw(st.booleans()))
     return json.dumps(value, indent=draw(st.sampled_from([None, 1, 2])))
 
+
+texts_with_lone_surrogates = st.lists(
+    st.sampled_from(["\ud800", "\udbff", "\udc80", "\udfff"]) | st.text(max_size=6), max_size=4
+).map("".join)
+"""Text in which lone surrogates are common (a JSON ``\\udXXX`` escape decodes to one)."""
 
 authorizations = st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=5)
 """An authorization header map (any strings)."""

@@ -362,6 +362,7 @@ class CorruptFrame(Fault):
     def __post_init__(self) -> None:
         if self.times is not None and self.times < 1:
             raise ValueError(f"times must be >= 1 or None, got {self.times}")
+        _check_frame_text(self.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +371,20 @@ class SendRawText(Fault):
 
     text: str
     one_shot = True
+
+    def __post_init__(self) -> None:
+        _check_frame_text(self.text)
+
+
+def _check_frame_text(text: str) -> None:
+    """Raise ``ValueError`` unless ``text`` can be a text frame (UTF-8: no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"text must be UTF-8 text for a text frame: lone surrogate "
+            f"U+{ord(text[exc.start]):04X} at char {exc.start}"
+        ) from None
 
 
 # --- slow consumers -----------------------------------------------------------------------

@@ -398,12 +398,24 @@ class PublishOutcome:
 
 
 def _too_large(config: EmulatorConfig, text: str) -> bool:
-    return len(text.encode("utf-8")) > config.limits.max_event_bytes
+    # Every text here is UTF-8 text: events passed check_events, payloads passed _dump.
+    limit = config.limits.max_event_bytes
+    return 4 * len(text) > limit and len(text.encode("utf-8")) > limit
 
 
 def _default_outcome(
     config: EmulatorConfig, events: tuple[str, ...], identifiers: tuple[str, ...]
 ) -> PublishOutcome:
+    limit = config.limits.max_event_bytes
+    if all(4 * len(text) <= limit for text in events):  # none can be too large
+        return PublishOutcome(
+            broadcast=events,
+            successful=tuple(
+                PublishedEvent(identifier=ident, index=index)
+                for index, ident in enumerate(identifiers)
+            ),
+            failed=(),
+        )
     broadcast: list[str] = []
     successful: list[PublishedEvent] = []
     failed: list[FailedEvent] = []
@@ -444,7 +456,16 @@ def _parse_events(events: tuple[str, ...], identifiers: tuple[str, ...]) -> list
 
 
 def _dump(payload: Any) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Serialise a handler's payload (compact, UTF-8 kept).
+
+    Raises:
+        TypeError: not JSON-serialisable.
+        ValueError: NaN/Infinity, or a lone surrogate (no text frame can carry it).
+    """
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if not text.isascii():
+        text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
+    return text
 
 
 def _apply_result(

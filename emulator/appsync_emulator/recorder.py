@@ -45,6 +45,8 @@ __all__ = [
 
 T = TypeVar("T")
 Direction = Literal["received", "sent"]
+_SentBatch = tuple[str, float, list[tuple[str | bytes | None, str | None, str | None, Any]]]
+"""``(connection id, time, [(text, frame type, frame id, _), ...])``: one writer batch."""
 
 
 class RecorderAssertionError(AssertionError, TimeoutError):
@@ -219,14 +221,18 @@ class Recorder:
 
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = max(1, limit)
-        self._cond = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        # ``with self._lock`` is the C-level enter/exit of the lock the condition owns.
         self._connections: OrderedDict[str, ConnectionInfo] = OrderedDict()
         self._subscriptions: OrderedDict[int, SubscriptionRecord] = OrderedDict()
         self._active: dict[tuple[str, str], int] = {}
         self._published: deque[PublishRecord] = deque(maxlen=self.limit)
         self._errors: deque[ErrorRecord] = deque(maxlen=self.limit)
         self._received: deque[FrameRecord] = deque(maxlen=self.limit)
-        self._sent: deque[FrameRecord] = deque(maxlen=self.limit)
+        self._sent: deque[_SentBatch] = deque()
+        """Sent frames as the writer's batches: no object per frame on the hot path."""
+        self._sent_count = 0
         self._opened_total = 0
         self._seq = 0
         self._waiters: list[_Waiter] = []
@@ -265,7 +271,7 @@ class Recorder:
             pass
 
     def record_connection(self, info: ConnectionInfo) -> None:
-        with self._cond:
+        with self._lock:
             self._connections[info.id] = info
             self._opened_total += 1
             self._trim_connections()
@@ -282,7 +288,7 @@ class Recorder:
                 return
 
     def record_close(self, connection_id: str, code: int | None, reason: str | None) -> None:
-        with self._cond:
+        with self._lock:
             info = self._connections.get(connection_id)
             if info is not None and info.open:
                 self._connections[connection_id] = replace(
@@ -295,7 +301,7 @@ class Recorder:
             self._changed()
 
     def update_connection(self, connection_id: str, **changes: Any) -> None:
-        with self._cond:
+        with self._lock:
             info = self._connections.get(connection_id)
             if info is not None:
                 self._connections[connection_id] = replace(info, **changes)
@@ -309,7 +315,7 @@ class Recorder:
         pattern: str,
         identity: Identity | None,
     ) -> None:
-        with self._cond:
+        with self._lock:
             self._seq += 1
             record = SubscriptionRecord(
                 connection_id=connection_id,
@@ -334,14 +340,14 @@ class Recorder:
             self._subscriptions[seq] = replace(record, unsubscribed_at=now)
 
     def record_unsubscribe(self, connection_id: str, sub_id: str) -> None:
-        with self._cond:
+        with self._lock:
             seq = self._active.get((connection_id, sub_id))
             if seq is not None:
                 self._end_subscription((connection_id, sub_id), seq, real_time())
                 self._changed()
 
     def record_publish(self, record: PublishRecord) -> None:
-        with self._cond:
+        with self._lock:
             self._published.append(record)
             self._changed()
 
@@ -353,9 +359,14 @@ class Recorder:
         frame_type: str | None = None,
         frame_id: str | None = None,
     ) -> None:
-        record = FrameRecord(connection_id, direction, data, frame_type, frame_id, real_time())
-        with self._cond:
-            (self._sent if direction == "sent" else self._received).append(record)
+        now = real_time()
+        with self._lock:
+            if direction == "sent":
+                self._append_sent((connection_id, now, [(data, frame_type, frame_id, None)]))
+            else:
+                self._received.append(
+                    FrameRecord(connection_id, direction, data, frame_type, frame_id, now)
+                )
             # This runs once per frame: wake waiters only when there are any.
             if self._waiters:
                 self._changed()
@@ -363,30 +374,51 @@ class Recorder:
                 self._cond.notify_all()
 
     def record_frames(
-        self, connection_id: str, frames: Iterable[tuple[str | None, str | None, str | None, Any]]
+        self,
+        connection_id: str,
+        frames: Iterable[tuple[str | bytes | None, str | None, str | None, Any]],
     ) -> None:
-        """Record sent frames ``(text, frame type, frame id, _)`` under one lock."""
-        now = real_time()
-        records = [
-            FrameRecord(connection_id, "sent", text, frame_type, frame_id, now)
-            for text, frame_type, frame_id, _ in frames
-            if text is not None
-        ]
-        with self._cond:
-            self._sent.extend(records)
+        """Record sent frames ``(text, frame type, frame id, _)`` under one lock.
+
+        The batch is kept as it is (copied, not unpacked; ``None`` texts, which are not
+        frames, left out): :attr:`sent` builds the :class:`FrameRecord` objects when
+        someone reads them.
+        """
+        batch = (connection_id, real_time(), [f for f in frames if f[0] is not None])
+        with self._lock:
+            self._append_sent(batch)
             if self._waiters:
                 self._changed()
             elif self._blocking:
                 self._cond.notify_all()
 
+    def _append_sent(self, batch: _SentBatch) -> None:
+        # Call with the lock held.  Whole batches are dropped, oldest first, while the
+        # rest still hold ``limit`` frames; :meth:`_sent_records` trims to exactly that.
+        sent = self._sent
+        sent.append(batch)
+        self._sent_count += len(batch[2])
+        while self._sent_count - len(sent[0][2]) >= self.limit:
+            self._sent_count -= len(sent.popleft()[2])
+
+    def _sent_records(self) -> list[FrameRecord]:
+        # Call with the lock held.
+        records = [
+            FrameRecord(connection_id, "sent", text, frame_type, frame_id, when)
+            for connection_id, when, frames in self._sent
+            for text, frame_type, frame_id, _ in frames
+            if text is not None  # never, but the type allows it
+        ]
+        return records[-self.limit :]
+
     def record_error(self, record: ErrorRecord) -> None:
-        with self._cond:
+        with self._lock:
             self._errors.append(record)
             self._changed()
 
     def clear(self) -> None:
         """Forget everything except the connections and subscriptions still open."""
-        with self._cond:
+        with self._lock:
             for key, info in list(self._connections.items()):
                 if not info.open:
                     del self._connections[key]
@@ -398,6 +430,7 @@ class Recorder:
             self._errors.clear()
             self._received.clear()
             self._sent.clear()
+            self._sent_count = 0
             self._changed()
 
     # --- reading ------------------------------------------------------------------------
@@ -405,58 +438,58 @@ class Recorder:
     @property
     def connections(self) -> list[ConnectionInfo]:
         """Every connection (open, and closed since the last reset), oldest first."""
-        with self._cond:
+        with self._lock:
             return list(self._connections.values())
 
     @property
     def open_connections(self) -> list[ConnectionInfo]:
-        with self._cond:
+        with self._lock:
             return [c for c in self._connections.values() if c.open]
 
     def connection(self, connection_id: str) -> ConnectionInfo | None:
-        with self._cond:
+        with self._lock:
             return self._connections.get(connection_id)
 
     @property
     def subscriptions(self) -> list[SubscriptionRecord]:
         """Every accepted subscription, with ``unsubscribed_at`` once it ended."""
-        with self._cond:
+        with self._lock:
             return list(self._subscriptions.values())
 
     @property
     def active_subscriptions(self) -> list[SubscriptionRecord]:
-        with self._cond:
+        with self._lock:
             return [s for s in self._subscriptions.values() if s.active]
 
     @property
     def published(self) -> list[PublishRecord]:
-        with self._cond:
+        with self._lock:
             return list(self._published)
 
     @property
     def errors(self) -> list[ErrorRecord]:
-        with self._cond:
+        with self._lock:
             return list(self._errors)
 
     @property
     def received(self) -> list[FrameRecord]:
         """Frames received from clients (all connections; filter on ``connection_id``)."""
-        with self._cond:
+        with self._lock:
             return list(self._received)
 
     @property
     def sent(self) -> list[FrameRecord]:
         """Frames sent to clients (all connections; filter on ``connection_id``)."""
-        with self._cond:
-            return list(self._sent)
+        with self._lock:
+            return self._sent_records()
 
     def received_from(self, connection_id: str) -> list[FrameRecord]:
-        with self._cond:
+        with self._lock:
             return [f for f in self._received if f.connection_id == connection_id]
 
     def sent_to(self, connection_id: str) -> list[FrameRecord]:
-        with self._cond:
-            return [f for f in self._sent if f.connection_id == connection_id]
+        with self._lock:
+            return [f for f in self._sent_records() if f.connection_id == connection_id]
 
     # --- predicates (call with the lock held) -------------------------------------------
 
@@ -555,7 +588,7 @@ class Recorder:
         Raises:
             RecorderAssertionError: listing what was published instead.
         """
-        with self._cond:
+        with self._lock:
             result = self._published_check(channel, count, events)
             if result is not None:
                 return result
@@ -577,7 +610,7 @@ class Recorder:
         Raises:
             RecorderAssertionError: listing the subscriptions that do exist.
         """
-        with self._cond:
+        with self._lock:
             found = self._subscribed(channel)
             if found is not None:
                 return found
@@ -592,7 +625,7 @@ class Recorder:
         Raises:
             RecorderAssertionError: listing every error answer.
         """
-        with self._cond:
+        with self._lock:
             if not self._errors:
                 return
             listed = "\n  ".join(str(e) for e in self._errors)
@@ -625,7 +658,7 @@ class Recorder:
                 "use the awaitable twin (wait_*_async) instead"
             )
         deadline = real_monotonic() + timeout
-        with self._cond:
+        with self._lock:
             self._blocking += 1
             try:
                 while True:
@@ -651,7 +684,7 @@ class Recorder:
         """Awaitable :meth:`wait_for`, usable on any event loop.  Cancel-safe."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        with self._cond:
+        with self._lock:
             result = predicate(self)
             if result is not None:
                 return result
@@ -662,11 +695,11 @@ class Recorder:
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
-            with self._cond:
+            with self._lock:
                 message = describe() if describe else "condition not met"
             raise RecorderAssertionError(f"{message} (waited {timeout} s)") from None
         finally:
-            with self._cond:
+            with self._lock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 

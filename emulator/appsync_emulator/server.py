@@ -160,7 +160,9 @@ class Emulator:
 
     def now(self) -> datetime:
         """UTC wall time for auth checks, shifted by ``config.clock_offset``."""
-        return datetime.now(UTC) + timedelta(seconds=self.config.clock_offset)
+        offset = self.config.clock_offset
+        now = datetime.now(UTC)
+        return now + timedelta(seconds=offset) if offset else now
 
     async def authorize(self, request: AuthRequest, modes: Sequence[Any]) -> Identity:
         """Authorize ``request`` against ``modes``.

@@ -148,7 +148,7 @@ class WebSocketConnection:
 
     async def run(self) -> None:
         """Serve the connection until it closes; never raises for peer behaviour."""
-        self.writer = self.loop.create_task(self._write_loop(), name=f"{self.id}-writer")
+        self.writer = self.loop.create_task(self._write(), name=f"{self.id}-writer")
         lifetime = self.config.max_connection_lifetime
         if lifetime > 0:
             self.timers.append(
@@ -516,22 +516,15 @@ class WebSocketConnection:
 
     def deliver(self, sub_id: str, texts: Sequence[str]) -> int:
         """Queue ``data`` frames for subscription ``sub_id``; return how many."""
-        if self.closing:
+        if self.closing or not self.proto.send_events(sub_id, texts):
             return 0
-        sent = 0
-        send_data = self.proto.send_data
-        for text in texts:
-            if not send_data(sub_id, text):
-                break
-            sent += 1
         frames = self.proto.data_to_send()
-        if len(frames) != sent or self.emulator.plan.active(Point.OUTBOUND):
+        if len(frames) != len(texts) or self.emulator.plan.active(Point.OUTBOUND):
             for frame in frames:  # the general path: peek each frame, apply faults
                 self.send_frame(frame)
         else:  # the hot path: these are exactly the data frames just queued
-            for frame in frames:
-                self._enqueue(frame, "data", sub_id)
-        return sent
+            self._enqueue_data(frames, sub_id)
+        return len(texts)
 
     # --- sending ------------------------------------------------------------------------
 
@@ -582,6 +575,19 @@ class WebSocketConnection:
             self.drained.clear()
         self.wakeup.set()
 
+    def _enqueue_data(self, frames: Sequence[str], sub_id: str) -> None:
+        """:meth:`_enqueue` for the ``data`` frames of one fan-out, at once."""
+        if self.closing:
+            return
+        queue = self.queue
+        if len(queue) + len(frames) > self.queue_limit:
+            self._overflow()
+            return
+        queue.extend([(text, "data", sub_id, 0.0) for text in frames])
+        if len(queue) * 2 > self.queue_limit:
+            self.drained.clear()
+        self.wakeup.set()
+
     def _overflow(self) -> None:
         self.log.warning(
             "send queue overflow (%d frames waiting): closing with 1008", len(self.queue)
@@ -611,6 +617,17 @@ class WebSocketConnection:
         self.close_sent = (code, reason)
         self.queue.append((None, None, None, 0.0))
         self.wakeup.set()
+
+    async def _write(self) -> None:
+        """The writer task: a bug in it closes the connection with 1011, never hangs it."""
+        try:
+            await self._write_loop()
+        except Exception as exc:
+            self.log.error("internal error in the writer", exc_info=exc)
+            self.emulator.record_exception(exc)
+            self.queue.clear()
+            self.prerecorded = 0
+            self._start_closer(1011, "internal error")
 
     async def _write_loop(self) -> None:
         record = self.recorder.record_frames

@@ -577,6 +577,8 @@ def test_plan_remove_and_type_checks() -> None:
         lambda: FloodSubscription(rate=0),
         lambda: FrameLatency(-0.1),
         lambda: DelayAck(float("nan")),
+        lambda: SendRawText("\ud800"),
+        lambda: CorruptFrame(text="x\udcff"),
     ],
 )
 def test_fault_values_validate_their_arguments(make: object) -> None:

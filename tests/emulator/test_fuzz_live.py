@@ -18,8 +18,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from appsync_emulator import EmulatorThread, Limits
+from appsync_emulator.config import DEFAULT_API_KEY
 from appsync_emulator.server import MAX_FRAME_MARGIN
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
+from tests.strategies import texts_with_lone_surrogates
 
 from .conftest import api_auth, fast_config
 
@@ -80,6 +82,30 @@ hostile_text = st.one_of(
     ),
 )
 hostile_frames = hostile_text | st.binary(max_size=300)
+
+# Any text, lone surrogates included: json.dumps writes them as \udXXX escapes, which the
+# server decodes back into strings that no UTF-8 frame or header can carry.
+any_text = texts_with_lone_surrogates
+auth_maps = st.fixed_dictionaries(
+    {"host": st.just("127.0.0.1") | any_text, "x-api-key": st.just(DEFAULT_API_KEY) | any_text},
+    optional={"Authorization": any_text, "x-amz-date": any_text, "x-amz-security-token": any_text},
+)
+
+
+@st.composite
+def text_operations(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed subscribe or publish with hostile text in its strings."""
+    kind = draw(st.sampled_from(["subscribe", "publish"]))
+    frame: dict[str, Any] = {
+        "type": kind,
+        "id": draw(st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True)),
+        "channel": draw(st.just("default/fuzz") | any_text),
+        "authorization": draw(auth_maps),
+    }
+    if kind == "publish":
+        event = any_text | any_text.map(lambda t: '"' + t + '"')
+        frame["events"] = draw(st.lists(event, min_size=1, max_size=5))
+    return frame
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +179,34 @@ def test_hostile_frames_get_an_error_or_a_close(
     )
     assert ack["id"] == "alive"
     server.check()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frame=text_operations())
+def test_hostile_text_in_operations_gets_an_answer(
+    live: tuple[EmulatorThread, ClientConnection], frame: dict[str, Any]
+) -> None:
+    """Lone surrogates anywhere in an operation: an answer (never a close, a hang or a
+    collected emulator error), and the server lives on."""
+    server, bystander = live
+    with _connect(server) as ws:
+        ws.send(json.dumps(frame))
+        answer = _answer(ws)
+    assert answer in ERROR_TYPES | {"subscribe_success", "publish_success"}, (frame, answer)
+    server.check()
+    ack = _exchange(
+        bystander,
+        {
+            "type": "publish",
+            "id": "alive",
+            "channel": "default/alive",
+            "events": ['"ok"'],
+            "authorization": api_auth(server),
+        },
+        "publish_success",
+    )
+    assert ack["id"] == "alive"

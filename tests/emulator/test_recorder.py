@@ -125,6 +125,25 @@ def test_recorder_is_bounded() -> None:
     assert len(recorder.sent) == 3
 
 
+def test_sent_batches_are_bounded_by_frames_not_batches() -> None:
+    """Writer batches are stored whole, but ``sent`` holds exactly the last ``limit`` frames
+    (in order, with each batch's time), whatever the batch sizes."""
+    recorder = Recorder(limit=4)
+    frames = [(f"t{i}", "data", f"s{i % 2}", None) for i in range(11)]
+    recorder.record_frames("c1", frames[:3])
+    recorder.record_frames("c2", [(None, None, None, None), *frames[3:5]])  # a close marker
+    recorder.record_frame("c1", "sent", "t5", "ka")
+    assert [f.data for f in recorder.sent] == ["t2", "t3", "t4", "t5"]
+    recorder.record_frames("c1", frames[6:11])  # one batch bigger than the limit
+    assert [f.data for f in recorder.sent] == ["t7", "t8", "t9", "t10"]
+    assert {f.direction for f in recorder.sent} == {"sent"}
+    assert recorder.sent_to("c2") == []
+    recorder.clear()
+    assert recorder.sent == []
+    recorder.record_frames("c1", frames[:1])
+    assert [(f.data, f.frame_type, f.id) for f in recorder.sent] == [("t0", "data", "s0")]
+
+
 def test_clear_keeps_open_connections() -> None:
     """clear() forgets closed connections and logs but keeps the open ones."""
     recorder = Recorder()

@@ -359,6 +359,9 @@ def test_client_protocol_publish_frame() -> None:
         (["{"], "event 0 is not valid JSON"),
         (["1", "nope"], "event 1 is not valid JSON"),
         (['"' + "x" * (240 * 1024) + '"'], "event 0 is 245762 bytes"),
+        (['"' + "\ud800" * (80 * 1024) + '"'], "event 0 is 245762 bytes"),
+        (["1", "NaN"], "event 1 is not valid JSON: NaN is not a JSON value"),
+        (['"\udc80"'], "event 0 is not valid JSON: lone surrogate U\\+DC80 at char 1"),
     ],
 )
 def test_client_protocol_publish_refused_locally(events: Any, match: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -55,6 +56,7 @@ from tests.strategies import (
     json_values,
     messages,
     server_messages,
+    texts_with_lone_surrogates,
 )
 
 UUID = "ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69"
@@ -970,7 +972,42 @@ def test_parse_data_frame_never_raises(text: str) -> None:
         assert decode_server(text) == Data(id=parsed[0], event=parsed[1])
 
 
-@given(id=st.from_regex(r"[a-zA-Z0-9\-_+]{1,128}", fullmatch=True), event=st.text())
+@given(
+    id=st.from_regex(r"[a-zA-Z0-9\-_+]{1,128}", fullmatch=True),
+    event=texts_with_lone_surrogates,
+)
+@example(id="s", event='"\ud800é"')
 def test_encode_data_equals_generic_encoding(id: str, event: str) -> None:
     """The fan-out fast path writes exactly the frame the generic encoder writes."""
     assert codec.encode_data(id, event) == codec.encode(Data(id=id, event=event))
+
+
+@given(MESSAGE_STRATEGIES["publish_success"])
+@example(PublishSuccess(id="p1", successful=(PublishedEvent(identifier=UUID, index=0),)))
+@example(PublishSuccess(id='é"\\', successful=(PublishedEvent(identifier="\x00✓", index=4),)))
+def test_publish_success_fast_path_equals_generic_encoding(message: PublishSuccess) -> None:
+    """publish_success (sent for every publish) is built as text, equal to the dict path."""
+    assert encode(message) == dumps(codec._to_wire(message))
+    assert decode_server(encode(message)) == message
+
+
+@given(texts_with_lone_surrogates)
+@example("lone \ud800 surrogate, é kept")
+def test_frames_are_always_utf8_text(text: str) -> None:
+    """A lone surrogate (from an escape a peer sent) is written escaped, never raw.
+
+    A text frame must be UTF-8; the escaped form decodes to what JSON makes of the text
+    (two surrogates that form a pair come back as one character).
+    """
+    makers: list[Callable[[str], Message]] = [
+        lambda t: ErrorMessage(errors=(ErrorDetail(error_type="BadRequestException", message=t),)),
+        lambda t: Data(id="s1", event=t),
+        lambda t: PublishSuccess(id="p1", successful=(PublishedEvent(identifier=t, index=0),)),
+    ]
+    as_json = json.loads(json.dumps(text))
+    for make in makers:
+        frame = encode(make(text))
+        frame.encode("utf-8")
+        assert decode_server(frame) == make(as_json)
+    assert codec.encode_data("s1", text) == encode(Data(id="s1", event=text))
+    assert json.loads(dumps({"m": text})) == {"m": as_json}

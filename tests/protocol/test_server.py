@@ -21,6 +21,7 @@ from appsync_events.protocol import codec
 from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.limits import ID_PATTERN, MAX_REQUEST_BYTES
 from appsync_events.protocol.messages import (
+    Data,
     ErrorMessage,
     FailedEvent,
     Publish,
@@ -948,6 +949,20 @@ def test_server_send_data_to_active_subscription() -> None:
     )
 
 
+def test_server_send_events_queues_one_data_frame_per_event_in_order() -> None:
+    """send_events is send_data for a batch: one frame each, held until the ack."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    assert proto.send_events(SUB_ID, ["1", '"two"']) is True
+    assert proto.send_events("other", ["1"]) is False
+    assert sent(proto) == [codec.encode(Data(id=SUB_ID, event=e)) for e in ("1", '"two"')]
+    proto.receive_text(INIT)  # a late init: output waits for the ack
+    assert proto.send_events(SUB_ID, ["3", "4"]) is True
+    assert sent(proto) == []
+    proto.send_connection_ack()
+    assert sent(proto)[1:] == [codec.encode(Data(id=SUB_ID, event=e)) for e in ("3", "4")]
+
+
 def test_server_send_data_to_pending_or_unknown_subscription_sends_nothing() -> None:
     """No data before subscribe_success, and none for an id never subscribed."""
     proto = ServerProtocol()
@@ -1143,6 +1158,9 @@ def test_server_publish_event_limit_is_configurable() -> None:
         ("NaN", "NaN is not a JSON value"),
         ("Infinity", "Infinity is not a JSON value"),
         ('{"a":-Infinity}', "-Infinity is not a JSON value"),
+        ("\ufeff1", "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"),
+        ('"\ud800"', "lone surrogate U+D800 at char 1 (not UTF-8 text)"),
+        ('["é", "\udfff"]', "lone surrogate U+DFFF at char 7 (not UTF-8 text)"),
     ],
 )
 def test_server_publish_with_invalid_json_event_is_rejected(event: str, reason: str) -> None:

@@ -27,6 +27,9 @@ class ApiKeyVerifier:
         given = request.header("x-api-key") or ""
         for key in self.keys:
             # Compare every key in constant time so timing reveals nothing about which matched.
-            if hmac.compare_digest(key.key.encode(), given.encode()) and key.valid_at(now):
+            # surrogatepass: a lone surrogate (a JSON escape) is a mismatch, not a crash.
+            if hmac.compare_digest(
+                key.key.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass")
+            ) and key.valid_at(now):
                 return Identity(mode=self.mode, ctx=None, principal=key.key[:8] + "…")
         raise unauthorized()

@@ -98,6 +98,18 @@ class _Context:
         return self.unauthorized(message)
 
 
+def _is_text(value: str) -> bool:
+    """Whether ``value`` encodes to UTF-8: a lone surrogate (a ``\\udXXX`` JSON escape,
+    or non-UTF-8 bytes in an HTTP header) does not."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_authorization(value: str) -> ParsedAuthorization:
     """Parse a SigV4 ``Authorization`` value.
 
@@ -284,6 +296,8 @@ class IamVerifier:
                     f"The header '{name}' is listed in SignedHeaders but is missing "
                     "from the request."
                 )
+            if not _is_text(value):  # EMULATOR-CHOICE: no canonical string can hold it
+                raise ctx.bad_request(f"The value of the signed header '{name}' is not UTF-8 text.")
             headers[name] = value
         timestamp = headers["x-amz-date"].strip()
         if not _AMZ_DATE_RE.fullmatch(timestamp):

@@ -51,7 +51,6 @@ applied by the handlers.  A ``(state, frame type)`` missing from ``_SEND`` is mi
 from __future__ import annotations
 
 import enum
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -549,15 +548,14 @@ class ClientProtocol:
                 raise ConfigurationError(
                     f"event {index} must be a JSON text (str), not {type(text).__name__}"
                 )
-            size = len(text.encode("utf-8"))
+            size = len(text.encode("utf-8", "surrogatepass"))
             if size > self.max_event_bytes:
                 raise ConfigurationError(
                     f"event {index} is {size} bytes, over the {self.max_event_bytes}-byte limit"
                 )
-            try:
-                json.loads(text)
-            except ValueError as exc:
-                raise ConfigurationError(f"event {index} is not valid JSON: {exc}") from None
+            reason = codec.event_json_error(text)  # the rule the server applies
+            if reason is not None:
+                raise ConfigurationError(f"event {index} is not valid JSON: {reason}")
         return texts
 
     def send_unsubscribe(self, id: str) -> None:

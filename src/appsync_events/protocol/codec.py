@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Final, assert_never
 
 from ..errors import ErrorDetail, RemoteProtocolError
@@ -53,15 +54,31 @@ __all__ = [
     "encode_errors",
     "encode_publish_body",
     "encode_publish_result",
+    "event_json_error",
     "parse_data_frame",
 ]
 
 JSONObject = dict[str, Any]
 
 
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ENCODE_ASCII: Final = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def dumps(value: object) -> str:
-    """Serialise compactly, keeping non-ASCII characters (the house wire style)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Serialise compactly, keeping non-ASCII characters (the house wire style).
+
+    A string holding a lone surrogate (say, an error message quoting what a peer sent)
+    cannot travel in a UTF-8 text frame: then the whole text is written with ``\\uXXXX``
+    escapes instead, which decodes to the same value.
+    """
+    text = _ENCODE(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _ENCODE_ASCII(value)
+    return text
 
 
 # --- encoding ---------------------------------------------------------------------------
@@ -140,13 +157,42 @@ def _to_wire(message: Message) -> JSONObject:
 
 def encode(message: Message) -> str:
     """Return the text frame for ``message`` (compact JSON, UTF-8 kept)."""
+    if type(message) is PublishSuccess and not message.failed:
+        text = _encode_publish_success(message)
+        if text.isascii():  # as it always is for server-made identifiers
+            return text
     return dumps(_to_wire(message))
+
+
+def _encode_publish_success(message: PublishSuccess) -> str:
+    # Every publish is answered with one: built as text, equal to the general path.
+    ok = ",".join(
+        [
+            f'{{"identifier":{encode_basestring(s.identifier)},"index":{s.index:d}}}'
+            for s in message.successful
+        ]
+    )
+    return (
+        '{"type":"publish_success","id":'
+        + encode_basestring(message.id)
+        + ',"successful":['
+        + ok
+        + '],"failed":[]}'
+    )
 
 
 @lru_cache(maxsize=256)
 def _string_literal(text: str) -> str:
     # Fan-out sends one event to many subscriptions: its JSON literal is built once.
-    return json.dumps(text, ensure_ascii=False)
+    # ``encode_basestring`` is what ``json.dumps(text, ensure_ascii=False)`` calls; a
+    # lone surrogate is escaped, as :func:`dumps` does.
+    literal = encode_basestring(text)
+    if not literal.isascii():
+        try:
+            literal.encode("utf-8")
+        except UnicodeEncodeError:
+            return encode_basestring_ascii(text)
+    return literal
 
 
 def encode_data(id: str, event: str) -> str:
@@ -174,6 +220,43 @@ def encode_publish_result(
 def encode_error_body(errors: Sequence[ErrorDetail]) -> str:
     """Return an HTTP error body ``{"errors":[...]}`` (§6.3)."""
     return dumps({"errors": encode_errors(errors)})
+
+
+# --- event texts ------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> object:
+    # json accepts NaN/Infinity/-Infinity, which are not JSON (RFC 8259 §6).
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_EVENT_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+# One decoder for every event: ``json.loads`` with arguments builds a new one per call.
+
+
+def event_json_error(text: str) -> str | None:
+    """Return why ``text`` is not one JSON value as UTF-8 text, or ``None`` when it is.
+
+    Stricter than ``json.loads``: ``NaN``/``Infinity`` (not JSON, RFC 8259 §6) and lone
+    surrogates (no UTF-8 text frame can carry them, §3.1) are refused.  The reasons for
+    malformed JSON are ``json``'s own messages.  Never raises.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (
+                f"lone surrogate U+{ord(text[exc.start]):04X} at char {exc.start} (not UTF-8 text)"
+            )
+        if text.startswith("\ufeff"):  # as json.loads says it
+            return "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
+    try:
+        _EVENT_DECODER.decode(text)
+    except ValueError as exc:
+        return str(exc)
+    except RecursionError:
+        return "nested too deeply"
+    return None
 
 
 # --- decoding ---------------------------------------------------------------------------

@@ -271,11 +271,6 @@ def check_request_size(text: str, limit: int) -> ErrorDetail | None:
     return None if size is None else request_too_large(size, limit)
 
 
-def _reject_constant(name: str) -> object:
-    # json accepts NaN/Infinity/-Infinity, which are not JSON (RFC 8259 §6).
-    raise ValueError(f"{name} is not a JSON value")
-
-
 def check_events(
     events: Sequence[str],
     *,
@@ -295,12 +290,9 @@ def check_events(
     for index, event in enumerate(events):
         if max_event_bytes is not None and (size := _size_over(event, max_event_bytes)):
             return event_too_large(index, size, max_event_bytes)
-        try:
-            json.loads(event, parse_constant=_reject_constant)
-        except ValueError as exc:
-            return invalid_event_json(index, str(exc))
-        except RecursionError:
-            return invalid_event_json(index, "nested too deeply")
+        reason = codec.event_json_error(event)
+        if reason is not None:
+            return invalid_event_json(index, reason)
     return None
 
 
@@ -865,12 +857,21 @@ class ServerProtocol:
             ``False``, sending nothing, when ``id`` is not an active subscription (never
             subscribed, not yet accepted, unsubscribed) or the connection is not open.
         """
+        return self.send_events(id, (event,))
+
+    def send_events(self, id: str, events: Sequence[str]) -> bool:
+        """Queue one ``data`` frame per event, in order, for active subscription ``id``.
+
+        The fan-out of one publish to one subscription; otherwise as :meth:`send_data`.
+        """
         if id not in self._active or self.state is not ServerState.OPEN:
             return False
         if self._phase is _Phase.ACKED or self._phase is _Phase.READY:
-            self._output.append(codec.encode_data(id, event))  # fan-out fast path
+            encode_data = codec.encode_data  # the fan-out fast path
+            self._output.extend([encode_data(id, event) for event in events])
         else:
-            self._queue(Data(id=id, event=event))
+            for event in events:
+                self._queue(Data(id=id, event=event))
         return True
 
     def send_broadcast_error(self, id: str, errors: Sequence[ErrorDetail]) -> None:
