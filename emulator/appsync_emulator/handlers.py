@@ -407,7 +407,7 @@ def _default_outcome(
     config: EmulatorConfig, events: tuple[str, ...], identifiers: tuple[str, ...]
 ) -> PublishOutcome:
     limit = config.limits.max_event_bytes
-    if all(4 * len(text) <= limit for text in events):  # none can be too large
+    if not events or 4 * max(map(len, events)) <= limit:  # none can be too large
         return PublishOutcome(
             broadcast=events,
             successful=tuple(

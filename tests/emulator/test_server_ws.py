@@ -26,7 +26,7 @@ from appsync_emulator import (
     Unauthorized,
 )
 from appsync_emulator.handlers import PUBLISH_FAILURE, HandlerContext
-from appsync_emulator.server import MAX_FRAME_MARGIN
+from appsync_emulator.server import MAX_FRAME_MARGIN, _Identifiers
 from appsync_events.protocol.server import (
     BINARY_FRAME,
     DUPLICATE_SUBSCRIPTION,
@@ -285,6 +285,16 @@ async def test_publish_success_lists_uuid_identifiers_by_index(client: RawClient
     assert [s["index"] for s in ack["successful"]] == [0, 1]
     for entry in ack["successful"]:
         assert uuid.UUID(entry["identifier"]).version == 4
+
+
+def test_event_identifiers_are_unique_rfc4122_version_4_uuids() -> None:
+    """Identifiers are drawn 64 at a time: across refills they stay v4 and distinct."""
+    identifiers = _Identifiers()
+    drawn = [i for n in (1, 5, 63, 64, 67) for i in identifiers.take(n)]
+    assert len(set(drawn)) == len(drawn) == 200
+    for text in drawn:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
 
 
 @pytest.mark.asyncio
