@@ -6,8 +6,11 @@ then a bare aiohttp WebSocket broadcast server speaking the same frames (no auth
 validation, no queues, no recorder).  The publisher sends ``publish`` frames of 5 events
 with at most ``--window`` unacknowledged; every subscriber counts its ``data`` frames.
 
-Printed per server and N: events/s delivered (data frames received by all subscribers per
-second), p50/p99 publish-to-delivery latency, and the emulator/baseline throughput ratio.
+Printed per server, N and round: events/s delivered (data frames received by all
+subscribers per second) and p50/p99 publish-to-delivery latency.  Each N runs ``--rounds``
+times per server, alternating which goes first, and the summary gives the median of the
+rounds' emulator/baseline throughput ratios with their range: loopback figures on a shared
+machine move by 10% from run to run.
 
     python benchmarks/fanout.py                      # N = 1, 10, 100
     python benchmarks/fanout.py --subscribers 10 --deliveries 50000
@@ -32,6 +35,7 @@ from typing import Any
 
 CHANNEL = "default/bench"
 BATCH = 5
+SERVERS = ("emulator", "baseline")
 
 
 # --- the baseline server (run in a subprocess with --baseline-server) -------------------------
@@ -250,8 +254,11 @@ def main() -> None:
     parser.add_argument(
         "--deliveries", type=int, default=100_000, help="target data frames per run (all subs)"
     )
-    parser.add_argument("--max-events", type=int, default=5000, help="cap on events per run")
+    parser.add_argument("--max-events", type=int, default=50_000, help="cap on events per run")
     parser.add_argument("--window", type=int, default=20, help="unacknowledged publishes")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs per server and N, alternating the order"
+    )
     parser.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -262,30 +269,42 @@ def main() -> None:
     counts = [int(n) for n in args.subscribers.split(",")]
     print(f"fan-out benchmark: 1 publisher, {BATCH} events per publish, window {args.window}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback, own-process servers")
-    header = f"{'server':<9} {'N':>4} {'events':>7} {'deliveries':>10} {'events/s':>10}"
-    print(header + f" {'p50 ms':>8} {'p99 ms':>8}")
-    results: dict[tuple[str, int], dict[str, float]] = {}
+    print(f"{args.rounds} rounds per N, emulator and baseline alternating")
+    header = f"{'server':<9} {'N':>4} {'round':>5} {'events':>7} {'deliveries':>10}"
+    print(header + f" {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    results: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             events = min(args.max_events, max(BATCH * 20, args.deliveries // n))
             events -= events % BATCH
-            for kind in ("emulator", "baseline"):
-                server = ServerProcess(kind, Path(tmp))
-                try:
-                    info = server.wait()
-                    result = asyncio.run(_run_load(info, n, events, args.window))
-                finally:
-                    server.stop()
-                results[(kind, n)] = result
-                print(
-                    f"{kind:<9} {n:>4} {events:>7} {int(result['deliveries']):>10} "
-                    f"{result['rate']:>10.0f} {result['p50']:>8.2f} {result['p99']:>8.2f}",
-                    flush=True,
-                )
-    print("\nemulator / baseline throughput:")
+            for round_ in range(1, args.rounds + 1):
+                order = ("emulator", "baseline") if round_ % 2 else ("baseline", "emulator")
+                for kind in order:
+                    server = ServerProcess(kind, Path(tmp))
+                    try:
+                        info = server.wait()
+                        result = asyncio.run(_run_load(info, n, events, args.window))
+                    finally:
+                        server.stop()
+                    results[(kind, n)].append(result)
+                    print(
+                        f"{kind:<9} {n:>4} {round_:>5} {events:>7} {int(result['deliveries']):>10} "
+                        f"{result['rate']:>10.0f} {result['p50']:>8.2f} {result['p99']:>8.2f}",
+                        flush=True,
+                    )
+    print("\nemulator / baseline throughput (median of the rounds' ratios, [min, max]):")
     for n in counts:
-        ratio = results[("emulator", n)]["rate"] / results[("baseline", n)]["rate"]
-        print(f"  N = {n:>3}: {ratio:.2f}x")
+        ratios = sorted(
+            emulator["rate"] / baseline["rate"]
+            for emulator, baseline in zip(
+                results[("emulator", n)], results[("baseline", n)], strict=True
+            )
+        )
+        medians = [statistics.median(r["rate"] for r in results[(k, n)]) for k in SERVERS]
+        print(
+            f"  N = {n:>3}: {statistics.median(ratios):.2f}x  [{ratios[0]:.2f}, {ratios[-1]:.2f}]"
+            f"   median events/s {medians[0]:.0f} vs {medians[1]:.0f}"
+        )
 
 
 if __name__ == "__main__":

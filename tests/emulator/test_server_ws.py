@@ -680,6 +680,38 @@ async def test_handler_crash_is_collected_and_the_connection_survives() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_publisher_burst_never_overflows_a_fast_subscriber() -> None:
+    """Pipelined publishes fan out more frames than a send queue holds: the publisher's
+    connection yields whenever a queue passes half full, so the subscriber drains in time."""
+    async with EmulatorServer(fast_config(limits=Limits(send_queue_frames=20))) as server:
+        subscriber = await open_raw(server)
+        assert (await subscriber.subscribe("default/burst"))["type"] == "subscribe_success"
+        publisher = await open_raw(server)
+        publishes = [
+            json.dumps(
+                {
+                    "type": "publish",
+                    "id": f"p{i}",
+                    "channel": "default/burst",
+                    "events": [json.dumps(i * 5 + j) for j in range(5)],
+                    "authorization": publisher.auth,
+                }
+            )
+            for i in range(40)
+        ]
+        for text in publishes:  # back to back: they reach the server as one burst
+            await publisher.send(text)
+        received = [json.loads((await subscriber.expect("data"))["event"]) for _ in range(200)]
+        assert received == list(range(200))
+        for i in range(40):
+            await publisher.expect("publish_success", id=f"p{i}")
+        assert [e for e in server.recorder.errors if e.frame_type == "overflow"] == []
+        server.check()
+        for raw in (subscriber, publisher):
+            await raw.ws.close()
+
+
+@pytest.mark.asyncio
 async def test_slow_handler_blocks_only_its_own_connection() -> None:
     """While one connection's on_publish waits, another connection is served."""
     release = asyncio.Event()
