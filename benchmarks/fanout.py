@@ -7,7 +7,8 @@ validation, no queues, no recorder).  The publisher sends ``publish`` frames of 
 with at most ``--window`` unacknowledged; every subscriber counts its ``data`` frames.
 
 Printed per server, N and round: events/s delivered (data frames received by all
-subscribers per second) and p50/p99 publish-to-delivery latency.  Each N runs ``--rounds``
+subscribers per second), p50/p99 publish-to-delivery latency and, on Linux, the server
+process's CPU time per delivered event (µs).  Each N runs ``--rounds``
 times per server, alternating which goes first, and the summary gives the median of the
 rounds' emulator/baseline throughput ratios with their range: loopback figures on a shared
 machine move by 10% from run to run.
@@ -129,6 +130,15 @@ class ServerProcess:
             raise RuntimeError(f"{self.kind} server exited with {code}: {self.proc.stderr}")
         info: dict[str, Any] = json.loads(self.ready.read_text())
         return info
+
+    def cpu_seconds(self) -> float | None:
+        """User+system CPU the server process has used (Linux ``/proc``; else ``None``)."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -271,7 +281,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback, own-process servers")
     print(f"{args.rounds} rounds per N, emulator and baseline alternating")
     header = f"{'server':<9} {'N':>4} {'round':>5} {'events':>7} {'deliveries':>10}"
-    print(header + f" {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(header + f" {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs':>8}")
     results: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
@@ -283,13 +293,19 @@ def main() -> None:
                     server = ServerProcess(kind, Path(tmp))
                     try:
                         info = server.wait()
+                        cpu_before = server.cpu_seconds()
                         result = asyncio.run(_run_load(info, n, events, args.window))
+                        cpu_after = server.cpu_seconds()
                     finally:
                         server.stop()
+                    if cpu_before is not None and cpu_after is not None:
+                        result["cpu_us"] = (cpu_after - cpu_before) / result["deliveries"] * 1e6
                     results[(kind, n)].append(result)
+                    cpu = f"{result['cpu_us']:>8.1f}" if "cpu_us" in result else f"{'-':>8}"
                     print(
                         f"{kind:<9} {n:>4} {round_:>5} {events:>7} {int(result['deliveries']):>10} "
                         f"{result['rate']:>10.0f} {result['p50']:>8.2f} {result['p99']:>8.2f}",
+                        cpu,
                         flush=True,
                     )
     print("\nemulator / baseline throughput (median of the rounds' ratios, [min, max]):")
@@ -301,10 +317,15 @@ def main() -> None:
             )
         )
         medians = [statistics.median(r["rate"] for r in results[(k, n)]) for k in SERVERS]
-        print(
+        line = (
             f"  N = {n:>3}: {statistics.median(ratios):.2f}x  [{ratios[0]:.2f}, {ratios[-1]:.2f}]"
             f"   median events/s {medians[0]:.0f} vs {medians[1]:.0f}"
         )
+        cpus = [[r["cpu_us"] for r in results[(k, n)] if "cpu_us" in r] for k in SERVERS]
+        if all(cpus):
+            emulator_cpu, baseline_cpu = (statistics.median(c) for c in cpus)
+            line += f", server CPU µs per delivery {emulator_cpu:.1f} vs {baseline_cpu:.1f}"
+        print(line)
 
 
 if __name__ == "__main__":
