@@ -411,8 +411,10 @@ def _default_outcome(
         return PublishOutcome(
             broadcast=events,
             successful=tuple(
-                PublishedEvent(identifier=ident, index=index)
-                for index, ident in enumerate(identifiers)
+                [
+                    PublishedEvent(identifier=ident, index=index)
+                    for index, ident in enumerate(identifiers)
+                ]
             ),
             failed=(),
         )

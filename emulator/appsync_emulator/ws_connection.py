@@ -277,7 +277,7 @@ class WebSocketConnection:
         self._log_rejections()
 
     async def _on_text(self, text: str) -> None:
-        sniffed = _SNIFF_TYPE.search(text)
+        sniffed = _PEEK.match(text) or _SNIFF_TYPE.search(text)  # "type" usually comes first
         self.emulator.recorder.record_frame(
             self.id, "received", text, sniffed.group(1) if sniffed else None
         )

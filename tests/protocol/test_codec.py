@@ -980,6 +980,8 @@ def test_parse_data_frame_never_raises(text: str) -> None:
 def test_encode_data_equals_generic_encoding(id: str, event: str) -> None:
     """The fan-out fast path writes exactly the frame the generic encoder writes."""
     assert codec.encode_data(id, event) == codec.encode(Data(id=id, event=event))
+    frames = codec.encode_data_frames(id, [event, "1", event])
+    assert frames == [codec.encode(Data(id=id, event=e)) for e in (event, "1", event)]
 
 
 @given(MESSAGE_STRATEGIES["publish_success"])

@@ -50,6 +50,7 @@ __all__ = [
     "dumps",
     "encode",
     "encode_data",
+    "encode_data_frames",
     "encode_error_body",
     "encode_errors",
     "encode_publish_body",
@@ -201,7 +202,17 @@ def encode_data(id: str, event: str) -> str:
     The fast path of fan-out: the event's JSON string literal is cached, so publishing one
     event to N subscriptions encodes it once.
     """
-    return '{"type":"data","id":' + _string_literal(id) + ',"event":' + _string_literal(event) + "}"
+    return f"{_data_prefix(id)}{_string_literal(event)}}}"
+
+
+def encode_data_frames(id: str, events: Sequence[str]) -> list[str]:
+    """Return one :func:`encode_data` frame per event, for subscription ``id``."""
+    prefix = _data_prefix(id)
+    return [f"{prefix}{_string_literal(event)}}}" for event in events]
+
+
+def _data_prefix(id: str) -> str:
+    return '{"type":"data","id":' + _string_literal(id) + ',"event":'
 
 
 def encode_publish_body(channel: str, events: Sequence[str]) -> str:

@@ -867,8 +867,7 @@ class ServerProtocol:
         if id not in self._active or self.state is not ServerState.OPEN:
             return False
         if self._phase is _Phase.ACKED or self._phase is _Phase.READY:
-            encode_data = codec.encode_data  # the fan-out fast path
-            self._output.extend([encode_data(id, event) for event in events])
+            self._output.extend(codec.encode_data_frames(id, events))  # the fan-out fast path
         else:
             for event in events:
                 self._queue(Data(id=id, event=event))
