@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
 from appsync_events.errors import ErrorDetail
+from appsync_events.protocol import codec
 from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
@@ -465,8 +466,8 @@ def _dump(payload: Any) -> str:
         ValueError: NaN/Infinity, or a lone surrogate (no text frame can carry it).
     """
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if not text.isascii():
-        text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
+    if not codec.is_frame_text(text):
+        raise ValueError("a string holds a lone surrogate, which no text frame can carry")
     return text
 
 

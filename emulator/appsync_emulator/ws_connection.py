@@ -581,10 +581,7 @@ class WebSocketConnection:
             self._overflow()
             return
         queue.append((text, frame_type, frame_id, self.loop.time() + latency if latency else 0.0))
-        if len(queue) * 2 > self.queue_limit:
-            self.drained.clear()
-            self.emulator.send_pressure = True
-        self.wakeup.set()
+        self._queued()
 
     def _enqueue_data(self, frames: Sequence[str], sub_id: str) -> None:
         """:meth:`_enqueue` for the ``data`` frames of one fan-out, at once."""
@@ -595,7 +592,11 @@ class WebSocketConnection:
             self._overflow()
             return
         queue.extend([(text, "data", sub_id, 0.0) for text in frames])
-        if len(queue) * 2 > self.queue_limit:
+        self._queued()
+
+    def _queued(self) -> None:
+        # Past half its capacity the queue is "not drained", and readers yield at once.
+        if len(self.queue) * 2 > self.queue_limit:
             self.drained.clear()
             self.emulator.send_pressure = True
         self.wakeup.set()

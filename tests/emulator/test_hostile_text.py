@@ -41,6 +41,8 @@ def surrogate_payload(ctx: HandlerContext) -> list[dict[str, Any]]:
 
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[EmulatorServer]:
+    """Replaces the conftest server (``client`` uses this one): API key and IAM, and a
+    namespace whose handler returns a payload no frame can carry."""
     config = fast_config(
         auth_providers=MODES,
         default_publish_auth_modes=MODES,
@@ -52,16 +54,6 @@ async def server() -> AsyncIterator[EmulatorServer]:
     )
     async with EmulatorServer(config) as emulator:
         yield emulator
-
-
-@pytest_asyncio.fixture
-async def client(server: EmulatorServer) -> AsyncIterator[RawClient]:
-    raw = await open_raw(server)
-    await raw.init()
-    try:
-        yield raw
-    finally:
-        await raw.ws.close()
 
 
 def _iam_map(server: EmulatorServer, **changes: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 from appsync_events.errors import ErrorDetail
+from appsync_events.protocol import codec
 from appsync_events.protocol.signing import SIGNING_SERVICE, signing_body
 
 from ..config import AuthType, IamCredentials
@@ -96,18 +97,6 @@ class _Context:
         if self.connect or self.http:
             return self.bad_request(message)
         return self.unauthorized(message)
-
-
-def _is_text(value: str) -> bool:
-    """Whether ``value`` encodes to UTF-8: a lone surrogate (a ``\\udXXX`` JSON escape,
-    or non-UTF-8 bytes in an HTTP header) does not."""
-    if value.isascii():
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def parse_authorization(value: str) -> ParsedAuthorization:
@@ -296,7 +285,7 @@ class IamVerifier:
                     f"The header '{name}' is listed in SignedHeaders but is missing "
                     "from the request."
                 )
-            if not _is_text(value):  # EMULATOR-CHOICE: no canonical string can hold it
+            if not codec.is_frame_text(value):  # EMULATOR-CHOICE: a lone surrogate
                 raise ctx.bad_request(f"The value of the signed header '{name}' is not UTF-8 text.")
             headers[name] = value
         timestamp = headers["x-amz-date"].strip()

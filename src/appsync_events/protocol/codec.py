@@ -56,6 +56,7 @@ __all__ = [
     "encode_publish_body",
     "encode_publish_result",
     "event_json_error",
+    "is_frame_text",
     "parse_data_frame",
 ]
 
@@ -74,12 +75,18 @@ def dumps(value: object) -> str:
     escapes instead, which decodes to the same value.
     """
     text = _ENCODE(value)
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return _ENCODE_ASCII(value)
-    return text
+    return text if is_frame_text(text) else _ENCODE_ASCII(value)
+
+
+def is_frame_text(text: str) -> bool:
+    """Whether ``text`` can travel in a UTF-8 text frame: it holds no lone surrogate."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- encoding ---------------------------------------------------------------------------
@@ -188,12 +195,7 @@ def _string_literal(text: str) -> str:
     # ``encode_basestring`` is what ``json.dumps(text, ensure_ascii=False)`` calls; a
     # lone surrogate is escaped, as :func:`dumps` does.
     literal = encode_basestring(text)
-    if not literal.isascii():
-        try:
-            literal.encode("utf-8")
-        except UnicodeEncodeError:
-            return encode_basestring_ascii(text)
-    return literal
+    return literal if is_frame_text(literal) else encode_basestring_ascii(text)
 
 
 def encode_data(id: str, event: str) -> str:
