@@ -257,6 +257,29 @@ def test_parse_channel_agrees_with_spec_regex(text: str) -> None:
         assert spec is not None
 
 
+@given(
+    st.lists(st.text(alphabet="aZ0-*", max_size=53), min_size=1, max_size=7).map("/".join),
+    st.sampled_from(["", "/"]),
+    st.sampled_from(["", "/"]),
+)
+def test_parse_channel_fast_path_and_rules_agree_at_the_limits(
+    body: str, lead: str, tail: str
+) -> None:
+    """Segments near 50 characters and channels near 5 segments: the whole-channel pattern
+    and the rule-by-rule checks accept exactly the same channels (the rules name why)."""
+    text = lead + body + tail
+    spec = re.fullmatch(
+        r"\/?[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?"
+        r"(?:\/[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?){0,4}\/?",
+        text,
+    )
+    if spec is None:
+        with pytest.raises(InvalidChannelError, match=r".+"):
+            parse_channel(text)
+    else:
+        assert parse_channel(text).path == "/" + body
+
+
 # --- matching laws -------------------------------------------------------------------------
 
 
