@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, example, given, strategies as st
 
 from appsync_events.errors import ConfigurationError, InvalidChannelError
 from appsync_events.protocol.channels import (
@@ -262,6 +262,8 @@ def test_parse_channel_agrees_with_spec_regex(text: str) -> None:
     st.sampled_from(["", "/"]),
     st.sampled_from(["", "/"]),
 )
+@example(body="/0", lead="", tail="")  # an empty first segment: "/0" is the channel "0"
+@example(body="a" * 50 + "/b/c/d/e", lead="/", tail="/")
 def test_parse_channel_fast_path_and_rules_agree_at_the_limits(
     body: str, lead: str, tail: str
 ) -> None:
@@ -277,7 +279,7 @@ def test_parse_channel_fast_path_and_rules_agree_at_the_limits(
         with pytest.raises(InvalidChannelError, match=r".+"):
             parse_channel(text)
     else:
-        assert parse_channel(text).path == "/" + body
+        assert parse_channel(text).path == "/" + text.strip("/")
 
 
 # --- matching laws -------------------------------------------------------------------------
