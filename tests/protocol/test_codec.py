@@ -1013,3 +1013,31 @@ def test_frames_are_always_utf8_text(text: str) -> None:
         assert decode_server(frame) == make(as_json)
     assert codec.encode_data("s1", text) == encode(Data(id="s1", event=text))
     assert json.loads(dumps({"m": text})) == {"m": as_json}
+
+
+def _json_loads_verdict(text: str) -> str | None:
+    def reject(name: str) -> object:
+        raise ValueError(f"{name} is not a JSON value")
+
+    try:
+        json.loads(text, parse_constant=reject)
+    except ValueError as exc:
+        return str(exc)
+    except RecursionError:
+        return "nested too deeply"
+    return None
+
+
+@given(
+    st.text(max_size=30)
+    | json_values.map(json.dumps)
+    | st.tuples(
+        st.sampled_from(["", " ", "\n", "\ufeff"]),
+        json_values.map(json.dumps) | st.sampled_from(["NaN", "-Infinity", "[1,NaN]"]),
+        st.sampled_from(["", " ", " 1", "}", "\t"]),
+    ).map("".join)
+)
+def test_event_json_error_is_json_loads_without_nan(text: str) -> None:
+    """The fast scan and the full decode give json.loads's verdict and message exactly
+    (with NaN/Infinity refused), for any text a frame can carry."""
+    assert codec.event_json_error(text) == _json_loads_verdict(text)
