@@ -20,11 +20,9 @@ from appsync_events.protocol import codec
 from appsync_events.protocol.server import check_publish, invalid_message, request_too_large
 
 from . import handlers
-from ._clock import real_time
 from ._http import SHUTTING_DOWN, error_response, method_not_allowed, request_headers
 from ._logging import LOG_FAULTS, LOG_HTTP, redact_frame
 from .faults import Point
-from .recorder import PublishRecord
 from .verify import AuthFailure, AuthRequest, Operation, Transport
 
 if TYPE_CHECKING:
@@ -142,21 +140,7 @@ async def _publish(emulator: Emulator, request: web.Request) -> web.Response:
         )
     except handlers.HandlerRejection as exc:
         return error_response(emulator.recorder, exc.status, exc.errors)
-    delivered = emulator.fan_out(channel, outcome.broadcast)
-    emulator.recorder.record_publish(
-        PublishRecord(
-            channel=channel.path,
-            events=events,
-            identifiers=ids,
-            auth_mode=identity.mode,
-            identity=identity,
-            transport="http",
-            time=real_time(),
-            failed=outcome.failed,
-            broadcast=outcome.broadcast,
-            deliveries=delivered,
-        )
-    )
+    delivered = emulator.deliver_publish(channel, events, ids, outcome, identity, transport="http")
     LOG_HTTP.debug(
         "published %d event(s) to %s: %d delivered", len(events), channel.path, delivered
     )

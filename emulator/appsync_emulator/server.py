@@ -48,13 +48,14 @@ from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
 from . import handlers, http_publish, ws
+from ._clock import real_time
 from ._logging import LOG_AUTH, LOG_FAULTS, LOG_SERVER
 from .broker import Broker
 from .config import EmulatorConfig, NamespaceConfig
 from .faults import Decision, Fault, FaultPlan, Target
 from .http_publish import CORS_HEADERS
 from .issuer import LocalIssuer, routes as issuer_routes
-from .recorder import Recorder
+from .recorder import PublishRecord, Recorder
 from .verify import AuthFailure, AuthPolicy, AuthRequest, Identity, build_policy, unauthorized
 from .ws import MAX_FRAME_MARGIN
 from .ws_connection import CLOSE_TIMEOUT, THROTTLED, WebSocketConnection
@@ -276,6 +277,38 @@ class Emulator:
             failed=tuple(sorted(failed, key=lambda f: f.index)),
         )
         return outcome, ids
+
+    def deliver_publish(
+        self,
+        channel: Channel,
+        events: tuple[str, ...],
+        identifiers: tuple[str, ...],
+        outcome: handlers.PublishOutcome,
+        identity: Identity | None,
+        *,
+        transport: Literal["websocket", "http"],
+        connection_id: str | None = None,
+        publish_id: str | None = None,
+    ) -> int:
+        """Fan out an accepted publish and record it (WebSocket and HTTP); return deliveries."""
+        delivered = self.fan_out(channel, outcome.broadcast)
+        self.recorder.record_publish(
+            PublishRecord(
+                channel=channel.path,
+                events=events,
+                identifiers=identifiers,
+                auth_mode=identity.mode if identity else None,
+                identity=identity,
+                transport=transport,
+                time=real_time(),
+                failed=outcome.failed,
+                broadcast=outcome.broadcast,
+                deliveries=delivered,
+                connection_id=connection_id,
+                publish_id=publish_id,
+            )
+        )
+        return delivered
 
     def fan_out(self, channel: Channel, texts: Sequence[str]) -> int:
         """Queue one ``data`` frame per event per matching subscription; return the count."""

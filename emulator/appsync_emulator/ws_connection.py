@@ -41,7 +41,7 @@ from .faults import (
     SendError,
     SendRawText,
 )
-from .recorder import ConnectionInfo, ErrorRecord, PublishRecord
+from .recorder import ConnectionInfo, ErrorRecord
 from .verify import AuthFailure, AuthRequest, Identity, Operation, Transport, unauthorized
 
 if TYPE_CHECKING:
@@ -485,22 +485,15 @@ class WebSocketConnection:
         if not self.closing:
             self.proto.accept_publish(event.id, outcome.successful, outcome.failed)
             self.flush()
-        delivered = self.emulator.fan_out(event.channel, outcome.broadcast)
-        self.emulator.recorder.record_publish(
-            PublishRecord(
-                channel=event.channel.path,
-                events=message.events,
-                identifiers=ids,
-                auth_mode=identity.mode if identity else None,
-                identity=identity,
-                transport="websocket",
-                time=real_time(),
-                failed=outcome.failed,
-                broadcast=outcome.broadcast,
-                deliveries=delivered,
-                connection_id=self.id,
-                publish_id=event.id,
-            )
+        self.emulator.deliver_publish(
+            event.channel,
+            message.events,
+            ids,
+            outcome,
+            identity,
+            transport="websocket",
+            connection_id=self.id,
+            publish_id=event.id,
         )
         self._operation_succeeded()
 
