@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from appsync_events.errors import ErrorDetail
+from appsync_events.protocol import codec
 
 from ._logging import LOG_FAULTS
 from .recorder import ConnectionInfo
@@ -378,13 +379,9 @@ class SendRawText(Fault):
 
 def _check_frame_text(text: str) -> None:
     """Raise ``ValueError`` unless ``text`` can be a text frame (UTF-8: no lone surrogate)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"text must be UTF-8 text for a text frame: lone surrogate "
-            f"U+{ord(text[exc.start]):04X} at char {exc.start}"
-        ) from None
+    surrogate = codec.lone_surrogate(text)
+    if surrogate is not None:
+        raise ValueError(f"text must be UTF-8 text for a text frame: {surrogate}")
 
 
 # --- slow consumers -----------------------------------------------------------------------

@@ -41,6 +41,7 @@ from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
 from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
+from appsync_events.protocol.server import size_over
 
 from .config import EmulatorConfig, HandlerRef, NamespaceConfig
 from .verify.base import UNAUTHORIZED_MESSAGE, Identity
@@ -399,9 +400,7 @@ class PublishOutcome:
 
 
 def _too_large(config: EmulatorConfig, text: str) -> bool:
-    # Every text here is UTF-8 text: events passed check_events, payloads passed _dump.
-    limit = config.limits.max_event_bytes
-    return 4 * len(text) > limit and len(text.encode("utf-8")) > limit
+    return size_over(text, config.limits.max_event_bytes) is not None
 
 
 def _default_outcome(

@@ -57,6 +57,7 @@ __all__ = [
     "encode_publish_result",
     "event_json_error",
     "is_frame_text",
+    "lone_surrogate",
     "parse_data_frame",
 ]
 
@@ -80,13 +81,19 @@ def dumps(value: object) -> str:
 
 def is_frame_text(text: str) -> bool:
     """Whether ``text`` can travel in a UTF-8 text frame: it holds no lone surrogate."""
+    return lone_surrogate(text) is None
+
+
+def lone_surrogate(text: str) -> str | None:
+    """Describe ``text``'s first lone surrogate (``lone surrogate U+D800 at char 3``), the
+    one thing a ``str`` can hold that UTF-8 cannot; ``None`` when there is none."""
     if text.isascii():
-        return True
+        return None
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    except UnicodeEncodeError as exc:
+        return f"lone surrogate U+{ord(text[exc.start]):04X} at char {exc.start}"
+    return None
 
 
 # --- encoding ---------------------------------------------------------------------------
@@ -199,22 +206,18 @@ def _string_literal(text: str) -> str:
 
 
 def encode_data(id: str, event: str) -> str:
-    """Return the ``data`` frame for subscription ``id``; equal to ``encode(Data(...))``.
-
-    The fast path of fan-out: the event's JSON string literal is cached, so publishing one
-    event to N subscriptions encodes it once.
-    """
-    return f"{_data_prefix(id)}{_string_literal(event)}}}"
+    """Return the ``data`` frame for subscription ``id``; equal to ``encode(Data(...))``."""
+    return encode_data_frames(id, (event,))[0]
 
 
 def encode_data_frames(id: str, events: Sequence[str]) -> list[str]:
-    """Return one :func:`encode_data` frame per event, for subscription ``id``."""
-    prefix = _data_prefix(id)
+    """Return one ``data`` frame per event for subscription ``id`` (the fan-out fast path).
+
+    Each event's JSON string literal is cached, so publishing one event to N subscriptions
+    encodes it once; the frames of one subscription share their encoded prefix.
+    """
+    prefix = '{"type":"data","id":' + _string_literal(id) + ',"event":'
     return [f"{prefix}{_string_literal(event)}}}" for event in events]
-
-
-def _data_prefix(id: str) -> str:
-    return '{"type":"data","id":' + _string_literal(id) + ',"event":'
 
 
 def encode_publish_body(channel: str, events: Sequence[str]) -> str:
@@ -255,12 +258,9 @@ def event_json_error(text: str) -> str | None:
     malformed JSON are ``json``'s own messages.  Never raises.
     """
     if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return (
-                f"lone surrogate U+{ord(text[exc.start]):04X} at char {exc.start} (not UTF-8 text)"
-            )
+        surrogate = lone_surrogate(text)
+        if surrogate is not None:
+            return f"{surrogate} (not UTF-8 text)"
         if text.startswith("\ufeff"):  # as json.loads says it
             return "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
     try:

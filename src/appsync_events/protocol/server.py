@@ -118,6 +118,7 @@ __all__ = [
     "too_many_events",
     "unknown_namespace",
     "unknown_operation",
+    "size_over",
     "utf8_length",
 ]
 
@@ -257,7 +258,8 @@ def utf8_length(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def _size_over(text: str, limit: int) -> int | None:
+def size_over(text: str, limit: int) -> int | None:
+    """Return ``text``'s UTF-8 size when it is over ``limit`` bytes, else ``None``."""
     # A string of n code points takes n to 4n bytes: short strings need no encoding.
     if 4 * len(text) <= limit:
         return None
@@ -267,7 +269,7 @@ def _size_over(text: str, limit: int) -> int | None:
 
 def check_request_size(text: str, limit: int) -> ErrorDetail | None:
     """Return :func:`request_too_large` if ``text`` is over ``limit`` UTF-8 bytes."""
-    size = _size_over(text, limit)
+    size = size_over(text, limit)
     return None if size is None else request_too_large(size, limit)
 
 
@@ -288,7 +290,7 @@ def check_events(
     if len(events) > max_events:
         return too_many_events(len(events), max_events)
     for index, event in enumerate(events):
-        if max_event_bytes is not None and (size := _size_over(event, max_event_bytes)):
+        if max_event_bytes is not None and (size := size_over(event, max_event_bytes)):
             return event_too_large(index, size, max_event_bytes)
         reason = codec.event_json_error(event)
         if reason is not None:
