@@ -20,7 +20,6 @@ UNSUBSCRIBE    ``None`` (or as sent)   ``None``
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from .._endpoints import http_endpoint_from_realtime, signing_host
 from ..errors import ConfigurationError
+from ..protocol.messages import Operation
 
 __all__ = [
     "AMZ_DATE_FORMAT",
@@ -42,19 +42,6 @@ __all__ = [
 
 AMZ_DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 """``x-amz-date`` format (SigV4 basic ISO 8601, UTC), e.g. ``20200401T001010Z``."""
-
-
-class Operation(enum.StrEnum):
-    """The operation an authorization is requested for."""
-
-    CONNECT = "connect"
-    """The WebSocket upgrade (the ``header-`` subprotocol)."""
-    SUBSCRIBE = "subscribe"
-    """A ``subscribe`` message."""
-    PUBLISH = "publish"
-    """A ``publish`` message, or an HTTP ``POST /event``."""
-    UNSUBSCRIBE = "unsubscribe"
-    """An ``unsubscribe`` message (AWS needs no authorization for it, §5.7)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,6 +6,7 @@ Python names are snake_case; the wire names live only in :mod:`.codec`.  Event p
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -24,6 +25,8 @@ __all__ = [
     "FailedEvent",
     "KeepAlive",
     "Message",
+    "Operation",
+    "Outgoing",
     "Publish",
     "PublishError",
     "PublishSuccess",
@@ -36,6 +39,36 @@ __all__ = [
     "UnsubscribeError",
     "UnsubscribeSuccess",
 ]
+
+
+class Operation(enum.StrEnum):
+    """An operation a client asks for: the one name used by the client, its authorizers,
+    its core's pending operations and the emulator's verifiers."""
+
+    CONNECT = "connect"
+    """The WebSocket upgrade (authorized through the ``header-`` subprotocol)."""
+    SUBSCRIBE = "subscribe"
+    """A ``subscribe`` message."""
+    PUBLISH = "publish"
+    """A ``publish`` message, or an HTTP ``POST /event``."""
+    UNSUBSCRIBE = "unsubscribe"
+    """An ``unsubscribe`` message (it carries no authorization)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One text frame a protocol core produced, with what a shell needs to know about it.
+
+    Shells write :attr:`text` as it is and read :attr:`kind` and :attr:`id` instead of
+    peeking into the text.
+    """
+
+    kind: str
+    """The frame's wire ``type`` (``"data"``, ``"publish_success"``, ``"ka"``...)."""
+    id: str | None
+    """The operation or subscription id the frame carries, if any."""
+    text: str
+    """The encoded frame."""
 
 
 # --- client -> server -------------------------------------------------------------------
