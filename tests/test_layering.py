@@ -4,7 +4,9 @@
   standard library, and ``appsync_events.errors`` / ``appsync_events._types`` /
   ``appsync_events.protocol``.  No I/O, clock, thread or event loop can slip in: ``asyncio``,
   ``socket``, ``ssl``, ``threading``, ``time``, ``datetime``, ``os``... are refused.
-* ``appsync_events`` never imports ``appsync_emulator``.
+* ``appsync_events`` never imports ``appsync_emulator``, and of third-party packages only
+  its own dependencies (websockets, aiohttp, botocore) and the optional pydantic: a plain
+  ``pip install appsync-events`` has no emulator extra.
 * ``appsync_emulator`` imports only public modules of ``appsync_events`` (no ``_name``
   module), so the client's private modules can change freely.
 
@@ -29,6 +31,9 @@ SOURCE_ROOTS = ("src", "emulator")
 
 PROTOCOL_ALLOWED = ("appsync_events.errors", "appsync_events._types", "appsync_events.protocol")
 """Non-stdlib modules the sans-I/O core may import (prefixes)."""
+
+CLIENT_THIRD_PARTY = ("websockets", "aiohttp", "botocore", "pydantic")
+"""Third-party packages the client may import: its dependencies and the pydantic extra."""
 
 PROTOCOL_STDLIB = frozenset(
     {
@@ -122,6 +127,16 @@ def emulator_violations(path: Path) -> list[str]:
     ]
 
 
+def third_party_violations(path: Path) -> list[str]:
+    """Imports of a client module outside the stdlib, the client and its dependencies."""
+    return [
+        f"{path.relative_to(ROOT)}:{line}: imports {module}"
+        for line, module in imported_modules(path)
+        if module.split(".")[0] not in sys.stdlib_module_names
+        and not within(module, ("appsync_events", "appsync_emulator", *CLIENT_THIRD_PARTY))
+    ]
+
+
 def private_client_imports(path: Path) -> list[str]:
     """Imports of ``path`` that reach a private module of ``appsync_events``."""
     return [
@@ -155,6 +170,23 @@ def test_protocol_imports_only_stdlib_and_core(path: Path) -> None:
 def test_client_never_imports_emulator(path: Path) -> None:
     """No module of appsync_events imports appsync_emulator."""
     assert emulator_violations(path) == []
+
+
+@pytest.mark.parametrize("path", CLIENT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_client_imports_only_its_dependencies(path: Path) -> None:
+    """The client needs no package of the emulator extra (jwt, cryptography, trustme)."""
+    assert third_party_violations(path) == []
+
+
+def test_third_party_checker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checker flags the emulator extra's packages and accepts the client's own."""
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    source = "import json\nimport jwt\nfrom botocore.auth import SigV4Auth\nimport trustme\n"
+    path = _write(tmp_path, "appsync_events/fake.py", source)
+    assert [v.rsplit(" imports ", 1)[1] for v in third_party_violations(path)] == [
+        "jwt",
+        "trustme",
+    ]
 
 
 @pytest.mark.parametrize("path", EMULATOR_FILES, ids=lambda p: str(p.relative_to(ROOT)))
