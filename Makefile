@@ -5,7 +5,11 @@
 #   make lint       ruff check + ruff format --check
 #   make types      mypy --strict (configured in pyproject.toml)
 #   make coverage   make test, then require 100% branch coverage of appsync_events.protocol
-#   make ci         what CI runs (.ci/run: a fresh venv, lint, types, test)
+#   make lean       check the client-only install (no extras) in a fresh venv
+#   make ci         what CI runs (.ci/run: a fresh venv, lint, types, test, lean)
+#
+# `make setup` installs `-e .[test]`: the client, the `emulator` and `pydantic` extras and
+# the test tools.
 #
 # VENV=path selects another virtual environment; PYTEST_ARGS=... adds pytest arguments.
 
@@ -13,7 +17,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup run demo test lint format types coverage ci clean
+.PHONY: setup run demo test lint format types coverage lean ci clean
 
 setup:
 	scripts/bootstrap $(VENV)
@@ -37,6 +41,9 @@ types: setup
 
 coverage: test
 	$(PY) -m coverage report --include='*/appsync_events/protocol/*' --fail-under=100
+
+lean:
+	scripts/check_lean_install
 
 ci:
 	bash .ci/run

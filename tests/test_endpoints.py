@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appsync_events._endpoints import (
+from appsync_events.endpoints import (
     http_endpoint_from_realtime,
     realtime_endpoint_from_http,
     region_from_host,

@@ -14,6 +14,7 @@ from appsync_events.errors import (
     BroadcastError,
     ConfigurationError,
     ConnectionClosedError,
+    ConnectionLostError,
     CredentialsError,
     DecodeError,
     ErrorDetail,
@@ -26,12 +27,16 @@ from appsync_events.errors import (
     OperationTimeoutError,
     ProtocolError,
     PublishError,
+    PublishUnauthorizedError,
     RemoteProtocolError,
     SubscribeError,
+    SubscribeUnauthorizedError,
     SubscriptionClosedError,
     SubscriptionInboxFullError,
     UnauthorizedError,
     UnsubscribeError,
+    UnsubscribeUnauthorizedError,
+    unauthorized_error,
 )
 
 UNAUTHORIZED = ErrorDetail(
@@ -52,10 +57,11 @@ TREE: list[tuple[type[BaseException], tuple[type[BaseException], ...]]] = [
     (ProtocolError, (AppSyncEventsError,)),
     (LocalProtocolError, (ProtocolError,)),
     (RemoteProtocolError, (ProtocolError,)),
-    (ConnectionClosedError, (AppSyncEventsError,)),
+    (ConnectionLostError, (AppSyncEventsError, ConnectionError)),
+    (ConnectionClosedError, (ConnectionLostError, ConnectionError)),
     (HandshakeError, (AppSyncEventsError,)),
     (HandshakeTimeoutError, (HandshakeError, TimeoutError)),
-    (HeartbeatTimeoutError, (AppSyncEventsError, TimeoutError)),
+    (HeartbeatTimeoutError, (ConnectionLostError, ConnectionError, TimeoutError)),
     (OperationTimeoutError, (AppSyncEventsError, TimeoutError)),
     (SubscriptionInboxFullError, (AppSyncEventsError,)),
     (SubscriptionClosedError, (AppSyncEventsError,)),
@@ -65,6 +71,9 @@ TREE: list[tuple[type[BaseException], tuple[type[BaseException], ...]]] = [
     (PublishError, (OperationError,)),
     (UnsubscribeError, (OperationError,)),
     (BroadcastError, (OperationError,)),
+    (PublishUnauthorizedError, (UnauthorizedError, PublishError)),
+    (SubscribeUnauthorizedError, (UnauthorizedError, SubscribeError)),
+    (UnsubscribeUnauthorizedError, (UnauthorizedError, UnsubscribeError)),
 ]
 
 
@@ -85,6 +94,7 @@ def test_every_exception_is_exported_and_drawn() -> None:
         if inspect.isclass(obj)
         and issubclass(obj, BaseException)
         and obj.__module__ == errors.__name__
+        and not name.startswith("_")
     }
     assert {cls.__name__ for cls, _ in TREE} | {"AppSyncEventsError"} <= defined
     for name in defined:
@@ -130,6 +140,45 @@ def test_unauthorized_error() -> None:
     assert str(bare) == "unauthorized: no error details"
 
 
+@pytest.mark.parametrize(
+    ("operation", "cls", "operation_error"),
+    [
+        ("publish", PublishUnauthorizedError, PublishError),
+        ("subscribe", SubscribeUnauthorizedError, SubscribeError),
+        ("unsubscribe", UnsubscribeUnauthorizedError, UnsubscribeError),
+    ],
+)
+def test_unauthorized_error_factory_for_operations(
+    operation: str, cls: type[UnauthorizedError], operation_error: type[OperationError]
+) -> None:
+    """A refused operation is both an UnauthorizedError and that operation's error."""
+    exc = unauthorized_error([UNAUTHORIZED], operation=operation, id="op-1", channel="default/a")
+    assert type(exc) is cls
+    assert isinstance(exc, operation_error)
+    assert exc.errors == (UNAUTHORIZED,)
+    assert exc.operation == operation
+    assert (exc.id, exc.channel, exc.status) == ("op-1", "default/a", None)  # type: ignore[attr-defined]
+    assert str(exc) == (
+        f"{operation} unauthorized on 'default/a': "
+        "UnauthorizedException 401: You are not authorized to make this call."
+    )
+    with pytest.raises(operation_error):
+        raise exc
+    http = unauthorized_error([UNAUTHORIZED], operation=operation, status=401)
+    assert str(http).startswith(f"{operation} unauthorized (HTTP 401): ")
+    bare = cls()
+    assert (bare.errors, bare.operation, bare.status) == ((), operation, None)
+    assert str(bare) == f"{operation} unauthorized: no error details"
+
+
+def test_unauthorized_error_factory_for_connect() -> None:
+    """A refused connection is a plain UnauthorizedError, not an OperationError."""
+    exc = unauthorized_error([UNAUTHORIZED], operation="connect", status=403)
+    assert type(exc) is UnauthorizedError
+    assert not isinstance(exc, OperationError)
+    assert (exc.operation, exc.status, exc.errors) == ("connect", 403, (UNAUTHORIZED,))
+
+
 def test_remote_protocol_error() -> None:
     """RemoteProtocolError carries the reason, frame type and id."""
     exc = RemoteProtocolError("missing field 'id'", frame_type="data", id=None)
@@ -148,6 +197,34 @@ def test_connection_closed_error() -> None:
     custom = ConnectionClosedError(1000, message="client closed")
     assert str(custom) == "client closed"
     assert custom.code == 1000
+    assert custom.errors == ()
+
+
+def test_connection_closed_error_with_service_errors() -> None:
+    """A connection_error after the ack: ConnectionClosedError carrying .errors."""
+    exc = ConnectionClosedError(
+        message="the service reported a connection error", errors=[PROCESSING]
+    )
+    assert exc.errors == (PROCESSING,)
+    assert exc.code is None
+    assert str(exc) == (
+        "the service reported a connection error: "
+        "SubscriptionProcessingError: There was an error processing the operation"
+    )
+    assert str(ConnectionClosedError(1011, "x", errors=iter([PROCESSING]))).startswith(
+        "connection closed (code=1011, reason='x'): SubscriptionProcessingError"
+    )
+
+
+def test_connection_lost_errors_are_builtin_connection_errors() -> None:
+    """``except ConnectionError`` catches a closed connection and a heartbeat timeout."""
+    for exc in (ConnectionClosedError(1006), HeartbeatTimeoutError(1.0)):
+        with pytest.raises(ConnectionError):
+            raise exc
+        assert str(exc) == exc.args[0]
+        assert exc.errno is None
+    with pytest.raises(TimeoutError):
+        raise HeartbeatTimeoutError(1.0)
 
 
 def test_handshake_errors() -> None:

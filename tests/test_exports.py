@@ -82,3 +82,40 @@ def test_protocol_package_reexports_submodule_objects() -> None:
         home = getattr(value, "__module__", None)
         if home is not None and home.startswith("appsync_events.protocol."):
             assert getattr(importlib.import_module(home), name) is value
+
+
+def test_version_comes_from_the_distribution() -> None:
+    """``appsync_events.__version__`` is the installed distribution's version."""
+    from importlib.metadata import version
+
+    assert appsync_events.__version__ == version("appsync-events")
+    assert "__version__" in dir(appsync_events)
+
+
+def test_new_public_names() -> None:
+    """Names added by the architecture pass are exported where users look for them."""
+    from appsync_events import authorizer, endpoints
+    from appsync_events.authorizer import base
+
+    for name in (
+        "ConnectionLostError",
+        "PublishUnauthorizedError",
+        "SubscribeUnauthorizedError",
+        "UnsubscribeUnauthorizedError",
+        "unauthorized_error",
+    ):
+        assert name in appsync_events.__all__
+        assert getattr(appsync_events, name) is getattr(appsync_events.errors, name)
+    assert "request_host" in base.__all__
+    assert {"signing_host", "http_host_from_realtime"} <= set(endpoints.__all__)
+    assert authorizer.AuthorizeRequest is base.AuthorizeRequest
+
+
+def test_lazy_names_fail_clearly() -> None:
+    """An unknown attribute of either package is an AttributeError naming it."""
+    with pytest.raises(AttributeError, match="'appsync_events' has no attribute 'nope'"):
+        _ = appsync_events.nope  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="'appsync_emulator' has no attribute 'nope'"):
+        _ = appsync_emulator.nope  # type: ignore[attr-defined]
+    assert {"connect", "Client", "errors"} <= set(dir(appsync_events))
+    assert {"EmulatorThread", "faults"} <= set(dir(appsync_emulator))

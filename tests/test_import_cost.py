@@ -11,6 +11,9 @@ HEAVY = (
     "botocore",
     "websockets",
     "jwt",
+    "cryptography",
+    "trustme",
+    "pydantic",
     "appsync_emulator.hosting",
     "appsync_emulator.server",
     "appsync_events.client",
@@ -37,3 +40,17 @@ def test_lazy_names_resolve_on_first_use() -> None:
 
     assert appsync_events.connect.__module__ == "appsync_events.client"
     assert appsync_emulator.EmulatorThread.__module__ == "appsync_emulator.hosting"
+
+
+def test_client_import_loads_no_emulator_dependency() -> None:
+    """The whole client runs without the emulator extra: none of its packages is imported."""
+    extra = ("jwt", "cryptography", "trustme", "pydantic", "appsync_emulator")
+    code = (
+        "import json, sys\n"
+        "import appsync_events.client, appsync_events.http, appsync_events.authorizer.iam\n"
+        f"print(json.dumps([m for m in {extra!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(out.stdout) == []

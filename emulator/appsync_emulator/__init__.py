@@ -19,9 +19,8 @@ pytest plugin, which every pytest session loads) stays cheap until the emulator 
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Final
-
-from appsync_events._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from . import faults as faults
@@ -94,5 +93,18 @@ _LAZY: Final[dict[str, str]] = {
 }
 
 
+def _load(name: str) -> object:
+    """Import the submodule that defines ``name`` on first use (PEP 562), then cache it."""
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{home}")
+    globals()[name] = value = module if home == name else getattr(module, name)
+    return value
+
+
 if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above instead
-    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
+    __getattr__ = _load
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

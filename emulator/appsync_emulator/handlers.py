@@ -148,6 +148,10 @@ class HandlerRejection(Exception):
         self.status = status
         super().__init__("; ".join(str(e) for e in self.errors))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle by constructor arguments: ``args`` holds only the joined message.
+        return (_rebuild, (type(self), self.errors, self.status), self.__dict__)
+
 
 # --- the context ------------------------------------------------------------------------
 
@@ -593,3 +597,9 @@ async def run_on_publish(
         failure = exc if isinstance(exc, HandlerFailure) else _failure(f"{what}: {exc!r}", exc)
         _report(on_error, what, failure)
         raise HandlerRejection([PUBLISH_FAILURE], status=_HANDLER_FAILURE_STATUS) from None
+
+
+def _rebuild(
+    cls: type[HandlerRejection], errors: tuple[ErrorDetail, ...], status: int
+) -> HandlerRejection:
+    return cls(errors, status=status)

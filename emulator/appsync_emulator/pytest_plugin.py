@@ -5,6 +5,10 @@ The logic lives in :mod:`appsync_emulator.testing`; this module only wires fixtu
 imports nothing but pytest at load time (it is loaded in every session of every project that
 installs the package): the emulator and the client are imported when a fixture first runs.
 
+The fixtures need the emulator's dependencies, installed with the ``emulator`` extra
+(``pip install 'appsync-events[emulator]'``).  Without them the plugin still loads, and only
+a test that uses one of its fixtures fails, with a message saying what to install.
+
 ``appsync_server`` is synchronous and backed by a background-thread emulator, so it works in
 sync and async tests, in strict and auto asyncio modes and under freezegun.  The async
 fixtures (``appsync_client``, ``appsync_client_factory``) follow pytest-asyncio's
@@ -13,8 +17,9 @@ fixtures (``appsync_client``, ``appsync_client_factory``) follow pytest-asyncio'
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast
 
 import pytest
 
@@ -28,6 +33,35 @@ if TYPE_CHECKING:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+EMULATOR_EXTRA: Final = "pip install 'appsync-events[emulator]'"
+"""What to run when the emulator's dependencies are missing."""
+
+_EMULATOR_DEPENDENCIES: Final = ("jwt", "cryptography", "trustme")
+"""Top-level modules the ``emulator`` extra installs."""
+
+
+def _require_emulator() -> None:
+    """Import the emulator's dependencies, or fail the test with one line naming the extra.
+
+    Every fixture of the plugin depends on ``appsync_settings``, which calls this first.
+    """
+    for name in _EMULATOR_DEPENDENCIES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] != name:
+                raise  # a broken install of the dependency itself: show it as it is
+            missing = name
+            break
+    else:
+        return
+    # Outside the except block, so that the report is this one line, with no chained error.
+    pytest.fail(
+        f"the appsync fixtures need the emulator, and its dependency {missing!r} is not "
+        f"installed: {EMULATOR_EXTRA}",
+        pytrace=False,
+    )
 
 
 def _async_fixture(func: _F) -> _F:
@@ -43,7 +77,7 @@ def _async_fixture(func: _F) -> _F:
     return cast(_F, pytest_asyncio.fixture(func))
 
 
-__all__ = ["ClientFactory", "ServerFactory"]
+__all__ = ["EMULATOR_EXTRA", "ClientFactory", "ServerFactory"]
 
 
 class ServerFactory(Protocol):
@@ -72,6 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def appsync_settings(pytestconfig: pytest.Config) -> testing.Settings:
     """Defaults from the ``appsync_*`` ini options."""
+    _require_emulator()
     from .testing import settings_from_ini
 
     return settings_from_ini(pytestconfig.getini, pytestconfig.rootpath)

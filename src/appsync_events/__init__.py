@@ -5,7 +5,7 @@
     import appsync_events
     from appsync_events import authorizer
 
-    authz = authorizer.ApiKey(api_key="da2-...", endpoint=HTTP_ENDPOINT)
+    authz = authorizer.ApiKey("da2-...")
     async with appsync_events.connect(REALTIME_ENDPOINT, authorizer=authz) as client:
         sub = await client.subscribe("default/notifications")
         await client.publish("default/notifications", {"message": "hi"})
@@ -13,13 +13,14 @@
 
 The exceptions are imported with the package; every other name on first use (PEP 562), so
 ``import appsync_events`` does not load websockets, aiohttp or botocore until it must.
+``__version__`` is the installed distribution's version.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Final
 
-from ._lazy import lazy_exports
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
 
@@ -75,5 +76,34 @@ _LAZY: Final[dict[str, str]] = {
 }
 
 
+__version__: str
+"""The version of the installed ``appsync-events`` distribution (read on first use)."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("appsync-events")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+        return "0+unknown"
+
+
+def _load(name: str) -> object:
+    """Import what defines ``name`` on first use (PEP 562) and keep it in the namespace."""
+    if name == "__version__":
+        value: object = _version()
+    elif name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        value = module if _LAZY[name] == name else getattr(module, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
 if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above instead
-    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
+    __getattr__ = _load
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

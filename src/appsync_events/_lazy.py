@@ -1,4 +1,7 @@
-"""PEP 562 lazy exports, shared by ``appsync_events`` and ``appsync_emulator``.
+"""PEP 562 lazy exports: a shim for branches that still import it (nothing in this tree does).
+
+``appsync_events`` and ``appsync_emulator`` each define their own module ``__getattr__``;
+the emulator imports no private module of the client.  Remove this module after the merge.
 
 A package lists ``{public name: submodule}``; the submodule is imported the first time the
 name is read, and the value is cached in the package's namespace.

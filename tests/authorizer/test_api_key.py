@@ -35,7 +35,7 @@ async def test_api_key_map_for_each_operation(request_: AuthorizeRequest) -> Non
     authz = ApiKey(api_key=DOCS_KEY, endpoint=HTTP_ENDPOINT)
     with freeze_time("2020-04-01 00:10:10", real_asyncio=True):
         result = await authz.authorize(request_)
-    assert result.signature == {
+    assert result.authorization == {
         "host": HOST,
         "x-amz-date": "20200401T001010Z",
         "x-api-key": DOCS_KEY,

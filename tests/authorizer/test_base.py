@@ -98,8 +98,9 @@ def test_authorize_result_copies_the_map() -> None:
     source = {"host": HOST, "x-api-key": "da2-k"}
     result = AuthorizeResult(source)
     source["x-api-key"] = "changed"
-    assert result.signature == {"host": HOST, "x-api-key": "da2-k"}
-    assert json.loads(json.dumps(result.signature)) == {"host": HOST, "x-api-key": "da2-k"}
+    assert result.authorization == {"host": HOST, "x-api-key": "da2-k"}
+    assert result.signature is result.authorization  # the former name, kept for now
+    assert json.loads(json.dumps(result.authorization)) == {"host": HOST, "x-api-key": "da2-k"}
 
 
 @pytest.mark.parametrize(
@@ -159,8 +160,8 @@ async def test_custom_authorizer_satisfies_the_protocol() -> None:
     second = await authorizer.authorize(
         AuthorizeRequest(operation=Operation.SUBSCRIBE, channel="default/a")
     )
-    assert first.signature["Authorization"] == "token-1"
-    assert second.signature["Authorization"] == "token-2"
+    assert first.authorization["Authorization"] == "token-1"
+    assert second.authorization["Authorization"] == "token-2"
     assert [c.operation for c in custom.calls] == [Operation.CONNECT, Operation.SUBSCRIBE]
 
 

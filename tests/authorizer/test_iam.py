@@ -300,7 +300,7 @@ async def test_iam_map_for_each_operation(request_: AuthorizeRequest, body: str)
     )
     with freeze_time("2020-04-01 00:10:10", real_asyncio=True):
         result = await authz.authorize(request_)
-    signature = result.signature
+    signature = result.authorization
     assert signature["x-amz-date"] == "20200401T001010Z"
     assert signature["host"] == HOST
     assert signature == sign_request(
@@ -317,7 +317,7 @@ async def test_iam_signs_per_call_at_the_current_time() -> None:
         first = await authz.authorize(REQUESTS[0])
         frozen.tick(600)
         second = await authz.authorize(REQUESTS[0])
-    assert (first.signature["x-amz-date"], second.signature["x-amz-date"]) == (
+    assert (first.authorization["x-amz-date"], second.authorization["x-amz-date"]) == (
         "20200401T001010Z",
         "20200401T002010Z",
     )
@@ -347,7 +347,7 @@ def test_iam_takes_an_explicit_region_for_a_custom_domain() -> None:
     [
         ({"endpoint": "https://api.example.com/event"}, "pass region="),
         ({"endpoint": "http://127.0.0.1:9000/event"}, "cannot tell the AWS region"),
-        ({}, "IAM needs endpoint="),
+        ({"region": "US East"}, "region must look like"),
         ({"endpoint": HTTP_ENDPOINT, "region": "US East"}, "region must look like"),
         ({"endpoint": HTTP_ENDPOINT, "region": "us-west-2"}, "does not match the endpoint"),
         ({"endpoint": "https://h/x", "region": "us-east-1"}, "path must be /event"),
@@ -408,13 +408,13 @@ async def test_iam_picks_up_refreshed_credentials() -> None:
         first = await authz.authorize(REQUESTS[0])
         frozen.tick(55 * 60)  # within botocore's 10-minute mandatory refresh window
         second = await authz.authorize(REQUESTS[0])
-    key1 = parse_authorization(first.signature["Authorization"]).access_key
-    key2 = parse_authorization(second.signature["Authorization"]).access_key
+    key1 = parse_authorization(first.authorization["Authorization"]).access_key
+    key2 = parse_authorization(second.authorization["Authorization"]).access_key
     assert (key1, key2) == ("ASIAREFRESHED1", "ASIAREFRESHED2")
-    assert second.signature["X-Amz-Security-Token"] == "token-2"
+    assert second.authorization["X-Amz-Security-Token"] == "token-2"
     frozen_now = ReadOnlyCredentials("ASIAREFRESHED2", "secret-2", "token-2")
-    assert second.signature["Authorization"] == botocore_resign(
-        second.signature, "{}", frozen_now, "us-east-1"
+    assert second.authorization["Authorization"] == botocore_resign(
+        second.authorization, "{}", frozen_now, "us-east-1"
     )
 
 
@@ -529,7 +529,7 @@ async def test_iam_default_chain_reads_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
     result = await IAM(endpoint=HTTP_ENDPOINT).authorize(REQUESTS[1])
-    signature = result.signature
+    signature = result.authorization
     assert parse_authorization(signature["Authorization"]).access_key == "AKIAENVEXAMPLE"
     assert signature["X-Amz-Security-Token"] == "env-token"
     env = ReadOnlyCredentials("AKIAENVEXAMPLE", "env-secret", "env-token")
@@ -566,7 +566,7 @@ async def test_iam_static_credentials_sign_inline(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(asyncio, "to_thread", no_threads)
     for credentials in (creds(), Credentials(ACCESS_KEY, SECRET_KEY)):
         result = await IAM(endpoint=HTTP_ENDPOINT, credentials=credentials).authorize(REQUESTS[0])
-        assert parse_authorization(result.signature["Authorization"]).access_key == ACCESS_KEY
+        assert parse_authorization(result.authorization["Authorization"]).access_key == ACCESS_KEY
 
 
 @pytest.mark.asyncio
@@ -588,5 +588,5 @@ class _Boto3LikeSession:
 async def test_iam_accepts_any_session_with_get_credentials() -> None:
     """A boto3-style session is used through its get_credentials()."""
     result = await IAM(endpoint=HTTP_ENDPOINT, session=_Boto3LikeSession()).authorize(REQUESTS[0])
-    assert parse_authorization(result.signature["Authorization"]).access_key == "AKIABOTO3LIKE"
-    assert "X-Amz-Security-Token" not in result.signature
+    assert parse_authorization(result.authorization["Authorization"]).access_key == "AKIABOTO3LIKE"
+    assert "X-Amz-Security-Token" not in result.authorization

@@ -26,7 +26,7 @@ REQUESTS = [
 async def test_token_map_for_each_operation(request_: AuthorizeRequest) -> None:
     """Every operation gets exactly Authorization and host."""
     result = await Token(auth_token="Bearer eyJ.x.y", endpoint=HTTP_ENDPOINT).authorize(request_)
-    assert result.signature == {"Authorization": "Bearer eyJ.x.y", "host": HOST}
+    assert result.authorization == {"Authorization": "Bearer eyJ.x.y", "host": HOST}
 
 
 @pytest.mark.asyncio
@@ -34,7 +34,7 @@ async def test_token_calls_a_sync_provider_per_operation() -> None:
     """A refreshing callable is consulted for every operation."""
     tokens = iter(["t1", "t2", "t3"])
     authz = Token(auth_token=lambda: next(tokens), endpoint=REALTIME_ENDPOINT)
-    seen = [(await authz.authorize(r)).signature["Authorization"] for r in REQUESTS[:3]]
+    seen = [(await authz.authorize(r)).authorization["Authorization"] for r in REQUESTS[:3]]
     assert seen == ["t1", "t2", "t3"]
 
 
@@ -52,7 +52,7 @@ async def test_token_awaits_an_async_provider() -> None:
     authz = Token(auth_token=fetch, endpoint=HTTP_ENDPOINT)
     first = await authz.authorize(REQUESTS[0])
     second = await authz.authorize(REQUESTS[1])
-    assert (first.signature["Authorization"], second.signature["Authorization"]) == (
+    assert (first.authorization["Authorization"], second.authorization["Authorization"]) == (
         "async-1",
         "async-2",
     )
@@ -69,7 +69,7 @@ async def test_token_awaits_an_awaitable_from_a_sync_callable() -> None:
         return future
 
     result = await Token(auth_token=provider, endpoint=HTTP_ENDPOINT).authorize(REQUESTS[0])
-    assert result.signature["Authorization"] == "from-future"
+    assert result.authorization["Authorization"] == "from-future"
 
 
 @pytest.mark.asyncio

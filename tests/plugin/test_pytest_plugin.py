@@ -533,3 +533,54 @@ def test_plugin_recorder_failures_show_near_misses(pytester: pytest.Pytester) ->
     )
     result.stdout.fnmatch_lines(["*no active subscription to /default/wanted*", "*/default/other*"])
     result.stdout.fnmatch_lines(["*expected 1 event(s) published to /default/x, got 0*"])
+
+
+HIDE_EMULATOR_DEPENDENCIES = """
+import importlib.abc, sys
+
+class HideEmulatorDependencies(importlib.abc.MetaPathFinder):
+    # What a client-only install (no [emulator] extra) looks like.
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {"jwt", "cryptography", "trustme"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, HideEmulatorDependencies())
+"""
+
+
+def test_plugin_without_the_emulator_extra(pytester: pytest.Pytester) -> None:
+    """Without the emulator's dependencies the plugin loads, tests without its fixtures pass,
+    and a test using a fixture fails with one line naming the extra to install."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_user="""
+        import appsync_events
+        from appsync_events import authorizer
+
+        def test_client_only():
+            assert appsync_events.connect and authorizer.IAM and appsync_events.publish_http
+
+        def test_server(appsync_server):
+            pass
+
+        async def test_client(appsync_client):
+            pass
+        """
+    )
+    code = (
+        HIDE_EMULATOR_DEPENDENCIES
+        + "import pytest\n"
+        + "code = pytest.main(['-p', 'no:cacheprovider', '-p', 'asyncio', '-p', 'appsync'])\n"
+        + "assert 'jwt' not in sys.modules and 'trustme' not in sys.modules\n"
+        + "sys.exit(code)\n"
+    )
+    result = pytester.run(sys.executable, "-c", code, timeout=120)
+    result.assert_outcomes(passed=1, errors=2)
+    message = (
+        "the appsync fixtures need the emulator, and its dependency 'jwt' is not installed: "
+        "pip install 'appsync-events[emulator]'"
+    )
+    errors = result.stdout.str().split("= ERRORS =", 1)[1].split("short test summary")[0]
+    shown = [line for line in errors.splitlines() if line.strip(" =_") and "ERROR at" not in line]
+    assert shown == [message, message], errors  # one line per test, no traceback

@@ -98,6 +98,10 @@ class AuthFailure(Exception):
         self.status = status
         super().__init__("; ".join(str(e) for e in self.errors))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle by constructor arguments: ``args`` holds only the joined message.
+        return (_rebuild, (type(self), self.errors, self.status), self.__dict__)
+
 
 def unauthorized(message: str = UNAUTHORIZED_MESSAGE, *, status: int = 401) -> AuthFailure:
     """The generic ``UnauthorizedException`` failure (401)."""
@@ -148,3 +152,7 @@ class AuthPolicy:
             except AuthFailure as exc:
                 specific = specific or exc
         raise specific or unauthorized()
+
+
+def _rebuild(cls: type[AuthFailure], errors: tuple[ErrorDetail, ...], status: int) -> AuthFailure:
+    return cls(errors, status=status)

@@ -1,8 +1,11 @@
-"""Authorizers: the header maps that authorize each AppSync Events operation (PROTOCOL.md §5).
+"""Authorizers: the header maps that authorize each AppSync Events operation.
 
 Built in: :class:`ApiKey`, :class:`Token` (Cognito, OIDC, Lambda) and :class:`IAM`
 (SigV4 via botocore).  Anything with ``async def authorize(request) -> AuthorizeResult``
 is an :class:`Authorizer` too.
+
+The client tells every authorizer the API's HTTP host (``AuthorizeRequest.host``), so none
+needs the endpoint: ``ApiKey("da2-...")``, ``Token(token)``, ``IAM()``.
 """
 
 from __future__ import annotations

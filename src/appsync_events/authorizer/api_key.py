@@ -1,11 +1,18 @@
-"""API_KEY authorization (PROTOCOL.md §5.3)."""
+"""API_KEY authorization: the ``x-api-key`` header."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from ..errors import ConfigurationError
-from .base import AuthorizeRequest, AuthorizeResult, amz_date, check_header_value, endpoint_host
+from .base import (
+    AuthorizeRequest,
+    AuthorizeResult,
+    amz_date,
+    check_header_value,
+    endpoint_host,
+    request_host,
+)
 
 __all__ = ["ApiKey", "api_key_headers"]
 
@@ -18,7 +25,7 @@ def api_key_headers(*, api_key: str, host: str, now: datetime) -> dict[str, str]
 
     Args:
         api_key: the API key, e.g. ``da2-…``.
-        host: the HTTP endpoint's host (see :func:`~appsync_events._endpoints.signing_host`).
+        host: the HTTP endpoint's host (see :func:`~appsync_events.endpoints.signing_host`).
         now: the current time (naive means UTC).
     """
     return {"host": host, "x-amz-date": amz_date(now), "x-api-key": api_key}
@@ -29,12 +36,14 @@ class ApiKey:
 
     Example::
 
-        authz = ApiKey(api_key="da2-…", endpoint="https://xxxx.appsync-api.eu-central-1.amazonaws.com/event")
+        authz = ApiKey("da2-…")
 
     Args:
         api_key: the API key.
-        endpoint: the HTTP endpoint (``https://…/event``); the real-time endpoint is accepted
-            too and mapped to its HTTP twin, whose host is what AppSync checks.
+        endpoint: optional: the HTTP endpoint (``https://…/event``; the real-time endpoint
+            is accepted too and mapped to its HTTP twin).  Without it the host comes from
+            the client (``AuthorizeRequest.host``); with it, a client connected to another
+            API fails at connect with :class:`~appsync_events.errors.ConfigurationError`.
 
     Raises:
         ConfigurationError: the key is empty or not a usable header value, or the endpoint
@@ -43,10 +52,10 @@ class ApiKey:
 
     __slots__ = ("_api_key", "host")
 
-    def __init__(self, api_key: str, endpoint: str) -> None:
+    def __init__(self, api_key: str, endpoint: str | None = None) -> None:
         self._api_key = check_header_value("api_key", api_key, error=ConfigurationError)
-        self.host: str = endpoint_host(endpoint)
-        """The signed ``host``: the HTTP endpoint's host (with a non-default port)."""
+        self.host: str | None = None if endpoint is None else endpoint_host(endpoint)
+        """The host of ``endpoint`` (with a non-default port), or ``None`` without one."""
 
     def __repr__(self) -> str:
         return f"ApiKey(host={self.host!r}, api_key=<redacted>)"
@@ -55,7 +64,11 @@ class ApiKey:
         """Return ``{"host", "x-amz-date", "x-api-key"}`` for any operation.
 
         Never waits: cancellation and timeouts cannot interrupt it part-way.
+
+        Raises:
+            ConfigurationError: see :func:`~appsync_events.authorizer.base.request_host`.
         """
+        host = request_host(request, self.host)
         return AuthorizeResult(
-            api_key_headers(api_key=self._api_key, host=self.host, now=datetime.now(UTC))
+            api_key_headers(api_key=self._api_key, host=host, now=datetime.now(UTC))
         )

@@ -1,7 +1,7 @@
 """The authorizer contract: what the client asks for and what an authorizer answers.
 
 The client calls :meth:`Authorizer.authorize` once per operation (connect, subscribe,
-publish, unsubscribe) and uses the returned header map in three places (PROTOCOL.md §5.2):
+publish, unsubscribe) and uses the returned header map in three places:
 the ``header-`` subprotocol of the WebSocket upgrade, the ``authorization`` object of a
 ``subscribe``/``publish`` message, and the real HTTP headers of an HTTP publish.
 
@@ -16,6 +16,11 @@ SUBSCRIBE      channel as sent         ``None``
 PUBLISH        channel as sent         the event JSON texts as sent
 UNSUBSCRIBE    ``None`` (or as sent)   ``None``
 =============  ======================  ================================
+
+Every request also carries ``host``: the API's HTTP host as the client knows it from its
+endpoint, which is what AppSync checks in the ``host`` entry of every authorization map.
+So authorizers need no endpoint of their own (``ApiKey("da2-...")``); one given anyway must
+agree with the client's (see :func:`request_host`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol, runtime_checkable
 
-from .._endpoints import http_endpoint_from_realtime, signing_host
+from ..endpoints import http_endpoint_from_realtime, http_host_from_realtime, signing_host
 from ..errors import ConfigurationError
 from ..protocol.messages import Operation
 
@@ -38,6 +43,7 @@ __all__ = [
     "amz_date",
     "check_header_value",
     "endpoint_host",
+    "request_host",
 ]
 
 AMZ_DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
@@ -62,8 +68,24 @@ class AuthorizeRequest:
     """The channel as sent (subscribe, publish; optionally unsubscribe), else ``None``."""
     events: tuple[str, ...] | None = None
     """The event JSON texts as sent (publish only), else ``None``."""
+    host: str | None = None
+    """The API's HTTP host, with the port when it is not the scheme's default
+    (``xxxx.appsync-api.us-east-1.amazonaws.com``, ``127.0.0.1:8080``), as
+    :func:`endpoint_host` derives it from the client's endpoint.  The client always fills
+    it in; ``None`` only in requests built by hand."""
 
     def __post_init__(self) -> None:
+        if self.host is not None and (
+            not isinstance(self.host, str)
+            or not self.host
+            or "/" in self.host
+            or any(ch.isspace() or ord(ch) < 0x20 for ch in self.host)
+        ):
+            raise ConfigurationError(
+                f"host must be a host name with an optional port, such as "
+                f"'xxxx.appsync-api.us-east-1.amazonaws.com' or '127.0.0.1:8080', "
+                f"got {self.host!r}"
+            )
         try:
             op = Operation(self.operation)
         except ValueError:
@@ -95,20 +117,29 @@ _SECRET_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-amz-securit
 
 @dataclass(frozen=True, slots=True, repr=False)
 class AuthorizeResult:
-    """An authorizer's answer: the header map AppSync expects (PROTOCOL.md §5.2).
+    """An authorizer's answer: the header map AppSync expects.
+
+    The client sends the map as the ``header-`` subprotocol of the WebSocket upgrade, as the
+    ``authorization`` object of a ``subscribe``/``publish`` message, and as the HTTP headers
+    of an HTTP publish.
 
     Raises:
         ConfigurationError: a key or value is not a string, or a value holds a line break
             or NUL (it could not travel as an HTTP header).
     """
 
-    signature: Mapping[str, str]
+    authorization: Mapping[str, str]
     """Header name -> value, e.g. ``{"host": …, "x-api-key": …}``.  A private copy."""
+
+    @property
+    def signature(self) -> Mapping[str, str]:
+        """The same map as :attr:`authorization` (its former name; use ``authorization``)."""
+        return self.authorization
 
     def __post_init__(self) -> None:
         # A copy, so that the caller's dict can change without affecting the result; a plain
-        # dict (not a proxy) so that ``json.dumps(result.signature)`` keeps working.
-        copy = dict(self.signature)
+        # dict (not a proxy) so that ``json.dumps(result.authorization)`` keeps working.
+        copy = dict(self.authorization)
         for key, value in copy.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise ConfigurationError(
@@ -119,15 +150,15 @@ class AuthorizeResult:
                 raise ConfigurationError(f"{key!r} is not a valid header name")
             if any(ch in value for ch in "\r\n\0"):
                 raise ConfigurationError(f"the value of header {key!r} holds a line break or NUL")
-        object.__setattr__(self, "signature", copy)
+        object.__setattr__(self, "authorization", copy)
 
     def __repr__(self) -> str:
-        # Secrets never reach logs or tracebacks through a repr (STYLE.md §6, Logging).
+        # Secrets never reach logs or tracebacks through a repr.
         shown = {
             key: "<redacted>" if key.lower() in _SECRET_HEADERS else value
-            for key, value in self.signature.items()
+            for key, value in self.authorization.items()
         }
-        return f"AuthorizeResult(signature={shown!r})"
+        return f"AuthorizeResult(authorization={shown!r})"
 
 
 @runtime_checkable
@@ -173,6 +204,47 @@ def endpoint_host(endpoint: str) -> str:
         ConfigurationError: ``endpoint`` is not a valid endpoint URL.
     """
     return signing_host(http_endpoint_from_realtime(endpoint))
+
+
+def request_host(request: AuthorizeRequest, configured: str | None = None) -> str:
+    """Return the host to authorize ``request`` for: the request's, or the configured one.
+
+    Built-in authorizers call this with the host of the ``endpoint=`` they were given, if
+    any; a custom authorizer can call it too.
+
+    Args:
+        request: what to authorize; its ``host`` is the client's HTTP host.
+        configured: the host of the authorizer's own endpoint (:func:`endpoint_host`), or
+            ``None`` when it was given none.
+
+    Raises:
+        ConfigurationError: both hosts are known and differ (the authorizer was configured
+            for another API than the client connects to, or with the real-time host), neither
+            is known, or the host is an AppSync real-time host (AppSync checks the HTTP host).
+    """
+    given = request.host.lower() if request.host is not None else None
+    if configured is not None and given is not None and configured != given:
+        hint = ""
+        if http_host_from_realtime(given) == configured:
+            hint = f" ({given!r} is the real-time host; authorizations carry the HTTP host)"
+        raise ConfigurationError(
+            f"the authorizer's endpoint host {configured!r} differs from the client's host "
+            f"{given!r}{hint}: give the authorizer the client's HTTP endpoint, or no endpoint"
+        )
+    host = configured if configured is not None else given
+    if host is None:
+        raise ConfigurationError(
+            f"no host to authorize the {request.operation} for: the request has no host and "
+            "the authorizer no endpoint (the client fills in AuthorizeRequest.host; pass "
+            "host= when calling authorize() yourself, or give the authorizer endpoint=)"
+        )
+    twin = http_host_from_realtime(host)
+    if twin != host:
+        raise ConfigurationError(
+            f"{host!r} is the real-time host; AppSync checks the HTTP host {twin!r} in every "
+            "authorization: use the HTTP endpoint's host"
+        )
+    return host
 
 
 def check_header_value(name: str, value: object, *, error: type[Exception]) -> str:

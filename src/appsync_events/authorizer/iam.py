@@ -1,4 +1,4 @@
-"""AWS_IAM authorization: SigV4 with botocore over the virtual request of PROTOCOL.md §5.4.
+"""AWS_IAM authorization: SigV4 with botocore over a virtual ``POST /event`` request.
 
 Each operation signs a request that is never sent::
 
@@ -32,7 +32,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.session import get_session
 
-from .._endpoints import region_from_host
+from ..endpoints import region_from_host
 from ..errors import AppSyncEventsError, ConfigurationError, CredentialsError
 from ..protocol.signing import (
     SIGNING_HEADERS,
@@ -41,7 +41,14 @@ from ..protocol.signing import (
     SIGNING_SERVICE,
     signing_body,
 )
-from .base import AuthorizeRequest, AuthorizeResult, Operation, amz_date, endpoint_host
+from .base import (
+    AuthorizeRequest,
+    AuthorizeResult,
+    Operation,
+    amz_date,
+    endpoint_host,
+    request_host,
+)
 
 __all__ = ["IAM", "AnyCredentials", "CredentialSource", "request_body", "sign_request"]
 
@@ -111,7 +118,7 @@ def _frozen(credentials: AnyCredentials) -> ReadOnlyCredentials:
 def sign_request(
     *, credentials: AnyCredentials, region: str, host: str, body: str, now: datetime
 ) -> dict[str, str]:
-    """Sign the virtual ``POST https://<host>/event`` carrying ``body`` (§5.4).
+    """Sign the virtual ``POST https://<host>/event`` carrying ``body``.
 
     Pure: no I/O and no clock (``now`` is the signing time).  Pass frozen credentials
     (``ReadOnlyCredentials``) from async code: refreshable ones are frozen here, which may
@@ -127,7 +134,7 @@ def sign_request(
     Returns:
         ``accept``, ``content-encoding``, ``content-type``, ``host``, ``x-amz-date``,
         ``X-Amz-Security-Token`` (only with a session token) and ``Authorization``, in the
-        order of the §5.4 example.
+        order AWS's examples show.
 
     Raises:
         CredentialsError: the credentials lack an access key or secret key.
@@ -164,7 +171,7 @@ def request_body(request: AuthorizeRequest) -> str:
 
 
 class IAM:
-    """Authorize with AWS credentials (SigV4, PROTOCOL.md §5.4).
+    """Authorize with AWS credentials (SigV4).
 
     Without ``credentials`` or ``session`` it uses botocore's default credential chain:
     environment variables, shared config and credentials files (profiles, SSO, assume
@@ -175,22 +182,25 @@ class IAM:
 
     Example::
 
-        authz = IAM(endpoint="https://xxxx.appsync-api.eu-central-1.amazonaws.com/event")
-        authz = IAM("eu-central-1", "https://api.example.com/event")   # custom domain
+        authz = IAM()                  # region from the AWS host the client connects to
+        authz = IAM("eu-central-1")    # custom domain or local server
 
     Args:
         region: the API's region.  Optional for the standard AWS host, which names it;
             required for custom domains and local servers.
-        endpoint: the HTTP endpoint (``https://…/event``); the real-time endpoint is accepted
-            too and mapped to its HTTP twin.
+        endpoint: optional: the HTTP endpoint (``https://…/event``; the real-time endpoint
+            is accepted too and mapped to its HTTP twin).  Without it the host comes from
+            the client (``AuthorizeRequest.host``); with it, a client connected to another
+            API fails at connect with :class:`~appsync_events.errors.ConfigurationError`.
         credentials: explicit botocore ``Credentials`` (static or refreshable) or
             ``ReadOnlyCredentials``.
         session: a ``botocore.session.Session`` or ``boto3.Session`` whose credential chain
             to use (e.g. one with a profile set).
 
     Raises:
-        ConfigurationError: no endpoint, a bad endpoint, no region to be found, a malformed
-            region, both ``credentials`` and ``session``, or objects of the wrong type.
+        ConfigurationError: a bad endpoint, no region to be found from the endpoint, a
+            malformed region, both ``credentials`` and ``session``, or objects of the wrong
+            type.
     """
 
     __slots__ = ("_credentials", "_lock", "_session", "host", "region")
@@ -203,12 +213,14 @@ class IAM:
         credentials: AnyCredentials | None = None,
         session: CredentialSource | None = None,
     ) -> None:
-        if endpoint is None:
-            raise ConfigurationError("IAM needs endpoint=<the HTTP endpoint, https://…/event>")
-        self.host: str = endpoint_host(endpoint)
-        """The signed ``host``: the HTTP endpoint's host (with a non-default port)."""
-        self.region: str = _check_region(region, self.host)
-        """The region in the credential scope."""
+        self.host: str | None = None if endpoint is None else endpoint_host(endpoint)
+        """The host of ``endpoint`` (with a non-default port), or ``None`` without one."""
+        if self.host is not None:
+            region = _check_region(region, self.host)
+        elif region is not None:
+            _check_region_format(region)
+        self.region: str | None = region
+        """The region in the credential scope; ``None`` until known from the client's host."""
         if credentials is not None and session is not None:
             raise ConfigurationError("pass credentials= or session=, not both")
         if credentials is not None and not isinstance(
@@ -279,20 +291,25 @@ class IAM:
             return self._session
 
     async def authorize(self, request: AuthorizeRequest) -> AuthorizeResult:
-        """Sign ``request``'s virtual request (§5.4) with the current credentials.
+        """Sign ``request``'s virtual request with the current credentials.
 
         See :meth:`frozen_credentials` for cancellation: the signing itself is pure CPU and
         runs inline.  No timeout of its own; the client's operation timeout bounds it.
 
         Raises:
             CredentialsError: no usable credentials.
+            ConfigurationError: see :func:`~appsync_events.authorizer.base.request_host`;
+                or no region was given and the host does not name one.
         """
+        host = request_host(request, self.host)
+        region = self.region if self.host is not None else _check_region(self.region, host)
+        assert region is not None
         credentials = await self.frozen_credentials()
         return AuthorizeResult(
             sign_request(
                 credentials=credentials,
-                region=self.region,
-                host=self.host,
+                region=region,
+                host=host,
                 body=request_body(request),
                 now=datetime.now(UTC),
             )
@@ -305,14 +322,10 @@ def _check_region(region: str | None, host: str) -> str:
         if found is None:
             raise ConfigurationError(
                 f"cannot tell the AWS region from the host {host!r} (a custom domain or "
-                "local server): pass region=, e.g. IAM(region='us-east-1', endpoint=...)"
+                "local server): pass region=, e.g. IAM(region='us-east-1')"
             )
         return found
-    if not isinstance(region, str) or not _REGION.match(region):
-        raise ConfigurationError(
-            f"region must look like 'us-east-1' (lower-case letters, digits, hyphens), "
-            f"got {region!r}"
-        )
+    _check_region_format(region)
     named = region_from_host(host)
     if named is not None and named != region:
         raise ConfigurationError(
@@ -320,3 +333,11 @@ def _check_region(region: str | None, host: str) -> str:
             f"(host {host!r}); omit region= or fix it"
         )
     return region
+
+
+def _check_region_format(region: object) -> None:
+    if not isinstance(region, str) or not _REGION.match(region):
+        raise ConfigurationError(
+            f"region must look like 'us-east-1' (lower-case letters, digits, hyphens), "
+            f"got {region!r}"
+        )

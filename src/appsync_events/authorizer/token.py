@@ -1,4 +1,4 @@
-"""Token authorization: Cognito user pools, OpenID Connect and Lambda authorizers (§5.5, §5.6)."""
+"""Token authorization: Cognito user pools, OpenID Connect and Lambda authorizers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import inspect
 from collections.abc import Awaitable, Callable
 
 from ..errors import AppSyncEventsError, ConfigurationError, CredentialsError
-from .base import AuthorizeRequest, AuthorizeResult, check_header_value, endpoint_host
+from .base import (
+    AuthorizeRequest,
+    AuthorizeResult,
+    check_header_value,
+    endpoint_host,
+    request_host,
+)
 
 __all__ = ["Token", "TokenProvider", "token_headers"]
 
@@ -26,17 +32,19 @@ class Token:
     the token here.  For tokens that expire, pass a callable: it is called for **every**
     operation, so a connection that lives longer than one token keeps working::
 
-        Token(auth_token="eyJ…", endpoint=HTTP_ENDPOINT)
-        Token(auth_token=lambda: cache.current_token, endpoint=HTTP_ENDPOINT)
-        Token(auth_token=fetch_token_async, endpoint=HTTP_ENDPOINT)   # async def -> str
+        Token("eyJ…")
+        Token(lambda: cache.current_token)
+        Token(fetch_token_async)   # async def -> str
 
     A plain (sync) callable runs on the event loop and must not block; wrap a blocking
     fetch in ``asyncio.to_thread`` inside an ``async def``.
 
     Args:
         auth_token: the token (``Bearer `` prefix allowed), or a provider of it.
-        endpoint: the HTTP endpoint (``https://…/event``); the real-time endpoint is accepted
-            too and mapped to its HTTP twin.
+        endpoint: optional: the HTTP endpoint (``https://…/event``; the real-time endpoint
+            is accepted too and mapped to its HTTP twin).  Without it the host comes from
+            the client (``AuthorizeRequest.host``); with it, a client connected to another
+            API fails at connect with :class:`~appsync_events.errors.ConfigurationError`.
 
     Raises:
         CredentialsError: ``auth_token`` is an empty string.
@@ -46,7 +54,7 @@ class Token:
 
     __slots__ = ("_provider", "_token", "host")
 
-    def __init__(self, auth_token: str | TokenProvider, endpoint: str) -> None:
+    def __init__(self, auth_token: str | TokenProvider, endpoint: str | None = None) -> None:
         self._token: str | None = None
         self._provider: TokenProvider | None = None
         if isinstance(auth_token, str):
@@ -57,8 +65,8 @@ class Token:
             raise ConfigurationError(
                 f"auth_token must be a str or a callable, got {type(auth_token).__name__}"
             )
-        self.host: str = endpoint_host(endpoint)
-        """The ``host`` entry: the HTTP endpoint's host (with a non-default port)."""
+        self.host: str | None = None if endpoint is None else endpoint_host(endpoint)
+        """The host of ``endpoint`` (with a non-default port), or ``None`` without one."""
 
     def __repr__(self) -> str:
         kind = "<redacted>" if self._provider is None else repr(self._provider)
@@ -88,6 +96,8 @@ class Token:
         Raises:
             CredentialsError: the provider raised, or returned something other than a
                 non-empty str.
+            ConfigurationError: see :func:`~appsync_events.authorizer.base.request_host`.
         """
+        host = request_host(request, self.host)
         token = await self._current_token()
-        return AuthorizeResult(token_headers(token=token, host=self.host))
+        return AuthorizeResult(token_headers(token=token, host=host))
