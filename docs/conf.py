@@ -17,8 +17,10 @@ inventories are then not fetched, and links into other projects' docs are left o
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +42,7 @@ extensions = [
     "sphinx.ext.viewcode",
 ]
 
-exclude_patterns = ["_build", "README.md", "section-map.txt", "**/*_example.py"]
+exclude_patterns = ["_build", "_generated", "README.md", "section-map.txt", "**/*_example.py"]
 templates_path: list[str] = []
 html_static_path: list[str] = []
 html_theme = "alabaster"
@@ -91,6 +93,50 @@ def _fix_docstring(app: object, what: str, name: str, obj: object, options: obje
         lines[index] = line
 
 
+# -- generated pages ---------------------------------------------------------------------
+# The CLI reference and the example configuration are generated from the code at every
+# build, so they cannot drift from it.  They are written to docs/_generated/ (ignored by
+# git) before Sphinx reads the sources.
+GENERATED = Path(__file__).resolve().parent / "_generated"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    # Rewriting an unchanged file would make Sphinx re-read every page that includes it.
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def _help_text(parser: argparse.ArgumentParser) -> str:
+    return parser.format_help().rstrip() + "\n"
+
+
+def generate_cli_pages(folder: Path = GENERATED) -> None:
+    """Write the ``--help`` of the command and its subcommands, and the example config."""
+    from appsync_emulator import cli
+
+    folder.mkdir(exist_ok=True)
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal width
+    try:
+        parser = cli.build_parser()
+        _write_if_changed(folder / "cli-help.txt", _help_text(parser))
+        sections = []
+        for action in parser._actions:  # argparse has no public way to list subparsers
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    block = textwrap.indent(_help_text(sub), "   ")
+                    title = f"``{name}``"
+                    sections.append(f"{title}\n{'~' * len(title)}\n\n.. code-block:: text\n\n{block}")
+        _write_if_changed(folder / "cli-subcommands.rst", "\n".join(sections))
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
+    _write_if_changed(folder / "example-config.toml", cli.EXAMPLE_CONFIG)
+
+
 def setup(app: object) -> dict[str, object]:
+    generate_cli_pages()
     app.connect("autodoc-process-docstring", _fix_docstring)  # type: ignore[attr-defined]
     return {"parallel_read_safe": True}
