@@ -32,7 +32,7 @@ for folder in ("src", "emulator"):
 
 project = "appsync-events"
 author = "the appsync-events authors"
-copyright = "the appsync-events authors"  # noqa: A001 (Sphinx's setting name)
+copyright = "the appsync-events authors"
 
 extensions = [
     "sphinx.ext.autodoc",
@@ -84,8 +84,9 @@ DOCSTRING_FIXES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _fix_docstring(app: object, what: str, name: str, obj: object, options: object,
-                   lines: list[str]) -> None:
+def _fix_docstring(
+    app: object, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
     for index, line in enumerate(lines):
         for wrong, right in DOCSTRING_FIXES:
             if wrong in line:
@@ -126,7 +127,9 @@ def generate_cli_pages(folder: Path = GENERATED) -> None:
                 for name, sub in action.choices.items():
                     block = textwrap.indent(_help_text(sub), "   ")
                     title = f"``{name}``"
-                    sections.append(f"{title}\n{'~' * len(title)}\n\n.. code-block:: text\n\n{block}")
+                    sections.append(
+                        f"{title}\n{'~' * len(title)}\n\n.. code-block:: text\n\n{block}"
+                    )
         _write_if_changed(folder / "cli-subcommands.rst", "\n".join(sections))
     finally:
         if previous is None:
