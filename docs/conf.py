@@ -102,9 +102,12 @@ GENERATED = Path(__file__).resolve().parent / "_generated"
 
 
 def _write_if_changed(path: Path, text: str) -> None:
-    # Rewriting an unchanged file would make Sphinx re-read every page that includes it.
+    # Rewriting an unchanged file would make Sphinx re-read every page that includes it;
+    # the rename makes the write atomic when two builds run at once (pytest-xdist).
     if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
 
 
 def _help_text(parser: argparse.ArgumentParser) -> str:

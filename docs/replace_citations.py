@@ -16,7 +16,8 @@ into::
 A run of citations (``§3.4/§7.1``, ``§2.3-§4``, ``§4, §7.3``) becomes one reference.  On a
 line marked ``EMULATOR-CHOICE`` or ``DIVERGENCE`` the map's ``EMULATOR-CHOICE`` entries
 win, so such lines point to the fidelity page.  Citations of RFC sections
-(``RFC 8259 §6``) are left alone.
+(``RFC 8259 §6``) are left alone, and so is a file that contains the text
+``replace-citations: skip``.
 
 Usage::
 
@@ -47,6 +48,8 @@ SKIP_DIRS = frozenset({"node_modules", ".venv", "__pycache__", "build", "dist", 
 SUFFIXES = frozenset({".py", ".pyi", ".toml", ".cfg", ".ini", ".txt", ".md", ".rst", ".mjs"})
 LINE_LIMIT = 100
 MARKERS = ("EMULATOR-CHOICE", "DIVERGENCE")
+SKIP_MARK = "replace-citations: skip"
+"""A file containing this text is left alone (its citations are test data)."""
 
 # One citation: §3.3.2, optionally "item 7" / "point 7" / "row 9" / "rows 6-7" after it.
 _ONE = r"§\s?\d+(?:\.\d+)*(?:\s+(?:item|point|rows?)\s+\d+(?:-\d+)?)?"
@@ -202,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     changed = remaining = 0
     for path in iter_files(paths):
         text = path.read_text(encoding="utf-8")
-        if "§" not in text:
+        if "§" not in text or SKIP_MARK in text:
             continue
         new, misses = rewrite_text(text, mapping)
         for number, line in enumerate(new.splitlines(), 1):
