@@ -18,10 +18,12 @@ inventories are then not fetched, and links into other projects' docs are left o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 # The packages are importable from a checkout without installing them.
@@ -92,6 +94,24 @@ def _fix_docstring(
             if wrong in line:
                 line = line.replace(wrong, right)
         lines[index] = line
+    # Section citations, and the "docs: page.rst, "Title"" references that replace them
+    # in the code, become links to the documentation's sections.
+    lines[:] = citations.link_docstring(lines, SECTION_MAP)
+
+
+def _load_citations() -> ModuleType:
+    path = Path(__file__).resolve().parent / "replace_citations.py"
+    spec = importlib.util.spec_from_file_location("replace_citations", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+citations = _load_citations()
+SECTION_MAP = citations.load_map()
 
 
 # -- generated pages ---------------------------------------------------------------------

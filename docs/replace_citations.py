@@ -35,11 +35,20 @@ import argparse
 import difflib
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Citation", "SectionMap", "load_map", "main", "rewrite_line", "rewrite_text"]
+__all__ = [
+    "SectionMap",
+    "link_docstring",
+    "load_map",
+    "main",
+    "render_refs",
+    "render_text",
+    "rewrite_line",
+    "rewrite_text",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP_FILE = Path(__file__).resolve().parent / "section-map.txt"
@@ -64,6 +73,10 @@ _CITE = re.compile(
     r"§\s?(?P<num>\d+(?:\.\d+)*)(?:\s+(?P<kind>item|point|rows?)\s+(?P<n>\d+)(?:-\d+)?)?"
 )
 _RFC_BEFORE = re.compile(r"RFC\s*\d+\s*$")
+_BARE_DOC = re.compile(r"\bPROTOCOL\.md\b(?!\s*§)")
+"""The protocol document named without a section."""
+_KINDS = {"rows": "row", "point": "item", "row": "row", "item": "item"}
+"""Suffix words with the same meaning ("§5.4 point 7" is "§5.4 item 7")."""
 _OTHER_DOCS = re.compile(r"\b(?:PROTOCOL|TESTING-RESEARCH|STYLE)\.md\b")
 
 
@@ -87,15 +100,6 @@ class Target:
 SectionMap = dict[str, Target]
 
 
-@dataclass(frozen=True, slots=True)
-class Citation:
-    """One citation that the map does not cover."""
-
-    path: Path
-    line: int
-    key: str
-
-
 def load_map(path: Path = MAP_FILE) -> SectionMap:
     """Read ``KEY -> docs/page.rst#label | Title`` lines; ``#`` starts a comment line."""
     mapping: SectionMap = {}
@@ -116,13 +120,13 @@ def load_map(path: Path = MAP_FILE) -> SectionMap:
 def _normalise(key: str) -> str:
     key = re.sub(r"\s+", " ", key.replace("§ ", "§")).strip()
     key = re.sub(r"\.md\b", "", key)
-    return re.sub(r"\brows\b", "row", key)
+    return re.sub(r"\b(?:rows|point)\b", lambda m: _KINDS[m.group(0)], key)
 
 
 def _keys(doc: str, num: str, kind: str | None, n: str | None, marked: bool) -> Iterator[str]:
     """Map keys to try for one citation, most specific first."""
     prefix = "" if doc in ("", "PROTOCOL") else f"{doc} "
-    kind = "row" if kind == "rows" else kind
+    kind = _KINDS.get(kind, kind) if kind else None
     bases = [f"{prefix}§{num} {kind} {n}"] if kind else []
     bases.append(f"{prefix}§{num}")
     if marked and not prefix:
@@ -134,7 +138,12 @@ def _keys(doc: str, num: str, kind: str | None, n: str | None, marked: bool) -> 
         yield f"{prefix}§{'.'.join(parts)}"
 
 
-def _format(targets: Sequence[Target], marked_inline: bool, ranged: bool) -> str:
+Render = Callable[[Sequence[Target], bool, bool], str]
+"""Turns the targets of one run of citations into text: ``(targets, marked, ranged)``."""
+
+
+def render_text(targets: Sequence[Target], marked_inline: bool, ranged: bool) -> str:
+    """The form written into code: ``docs: protocol.rst, "Keep-alive"``."""
     pages: dict[str, list[str]] = {}
     for target in targets:
         titles = pages.setdefault(target.page, [])
@@ -145,7 +154,20 @@ def _format(targets: Sequence[Target], marked_inline: bool, ranged: bool) -> str
     return f"EMULATOR-CHOICE, docs: {text}" if marked_inline else f"docs: {text}"
 
 
-def rewrite_line(line: str, mapping: SectionMap) -> tuple[str, list[str]]:
+def render_refs(targets: Sequence[Target], marked_inline: bool, ranged: bool) -> str:
+    """The form the docs build shows in docstrings: Sphinx ``:ref:`` links."""
+    refs: list[str] = []
+    for target in targets:
+        ref = f":ref:`{target.title} <{target.label}>`"
+        if ref not in refs:
+            refs.append(ref)
+    text = (" to " if ranged else ", ").join(refs)
+    return f"EMULATOR-CHOICE, {text}" if marked_inline else text
+
+
+def rewrite_line(
+    line: str, mapping: SectionMap, render: Render = render_text
+) -> tuple[str, list[str]]:
     """Return ``line`` with its citations rewritten, and the keys the map lacks."""
     marked = any(marker in line for marker in MARKERS)
     missing: list[str] = []
@@ -163,21 +185,82 @@ def rewrite_line(line: str, mapping: SectionMap) -> tuple[str, list[str]]:
                 return match.group(0)
             targets.append(found)
         ranged = bool(re.search(r"§[\d.]+\s*[-\u2013]\s*§", match.group("cites")))
-        return _format(targets, match.group("mark") is not None, ranged)
+        return render(targets, match.group("mark") is not None, ranged)
 
-    return _GROUP.sub(replace, line), missing
+    def replace_bare(match: re.Match[str]) -> str:
+        target = mapping.get(_normalise(match.group(0)))
+        return render([target], False, False) if target else match.group(0)
+
+    return _BARE_DOC.sub(replace_bare, _GROUP.sub(replace, line)), missing
 
 
 def rewrite_text(text: str, mapping: SectionMap) -> tuple[str, list[tuple[int, str]]]:
     """Rewrite every line of ``text``; return the new text and ``(line, key)`` misses."""
     out: list[str] = []
     misses: list[tuple[int, str]] = []
+    text = _join_dangling(text)
     for number, line in enumerate(text.splitlines(keepends=True), 1):
-        if "§" in line:
+        if "§" in line or "PROTOCOL.md" in line:
             line, missing = rewrite_line(line, mapping)
             misses.extend((number, key) for key in missing)
         out.append(line)
     return "".join(out), misses
+
+
+_DOCS_REF = re.compile(
+    r'docs: (?P<refs>[\w.-]+\.rst, "[^"]+"(?:(?:, | to )"[^"]+")*'
+    r'(?:; [\w.-]+\.rst, "[^"]+"(?:(?:, | to )"[^"]+")*)*)'
+)
+_PAGE_REFS = re.compile(r'(?P<page>[\w.-]+\.rst), (?P<titles>"[^"]+"(?:(?:, | to )"[^"]+")*)')
+_DANGLING_DOC = re.compile(r"\b((?:PROTOCOL|STYLE|TESTING-RESEARCH)(?:\.md)?)\n(\s*(?:#\s*)?)(?=§)")
+"""A document name at the end of a line whose section number starts the next line."""
+
+
+def _link_written_refs(line: str, mapping: SectionMap) -> str:
+    """Turn ``docs: page.rst, "Title"`` references (already in the code) into links."""
+    by_title = {(target.page, target.title): target for target in mapping.values()}
+
+    def replace(match: re.Match[str]) -> str:
+        targets: list[Target] = []
+        for page_refs in _PAGE_REFS.finditer(match.group("refs")):
+            for title in re.findall(r'"([^"]+)"', page_refs.group("titles")):
+                target = by_title.get((page_refs.group("page"), title))
+                if target is None:
+                    return match.group(0)
+                targets.append(target)
+        return render_refs(targets, False, " to " in match.group("refs"))
+
+    return _DOCS_REF.sub(replace, line)
+
+
+def _join_dangling(text: str) -> str:
+    """Move a document name that ends a line to the section number on the next line."""
+    return _DANGLING_DOC.sub(lambda m: f"\n{m.group(2)}{m.group(1)} ", text)
+
+
+def link_docstring(lines: list[str], mapping: SectionMap) -> list[str]:
+    """Return docstring ``lines`` with citations and ``docs:`` references as links.
+
+    Used by the Sphinx build (``docs/conf.py``), so the API reference links to the
+    sections whether or not the code has been rewritten yet.  Inside literal blocks
+    (after ``::``) the plain ``docs:`` form is used, since links cannot render there.
+    """
+    text = _join_dangling("\n".join(lines))
+    out: list[str] = []
+    literal_indent: int | None = None
+    for line in text.split("\n"):
+        indent = len(line) - len(line.lstrip())
+        if literal_indent is not None and line.strip() and indent <= literal_indent:
+            literal_indent = None
+        if literal_indent is not None and line.strip():
+            out.append(rewrite_line(line, mapping)[0])
+        else:
+            if "§" in line or "PROTOCOL.md" in line:
+                line = rewrite_line(line, mapping, render_refs)[0]
+            out.append(_link_written_refs(line, mapping) if "docs: " in line else line)
+        if line.rstrip().endswith("::") and literal_indent is None:
+            literal_indent = indent
+    return out
 
 
 def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
@@ -205,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     changed = remaining = 0
     for path in iter_files(paths):
         text = path.read_text(encoding="utf-8")
-        if "§" not in text or SKIP_MARK in text:
+        if ("§" not in text and "PROTOCOL.md" not in text) or SKIP_MARK in text:
             continue
         new, misses = rewrite_text(text, mapping)
         for number, line in enumerate(new.splitlines(), 1):

@@ -251,3 +251,28 @@ def test_replace_citations_rewrite_line(line: str, expected: str) -> None:
 def test_replace_citations_reports_unknown_keys() -> None:
     """A citation with no entry (and no parent entry) is left alone and reported."""
     assert replace_citations.rewrite_line("# see §42", {}) == ("# see §42", ["§42"])
+
+
+def test_replace_citations_link_docstring() -> None:
+    """The docs build shows citations, old and rewritten, as links (plain in literal blocks)."""
+    mapping = replace_citations.load_map()
+    lines = [
+        "Keep-alive timing (PROTOCOL.md",
+        '§3.3.2), see also docs: protocol.rst, "Limits".',
+        "",
+        "Tree::",
+        "",
+        "    Error   breaks a rule of §7.1",
+        "",
+        "After (PROTOCOL.md).",
+    ]
+    assert replace_citations.link_docstring(lines, mapping) == [
+        "Keep-alive timing (",
+        ":ref:`Keep-alive <protocol-keepalive>`), see also :ref:`Limits <protocol-limits>`.",
+        "",
+        "Tree::",
+        "",
+        '    Error   breaks a rule of docs: protocol.rst, "Channels and namespaces"',
+        "",
+        "After (:ref:`The AppSync Events wire protocol <protocol>`).",
+    ]
