@@ -72,9 +72,9 @@ if os.environ.get("APPSYNC_DOCS_OFFLINE"):
     intersphinx_mapping = {}
 
 # -- doctest ----------------------------------------------------------------------------
-doctest_global_setup = """
-import json
-"""
+# ``.. doctest::`` blocks, and plain ``>>>`` blocks in pages and docstrings, run with
+# ``-b doctest`` (tests/test_docs.py does, after the HTML build); they import from the
+# checkout, like autodoc.
 
 # -- docstring work-arounds -------------------------------------------------------------
 # Two docstrings in the code do not parse as reStructuredText; until they are fixed in the

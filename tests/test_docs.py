@@ -78,11 +78,17 @@ def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess[str]:
 
 @needs_sphinx
 def test_docs_build_without_warnings(tmp_path: Path) -> None:
-    """The HTML build passes with warnings as errors (literalinclude targets included)."""
+    """The HTML build passes with warnings as errors, then its doctests pass.
+
+    The doctest build re-uses the HTML build's parsed pages, so it costs about a second.
+    """
     result = _sphinx("html", tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "html" / "topics" / "protocol.html").is_file()
     assert (tmp_path / "html" / "reference" / "client.html").is_file()
+    result = _sphinx("doctest", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failures in tests" in (tmp_path / "doctest" / "output.txt").read_text()
 
 
 # --- examples --------------------------------------------------------------------------------
