@@ -26,7 +26,8 @@ Usage::
     python docs/replace_citations.py --check       # exit 1 while any citation is left
 
 After a real run, run ``ruff format`` and ``ruff check``: the script lists the lines it
-made longer than the line limit, which need rewrapping by hand.
+made longer than the line limit, which need rewrapping by hand, and the lines where a
+sentence used the citation as a noun ("a rule of §7.1"), which need rewording.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ _CITE = re.compile(
     r"§\s?(?P<num>\d+(?:\.\d+)*)(?:\s+(?P<kind>item|point|rows?)\s+(?P<n>\d+)(?:-\d+)?)?"
 )
 _RFC_BEFORE = re.compile(r"RFC\s*\d+\s*$")
+_AS_NOUN = re.compile(r"\b(?:the|of|per|own|and|from|breaks|breaking|as|in|a) docs: ", re.I)
+"""A rewritten citation that a sentence used as a noun ("a rule of §7.1")."""
 _BARE_DOC = re.compile(r"\bPROTOCOL\.md\b(?!\s*§)")
 """The protocol document named without a section."""
 _KINDS = {"rows": "row", "point": "item", "row": "row", "item": "item"}
@@ -304,8 +307,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         changed += 1
         for number, line in enumerate(new.splitlines(), 1):
-            if len(line) > LINE_LIMIT and line not in text:
+            if line in text:
+                continue
+            if len(line) > LINE_LIMIT:
                 print(f"{path}:{number}: now {len(line)} characters long", file=sys.stderr)
+            if _AS_NOUN.search(line):
+                print(
+                    f"{path}:{number}: the citation was part of the sentence; reword it",
+                    file=sys.stderr,
+                )
         if args.check:
             remaining += 1
         elif args.dry_run:
