@@ -1,0 +1,284 @@
+"""The documentation: it builds without warnings, and every example in it runs.
+
+The site is built with ``sphinx-build -W --keep-going`` (warnings are errors) into a
+temporary folder; the example files the pages include (``docs/**/*_example.py``, the
+``*_config.toml`` files) are run against the emulator; and the map from old section
+citations to documentation sections covers every citation left in the code.
+
+replace-citations: skip (the citations below are test data, not references)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+BUILD_TIMEOUT = 120.0
+"""Seconds a Sphinx build may take (about 8 on a laptop)."""
+
+needs_sphinx = pytest.mark.skipif(
+    importlib.util.find_spec("sphinx") is None,
+    reason="sphinx is not installed (pip install -e '.[docs]')",
+)
+
+
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "replace_citations", DOCS / "replace_citations.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+replace_citations = _load_script()
+
+
+def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "APPSYNC_DOCS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            builder,
+            "-d",
+            str(out / "doctrees"),
+            str(DOCS),
+            str(out / builder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        env=env,
+        check=False,
+    )
+
+
+# --- the build -------------------------------------------------------------------------------
+
+
+@needs_sphinx
+def test_docs_build_without_warnings(tmp_path: Path) -> None:
+    """The HTML build passes with warnings as errors, then its doctests pass.
+
+    The doctest build re-uses the HTML build's parsed pages, so it costs about a second.
+    """
+    result = _sphinx("html", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "html" / "topics" / "protocol.html").is_file()
+    assert (tmp_path / "html" / "reference" / "client.html").is_file()
+    result = _sphinx("doctest", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failures in tests" in (tmp_path / "doctest" / "output.txt").read_text()
+
+
+# --- examples --------------------------------------------------------------------------------
+
+TEST_EXAMPLES = {
+    "first_test_example.py": ("tutorials/first_test_example.py",),
+    "auth_modes_example.py": (
+        "how-to/auth_modes_example.py",
+        "how-to/lambda_authorizer_example.py",
+    ),
+    "tls_example.py": ("how-to/tls_example.py",),
+}
+"""Example test files -> the files they need beside them."""
+
+
+def test_docs_every_example_is_run() -> None:
+    """Each ``*_example.py`` under docs/ is run by a test in this module."""
+    run = {name for files in TEST_EXAMPLES.values() for name in files}
+    run |= {"tutorials/pubsub_example.py"}
+    found = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*_example.py")}
+    assert found == run
+
+
+@pytest.mark.parametrize("example", sorted(TEST_EXAMPLES))
+def test_docs_example_tests_pass(pytester: pytest.Pytester, example: str) -> None:
+    """An example test file passes as a user would run it, with the installed plugin."""
+    for name in TEST_EXAMPLES[example]:
+        shutil.copy(DOCS / name, pytester.path / Path(name).name)
+    pytester.makeini(
+        "[pytest]\n"
+        "asyncio_mode = strict\n"
+        "asyncio_default_fixture_loop_scope = function\n"
+        "filterwarnings = error\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", example)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) > 0, result.stdout.str()
+    assert "failed" not in outcomes, result.stdout.str()
+    assert "errors" not in outcomes, result.stdout.str()
+
+
+def test_docs_pubsub_script_runs_against_the_cli(tmp_path: Path) -> None:
+    """The first tutorial's script works against ``appsync-emulator`` started as a user would."""
+    ready = tmp_path / "ready.json"
+    log = tmp_path / "emulator.log"
+    with log.open("w") as stderr:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "appsync_emulator", "--port", "0", "--ready-file", str(ready)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the emulator did not write its ready file"
+            time.sleep(0.05)
+        info = json.loads(ready.read_text(encoding="utf-8"))
+        env = {
+            **os.environ,
+            "APPSYNC_HTTP_ENDPOINT": info["http_endpoint"],
+            "APPSYNC_API_KEY": info["api_key"],
+        }
+        result = subprocess.run(
+            [sys.executable, str(DOCS / "tutorials" / "pubsub_example.py")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "published 2 events over the WebSocket",
+        "received {'text': 'hello'}",
+        "received {'text': 'world'}",
+        "received {'text': 'over HTTP'}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "config", sorted(path.name for path in (DOCS / "how-to").glob("*_config.toml"))
+)
+def test_docs_config_example_loads(monkeypatch: pytest.MonkeyPatch, config: str) -> None:
+    """Each configuration file of the how-to guides is a valid emulator configuration."""
+    from appsync_emulator import EmulatorConfig
+
+    # The emulator is started in the folder that holds the guide's authorizer module.
+    monkeypatch.chdir(DOCS / "how-to")
+    monkeypatch.syspath_prepend(str(DOCS / "how-to"))
+    loaded = EmulatorConfig.from_file(DOCS / "how-to" / config)
+    assert loaded.auth_providers
+
+
+# --- the section map -------------------------------------------------------------------------
+
+
+def _labels(page: Path) -> set[str]:
+    lines = page.read_text(encoding="utf-8").splitlines()
+    return {line[4:-1] for line in lines if line.startswith(".. _") and line.endswith(":")}
+
+
+def test_docs_section_map_points_to_existing_labels() -> None:
+    """Every entry of docs/section-map.txt names a page and a label that exist."""
+    mapping = replace_citations.load_map()
+    assert mapping
+    for key, target in mapping.items():
+        page = ROOT / target.path
+        assert page.is_file(), f"{key}: {target.path} does not exist"
+        assert target.label in _labels(page), f"{key}: no label {target.label} in {page}"
+
+
+def test_docs_section_map_covers_every_citation() -> None:
+    """Every section citation left in the code has a map entry (or a parent section)."""
+    mapping = replace_citations.load_map()
+    roots = [ROOT / name for name in replace_citations.DEFAULT_PATHS]
+    misses = []
+    for path in replace_citations.iter_files([root for root in roots if root.exists()]):
+        text = path.read_text(encoding="utf-8")
+        if "§" in text and replace_citations.SKIP_MARK not in text:
+            _, missing = replace_citations.rewrite_text(text, mapping)
+            misses += [f"{path}:{line}: {key}" for line, key in missing]
+    assert misses == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "# PROTOCOL.md §3.3.2: a ka follows the ack.",
+            '# docs: protocol.rst, "Keep-alive": a ka follows the ack.',
+        ),
+        (
+            "# EMULATOR-CHOICE §3.2.1: a second init is ignored.",
+            '# EMULATOR-CHOICE, docs: emulator-fidelity.rst, "A second connection_init": a'
+            " second init is ignored.",
+        ),
+        (
+            '"""Limits (§4, §7.3)."""',
+            '"""Limits (docs: protocol.rst, "Timing and lifecycle", "Limits")."""',
+        ),
+        (
+            "# server side (PROTOCOL.md §2.3-§4)",
+            '# server side (docs: protocol.rst, "Connection authorization" to'
+            ' "Timing and lifecycle")',
+        ),
+        (
+            "# not JSON (RFC 8259 §6)",
+            "# not JSON (RFC 8259 §6)",
+        ),
+        (
+            "# layering (STYLE §1)",
+            '# layering (docs: design.rst, "One protocol core, two shells")',
+        ),
+    ],
+)
+def test_replace_citations_rewrite_line(line: str, expected: str) -> None:
+    """Citations become documentation references; RFC sections stay as they are."""
+    mapping = replace_citations.load_map()
+    assert replace_citations.rewrite_line(line, mapping) == (expected, [])
+
+
+def test_replace_citations_reports_unknown_keys() -> None:
+    """A citation with no entry (and no parent entry) is left alone and reported."""
+    assert replace_citations.rewrite_line("# see §42", {}) == ("# see §42", ["§42"])
+
+
+def test_replace_citations_link_docstring() -> None:
+    """The docs build shows citations, old and rewritten, as links (plain in literal blocks)."""
+    mapping = replace_citations.load_map()
+    lines = [
+        "Keep-alive timing (PROTOCOL.md",
+        '§3.3.2), see also docs: protocol.rst, "Limits".',
+        "",
+        "Tree::",
+        "",
+        "    Error   breaks a rule of §7.1",
+        "",
+        "After (PROTOCOL.md).",
+    ]
+    assert replace_citations.link_docstring(lines, mapping) == [
+        "Keep-alive timing (",
+        ":ref:`Keep-alive <protocol-keepalive>`), see also :ref:`Limits <protocol-limits>`.",
+        "",
+        "Tree::",
+        "",
+        '    Error   breaks a rule of docs: protocol.rst, "Channels and namespaces"',
+        "",
+        "After (:ref:`The AppSync Events wire protocol <protocol>`).",
+    ]
