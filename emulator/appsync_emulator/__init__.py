@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from . import faults as faults
     from .config import (
         DEFAULT_API_KEY as DEFAULT_API_KEY,
-        ApiKey as ApiKey,
+        ApiKeyConfig as ApiKeyConfig,
         AuthType as AuthType,
         ConfigError as ConfigError,
         EmulatorConfig as EmulatorConfig,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from .handlers import HandlerError as HandlerError, Unauthorized as Unauthorized
     from .hosting import (
+        EmulatorHost as EmulatorHost,
         EmulatorServer as EmulatorServer,
         EmulatorThread as EmulatorThread,
         FaultHandle as FaultHandle,
@@ -50,11 +51,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_API_KEY",
-    "ApiKey",
+    "ApiKeyConfig",
     "AuthType",
     "ConfigError",
     "ConnectionInfo",
     "EmulatorConfig",
+    "EmulatorHost",
     "EmulatorServer",
     "EmulatorThread",
     "FaultHandle",
@@ -74,7 +76,7 @@ __version__ = "0.1.0"
 _LAZY: Final[dict[str, str]] = {
     # public name -> submodule defining it (``faults`` is the submodule itself)
     "DEFAULT_API_KEY": "config",
-    "ApiKey": "config",
+    "ApiKeyConfig": "config",
     "AuthType": "config",
     "ConfigError": "config",
     "EmulatorConfig": "config",
@@ -84,6 +86,7 @@ _LAZY: Final[dict[str, str]] = {
     "namespaces": "config",
     "HandlerError": "handlers",
     "Unauthorized": "handlers",
+    "EmulatorHost": "hosting",
     "EmulatorServer": "hosting",
     "EmulatorThread": "hosting",
     "FaultHandle": "hosting",

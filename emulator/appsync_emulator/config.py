@@ -20,7 +20,7 @@ from appsync_events.protocol import limits as _limits
 from appsync_events.protocol.channels import validate_namespace
 
 __all__ = [
-    "ApiKey",
+    "ApiKeyConfig",
     "AuthType",
     "CognitoConfig",
     "ConfigError",
@@ -55,7 +55,7 @@ class AuthType(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ApiKey:
+class ApiKeyConfig:
     """An API key, optionally expiring (an expired key fails like an unknown one)."""
 
     key: str
@@ -148,8 +148,8 @@ class Limits:
     """Seconds an upgraded socket may stay silent before its first frame."""
 
 
-def _default_api_keys() -> tuple[ApiKey, ...]:
-    return (ApiKey(key=DEFAULT_API_KEY, description="default emulator key"),)
+def _default_api_keys() -> tuple[ApiKeyConfig, ...]:
+    return (ApiKeyConfig(key=DEFAULT_API_KEY, description="default emulator key"),)
 
 
 def _default_iam() -> tuple[IamCredentials, ...]:
@@ -170,7 +170,7 @@ class EmulatorConfig:
     region: str = "us-east-1"
     api_id: str = "emulatorapi0000000000000000"
     account_id: str = "123456789012"
-    api_keys: tuple[ApiKey, ...] = field(default_factory=_default_api_keys)
+    api_keys: tuple[ApiKeyConfig, ...] = field(default_factory=_default_api_keys)
     iam_credentials: tuple[IamCredentials, ...] = field(default_factory=_default_iam)
     cognito: CognitoConfig | None = None
     oidc: OidcConfig | None = None
@@ -376,12 +376,12 @@ class _Loader:
         except TypeError as exc:
             raise ConfigError(str(exc)) from None
 
-    def _api_key(self, i: int, v: Any) -> ApiKey:
+    def _api_key(self, i: int, v: Any) -> ApiKeyConfig:
         if isinstance(v, str):
-            return ApiKey(key=v)
+            return ApiKeyConfig(key=v)
         if not isinstance(v, dict) or not isinstance(v.get("key") or v.get("id"), str):
             raise ConfigError(f"apiKeys[{i}]: expected a string or {{key, expires}}")
-        return ApiKey(
+        return ApiKeyConfig(
             key=v.get("key") or v["id"],
             expires=_parse_time(v.get("expires"), f"apiKeys[{i}].expires"),
             description=str(v.get("description", "")),

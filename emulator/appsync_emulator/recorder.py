@@ -5,14 +5,17 @@ thread or any event loop:
 
 * every list is bounded by ``config.record_limit`` (the oldest entries go first) and
   guarded by one lock, and every property returns a snapshot copy;
-* ``wait_*`` block the calling thread on a condition variable with a real-clock deadline
-  (freezegun cannot stall them); ``wait_*_async`` are their awaitable twins and work on
-  **any** event loop: the recorder completes a future on the waiter's own loop with
+* every wait is awaitable, ``await recorder.wait_published(...)``, and works on **any**
+  event loop: the recorder completes a future on the waiter's own loop with
   ``call_soon_threadsafe`` when a record satisfies it, so no thread is parked and no
   polling sleep is involved;
+* each wait has a blocking twin with the same arguments and the suffix ``_sync``
+  (``recorder.wait_published_sync(...)``) for sync tests: it blocks the calling thread on a
+  condition variable with a real-clock deadline (freezegun cannot stall it) and refuses to
+  run on a thread that is running an event loop;
 * a failed assertion or a timed-out wait raises :class:`RecorderAssertionError` whose
-  message lists the near misses (the channels that did get publishes, the subscriptions
-  that do exist, the error frames the server sent).
+  message names the wait that timed out and lists the near misses (the channels that did
+  get publishes, the subscriptions that do exist, the error frames the server sent).
 """
 
 from __future__ import annotations
@@ -634,28 +637,98 @@ class Recorder:
             )
 
     # --- waits --------------------------------------------------------------------------
+    #
+    # Each wait has two spellings with the same arguments: ``await recorder.wait_x(...)``,
+    # which works on any event loop, and ``recorder.wait_x_sync(...)``, which blocks the
+    # calling thread for sync tests.  Both raise RecorderAssertionError on timeout, naming the
+    # call that timed out and listing the near misses.
 
-    def wait_for(
+    async def wait_for(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_for_sync
+        describe: Callable[[], str] | None = None,
+    ) -> T:
+        """Wait until ``predicate(recorder)`` returns non-``None``; return that value.
+
+        The predicate runs under the recorder's lock after every change (on the thread that
+        recorded it), so it must be quick and must not wait itself.  Works on any event
+        loop: the recorder completes the wait on the waiter's own loop.
+
+        Args:
+            predicate: called with the recorder; ``None`` means "not yet".
+            timeout: seconds to wait (real time, unaffected by a frozen clock).
+            describe: builds the failure message on timeout (what was expected, what was
+                seen); the default names the predicate.
+
+        Returns:
+            The predicate's first non-``None`` result.
+
+        Raises:
+            RecorderAssertionError: on timeout, naming the wait and ``describe()``.
+            Exception: whatever the predicate raised.
+
+        Cancelling the wait removes it; nothing is left registered.
+        """
+        return await self._wait(predicate, timeout, _call_text("wait_for", predicate), describe)
+
+    def wait_for_sync(
         self,
         predicate: Callable[[Recorder], T | None],
         timeout: float = 5.0,
         describe: Callable[[], str] | None = None,
     ) -> T:
-        """Block until ``predicate(recorder)`` returns non-``None``; return that value.
+        """Blocking :meth:`wait_for`, for sync tests (from any thread without a running loop).
 
         Raises:
-            RecorderAssertionError: on timeout, with ``describe()`` as the message.
+            RecorderAssertionError: on timeout, naming the wait and ``describe()``.
             RuntimeError: called from a thread that is running an event loop (that would
-                stall the loop); use :meth:`wait_for_async` there.
+                stall the loop); ``await`` :meth:`wait_for` there.
         """
+        return self._wait_sync(predicate, timeout, _call_text("wait_for", predicate), describe)
+
+    async def _wait(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float,  # noqa: ASYNC109 - the public waits' timeout, passed on
+        call: str,
+        describe: Callable[[], str] | None,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            result = predicate(self)
+            if result is not None:
+                return result
+            waiter = _Waiter(lambda: predicate(self), loop, future)
+            self._waiters.append(waiter)
+            self._cond.notify_all()  # lets a blocking wait observe pending waiters
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            with self._lock:
+                raise self._timed_out(call, timeout, describe) from None
+        finally:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _wait_sync(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float,
+        call: str,
+        describe: Callable[[], str] | None,
+    ) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
             raise RuntimeError(
-                "a blocking recorder wait was called from a running event loop; "
-                "use the awaitable twin (wait_*_async) instead"
+                f"{call.replace('(', '_sync(', 1)} blocks, and this thread is running an "
+                f"event loop; use the awaitable twin instead: await {call}"
             )
         deadline = real_monotonic() + timeout
         with self._lock:
@@ -667,41 +740,18 @@ class Recorder:
                         return result
                     remaining = deadline - real_monotonic()
                     if remaining <= 0:
-                        raise RecorderAssertionError(
-                            (describe() if describe else "condition not met")
-                            + f" (waited {timeout} s)"
-                        )
+                        raise self._timed_out(call, timeout, describe)
                     self._cond.wait(remaining)
             finally:
                 self._blocking -= 1
 
-    async def wait_for_async(
-        self,
-        predicate: Callable[[Recorder], T | None],
-        timeout: float = 5.0,  # noqa: ASYNC109 - the twin of the blocking wait's signature
-        describe: Callable[[], str] | None = None,
-    ) -> T:
-        """Awaitable :meth:`wait_for`, usable on any event loop.  Cancel-safe."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            result = predicate(self)
-            if result is not None:
-                return result
-            waiter = _Waiter(lambda: predicate(self), loop, future)
-            self._waiters.append(waiter)
-            self._cond.notify_all()  # lets a blocking wait_for() observe pending waiters
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            with self._lock:
-                message = describe() if describe else "condition not met"
-            raise RecorderAssertionError(f"{message} (waited {timeout} s)") from None
-        finally:
-            with self._lock:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+    @staticmethod
+    def _timed_out(
+        call: str, timeout: float, describe: Callable[[], str] | None
+    ) -> RecorderAssertionError:
+        # Call with the lock held: ``describe`` reads the records.
+        detail = describe() if describe is not None else "the predicate returned None every time"
+        return RecorderAssertionError(f"{call} timed out after {timeout} s: {detail}")
 
     def _describe_connected(self, count: int) -> Callable[[], str]:
         def describe() -> str:
@@ -731,60 +781,107 @@ class Recorder:
 
         return describe
 
-    def wait_connected(self, count: int = 1, timeout: float = 5.0) -> list[ConnectionInfo]:
-        """Block until ``count`` connections have opened (since the last reset)."""
-        return self.wait_for(
-            lambda r: r._connected(count), timeout, self._describe_connected(count)
+    async def wait_connected(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_connected_sync
+    ) -> list[ConnectionInfo]:
+        """Wait until ``count`` connections have opened (since the last reset).
+
+        Returns:
+            Every recorded connection, oldest first.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing the connections seen.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self._wait(
+            lambda r: r._connected(count),
+            timeout,
+            f"wait_connected({count})",
+            self._describe_connected(count),
         )
 
-    def wait_subscribed(self, channel: str, timeout: float = 5.0) -> SubscriptionRecord:
-        """Block until an active subscription to exactly ``channel`` exists."""
-        return self.wait_for(
-            lambda r: r._subscribed(channel), timeout, self._describe_subscribed(channel)
+    def wait_connected_sync(self, count: int = 1, timeout: float = 5.0) -> list[ConnectionInfo]:
+        """Blocking :meth:`wait_connected`, for sync tests."""
+        return self._wait_sync(
+            lambda r: r._connected(count),
+            timeout,
+            f"wait_connected({count})",
+            self._describe_connected(count),
         )
 
-    def wait_published(
+    async def wait_subscribed(
+        self,
+        channel: str,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_subscribed_sync
+    ) -> SubscriptionRecord:
+        """Wait until an active subscription to exactly ``channel`` (a pattern) exists.
+
+        Returns:
+            That subscription's record.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing the subscriptions.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self._wait(
+            lambda r: r._subscribed(channel),
+            timeout,
+            f"wait_subscribed({channel!r})",
+            self._describe_subscribed(channel),
+        )
+
+    def wait_subscribed_sync(self, channel: str, timeout: float = 5.0) -> SubscriptionRecord:
+        """Blocking :meth:`wait_subscribed`, for sync tests."""
+        return self._wait_sync(
+            lambda r: r._subscribed(channel),
+            timeout,
+            f"wait_subscribed({channel!r})",
+            self._describe_subscribed(channel),
+        )
+
+    async def wait_published(
+        self,
+        channel: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_published_sync
+    ) -> list[PublishRecord]:
+        """Wait until at least ``count`` events were accepted on ``channel``.
+
+        Returns:
+            The publish records of that channel.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing what was published.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self._wait(
+            lambda r: r._at_least_published(channel, count),
+            timeout,
+            f"wait_published({channel!r}, count={count})",
+            self._describe_published(channel, count),
+        )
+
+    def wait_published_sync(
         self, channel: str, count: int = 1, timeout: float = 5.0
     ) -> list[PublishRecord]:
-        """Block until at least ``count`` events were accepted on ``channel``."""
-        return self.wait_for(
+        """Blocking :meth:`wait_published`, for sync tests."""
+        return self._wait_sync(
             lambda r: r._at_least_published(channel, count),
             timeout,
+            f"wait_published({channel!r}, count={count})",
             self._describe_published(channel, count),
         )
 
-    async def wait_connected_async(
-        self,
-        count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_connected
-    ) -> list[ConnectionInfo]:
-        """Awaitable :meth:`wait_connected` (any event loop)."""
-        return await self.wait_for_async(
-            lambda r: r._connected(count), timeout, self._describe_connected(count)
-        )
 
-    async def wait_subscribed_async(
-        self,
-        channel: str,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_subscribed
-    ) -> SubscriptionRecord:
-        """Awaitable :meth:`wait_subscribed` (any event loop)."""
-        return await self.wait_for_async(
-            lambda r: r._subscribed(channel), timeout, self._describe_subscribed(channel)
-        )
-
-    async def wait_published_async(
-        self,
-        channel: str,
-        count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_published
-    ) -> list[PublishRecord]:
-        """Awaitable :meth:`wait_published` (any event loop)."""
-        return await self.wait_for_async(
-            lambda r: r._at_least_published(channel, count),
-            timeout,
-            self._describe_published(channel, count),
-        )
+def _call_text(name: str, predicate: Callable[..., object]) -> str:
+    """``wait_for(test_x.<locals>.seen)``: the wait and its predicate, for messages."""
+    label = getattr(predicate, "__qualname__", None) or repr(predicate)
+    return f"{name}({label})"
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:

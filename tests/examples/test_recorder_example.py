@@ -11,7 +11,7 @@ async def test_recorder(appsync_server, appsync_client):
     sub = await appsync_client.subscribe("chat/*")
     appsync_server.recorder.assert_subscribed("/chat/*")
     await appsync_client.publish("chat/lobby", {"text": "hi"}, {"text": "bye"})
-    await appsync_server.recorder.wait_published_async("chat/lobby", count=2)
+    await appsync_server.recorder.wait_published("chat/lobby", count=2)
     recorder = appsync_server.recorder
     recorder.assert_published("/chat/lobby", events=[{"text": "hi"}, {"text": "bye"}])
     recorder.assert_no_errors()
