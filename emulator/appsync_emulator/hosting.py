@@ -123,6 +123,12 @@ class EmulatorHost:
 
     _state: _HostState
 
+    def __init__(self) -> None:
+        raise TypeError(
+            "EmulatorHost is the API EmulatorServer and EmulatorThread share; "
+            "create one of those instead"
+        )
+
     # --- state --------------------------------------------------------------------------
 
     @property
@@ -403,7 +409,10 @@ class EmulatorHost:
         return self.recorder.wait_published_sync(channel, count, timeout)
 
     def __repr__(self) -> str:
-        where = self.realtime_endpoint if self.running else "not started"
+        if self.running:
+            where = self.realtime_endpoint
+        else:
+            where = "not started" if self._state.port is None else "stopped"
         return f"<{type(self).__name__} {where}>"
 
 

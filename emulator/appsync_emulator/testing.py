@@ -387,7 +387,10 @@ def check_request_loop(request: Any, fixture: str) -> None:
 
 
 class ServerLike(Protocol):
-    """The part of :class:`~appsync_emulator.server.EmulatorThread` the helpers use."""
+    """The part of :class:`~appsync_emulator.hosting.EmulatorHost` the helpers use.
+
+    Both hosts satisfy it; so does any object with these members (a stand-in in a test).
+    """
 
     @property
     def http_endpoint(self) -> str: ...

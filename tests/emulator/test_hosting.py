@@ -289,6 +289,23 @@ def test_the_shared_surface_is_defined_once() -> None:
         assert name in shared
 
 
+@pytest.mark.asyncio
+async def test_host_is_not_created_directly_and_repr_follows_the_lifecycle() -> None:
+    """EmulatorHost() explains what to create; repr says not started, the URL, or stopped."""
+    with pytest.raises(TypeError, match="EmulatorServer and EmulatorThread"):
+        EmulatorHost()
+    server = EmulatorServer(fast_config())
+    assert repr(server) == "<EmulatorServer not started>"
+    async with server:
+        assert repr(server) == f"<EmulatorServer {server.realtime_endpoint}>"
+    assert repr(server) == "<EmulatorServer stopped>"
+    thread = EmulatorThread(fast_config())
+    assert repr(thread) == "<EmulatorThread not started>"
+    with thread:
+        assert repr(thread) == f"<EmulatorThread {thread.realtime_endpoint}>"
+    assert repr(thread) == "<EmulatorThread stopped>"
+
+
 WAITS_AND_ASSERTIONS = [
     "assert_published",
     "assert_subscribed",
