@@ -545,9 +545,10 @@ class Recorder:
     ) -> T:
         """Wait until ``predicate(recorder)`` returns non-``None``; return that value.
 
-        The predicate runs under the recorder's lock after every change (on the thread that
-        recorded it), so it must be quick and must not wait itself.  Works on any event
-        loop: the recorder completes the wait on the waiter's own loop.
+        The predicate runs under the recorder's lock after every change (for an awaited
+        wait, on the thread that recorded the change), so it must be quick and must not wait
+        itself.  Works on any event loop: the recorder completes the wait on the waiter's
+        own loop.
 
         Args:
             predicate: called with the recorder; ``None`` means "not yet".
