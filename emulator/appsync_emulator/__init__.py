@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from . import faults as faults
     from .config import (
         DEFAULT_API_KEY as DEFAULT_API_KEY,
-        ApiKey as ApiKey,
+        ApiKeyConfig as ApiKeyConfig,
         AuthType as AuthType,
         ConfigError as ConfigError,
         EmulatorConfig as EmulatorConfig,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     )
     from .handlers import HandlerError as HandlerError, Unauthorized as Unauthorized
     from .hosting import (
+        EmulatorHost as EmulatorHost,
         EmulatorServer as EmulatorServer,
         EmulatorThread as EmulatorThread,
         FaultHandle as FaultHandle,
@@ -49,11 +50,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_API_KEY",
-    "ApiKey",
+    "ApiKeyConfig",
     "AuthType",
     "ConfigError",
     "ConnectionInfo",
     "EmulatorConfig",
+    "EmulatorHost",
     "EmulatorServer",
     "EmulatorThread",
     "FaultHandle",
@@ -73,7 +75,7 @@ __version__ = "0.1.0"
 _LAZY: Final[dict[str, str]] = {
     # public name -> submodule defining it (``faults`` is the submodule itself)
     "DEFAULT_API_KEY": "config",
-    "ApiKey": "config",
+    "ApiKeyConfig": "config",
     "AuthType": "config",
     "ConfigError": "config",
     "EmulatorConfig": "config",
@@ -83,6 +85,7 @@ _LAZY: Final[dict[str, str]] = {
     "namespaces": "config",
     "HandlerError": "handlers",
     "Unauthorized": "handlers",
+    "EmulatorHost": "hosting",
     "EmulatorServer": "hosting",
     "EmulatorThread": "hosting",
     "FaultHandle": "hosting",

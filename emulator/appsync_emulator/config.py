@@ -1,8 +1,9 @@
 """Typed configuration of the emulator, and its loader from TOML/JSON files.
 
 Zero configuration works: one API key, one namespace ``default``, AWS's timings.  The
-auth part mirrors the AWS ``EventConfig``/``ChannelNamespace`` API (PROTOCOL.md §5.1), so
-users can paste their real settings; see :meth:`EmulatorConfig.from_mapping`.
+auth part mirrors the AWS ``EventConfig``/``ChannelNamespace`` API (the same field names
+and meaning), so users can paste their real settings; see
+:meth:`EmulatorConfig.from_mapping`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from appsync_events.protocol import limits as _limits
 from appsync_events.protocol.channels import validate_namespace
 
 __all__ = [
-    "ApiKey",
+    "ApiKeyConfig",
     "AuthType",
     "CognitoConfig",
     "ConfigError",
@@ -55,7 +56,7 @@ class AuthType(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ApiKey:
+class ApiKeyConfig:
     """An API key, optionally expiring (an expired key fails like an unknown one)."""
 
     key: str
@@ -77,7 +78,7 @@ class IamCredentials:
     user_arn: str | None = None
     username: str | None = None
     allowed_actions: tuple[str, ...] = ("appsync:*",)
-    """IAM policy stand-in (§5.4 item 8): actions allowed, ``*`` wildcards
+    """A stand-in for the caller's IAM policy: the actions allowed, ``*`` wildcards
     (``appsync:EventConnect``, ``appsync:EventSubscribe``, ``appsync:EventPublish``)."""
     allowed_resources: tuple[str, ...] = ("*",)
     """ARNs allowed, ``*`` wildcards: ``arn:aws:appsync:<region>:<account>:apis/<apiId>``
@@ -133,7 +134,7 @@ class NamespaceConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Every number of PROTOCOL.md §7.3, configurable (§10 item 15)."""
+    """The service quotas and sizes AWS enforces, each configurable (defaults are AWS's)."""
 
     max_events_per_publish: int = _limits.MAX_EVENTS_PER_PUBLISH
     max_event_bytes: int = _limits.MAX_EVENT_BYTES
@@ -148,8 +149,8 @@ class Limits:
     """Seconds an upgraded socket may stay silent before its first frame."""
 
 
-def _default_api_keys() -> tuple[ApiKey, ...]:
-    return (ApiKey(key=DEFAULT_API_KEY, description="default emulator key"),)
+def _default_api_keys() -> tuple[ApiKeyConfig, ...]:
+    return (ApiKeyConfig(key=DEFAULT_API_KEY, description="default emulator key"),)
 
 
 def _default_iam() -> tuple[IamCredentials, ...]:
@@ -165,12 +166,12 @@ _API_KEY_ONLY = (AuthType.API_KEY,)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmulatorConfig:
-    """Everything the emulator can be told.  Defaults are AWS's (PROTOCOL.md §4, §7.3)."""
+    """Everything the emulator can be told.  Defaults are AWS's timings and quotas."""
 
     region: str = "us-east-1"
     api_id: str = "emulatorapi0000000000000000"
     account_id: str = "123456789012"
-    api_keys: tuple[ApiKey, ...] = field(default_factory=_default_api_keys)
+    api_keys: tuple[ApiKeyConfig, ...] = field(default_factory=_default_api_keys)
     iam_credentials: tuple[IamCredentials, ...] = field(default_factory=_default_iam)
     cognito: CognitoConfig | None = None
     oidc: OidcConfig | None = None
@@ -189,7 +190,7 @@ class EmulatorConfig:
     strict_aws_escaping: bool = False
     """Verify WS IAM bodies only in the HTML-escaped form (reproduces ISS-400)."""
     failed_event_code: str = "EventProcessingError"
-    """``code`` of a ``failed`` entry produced by a handler's ``error`` (§3.3.9)."""
+    """``code`` of a ``failed`` entry produced by a handler's ``error``."""
     record_limit: int = 10_000
     """Entries kept by the recorder (oldest dropped first)."""
     token_key_file: str | None = None
@@ -236,7 +237,7 @@ class EmulatorConfig:
         return None
 
     def publish_modes(self, namespace: NamespaceConfig) -> tuple[AuthType, ...]:
-        """The namespace override, else the API default (§5.1: an override replaces)."""
+        """The namespace override, else the API default (an override replaces, not merges)."""
         if namespace.publish_auth_modes is not None:
             return namespace.publish_auth_modes
         return self.default_publish_auth_modes
@@ -376,12 +377,12 @@ class _Loader:
         except TypeError as exc:
             raise ConfigError(str(exc)) from None
 
-    def _api_key(self, i: int, v: Any) -> ApiKey:
+    def _api_key(self, i: int, v: Any) -> ApiKeyConfig:
         if isinstance(v, str):
-            return ApiKey(key=v)
+            return ApiKeyConfig(key=v)
         if not isinstance(v, dict) or not isinstance(v.get("key") or v.get("id"), str):
             raise ConfigError(f"apiKeys[{i}]: expected a string or {{key, expires}}")
-        return ApiKey(
+        return ApiKeyConfig(
             key=v.get("key") or v["id"],
             expires=_parse_time(v.get("expires"), f"apiKeys[{i}].expires"),
             description=str(v.get("description", "")),

@@ -6,8 +6,11 @@ and works from sync tests, from async tests on any loop, and under freezegun.  B
 one listener (``127.0.0.1`` and a free port by default) serving ``POST /event`` and
 ``GET /event/realtime``, optionally with TLS from a local CA.
 
-Every control and inspection method is thread-safe: called from another thread, it runs
-on the server's loop and waits (with a timeout) for the result.
+Both hosts share one API, defined once in :class:`EmulatorHost`: addresses, faults,
+connections, the recorder and its assertions and waits (``server.assert_published(...)``,
+``await server.wait_published(...)``, ``server.wait_published_sync(...)``).  Every control
+and inspection method is thread-safe: called from another thread, it runs on the server's
+loop and waits (with a timeout) for the result.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import concurrent.futures
 import ipaddress
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar, TypeVarTuple
 
 from aiohttp import web
 
@@ -28,13 +32,14 @@ from ._logging import LOG_SERVER
 from .config import EmulatorConfig
 from .faults import Fault, Target
 from .issuer import LocalIssuer
-from .recorder import ConnectionInfo, Recorder
+from .recorder import ConnectionInfo, PublishRecord, Recorder, SubscriptionRecord
 from .server import Emulator
 from .tls import LocalCA
 
-__all__ = ["EmulatorServer", "EmulatorThread", "FaultHandle"]
+__all__ = ["EmulatorHost", "EmulatorServer", "EmulatorThread", "FaultHandle"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 CONTROL_TIMEOUT = 10.0
 """Seconds a cross-thread control call may take."""
@@ -86,7 +91,332 @@ def _url_host(host: str) -> str:
     return host
 
 
-class EmulatorServer:
+@dataclass(slots=True, eq=False)
+class _HostState:
+    """What both hosts reach: the application and where (and on which loop) it serves.
+
+    :class:`EmulatorServer` fills it in as it starts; an :class:`EmulatorThread` shares
+    the one of the server it runs.
+    """
+
+    config: EmulatorConfig
+    emulator: Emulator
+    host: str
+    tls: bool
+    port: int | None = None
+    ca: LocalCA | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    thread_id: int | None = None
+    listening: bool = False
+
+
+class EmulatorHost:
+    """The API shared by :class:`EmulatorServer` and :class:`EmulatorThread`.
+
+    Not instantiated directly; annotate with it to accept either host.  Control methods
+    (``inject``, ``clear_faults``, ``close_connection``, ``reset``) run on the server's loop,
+    whichever thread calls them.  Assertions and waits go to :attr:`recorder`: awaitable
+    ``wait_*`` work on any event loop, and their ``wait_*_sync`` twins block the calling
+    thread (for sync tests; refused on a thread that runs an event loop, such as an
+    in-loop :class:`EmulatorServer`'s).
+    """
+
+    _state: _HostState
+
+    def __init__(self) -> None:
+        raise TypeError(
+            "EmulatorHost is the API EmulatorServer and EmulatorThread share; "
+            "create one of those instead"
+        )
+
+    # --- state --------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is listening."""
+        return self._state.listening
+
+    @property
+    def host(self) -> str:
+        """The bound address as given (``127.0.0.1`` by default)."""
+        return self._state.host
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server serves ``https``/``wss``."""
+        return self._state.tls
+
+    # --- addresses ------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port.
+
+        Raises:
+            RuntimeError: the server is not started.
+        """
+        if self._state.port is None:
+            raise RuntimeError("the emulator is not started")
+        return self._state.port
+
+    @property
+    def _base(self) -> str:
+        return f"{_url_host(self._state.host)}:{self.port}"
+
+    @property
+    def http_endpoint(self) -> str:
+        """``http://127.0.0.1:PORT/event`` (``https://`` with TLS)."""
+        return f"{'https' if self._state.tls else 'http'}://{self._base}/event"
+
+    @property
+    def realtime_endpoint(self) -> str:
+        """``ws://127.0.0.1:PORT/event/realtime`` (``wss://`` with TLS)."""
+        return f"{'wss' if self._state.tls else 'ws'}://{self._base}/event/realtime"
+
+    @property
+    def region(self) -> str:
+        """The configured AWS region (what IAM signatures must name)."""
+        return self._state.config.region
+
+    @property
+    def api_key(self) -> str | None:
+        """The first configured API key."""
+        return self._state.config.api_key
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The configuration the server runs with."""
+        return self._state.config
+
+    @property
+    def ca_cert_path(self) -> str | None:
+        """The local CA certificate (PEM) to trust, with ``tls=True``; else ``None``."""
+        ca = self._state.ca
+        return str(ca.ca_cert_path) if ca is not None else None
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """An ``ssl.SSLContext`` that trusts the local CA.
+
+        Raises:
+            RuntimeError: the server was not started with ``tls=True``.
+        """
+        if self._state.ca is None:
+            raise RuntimeError("client_ssl_context() needs a server started with tls=True")
+        return self._state.ca.client_context()
+
+    # --- inspection and control (thread-safe) -----------------------------------------------
+
+    @property
+    def recorder(self) -> Recorder:
+        """What the server saw and sent; the assertions and waits below read it."""
+        return self._state.emulator.recorder
+
+    @property
+    def issuer(self) -> LocalIssuer:
+        """The local token issuer: ``server.issuer.mint(sub="alice", groups=["admins"])``.
+
+        ``mint`` is thread-safe.
+        """
+        return self._state.emulator.issuer
+
+    @property
+    def emulator(self) -> Emulator:
+        """The application state (advanced use; its methods run on the server's loop)."""
+        return self._state.emulator
+
+    @property
+    def _emulator(self) -> Emulator:
+        # The private name tests used before ``emulator`` was public on both hosts.
+        return self._state.emulator
+
+    @property
+    def connections(self) -> list[ConnectionInfo]:
+        """Open connections and those closed since the last reset, oldest first."""
+        return self._state.emulator.recorder.connections
+
+    def _call(self, func: Callable[[*Ts], T], *args: *Ts) -> T:
+        """Run ``func(*args)`` on the server's loop thread and return its result.
+
+        Called on that thread, or when no loop runs (not started, stopped), it runs here.
+
+        Raises:
+            TimeoutError: the loop did not run it within :data:`CONTROL_TIMEOUT`.
+        """
+        state = self._state
+        loop = state.loop
+        if (
+            loop is None
+            or threading.get_ident() == state.thread_id
+            or loop.is_closed()
+            or not loop.is_running()
+        ):
+            return func(*args)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(func(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(CONTROL_TIMEOUT)
+
+    def inject(self, fault: Fault, *, connection: Target = None) -> FaultHandle:
+        """Install ``fault`` for every connection, one connection id, or a predicate.
+
+        One-shot faults act at once on the matching open connections.  The handle removes
+        the fault when used as a context manager, or on ``remove()``.
+        """
+        emulator = self._state.emulator
+        key = self._call(emulator.add_fault, fault, connection)
+        return FaultHandle(lambda: self._call(emulator.remove_fault, key), fault)
+
+    def clear_faults(self) -> None:
+        """Remove every installed fault."""
+        self._call(self._state.emulator.clear_faults)
+
+    def close_connection(self, connection_id: str, code: int = 1000, reason: str = "") -> None:
+        """Close connection ``connection_id`` with ``code`` after its queued frames.
+
+        Raises:
+            KeyError: no open connection has that id.
+        """
+        self._call(self._state.emulator.close_connection, connection_id, code, reason)
+
+    def check(self) -> None:
+        """Re-raise the first server-side exception collected since the last check."""
+        self._state.emulator.check()
+
+    def reset(self) -> None:
+        """Clear the recorder, the faults and the collected exceptions."""
+        emulator = self._state.emulator
+        self._call(emulator.clear_faults)
+        emulator.recorder.clear()
+        emulator.clear_errors()
+
+    # --- assertions (the recorder's, from the server object) ----------------------------
+
+    def assert_published(
+        self, channel: str, count: int | None = None, events: Sequence[object] | None = None
+    ) -> list[PublishRecord]:
+        """Assert that ``channel`` received publishes; see :meth:`Recorder.assert_published`.
+
+        Raises:
+            RecorderAssertionError: listing what was published instead.
+        """
+        return self.recorder.assert_published(channel, count, events)
+
+    def assert_subscribed(self, channel: str) -> SubscriptionRecord:
+        """Assert an active subscription to exactly this pattern.
+
+        Raises:
+            RecorderAssertionError: listing the subscriptions that do exist.
+        """
+        return self.recorder.assert_subscribed(channel)
+
+    def assert_no_errors(self) -> None:
+        """Assert that the server answered nothing with an error.
+
+        Raises:
+            RecorderAssertionError: listing every error answer.
+        """
+        self.recorder.assert_no_errors()
+
+    # --- waits (the recorder's; awaitable, with blocking ``_sync`` twins) ----------------
+
+    async def wait_for(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float = 5.0,  # noqa: ASYNC109 - the recorder's signature
+        describe: Callable[[], str] | None = None,
+    ) -> T:
+        """Wait until ``predicate(recorder)`` is not ``None``; see :meth:`Recorder.wait_for`.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, naming the wait.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self.recorder.wait_for(predicate, timeout, describe)
+
+    def wait_for_sync(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float = 5.0,
+        describe: Callable[[], str] | None = None,
+    ) -> T:
+        """Blocking :meth:`wait_for`, for sync tests."""
+        return self.recorder.wait_for_sync(predicate, timeout, describe)
+
+    async def wait_connected(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the recorder's signature
+    ) -> list[ConnectionInfo]:
+        """Wait until ``count`` connections have opened (since the last reset).
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing the connections.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self.recorder.wait_connected(count, timeout)
+
+    def wait_connected_sync(self, count: int = 1, timeout: float = 5.0) -> list[ConnectionInfo]:
+        """Blocking :meth:`wait_connected`, for sync tests."""
+        return self.recorder.wait_connected_sync(count, timeout)
+
+    async def wait_subscribed(
+        self,
+        channel: str,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the recorder's signature
+    ) -> SubscriptionRecord:
+        """Wait until an active subscription to exactly ``channel`` (a pattern) exists.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing the subscriptions.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self.recorder.wait_subscribed(channel, timeout)
+
+    def wait_subscribed_sync(self, channel: str, timeout: float = 5.0) -> SubscriptionRecord:
+        """Blocking :meth:`wait_subscribed`, for sync tests."""
+        return self.recorder.wait_subscribed_sync(channel, timeout)
+
+    async def wait_published(
+        self,
+        channel: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the recorder's signature
+    ) -> list[PublishRecord]:
+        """Wait until at least ``count`` events were accepted on ``channel``.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing what was published.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self.recorder.wait_published(channel, count, timeout)
+
+    def wait_published_sync(
+        self, channel: str, count: int = 1, timeout: float = 5.0
+    ) -> list[PublishRecord]:
+        """Blocking :meth:`wait_published`, for sync tests."""
+        return self.recorder.wait_published_sync(channel, count, timeout)
+
+    def __repr__(self) -> str:
+        if self.running:
+            where = self.realtime_endpoint
+        else:
+            where = "not started" if self._state.port is None else "stopped"
+        return f"<{type(self).__name__} {where}>"
+
+
+class EmulatorServer(EmulatorHost):
     """The emulator on the running event loop.
 
     Args:
@@ -107,20 +437,13 @@ class EmulatorServer:
         tls: bool = False,
         shutdown_timeout: float = 2.0,
     ) -> None:
-        self._config = config if config is not None else EmulatorConfig()
-        self.host = host
+        config = config if config is not None else EmulatorConfig()
+        self._state = _HostState(config=config, emulator=Emulator(config), host=host, tls=tls)
         self._requested_port = port
-        self.tls = tls
         self.shutdown_timeout = shutdown_timeout
-        self._emulator = Emulator(self._config)
+        """Seconds in-flight HTTP requests get at shutdown."""
         self._runner: web.AppRunner | None = None
-        self._ca: LocalCA | None = None
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread_id: int | None = None
         self._stopped = False
-
-    # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> Self:
         """Bind and start serving.
@@ -131,29 +454,31 @@ class EmulatorServer:
         """
         if self._runner is not None or self._stopped:
             raise RuntimeError("an EmulatorServer can only be started once")
-        self._loop = asyncio.get_running_loop()
-        self._thread_id = threading.get_ident()
+        state = self._state
+        state.loop = asyncio.get_running_loop()
+        state.thread_id = threading.get_ident()
         ssl_context: ssl.SSLContext | None = None
-        if self.tls:
-            self._ca = LocalCA([self.host])
-            ssl_context = self._ca.server_context()
+        if state.tls:
+            state.ca = LocalCA([state.host])
+            ssl_context = state.ca.server_context()
         runner = web.AppRunner(
-            self._emulator.build_app(),
+            state.emulator.build_app(),
             handle_signals=False,
             shutdown_timeout=self.shutdown_timeout,
             access_log=None,
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=ssl_context)
+            site = web.TCPSite(runner, state.host, self._requested_port, ssl_context=ssl_context)
             await site.start()
         except BaseException:
             await runner.cleanup()
-            if self._ca is not None:
-                self._ca.cleanup()
+            if state.ca is not None:
+                state.ca.cleanup()
             raise
         self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        state.port = int(runner.addresses[0][1])
+        state.listening = True
         LOG_SERVER.info(
             "listening on %s (HTTP %s, real-time %s)",
             runner.addresses,
@@ -166,11 +491,12 @@ class EmulatorServer:
         """Close every connection with 1001 and stop listening.  Idempotent."""
         runner, self._runner = self._runner, None
         self._stopped = True
+        self._state.listening = False
         if runner is not None:
             await runner.cleanup()
             LOG_SERVER.info("stopped")
-        if self._ca is not None:
-            self._ca.cleanup()
+        if self._state.ca is not None:
+            self._state.ca.cleanup()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -183,150 +509,14 @@ class EmulatorServer:
     ) -> None:
         await self.stop()
 
-    @property
-    def running(self) -> bool:
-        return self._runner is not None
 
-    # --- addresses ------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The bound port.
-
-        Raises:
-            RuntimeError: the server is not started.
-        """
-        if self._port is None:
-            raise RuntimeError("the emulator is not started")
-        return self._port
-
-    @property
-    def _base(self) -> str:
-        return f"{_url_host(self.host)}:{self.port}"
-
-    @property
-    def http_endpoint(self) -> str:
-        """``http://127.0.0.1:PORT/event`` (``https://`` with TLS)."""
-        return f"{'https' if self.tls else 'http'}://{self._base}/event"
-
-    @property
-    def realtime_endpoint(self) -> str:
-        """``ws://127.0.0.1:PORT/event/realtime`` (``wss://`` with TLS)."""
-        return f"{'wss' if self.tls else 'ws'}://{self._base}/event/realtime"
-
-    @property
-    def region(self) -> str:
-        return self._config.region
-
-    @property
-    def api_key(self) -> str | None:
-        """The first configured API key."""
-        return self._config.api_key
-
-    @property
-    def config(self) -> EmulatorConfig:
-        return self._config
-
-    @property
-    def ca_cert_path(self) -> str | None:
-        """The local CA certificate (PEM) to trust, with ``tls=True``; else ``None``."""
-        return str(self._ca.ca_cert_path) if self._ca is not None else None
-
-    def client_ssl_context(self) -> ssl.SSLContext:
-        """An ``ssl.SSLContext`` that trusts the local CA.
-
-        Raises:
-            RuntimeError: the server was not started with ``tls=True``.
-        """
-        if self._ca is None:
-            raise RuntimeError("client_ssl_context() needs a server started with tls=True")
-        return self._ca.client_context()
-
-    # --- inspection and control (thread-safe) -----------------------------------------------
-
-    @property
-    def recorder(self) -> Recorder:
-        return self._emulator.recorder
-
-    @property
-    def issuer(self) -> LocalIssuer:
-        """The local token issuer: ``server.issuer.mint(sub="alice", groups=["admins"])``."""
-        return self._emulator.issuer
-
-    @property
-    def emulator(self) -> Emulator:
-        """The application state (advanced use; its methods run on the server's loop)."""
-        return self._emulator
-
-    @property
-    def connections(self) -> list[ConnectionInfo]:
-        """Open connections and those closed since the last reset, oldest first."""
-        return self._emulator.recorder.connections
-
-    def _call(self, func: Callable[..., T], *args: Any) -> T:
-        """Run ``func`` on the server's loop thread and return its result."""
-        loop = self._loop
-        if (
-            loop is None
-            or threading.get_ident() == self._thread_id
-            or loop.is_closed()
-            or not loop.is_running()
-        ):
-            return func(*args)
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                future.set_result(func(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        loop.call_soon_threadsafe(run)
-        return future.result(CONTROL_TIMEOUT)
-
-    def inject(self, fault: Fault, *, connection: Target = None) -> FaultHandle:
-        """Install ``fault`` for every connection, one id, or a predicate.
-
-        One-shot faults act at once on the matching open connections.  The handle removes
-        the fault when used as a context manager, or on ``remove()``.
-        """
-        key = self._call(self._emulator.add_fault, fault, connection)
-        return FaultHandle(lambda: self._call(self._emulator.remove_fault, key), fault)
-
-    def clear_faults(self) -> None:
-        """Remove every installed fault."""
-        self._call(self._emulator.clear_faults)
-
-    def close_connection(self, id: str, code: int = 1000, reason: str = "") -> None:
-        """Close connection ``id`` with ``code`` after its queued frames.
-
-        Raises:
-            KeyError: no open connection has that id.
-        """
-        self._call(self._emulator.close_connection, id, code, reason)
-
-    def check(self) -> None:
-        """Re-raise the first server-side exception collected since the last check."""
-        self._emulator.check()
-
-    def reset(self) -> None:
-        """Clear the recorder, the faults and the collected exceptions."""
-        self._call(self._emulator.clear_faults)
-        self._emulator.recorder.clear()
-        self._emulator.clear_errors()
-
-    def __repr__(self) -> str:
-        where = self.realtime_endpoint if self._port is not None else "not started"
-        return f"<EmulatorServer {where}>"
-
-
-class EmulatorThread:
+class EmulatorThread(EmulatorHost):
     """The emulator in a background thread with its own :class:`RealClockLoop`.
 
-    Same arguments and API as :class:`EmulatorServer`, plus ``start_timeout`` and
-    ``stop_timeout``.  ``start()``/``stop()`` (or ``with``) block until done.
+    Same arguments and API as :class:`EmulatorServer` (both are :class:`EmulatorHost`),
+    plus ``start_timeout`` and ``stop_timeout``.  ``start()``/``stop()`` (or ``with``)
+    block until done.  From a sync test use the blocking waits
+    (``server.wait_published_sync(...)``); from an async test on any loop, await them.
     """
 
     def __init__(
@@ -343,10 +533,17 @@ class EmulatorThread:
         self.server = EmulatorServer(
             config, host=host, port=port, tls=tls, shutdown_timeout=shutdown_timeout
         )
+        """The in-loop server the thread runs."""
+        self._state = self.server._state
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive and its server listening."""
+        return self._thread is not None and self._thread.is_alive() and self._state.listening
 
     def start(self) -> Self:
         """Start the thread and wait until the server listens.
@@ -424,72 +621,3 @@ class EmulatorThread:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    # --- the EmulatorServer API -------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self.server.running
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def http_endpoint(self) -> str:
-        return self.server.http_endpoint
-
-    @property
-    def realtime_endpoint(self) -> str:
-        return self.server.realtime_endpoint
-
-    @property
-    def region(self) -> str:
-        return self.server.region
-
-    @property
-    def api_key(self) -> str | None:
-        return self.server.api_key
-
-    @property
-    def config(self) -> EmulatorConfig:
-        return self.server.config
-
-    @property
-    def ca_cert_path(self) -> str | None:
-        return self.server.ca_cert_path
-
-    def client_ssl_context(self) -> ssl.SSLContext:
-        return self.server.client_ssl_context()
-
-    @property
-    def recorder(self) -> Recorder:
-        return self.server.recorder
-
-    @property
-    def issuer(self) -> LocalIssuer:
-        """The local token issuer (``mint`` is thread-safe)."""
-        return self.server.issuer
-
-    @property
-    def connections(self) -> list[ConnectionInfo]:
-        return self.server.connections
-
-    def inject(self, fault: Fault, *, connection: Target = None) -> FaultHandle:
-        return self.server.inject(fault, connection=connection)
-
-    def clear_faults(self) -> None:
-        self.server.clear_faults()
-
-    def close_connection(self, id: str, code: int = 1000, reason: str = "") -> None:
-        self.server.close_connection(id, code, reason)
-
-    def check(self) -> None:
-        self.server.check()
-
-    def reset(self) -> None:
-        self.server.reset()
-
-    def __repr__(self) -> str:
-        where = self.server.realtime_endpoint if self.server.running else "not started"
-        return f"<EmulatorThread {where}>"

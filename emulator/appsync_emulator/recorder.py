@@ -5,14 +5,17 @@ thread or any event loop:
 
 * every list is bounded by ``config.record_limit`` (the oldest entries go first) and
   guarded by one lock, and every property returns a snapshot copy;
-* ``wait_*`` block the calling thread on a condition variable with a real-clock deadline
-  (freezegun cannot stall them); ``wait_*_async`` are their awaitable twins and work on
-  **any** event loop: the recorder completes a future on the waiter's own loop with
+* every wait is awaitable, ``await recorder.wait_published(...)``, and works on **any**
+  event loop: the recorder completes a future on the waiter's own loop with
   ``call_soon_threadsafe`` when a record satisfies it, so no thread is parked and no
   polling sleep is involved;
+* each wait has a blocking twin with the same arguments and the suffix ``_sync``
+  (``recorder.wait_published_sync(...)``) for sync tests: it blocks the calling thread on a
+  condition variable with a real-clock deadline (freezegun cannot stall it) and refuses to
+  run on a thread that is running an event loop;
 * a failed assertion or a timed-out wait raises :class:`RecorderAssertionError` whose
-  message lists the near misses (the channels that did get publishes, the subscriptions
-  that do exist, the error frames the server sent).
+  message names the wait that timed out and lists the near misses (the channels that did
+  get publishes, the subscriptions that do exist, the error frames the server sent).
 """
 
 from __future__ import annotations
@@ -22,15 +25,21 @@ import json
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal, NamedTuple, TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
-from appsync_events.errors import ErrorDetail, InvalidChannelError
+from appsync_events.errors import InvalidChannelError
 from appsync_events.protocol.channels import parse_channel, parse_subscribe_channel
-from appsync_events.protocol.messages import FailedEvent
 
 from ._clock import real_monotonic, real_time
-from .config import AuthType
+from .records import (
+    ConnectionInfo as ConnectionInfo,
+    Direction as Direction,
+    ErrorRecord as ErrorRecord,
+    FrameRecord as FrameRecord,
+    PublishRecord as PublishRecord,
+    SubscriptionRecord as SubscriptionRecord,
+)
 from .verify.base import Identity
 
 __all__ = [
@@ -44,7 +53,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Direction = Literal["received", "sent"]
 _SentBatch = tuple[str, float, list[tuple[str | bytes | None, str | None, str | None, Any]]]
 """``(connection id, time, [(text, frame type, frame id, _), ...])``: one writer batch."""
 
@@ -55,117 +63,6 @@ class RecorderAssertionError(AssertionError, TimeoutError):
     It is an :class:`AssertionError` (pytest shows it as a failed assertion) and, for
     waits, also a :class:`TimeoutError`.
     """
-
-
-# --- records ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionInfo:
-    """One WebSocket connection, as fault targets and tests see it."""
-
-    id: str
-    """Server-assigned id (``c1``, ``c2``, …), stable for the connection's life."""
-    opened_at: float
-    """Epoch seconds of the upgrade."""
-    subprotocols: tuple[str, ...] = ()
-    """The subprotocols the client offered, ``header-`` payloads redacted."""
-    auth_mode: AuthType | None = None
-    """The mode that authorized the connection, ``None`` if connection auth failed."""
-    identity: Identity | None = None
-    authorized: bool = True
-    remote: str | None = None
-    closed_at: float | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
-
-    @property
-    def open(self) -> bool:
-        return self.closed_at is None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubscriptionRecord:
-    """An accepted subscription."""
-
-    connection_id: str
-    id: str
-    channel: str
-    """The channel exactly as the client sent it."""
-    pattern: str
-    """The canonical pattern path, e.g. ``/default/*``."""
-    identity: Identity | None
-    time: float
-    unsubscribed_at: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.unsubscribed_at is None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishRecord:
-    """An accepted publish request (WebSocket or HTTP); rejected ones are in ``errors``."""
-
-    channel: str
-    """Canonical channel path, e.g. ``/default/chat``."""
-    events: tuple[str, ...]
-    """The event texts as published."""
-    identifiers: tuple[str, ...]
-    """The server identifier of each event, by index."""
-    auth_mode: AuthType | None
-    identity: Identity | None
-    transport: Literal["websocket", "http"]
-    time: float
-    failed: tuple[FailedEvent, ...] = ()
-    broadcast: tuple[str, ...] = ()
-    """The texts actually fanned out (after the handler)."""
-    deliveries: int = 0
-    """``data`` frames queued to subscribers."""
-    connection_id: str | None = None
-    publish_id: str | None = None
-    """The ``id`` of the WebSocket ``publish`` frame."""
-
-    @property
-    def accepted_events(self) -> tuple[str, ...]:
-        """The published events that did not fail, in index order."""
-        bad = {f.index for f in self.failed}
-        return tuple(e for i, e in enumerate(self.events) if i not in bad)
-
-
-class FrameRecord(NamedTuple):
-    """One WebSocket frame (text, or bytes for a binary frame).
-
-    A named tuple rather than a dataclass: one is made per frame, on the hot path.
-    """
-
-    connection_id: str
-    direction: Direction
-    data: str | bytes
-    frame_type: str | None
-    id: str | None
-    time: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ErrorRecord:
-    """An error the server answered with: a WS frame with ``errors`` or an HTTP error."""
-
-    transport: Literal["websocket", "http"]
-    frame_type: str
-    """The frame type (``subscribe_error``, …) or ``http`` for an HTTP error response."""
-    errors: tuple[ErrorDetail, ...]
-    time: float
-    connection_id: str | None = None
-    id: str | None = None
-    status: int | None = None
-    """The HTTP status (HTTP only)."""
-
-    def __str__(self) -> str:
-        where = f"HTTP {self.status}" if self.transport == "http" else f"{self.frame_type}"
-        who = f" on {self.connection_id}" if self.connection_id else ""
-        op = f" id={self.id}" if self.id else ""
-        return f"{where}{who}{op}: " + "; ".join(str(e) for e in self.errors)
 
 
 # --- the recorder -----------------------------------------------------------------------
@@ -634,28 +531,99 @@ class Recorder:
             )
 
     # --- waits --------------------------------------------------------------------------
+    #
+    # Each wait has two spellings with the same arguments: ``await recorder.wait_x(...)``,
+    # which works on any event loop, and ``recorder.wait_x_sync(...)``, which blocks the
+    # calling thread for sync tests.  Both raise RecorderAssertionError on timeout, naming the
+    # call that timed out and listing the near misses.
 
-    def wait_for(
+    async def wait_for(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_for_sync
+        describe: Callable[[], str] | None = None,
+    ) -> T:
+        """Wait until ``predicate(recorder)`` returns non-``None``; return that value.
+
+        The predicate runs under the recorder's lock after every change (for an awaited
+        wait, on the thread that recorded the change), so it must be quick and must not wait
+        itself.  Works on any event loop: the recorder completes the wait on the waiter's
+        own loop.
+
+        Args:
+            predicate: called with the recorder; ``None`` means "not yet".
+            timeout: seconds to wait (real time, unaffected by a frozen clock).
+            describe: builds the failure message on timeout (what was expected, what was
+                seen); the default names the predicate.
+
+        Returns:
+            The predicate's first non-``None`` result.
+
+        Raises:
+            RecorderAssertionError: on timeout, naming the wait and ``describe()``.
+            Exception: whatever the predicate raised.
+
+        Cancelling the wait removes it; nothing is left registered.
+        """
+        return await self._wait(predicate, timeout, _call_text("wait_for", predicate), describe)
+
+    def wait_for_sync(
         self,
         predicate: Callable[[Recorder], T | None],
         timeout: float = 5.0,
         describe: Callable[[], str] | None = None,
     ) -> T:
-        """Block until ``predicate(recorder)`` returns non-``None``; return that value.
+        """Blocking :meth:`wait_for`, for sync tests (from any thread without a running loop).
 
         Raises:
-            RecorderAssertionError: on timeout, with ``describe()`` as the message.
+            RecorderAssertionError: on timeout, naming the wait and ``describe()``.
             RuntimeError: called from a thread that is running an event loop (that would
-                stall the loop); use :meth:`wait_for_async` there.
+                stall the loop); ``await`` :meth:`wait_for` there.
         """
+        return self._wait_sync(predicate, timeout, _call_text("wait_for", predicate), describe)
+
+    async def _wait(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float,  # noqa: ASYNC109 - the public waits' timeout, passed on
+        call: str,
+        describe: Callable[[], str] | None,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            result = predicate(self)
+            if result is not None:
+                return result
+            waiter = _Waiter(lambda: predicate(self), loop, future)
+            self._waiters.append(waiter)
+            self._cond.notify_all()  # lets a blocking wait observe pending waiters
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            with self._lock:
+                raise self._timed_out(call, timeout, describe) from None
+        finally:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _wait_sync(
+        self,
+        predicate: Callable[[Recorder], T | None],
+        timeout: float,
+        call: str,
+        describe: Callable[[], str] | None,
+    ) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
             raise RuntimeError(
-                "a blocking recorder wait was called from a running event loop; "
-                "use the awaitable twin (wait_*_async) instead"
+                f"{call.replace('(', '_sync(', 1)} blocks, and this thread is running an "
+                f"event loop; use the awaitable twin instead: await {call}"
             )
         deadline = real_monotonic() + timeout
         with self._lock:
@@ -667,41 +635,18 @@ class Recorder:
                         return result
                     remaining = deadline - real_monotonic()
                     if remaining <= 0:
-                        raise RecorderAssertionError(
-                            (describe() if describe else "condition not met")
-                            + f" (waited {timeout} s)"
-                        )
+                        raise self._timed_out(call, timeout, describe)
                     self._cond.wait(remaining)
             finally:
                 self._blocking -= 1
 
-    async def wait_for_async(
-        self,
-        predicate: Callable[[Recorder], T | None],
-        timeout: float = 5.0,  # noqa: ASYNC109 - the twin of the blocking wait's signature
-        describe: Callable[[], str] | None = None,
-    ) -> T:
-        """Awaitable :meth:`wait_for`, usable on any event loop.  Cancel-safe."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            result = predicate(self)
-            if result is not None:
-                return result
-            waiter = _Waiter(lambda: predicate(self), loop, future)
-            self._waiters.append(waiter)
-            self._cond.notify_all()  # lets a blocking wait_for() observe pending waiters
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            with self._lock:
-                message = describe() if describe else "condition not met"
-            raise RecorderAssertionError(f"{message} (waited {timeout} s)") from None
-        finally:
-            with self._lock:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+    @staticmethod
+    def _timed_out(
+        call: str, timeout: float, describe: Callable[[], str] | None
+    ) -> RecorderAssertionError:
+        # Call with the lock held: ``describe`` reads the records.
+        detail = describe() if describe is not None else "the predicate returned None every time"
+        return RecorderAssertionError(f"{call} timed out after {timeout} s: {detail}")
 
     def _describe_connected(self, count: int) -> Callable[[], str]:
         def describe() -> str:
@@ -731,60 +676,107 @@ class Recorder:
 
         return describe
 
-    def wait_connected(self, count: int = 1, timeout: float = 5.0) -> list[ConnectionInfo]:
-        """Block until ``count`` connections have opened (since the last reset)."""
-        return self.wait_for(
-            lambda r: r._connected(count), timeout, self._describe_connected(count)
+    async def wait_connected(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_connected_sync
+    ) -> list[ConnectionInfo]:
+        """Wait until ``count`` connections have opened (since the last reset).
+
+        Returns:
+            Every recorded connection, oldest first.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing the connections seen.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self._wait(
+            lambda r: r._connected(count),
+            timeout,
+            f"wait_connected({count})",
+            self._describe_connected(count),
         )
 
-    def wait_subscribed(self, channel: str, timeout: float = 5.0) -> SubscriptionRecord:
-        """Block until an active subscription to exactly ``channel`` exists."""
-        return self.wait_for(
-            lambda r: r._subscribed(channel), timeout, self._describe_subscribed(channel)
+    def wait_connected_sync(self, count: int = 1, timeout: float = 5.0) -> list[ConnectionInfo]:
+        """Blocking :meth:`wait_connected`, for sync tests."""
+        return self._wait_sync(
+            lambda r: r._connected(count),
+            timeout,
+            f"wait_connected({count})",
+            self._describe_connected(count),
         )
 
-    def wait_published(
+    async def wait_subscribed(
+        self,
+        channel: str,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_subscribed_sync
+    ) -> SubscriptionRecord:
+        """Wait until an active subscription to exactly ``channel`` (a pattern) exists.
+
+        Returns:
+            That subscription's record.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing the subscriptions.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self._wait(
+            lambda r: r._subscribed(channel),
+            timeout,
+            f"wait_subscribed({channel!r})",
+            self._describe_subscribed(channel),
+        )
+
+    def wait_subscribed_sync(self, channel: str, timeout: float = 5.0) -> SubscriptionRecord:
+        """Blocking :meth:`wait_subscribed`, for sync tests."""
+        return self._wait_sync(
+            lambda r: r._subscribed(channel),
+            timeout,
+            f"wait_subscribed({channel!r})",
+            self._describe_subscribed(channel),
+        )
+
+    async def wait_published(
+        self,
+        channel: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the same signature as wait_published_sync
+    ) -> list[PublishRecord]:
+        """Wait until at least ``count`` events were accepted on ``channel``.
+
+        Returns:
+            The publish records of that channel.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, listing what was published.
+
+        Cancel-safe; works on any event loop.
+        """
+        return await self._wait(
+            lambda r: r._at_least_published(channel, count),
+            timeout,
+            f"wait_published({channel!r}, count={count})",
+            self._describe_published(channel, count),
+        )
+
+    def wait_published_sync(
         self, channel: str, count: int = 1, timeout: float = 5.0
     ) -> list[PublishRecord]:
-        """Block until at least ``count`` events were accepted on ``channel``."""
-        return self.wait_for(
+        """Blocking :meth:`wait_published`, for sync tests."""
+        return self._wait_sync(
             lambda r: r._at_least_published(channel, count),
             timeout,
+            f"wait_published({channel!r}, count={count})",
             self._describe_published(channel, count),
         )
 
-    async def wait_connected_async(
-        self,
-        count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_connected
-    ) -> list[ConnectionInfo]:
-        """Awaitable :meth:`wait_connected` (any event loop)."""
-        return await self.wait_for_async(
-            lambda r: r._connected(count), timeout, self._describe_connected(count)
-        )
 
-    async def wait_subscribed_async(
-        self,
-        channel: str,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_subscribed
-    ) -> SubscriptionRecord:
-        """Awaitable :meth:`wait_subscribed` (any event loop)."""
-        return await self.wait_for_async(
-            lambda r: r._subscribed(channel), timeout, self._describe_subscribed(channel)
-        )
-
-    async def wait_published_async(
-        self,
-        channel: str,
-        count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_published
-    ) -> list[PublishRecord]:
-        """Awaitable :meth:`wait_published` (any event loop)."""
-        return await self.wait_for_async(
-            lambda r: r._at_least_published(channel, count),
-            timeout,
-            self._describe_published(channel, count),
-        )
+def _call_text(name: str, predicate: Callable[..., object]) -> str:
+    """``wait_for(test_x.<locals>.seen)``: the wait and its predicate, for messages."""
+    label = getattr(predicate, "__qualname__", None) or repr(predicate)
+    return f"{name}({label})"
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:

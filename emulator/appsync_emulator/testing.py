@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._plugin_options import INI_OPTIONS
 from .config import (
-    ApiKey,
+    ApiKeyConfig,
     AuthType,
     CognitoConfig,
     ConfigError,
@@ -104,12 +104,12 @@ def _namespace(value: Any, where: str) -> NamespaceConfig:
     raise ConfigError(f"{where}: expected a name or a NamespaceConfig, got {value!r}")
 
 
-def _api_key(value: Any, where: str) -> ApiKey:
-    if isinstance(value, ApiKey):
+def _api_key(value: Any, where: str) -> ApiKeyConfig:
+    if isinstance(value, ApiKeyConfig):
         return value
     if isinstance(value, str):
-        return ApiKey(key=value)
-    raise ConfigError(f"{where}: expected a string or an ApiKey, got {value!r}")
+        return ApiKeyConfig(key=value)
+    raise ConfigError(f"{where}: expected a string or an ApiKeyConfig, got {value!r}")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -120,7 +120,7 @@ def _coerce(name: str, value: Any) -> Any:
     if name in _MODE_FIELDS:
         return _modes(value, name)
     if name == "api_keys":
-        items = [value] if isinstance(value, str | ApiKey) else list(value)
+        items = [value] if isinstance(value, str | ApiKeyConfig) else list(value)
         return tuple(_api_key(v, f"api_keys[{i}]") for i, v in enumerate(items))
     if name == "iam_credentials" and isinstance(value, IamCredentials):
         return (value,)
@@ -387,7 +387,10 @@ def check_request_loop(request: Any, fixture: str) -> None:
 
 
 class ServerLike(Protocol):
-    """The part of :class:`~appsync_emulator.server.EmulatorThread` the helpers use."""
+    """The part of :class:`~appsync_emulator.hosting.EmulatorHost` the helpers use.
+
+    Both hosts satisfy it; so does any object with these members (a stand-in in a test).
+    """
 
     @property
     def http_endpoint(self) -> str: ...

@@ -1,6 +1,6 @@
 """A throw-away local certificate authority for ``wss://`` and ``https://`` on loopback.
 
-Amplify JS always connects with ``wss://`` (PROTOCOL.md §1.3), so the emulator can serve
+Amplify JS always connects with ``wss://``, so the emulator can serve
 TLS on its single listener.  :class:`LocalCA` makes a CA with ``trustme``, issues a server
 certificate for ``127.0.0.1``, ``localhost`` and ``::1`` (plus any extra host names), and
 writes the CA certificate to a PEM file that clients trust (``ca_cert_path``;

@@ -106,9 +106,7 @@ async def test_emulator_round_trip(emulator: EmulatorServer) -> None:
         emulator.recorder.assert_published("/default/room", count=5)
         assert emulator.recorder.assert_subscribed("/default/*").id == sub.id
         await sub.close()
-        await emulator.recorder.wait_for_async(
-            lambda r: r.subscriptions[0].unsubscribed_at, timeout=WAIT
-        )
+        await emulator.recorder.wait_for(lambda r: r.subscriptions[0].unsubscribed_at, timeout=WAIT)
 
 
 async def test_emulator_six_events_refused_locally(emulator: EmulatorServer) -> None:
@@ -250,7 +248,7 @@ async def test_emulator_flood_overflows_one_subscription(emulator: EmulatorServe
         emulator.inject(
             faults.FloodSubscription(subscription_id=flooded.id, count=50, event='{"f":1}')
         )
-        await emulator.recorder.wait_for_async(
+        await emulator.recorder.wait_for(
             lambda r: next(
                 (s for s in r.subscriptions if s.id == flooded.id and s.unsubscribed_at), None
             ),
@@ -273,7 +271,7 @@ async def test_emulator_close_unsubscribes_and_closes_1000(emulator: EmulatorSer
     await client.subscribe("default/b")
     await client.close()
     await client.close()
-    info = await emulator.recorder.wait_for_async(
+    info = await emulator.recorder.wait_for(
         lambda r: r.connections[0] if r.connections[0].closed_at else None, timeout=WAIT
     )
     assert info.close_code == 1000

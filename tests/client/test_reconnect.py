@@ -107,7 +107,7 @@ async def resubscribed(server: EmulatorServer, sub_id: str, old: str) -> Subscri
         found = [s for s in r.subscriptions if s.id == sub_id and s.connection_id != old]
         return found[0] if found and found[0].active else None
 
-    return await server.recorder.wait_for_async(check, timeout=WAIT)
+    return await server.recorder.wait_for(check, timeout=WAIT)
 
 
 async def next_json(sub: appsync_events.Subscription) -> object:
@@ -258,7 +258,7 @@ async def test_server_close_keeps_buffered_events(emulator: EmulatorServer) -> N
         sub = await client.subscribe("default/buffer")
         first = emulator.recorder.connections[-1].id
         assert (await client.publish("default/buffer", {"n": 1}, {"n": 2})).ok
-        await emulator.recorder.wait_for_async(
+        await emulator.recorder.wait_for(
             lambda r: r.published[-1].deliveries >= 2 or None, timeout=WAIT
         )
         emulator.inject(faults.CloseConnection(1012, "service restart"))  # after queued frames
@@ -318,7 +318,7 @@ async def test_pending_publish_fails_with_original_error(emulator: EmulatorServe
         sub = await client.subscribe("default/p")
         with emulator.inject(faults.WithholdReply(match="publish_success")):
             publishing = asyncio.ensure_future(client.publish("default/p", {"n": 1}))
-            await emulator.recorder.wait_published_async("default/p", timeout=WAIT)
+            await emulator.recorder.wait_published("default/p", timeout=WAIT)
             emulator.inject(faults.DropConnection())
             with pytest.raises(ConnectionClosedError) as info:
                 await asyncio.wait_for(publishing, WAIT)
@@ -441,13 +441,13 @@ async def test_close_during_reconnect_handshake(emulator: EmulatorServer) -> Non
     emulator.inject(faults.NeverAck())
     emulator.inject(faults.DropConnection())
     await states.wait(ConnectionState.RECONNECTING)
-    await emulator.recorder.wait_connected_async(count=2, timeout=WAIT)
+    await emulator.recorder.wait_connected(count=2, timeout=WAIT)
     async with asyncio.timeout(WAIT):
         await client.close()
     assert client._tasks == set()
     with pytest.raises(SubscriptionClosedError):
         await sub.next()
-    await emulator.recorder.wait_for_async(
+    await emulator.recorder.wait_for(
         lambda r: all(not c.open for c in r.connections) or None, timeout=WAIT
     )
 
@@ -463,7 +463,7 @@ async def test_authorizer_called_again_on_reconnect(emulator: EmulatorServer) ->
         assert (authz.count(Operation.CONNECT), authz.count(Operation.SUBSCRIBE)) == (1, 2)
         emulator.inject(faults.DropConnection())
         await states.wait(ConnectionState.CONNECTED)
-        await emulator.recorder.wait_for_async(
+        await emulator.recorder.wait_for(
             lambda r: len([s for s in r.subscriptions if s.active]) == 2 or None, timeout=WAIT
         )
         assert (authz.count(Operation.CONNECT), authz.count(Operation.SUBSCRIBE)) == (2, 4)
@@ -541,7 +541,7 @@ async def test_second_drop_during_resubscribe_is_resumed_again(emulator: Emulato
         handle.remove()
         emulator.inject(faults.DropConnection())
         await states.wait(ConnectionState.CONNECTED)
-        record = await emulator.recorder.wait_for_async(
+        record = await emulator.recorder.wait_for(
             lambda r: [s for s in r.subscriptions if s.id == sub.id and s.active] or None,
             timeout=WAIT,
         )
@@ -678,7 +678,7 @@ async def test_subscription_closed_while_resumed_is_unsubscribed(
             await resubscribing.wait()
         await sub.close()
         await states.wait(ConnectionState.CONNECTED)
-        await emulator.recorder.wait_for_async(
+        await emulator.recorder.wait_for(
             lambda r: (
                 [
                     s

@@ -345,7 +345,7 @@ async def test_close_connection(server: EmulatorServer, client: RawClient) -> No
     """CloseConnection: close frame with the code and reason."""
     server.inject(CloseConnection(4001, "bye now"))
     assert await client.closed() == (4001, "bye now")
-    info = await server.recorder.wait_for_async(
+    info = await server.recorder.wait_for(
         lambda r: r.connections[-1] if not r.connections[-1].open else None
     )
     assert (info.close_code, info.close_reason) == (4001, "bye now")
@@ -363,7 +363,7 @@ async def test_faults_target_one_connection_by_id(server: EmulatorServer) -> Non
     """connection="c2" closes c2 only; the other keeps working."""
     first = await open_raw(server)
     second = await open_raw(server)
-    await server.recorder.wait_connected_async(2)
+    await server.recorder.wait_connected(2)
     target = server.connections[-1].id
     server.inject(CloseConnection(4002), connection=target)
     assert (await second.closed())[0] == 4002
@@ -630,7 +630,7 @@ async def test_withheld_http_response_is_released_at_shutdown(
             return response.status
 
     task = asyncio.ensure_future(post())
-    await server.recorder.wait_published_async("default/h")
+    await server.recorder.wait_published("default/h")
     assert not task.done()
     await server.stop()
     assert await task == 503

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import ssl
 import threading
+import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from freezegun import freeze_time
 from websockets.sync.client import connect as sync_connect
 
-from appsync_emulator import EmulatorServer, EmulatorThread, NamespaceConfig
+from appsync_emulator import (
+    EmulatorHost,
+    EmulatorServer,
+    EmulatorThread,
+    NamespaceConfig,
+    Recorder,
+    RecorderAssertionError,
+)
 from appsync_emulator.faults import AckTimeoutOverride, CloseConnection
 from appsync_emulator.handlers import HandlerContext
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
@@ -120,11 +131,11 @@ def test_thread_server_from_a_sync_test() -> None:
                     "type": "connection_ack",
                     "connectionTimeoutMs": 777,
                 }
-            server.recorder.wait_connected(1, timeout=2)
+            server.recorder.wait_connected_sync(1, timeout=2)
             server.close_connection(server.connections[-1].id, 4003, "sync")
             with pytest.raises(Exception, match="4003"):
                 _drain(ws)
-        server.recorder.wait_for(
+        server.recorder.wait_for_sync(
             lambda r: r.connections[-1] if not r.connections[-1].open else None, timeout=2
         )
         server.check()
@@ -142,7 +153,7 @@ async def test_thread_server_from_an_async_test_on_another_loop() -> None:
         raw = await open_raw(server)
         await raw.init()
         await raw.subscribe("default/t")
-        record = await server.recorder.wait_subscribed_async("default/t")
+        record = await server.recorder.wait_subscribed("default/t")
         assert record.connection_id == server.connections[-1].id
         server.inject(CloseConnection(4004), connection=record.connection_id)
         assert (await raw.closed())[0] == 4004
@@ -170,7 +181,7 @@ def test_thread_keeps_time_under_freezegun() -> None:
             proxy=None,
         ) as ws:
             ws.send(json.dumps({"type": "connection_init"}))
-            conn = server.recorder.wait_connected(1, timeout=2)[-1].id
+            conn = server.recorder.wait_connected_sync(1, timeout=2)[-1].id
 
             def kas(count: int) -> object:
                 def predicate(r: object) -> object:
@@ -179,9 +190,9 @@ def test_thread_keeps_time_under_freezegun() -> None:
 
                 return predicate
 
-            server.recorder.wait_for(kas(1), timeout=2)
+            server.recorder.wait_for_sync(kas(1), timeout=2)
             with freeze_time("2030-01-01", real_asyncio=True):
-                server.recorder.wait_for(kas(4), timeout=2)
+                server.recorder.wait_for_sync(kas(4), timeout=2)
 
 
 @pytest.mark.asyncio
@@ -251,3 +262,180 @@ async def test_shutdown_with_many_sockets_is_fast() -> None:
     assert loop.time() - started < 500 * MS * 2
     for raw in raws:
         assert (await raw.closed())[0] == 1001
+
+
+# --- the shared surface: one API, the same behaviour on both hosts ---------------------------
+
+
+@pytest_asyncio.fixture(params=["EmulatorServer", "EmulatorThread"])
+async def host(request: pytest.FixtureRequest) -> AsyncIterator[EmulatorHost]:
+    """The emulator in the test's loop, then in a background thread."""
+    if request.param == "EmulatorServer":
+        async with EmulatorServer(fast_config()) as server:
+            yield server
+            server.check()
+    else:
+        with EmulatorThread(fast_config()) as thread:
+            yield thread
+            thread.check()
+
+
+def test_the_shared_surface_is_defined_once() -> None:
+    """Neither host re-declares a member of EmulatorHost (the thread refines ``running``)."""
+    shared = {name for name in vars(EmulatorHost) if not name.startswith("__")}
+    assert shared & set(vars(EmulatorServer)) == set()
+    assert shared & set(vars(EmulatorThread)) == {"running"}
+    for name in ("assert_published", "wait_published", "wait_published_sync", "inject"):
+        assert name in shared
+
+
+@pytest.mark.asyncio
+async def test_host_is_not_created_directly_and_repr_follows_the_lifecycle() -> None:
+    """EmulatorHost() explains what to create; repr says not started, the URL, or stopped."""
+    with pytest.raises(TypeError, match="EmulatorServer and EmulatorThread"):
+        EmulatorHost()
+    server = EmulatorServer(fast_config())
+    assert repr(server) == "<EmulatorServer not started>"
+    async with server:
+        assert repr(server) == f"<EmulatorServer {server.realtime_endpoint}>"
+    assert repr(server) == "<EmulatorServer stopped>"
+    thread = EmulatorThread(fast_config())
+    assert repr(thread) == "<EmulatorThread not started>"
+    with thread:
+        assert repr(thread) == f"<EmulatorThread {thread.realtime_endpoint}>"
+    assert repr(thread) == "<EmulatorThread stopped>"
+
+
+WAITS_AND_ASSERTIONS = [
+    "assert_published",
+    "assert_subscribed",
+    "assert_no_errors",
+    "wait_for",
+    "wait_for_sync",
+    "wait_connected",
+    "wait_connected_sync",
+    "wait_subscribed",
+    "wait_subscribed_sync",
+    "wait_published",
+    "wait_published_sync",
+]
+
+
+@pytest.mark.parametrize("name", WAITS_AND_ASSERTIONS)
+def test_host_waits_and_assertions_mirror_the_recorder(name: str) -> None:
+    """server.X takes the arguments of server.recorder.X and is async exactly when it is."""
+    on_host, on_recorder = getattr(EmulatorHost, name), getattr(Recorder, name)
+    assert inspect.signature(on_host) == inspect.signature(on_recorder)
+    assert inspect.iscoroutinefunction(on_host) == inspect.iscoroutinefunction(on_recorder)
+
+
+@pytest.mark.asyncio
+async def test_shared_surface_reports_addresses(host: EmulatorHost) -> None:
+    """Addresses, config and state read the same on both hosts."""
+    assert isinstance(host, EmulatorHost)
+    assert host.running
+    assert (host.host, host.tls) == ("127.0.0.1", False)
+    assert host.http_endpoint == f"http://127.0.0.1:{host.port}/event"
+    assert host.realtime_endpoint == f"ws://127.0.0.1:{host.port}/event/realtime"
+    assert (host.region, host.api_key) == ("us-east-1", host.config.api_keys[0].key)
+    assert host.ca_cert_path is None
+    assert host.connections == []
+    assert host.emulator.recorder is host.recorder
+    assert repr(host) == f"<{type(host).__name__} {host.realtime_endpoint}>"
+    with pytest.raises(RuntimeError, match="tls=True"):
+        host.client_ssl_context()
+
+
+@pytest.mark.asyncio
+async def test_shared_surface_waits_assertions_and_controls(host: EmulatorHost) -> None:
+    """Awaited waits, assertions, faults and close_connection from the host object."""
+    raw = await open_raw(host)
+    await raw.init()
+    (connection,) = await host.wait_connected(1)
+    await raw.subscribe("default/*")
+    assert (await host.wait_subscribed("default/*")).connection_id == connection.id
+    assert host.assert_subscribed("/default/*").id == "s1"
+    await raw.publish("default/t", ['{"n":1}'])
+    await raw.expect("publish_success")
+    records = await host.wait_published("default/t", count=1)
+    assert records == host.assert_published("default/t", count=1, events=[{"n": 1}])
+    host.assert_no_errors()
+    seen = await host.wait_for(lambda r: len(r.received) if len(r.received) >= 3 else None)
+    assert seen >= 3
+    with host.inject(CloseConnection(4004), connection=connection.id):
+        assert (await raw.closed())[0] == 4004
+    closed = await host.wait_for(lambda r: r.connections[-1].close_code)
+    assert closed == 4004
+    host.reset()
+    assert host.connections == []
+    assert host.recorder.published == []
+
+
+@pytest.mark.asyncio
+async def test_shared_surface_failures_name_what_was_expected(host: EmulatorHost) -> None:
+    """Failed assertions and timed-out waits on the host list the near misses."""
+    raw = await open_raw(host)
+    await raw.init()
+    await raw.publish("default/actual", ['"a"'])
+    await raw.expect("publish_success")
+    await raw.publish("nowhere/x", ['"b"'], "p2")
+    await raw.expect("publish_error", id="p2")
+    with pytest.raises(RecorderAssertionError, match="publishes to other channels: /default/act"):
+        host.assert_published("default/expected")
+    with pytest.raises(RecorderAssertionError, match="no active subscription to /default/x"):
+        host.assert_subscribed("default/x")
+    with pytest.raises(RecorderAssertionError, match="1 error answer"):
+        host.assert_no_errors()
+    with pytest.raises(RecorderAssertionError, match=r"wait_published\('default/expected', c"):
+        await host.wait_published("default/expected", timeout=20 * MS)
+    with pytest.raises(RecorderAssertionError, match=r"wait_connected\(2\) timed out"):
+        await host.wait_connected(2, timeout=20 * MS)
+    await raw.ws.close()
+    host.reset()
+
+
+@pytest.mark.asyncio
+async def test_in_loop_server_refuses_blocking_waits(server: EmulatorServer) -> None:
+    """A _sync wait on the server's own loop would stall it: it raises, naming the await."""
+    with pytest.raises(RuntimeError, match=r"await wait_published\('default/x', count=1\)"):
+        server.wait_published_sync("default/x")
+    with pytest.raises(RuntimeError, match=r"await wait_connected\(1\)"):
+        server.wait_connected_sync()
+
+
+def test_thread_waits_and_assertions_from_a_sync_test() -> None:
+    """The _sync waits and the assertions work on an EmulatorThread from a sync test."""
+    with EmulatorThread(fast_config()) as server:
+        auth = api_auth(server)
+        with sync_connect(
+            server.realtime_endpoint,
+            subprotocols=[PROTOCOL_EVENTS, encode_auth_subprotocol(auth)],  # type: ignore[list-item]
+            open_timeout=5,
+            proxy=None,
+        ) as ws:
+            ws.send(json.dumps({"type": "connection_init"}))
+            (connection,) = server.wait_connected_sync(1, timeout=2)
+            ws.send(
+                json.dumps(
+                    {"type": "subscribe", "id": "s1", "channel": "default/*", "authorization": auth}
+                )
+            )
+            assert server.wait_subscribed_sync("default/*", timeout=2).connection_id == (
+                connection.id
+            )
+            request = urllib.request.Request(
+                server.http_endpoint,
+                data=json.dumps({"channel": "default/sync", "events": ['"s"']}).encode(),
+                headers={"x-api-key": server.api_key or "", "content-type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert response.status == 200
+            assert server.wait_published_sync("default/sync", timeout=2)[0].transport == "http"
+            server.assert_published("default/sync", events=["s"])
+            server.assert_subscribed("default/*")
+            server.assert_no_errors()
+            assert server.wait_for_sync(lambda r: r.published[-1].deliveries or None, 2) == 1
+            with pytest.raises(RecorderAssertionError, match=r"wait_published\('default/n"):
+                server.wait_published_sync("default/never", timeout=20 * MS)
+        server.check()

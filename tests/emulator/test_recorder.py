@@ -45,7 +45,7 @@ def test_wait_published_blocks_until_another_thread_records() -> None:
     """A blocking wait returns as soon as a writer thread records a matching publish."""
     recorder = Recorder()
     timer = _later(50 * MS, lambda: recorder.record_publish(_publish("/default/x", '"a"')))
-    records = recorder.wait_published("default/x", timeout=2)
+    records = recorder.wait_published_sync("default/x", timeout=2)
     timer.join()
     assert [r.events for r in records] == [('"a"',)]
 
@@ -56,7 +56,7 @@ def test_wait_published_counts_accepted_events() -> None:
     bad = (FailedEvent(identifier="id1", index=1, code="X"),)
     recorder.record_publish(_publish("/default/x", '"a"', '"b"', failed=bad))
     recorder.record_publish(_publish("/default/x", '"c"'))
-    assert len(recorder.wait_published("/default/x", count=2, timeout=1)) == 2
+    assert len(recorder.wait_published_sync("/default/x", count=2, timeout=1)) == 2
     recorder.assert_published("/default/x", count=2, events=["a", '"c"'])
     with pytest.raises(RecorderAssertionError):
         recorder.assert_published("/default/x", count=3)
@@ -77,7 +77,7 @@ def test_wait_timeout_lists_near_misses() -> None:
         )
     )
     with pytest.raises(RecorderAssertionError) as info:
-        recorder.wait_published("default/x", timeout=50 * MS)
+        recorder.wait_published_sync("default/x", timeout=50 * MS)
     message = str(info.value)
     assert "expected 1 event(s) published to /default/x, got 0" in message
     assert "/default/y (2 events)" in message
@@ -154,28 +154,28 @@ def test_clear_keeps_open_connections() -> None:
     recorder.clear()
     assert [c.id for c in recorder.connections] == ["c2"]
     assert recorder.published == []
-    assert recorder.wait_connected(1, timeout=0) == recorder.connections
+    assert recorder.wait_connected_sync(1, timeout=0) == recorder.connections
 
 
 @pytest.mark.asyncio
 async def test_blocking_wait_inside_a_running_loop_is_refused() -> None:
     """A blocking wait from an event loop thread raises instead of stalling the loop."""
-    with pytest.raises(RuntimeError, match="wait_\\*_async"):
-        Recorder().wait_connected(timeout=0)
+    with pytest.raises(RuntimeError, match=r"await wait_connected\(1\)"):
+        Recorder().wait_connected_sync(timeout=0)
 
 
 def test_async_wait_works_on_a_foreign_loop() -> None:
-    """wait_*_async completes on the waiter's own loop when another thread records."""
+    """An awaited wait completes on the waiter's own loop when another thread records."""
     recorder = Recorder()
 
     async def waiter() -> int:
-        records = await recorder.wait_published_async("default/z", count=1, timeout=2)
+        records = await recorder.wait_published("default/z", count=1, timeout=2)
         return len(records)
 
     results: list[int] = []
     thread = threading.Thread(target=lambda: results.append(asyncio.run(waiter())))
     thread.start()
-    recorder.wait_for(lambda r: r._waiters or None, timeout=2)
+    recorder.wait_for_sync(lambda r: r._waiters or None, timeout=2)
     recorder.record_publish(_publish("/default/z", '"q"'))
     thread.join(2)
     assert results == [1]
@@ -186,8 +186,8 @@ async def test_async_wait_timeout_and_cancellation_clean_up() -> None:
     """A timed-out or cancelled async wait leaves no waiter behind."""
     recorder = Recorder()
     with pytest.raises(RecorderAssertionError, match="no active subscription"):
-        await recorder.wait_subscribed_async("default/x", timeout=30 * MS)
-    task = asyncio.ensure_future(recorder.wait_connected_async(5, timeout=10))
+        await recorder.wait_subscribed("default/x", timeout=30 * MS)
+    task = asyncio.ensure_future(recorder.wait_connected(5, timeout=10))
     await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -207,7 +207,7 @@ async def test_failing_predicate_fails_only_its_wait() -> None:
         if calls > 1:
             raise KeyError("boom")
 
-    task = asyncio.ensure_future(recorder.wait_for_async(predicate, timeout=2))
+    task = asyncio.ensure_future(recorder.wait_for(predicate, timeout=2))
     await asyncio.sleep(0)
     recorder.record_publish(_publish("/default/x", "1"))
     with pytest.raises(KeyError):
@@ -226,13 +226,13 @@ async def test_live_recorder_sees_frames_subscriptions_and_publishes(
     await raw.expect("publish_success")
     await raw.expect("data", id="s1")
     recorder = server.recorder
-    sub = await recorder.wait_subscribed_async("default/*")
+    sub = await recorder.wait_subscribed("default/*")
     assert (sub.channel, sub.pattern, sub.identity and sub.identity.mode) == (
         "default/*",
         "/default/*",
         "API_KEY",
     )
-    published = await recorder.wait_published_async("/default/r")
+    published = await recorder.wait_published("/default/r")
     assert published[0].deliveries == 1
     assert published[0].publish_id == "p1"
     conn = server.connections[-1].id
@@ -263,7 +263,7 @@ def test_sync_waits_against_a_thread_server() -> None:
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
-        records = server.recorder.wait_published("default/sync", timeout=2)
+        records = server.recorder.wait_published_sync("default/sync", timeout=2)
         assert records[0].transport == "http"
         server.check()
 
@@ -276,9 +276,71 @@ async def test_async_wait_wakes_on_a_recorded_frame() -> None:
     def seen() -> bool | None:
         return True if any(f.frame_type == "subscribe" for f in recorder.received) else None
 
-    waiting = asyncio.ensure_future(recorder.wait_for_async(lambda r: seen(), timeout=2))
+    waiting = asyncio.ensure_future(recorder.wait_for(lambda r: seen(), timeout=2))
     await asyncio.sleep(0)  # let the waiter register before the frame arrives
     recorder.record_frame("c1", "received", '{"type":"subscribe"}', "subscribe", "s1")
     assert await waiting is True
     recorder.record_frames("c1", [('{"type":"ka"}', "ka", None, None)])
     assert [f.frame_type for f in recorder.sent] == ["ka"]
+
+
+def _never(recorder: Recorder) -> None:
+    return None
+
+
+TIMEOUT_MESSAGES = [
+    ("wait_connected", (3,), r"wait_connected\(3\) timed out after 0\.01 s: expected 3 conn"),
+    (
+        "wait_subscribed",
+        ("default/*",),
+        r"wait_subscribed\('default/\*'\) timed out after 0\.01 s: no active subscription",
+    ),
+    (
+        "wait_published",
+        ("default/x", 2),
+        r"wait_published\('default/x', count=2\) timed out after 0\.01 s: expected 2 event",
+    ),
+    (
+        "wait_for",
+        (_never,),
+        r"wait_for\(_never\) timed out after 0\.01 s: the predicate returned None every time",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "message"), TIMEOUT_MESSAGES)
+def test_sync_wait_timeout_names_what_was_awaited(
+    name: str, args: tuple[object, ...], message: str
+) -> None:
+    """A timed-out ``wait_*_sync`` says which wait, with which arguments, and how long."""
+    wait = getattr(Recorder(), f"{name}_sync")
+    with pytest.raises(RecorderAssertionError, match=message) as info:
+        wait(*args, timeout=0.01)
+    assert isinstance(info.value, TimeoutError)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("name", "args", "message"), TIMEOUT_MESSAGES)
+async def test_async_wait_timeout_names_what_was_awaited(
+    name: str, args: tuple[object, ...], message: str
+) -> None:
+    """A timed-out awaited ``wait_*`` gives the same message as its sync twin."""
+    recorder = Recorder()
+    with pytest.raises(RecorderAssertionError, match=message):
+        await getattr(recorder, name)(*args, timeout=0.01)
+    assert recorder._waiters == []
+
+
+@pytest.mark.parametrize(
+    "name", ["wait_for", "wait_connected", "wait_subscribed", "wait_published"]
+)
+def test_sync_twins_take_the_same_arguments(name: str) -> None:
+    """Each awaitable wait and its ``_sync`` twin have one signature."""
+    import inspect
+
+    awaitable = inspect.signature(getattr(Recorder, name))
+    blocking = inspect.signature(getattr(Recorder, f"{name}_sync"))
+    assert inspect.iscoroutinefunction(getattr(Recorder, name))
+    assert not inspect.iscoroutinefunction(getattr(Recorder, f"{name}_sync"))
+    assert awaitable.parameters == blocking.parameters
+    assert awaitable.return_annotation == blocking.return_annotation

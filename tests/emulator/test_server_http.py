@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from appsync_emulator import (
-    ApiKey,
+    ApiKeyConfig,
     EmulatorServer,
     HandlerError,
     Limits,
@@ -120,7 +120,7 @@ async def test_missing_or_wrong_key_is_401(
 @pytest.mark.asyncio
 async def test_expired_key_is_401(http: aiohttp.ClientSession) -> None:
     """An expired API key is refused with 401."""
-    old = ApiKey(key="da2-old", expires=datetime.now(UTC) - timedelta(minutes=1))
+    old = ApiKeyConfig(key="da2-old", expires=datetime.now(UTC) - timedelta(minutes=1))
     async with EmulatorServer(fast_config(api_keys=(old,))) as server:
         status, _, _ = await _post(http, server, _body(), key="da2-old")
         assert status == 401

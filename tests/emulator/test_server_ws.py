@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from appsync_emulator import (
-    ApiKey,
+    ApiKeyConfig,
     EmulatorServer,
     HandlerError,
     Limits,
@@ -159,7 +159,7 @@ async def test_wrong_api_key_refuses_an_initless_first_frame(server: EmulatorSer
 @pytest.mark.asyncio
 async def test_expired_api_key_on_connect_is_unauthorized() -> None:
     """An expired API key fails connection auth like an unknown one."""
-    expired = ApiKey(key="da2-expired", expires=datetime.now(UTC) - timedelta(hours=1))
+    expired = ApiKeyConfig(key="da2-expired", expires=datetime.now(UTC) - timedelta(hours=1))
     async with EmulatorServer(fast_config(api_keys=(expired,))) as server:
         raw = await open_raw(server, auth=api_auth(server, "da2-expired"))
         await raw.send({"type": "connection_init"})
@@ -592,8 +592,8 @@ async def test_wrong_api_key_on_subscribe_and_publish(
 @pytest.mark.asyncio
 async def test_expired_api_key_on_publish() -> None:
     """A key that expired after connect is refused for later operations."""
-    good = ApiKey(key="da2-good")
-    expired = ApiKey(key="da2-old", expires=datetime.now(UTC) - timedelta(seconds=1))
+    good = ApiKeyConfig(key="da2-good")
+    expired = ApiKeyConfig(key="da2-old", expires=datetime.now(UTC) - timedelta(seconds=1))
     async with EmulatorServer(fast_config(api_keys=(good, expired))) as server:
         raw = await open_raw(server)
         await raw.publish("default/x", ['"e"'], auth=api_auth(server, "da2-old"))
@@ -752,7 +752,7 @@ async def test_connection_lifetime_closes_with_1001() -> None:
         await raw.init()
         code, reason = await raw.closed()
         assert (code, reason) == (1001, "connection lifetime exceeded")
-        await server.recorder.wait_for_async(
+        await server.recorder.wait_for(
             lambda r: r.connections[-1] if not r.connections[-1].open else None
         )
         assert server.connections[-1].close_code == 1001
@@ -787,7 +787,7 @@ async def test_client_close_code_is_recorded(server: EmulatorServer) -> None:
     raw = await open_raw(server)
     await raw.init()
     await raw.ws.close(3001, "bye")
-    info = await server.recorder.wait_for_async(
+    info = await server.recorder.wait_for(
         lambda r: r.connections[-1] if not r.connections[-1].open else None
     )
     assert info.close_code == 3001
@@ -797,7 +797,7 @@ async def test_client_close_code_is_recorded(server: EmulatorServer) -> None:
 async def test_many_connections_each_get_their_own_id(server: EmulatorServer) -> None:
     """Connection ids are distinct and listed in opening order."""
     raws = [await open_raw(server) for _ in range(3)]
-    await server.recorder.wait_connected_async(3)
+    await server.recorder.wait_connected(3)
     ids = [c.id for c in server.connections]
     assert len(set(ids)) == 3
     for raw in raws:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from appsync_emulator.config import (
-    ApiKey,
+    ApiKeyConfig,
     AuthType,
     ConfigError,
     EmulatorConfig,
@@ -47,7 +47,7 @@ def full_config(**kw: Any) -> EmulatorConfig:
 
 @pytest.mark.asyncio
 async def test_wrong_api_key_is_unauthorized() -> None:
-    policy = build_policy(EmulatorConfig(api_keys=(ApiKey(key="da2-right"),)))
+    policy = build_policy(EmulatorConfig(api_keys=(ApiKeyConfig(key="da2-right"),)))
     with pytest.raises(AuthFailure) as info:
         await policy.authorize(
             ws_request(Operation.CONNECT, {"x-api-key": "da2-wrong"}), [AuthType.API_KEY], NOW
@@ -57,7 +57,7 @@ async def test_wrong_api_key_is_unauthorized() -> None:
 
 @pytest.mark.asyncio
 async def test_expired_api_key_is_unauthorized() -> None:
-    key = ApiKey(key="da2-expiring", expires=NOW + timedelta(hours=1))
+    key = ApiKeyConfig(key="da2-expiring", expires=NOW + timedelta(hours=1))
     policy = build_policy(EmulatorConfig(api_keys=(key,)))
     request = ws_request(Operation.CONNECT, {"x-api-key": "da2-expiring"})
     await policy.authorize(request, [AuthType.API_KEY], NOW)

@@ -15,6 +15,6 @@ async def test_inbox_full(appsync_server, appsync_client):
     appsync_server.inject(FloodSubscription(subscription_id=sub.id, count=50))
     # the client unsubscribes a subscription whose inbox overflowed: wait for that
     gone = lambda r: not r.active_subscriptions or None  # noqa: E731
-    await appsync_server.recorder.wait_for_async(gone)
+    await appsync_server.wait_for(gone)
     with pytest.raises(SubscriptionInboxFullError):  # after the 5 buffered events
         [await sub.next() for _ in range(6)]

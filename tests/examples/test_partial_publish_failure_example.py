@@ -13,4 +13,4 @@ async def test_partial_publish_failure(appsync_server, appsync_client):
     result = await appsync_client.publish("default/orders", {"id": 1}, {"id": 2}, {"id": 3})
     assert [f.index for f in result.failed] == [1]
     assert [s.index for s in result.successful] == [0, 2]
-    appsync_server.recorder.assert_published("/default/orders", events=[{"id": 1}, {"id": 3}])
+    appsync_server.assert_published("/default/orders", events=[{"id": 1}, {"id": 3}])

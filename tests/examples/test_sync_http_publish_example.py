@@ -19,4 +19,4 @@ def notify_shipped(endpoint: str, api_key: str, order_id: int) -> int:
 
 def test_notify_shipped(appsync_server):
     assert notify_shipped(appsync_server.http_endpoint, appsync_server.api_key, 42) == 200
-    appsync_server.recorder.assert_published("/default/orders", events=[{"shipped": 42}])
+    appsync_server.assert_published("/default/orders", events=[{"shipped": 42}])

@@ -20,7 +20,7 @@ async def wait_kas(server: EmulatorThread, count: int) -> None:
         return sum(1 for f in server.recorder.sent if f.frame_type == "ka")
 
     target = sent() + count
-    await asyncio.to_thread(server.recorder.wait_for, lambda r: sent() >= target or None, 5.0)
+    await asyncio.to_thread(server.recorder.wait_for_sync, lambda r: sent() >= target or None, 5.0)
 
 
 async def roundtrip(client: Client, channel: str = "default/ka") -> None:

@@ -248,4 +248,4 @@ async def wait_received(server: EmulatorThread, frame_type: str) -> None:
     def seen(recorder: Recorder) -> bool | None:
         return any(f.frame_type == frame_type for f in recorder.received) or None
 
-    await asyncio.to_thread(server.recorder.wait_for, seen, 5.0)
+    await asyncio.to_thread(server.recorder.wait_for_sync, seen, 5.0)

@@ -38,7 +38,7 @@ async def test_flood_fills_only_that_subscription(
     flooded = await client.subscribe("default/flood")
     calm = await client.subscribe("default/calm")
     appsync_server.inject(FloodSubscription(subscription_id=flooded.id, count=INBOX + 40))
-    await appsync_server.recorder.wait_for_async(unsubscribed(flooded.id), timeout=5)
+    await appsync_server.recorder.wait_for(unsubscribed(flooded.id), timeout=5)
     received = [await flooded.next() for _ in range(INBOX)]
     assert [m.data for m in received] == ["{}"] * INBOX
     with pytest.raises(SubscriptionInboxFullError) as info:
@@ -71,7 +71,7 @@ async def test_overflowed_subscription_stays_closed(
     )
     sub = await client.subscribe("default/flood")
     appsync_server.inject(FloodSubscription(subscription_id=sub.id, count=10))
-    await appsync_server.recorder.wait_for_async(unsubscribed(sub.id), timeout=5)
+    await appsync_server.recorder.wait_for(unsubscribed(sub.id), timeout=5)
     for _ in range(2):
         await sub.next()
     with pytest.raises(SubscriptionInboxFullError):

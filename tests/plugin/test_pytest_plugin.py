@@ -156,7 +156,7 @@ def test_plugin_freezegun_keeps_keepalives_flowing(pytester: pytest.Pytester) ->
     async def wait_kas(server, n):
         # blocking recorder wait in a worker thread: frame records wake blocking waiters
         pred = lambda r: [f for f in r.sent if f.frame_type == "ka"][n - 1:] or None
-        await asyncio.to_thread(server.recorder.wait_for, pred, 5.0)
+        await asyncio.to_thread(server.recorder.wait_for_sync, pred, 5.0)
 
     @pytest.mark.appsync(keepalive_interval=0.05, connection_timeout_ms=300)
     @pytest.mark.asyncio
@@ -518,10 +518,10 @@ def test_plugin_recorder_failures_show_near_misses(pytester: pytest.Pytester) ->
     @pytest.mark.asyncio
     async def test_never_subscribed(appsync_server, appsync_client):
         await appsync_client.subscribe("default/other")
-        await appsync_server.recorder.wait_subscribed_async("default/wanted", timeout=0.2)
+        await appsync_server.recorder.wait_subscribed("default/wanted", timeout=0.2)
 
     def test_sync_wait(appsync_server):
-        appsync_server.recorder.wait_published("default/x", timeout=0.2)
+        appsync_server.recorder.wait_published_sync("default/x", timeout=0.2)
     """
     result = run(pytester, source)
     result.assert_outcomes(failed=3)

@@ -10,7 +10,7 @@ import pytest
 
 from appsync_emulator import testing
 from appsync_emulator.config import (
-    ApiKey,
+    ApiKeyConfig,
     AuthType,
     CognitoConfig,
     ConfigError,
@@ -61,10 +61,10 @@ def test_build_config_unknown_mode_names_choices() -> None:
 
 
 def test_build_config_credentials_shorthands() -> None:
-    """Strings become ApiKey, a single IamCredentials a tuple, cognito=True a default pool."""
+    """Strings become ApiKeyConfig, a single IamCredentials a tuple, cognito=True a default pool."""
     creds = IamCredentials(access_key_id="AKIDEXAMPLE", secret_access_key="s")
     config = testing.build_config(
-        api_keys=["da2-a", ApiKey(key="da2-b")], iam_credentials=creds, cognito=True
+        api_keys=["da2-a", ApiKeyConfig(key="da2-b")], iam_credentials=creds, cognito=True
     )
     assert [k.key for k in config.api_keys] == ["da2-a", "da2-b"]
     assert config.iam_credentials == (creds,)

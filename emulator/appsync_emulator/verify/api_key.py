@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..config import ApiKey, AuthType
+from ..config import ApiKeyConfig, AuthType
 from .base import AuthRequest, Identity, unauthorized
 
 __all__ = ["ApiKeyVerifier"]
@@ -17,7 +17,7 @@ class ApiKeyVerifier:
 
     mode = AuthType.API_KEY
 
-    def __init__(self, keys: Sequence[ApiKey]) -> None:
+    def __init__(self, keys: Sequence[ApiKeyConfig]) -> None:
         self.keys = tuple(keys)
         self._identities = {
             key.key: Identity(mode=self.mode, ctx=None, principal=key.key[:8] + "…")
