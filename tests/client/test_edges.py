@@ -10,7 +10,7 @@ import pytest
 import appsync_events
 from appsync_emulator import EmulatorServer
 from appsync_events import authorizer
-from appsync_events.client import _is_loopback
+from appsync_events._dial import _is_loopback
 from appsync_events.errors import (
     ConnectionClosedError,
     HandshakeError,
@@ -206,7 +206,7 @@ async def test_reprs(server: ScriptedServer) -> None:
     client, peer = await open_client(server)
     sub, id = await subscribe(client, peer)
     assert repr(client) == f"<Client {server.url}>"
-    assert repr(sub) == f"<Subscription {id} 'default/a'>"
+    assert repr(sub) == f"<Subscription {id} 'default/a' active>"
     await client.close()
     assert repr(client).endswith(" closed>")
     assert repr(sub).endswith(" closed>")

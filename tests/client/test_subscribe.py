@@ -51,7 +51,9 @@ async def test_subscribe_frame_and_message(server: ScriptedServer) -> None:
         assert frame["channel"] == "/default/*"
         assert frame["authorization"]["x-api-key"] == API_KEY
         assert authz.requests[-1] == authorizer.AuthorizeRequest(
-            operation=authorizer.Operation.SUBSCRIBE, channel="/default/*"
+            operation=authorizer.Operation.SUBSCRIBE,
+            channel="/default/*",
+            host=f"127.0.0.1:{server.port}",
         )
         assert sub.id == id
         assert sub.channel == "/default/*"
@@ -232,7 +234,9 @@ async def test_subscription_close_is_idempotent(server: ScriptedServer) -> None:
         assert sub.closed
         assert (await peer.unsubscribed()) == {"type": "unsubscribe", "id": id}
         assert authz.requests[-1] == authorizer.AuthorizeRequest(
-            operation=authorizer.Operation.UNSUBSCRIBE, channel="default/a"
+            operation=authorizer.Operation.UNSUBSCRIBE,
+            channel="default/a",
+            host=f"127.0.0.1:{server.port}",
         )
         with pytest.raises(SubscriptionClosedError) as info:
             await sub.next()
