@@ -16,7 +16,7 @@ import functools
 import ssl as ssl_module
 import types
 import uuid
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, Final, Self
 
 from ._dial import Dialer
@@ -42,7 +42,12 @@ from .protocol.client import (
 from .protocol.signing import html_escape_json
 from .protocol.subprotocol import HEADER_PREFIX, PROTOCOL_EVENTS
 from .reconnect import ConnectionState, Reconnect, StateCallback
-from .subscription import BroadcastErrorCallback, Subscription, SubscriptionState
+from .subscription import (
+    BroadcastErrorCallback,
+    Subscription,
+    SubscriptionRequest,
+    SubscriptionState,
+)
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -50,7 +55,6 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "DEFAULT_OPERATION_TIMEOUT",
     "Client",
-    "SubscriptionRequest",
     "connect",
 ]
 
@@ -102,7 +106,7 @@ class connect:
         ssl: an :class:`ssl.SSLContext` for ``wss://`` (e.g. one trusting the emulator's
             local CA); ``None`` uses the default.
         html_escape: escape ``< > & = '`` inside events as ``\\uXXXX`` before signing and
-            sending a WebSocket publish (PROTOCOL.md §5.4 point 3: AWS re-serialises with
+            sending a WebSocket publish (AWS re-serialises with
             those escapes before checking IAM signatures).  ``None`` (default): only when
             the publish's authorizer is :class:`~appsync_events.authorizer.IAM`.  The events
             stay valid JSON with the same value.
@@ -231,56 +235,6 @@ class connect:
             reconnect=self.reconnect,
             dial=dial,
             on_state_change=self.on_state_change,
-        )
-
-
-class SubscriptionRequest:
-    """What :meth:`Client.subscribe` returns: await it, or use it with ``async with``.
-
-    ``sub = await client.subscribe(channel)`` returns the active
-    :class:`~appsync_events.Subscription` (close it with ``await sub.close()``);
-    ``async with client.subscribe(channel) as sub:`` does the same and closes it
-    (unsubscribing it) when the block exits, whether normally, by an exception or by
-    cancellation.  Nothing is sent before it is awaited or entered.
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        channel: str,
-        *,
-        authorizer: Authorizer | None,
-        on_broadcast_error: BroadcastErrorCallback | None,
-    ) -> None:
-        self._client = client
-        self._channel = channel
-        self._authorizer = authorizer
-        self._on_broadcast_error = on_broadcast_error
-        self._subscription: Subscription | None = None
-
-    def __await__(self) -> Generator[Any, None, Subscription]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> Subscription:
-        if self._subscription is not None:
-            raise RuntimeError("this subscribe() was already entered; call it again")
-        self._subscription = await self._open()
-        return self._subscription
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        assert self._subscription is not None
-        await self._subscription.__aexit__(exc_type, exc, tb)
-
-    def _open(self) -> Coroutine[Any, Any, Subscription]:
-        return self._client._subscribe(
-            self._channel,
-            authorizer=self._authorizer,
-            on_broadcast_error=self._on_broadcast_error,
         )
 
 
@@ -514,7 +468,12 @@ class Client:
             ConnectionClosedError, HeartbeatTimeoutError, ...: the connection failed.
         """
         return SubscriptionRequest(
-            self, channel, authorizer=authorizer, on_broadcast_error=on_broadcast_error
+            functools.partial(
+                self._subscribe,
+                channel,
+                authorizer=authorizer,
+                on_broadcast_error=on_broadcast_error,
+            )
         )
 
     async def _subscribe(

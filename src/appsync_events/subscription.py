@@ -28,8 +28,8 @@ import enum
 import logging
 import types
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Final, Self, TypeVar, overload
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
 
 from ._decode import decode_event
 from ._types import JSONValue, Message
@@ -43,7 +43,13 @@ from .errors import (
 if TYPE_CHECKING:
     from .authorizer import Authorizer
 
-__all__ = ["MAX_BROADCAST_ERRORS", "BroadcastErrorCallback", "Subscription", "SubscriptionState"]
+__all__ = [
+    "MAX_BROADCAST_ERRORS",
+    "BroadcastErrorCallback",
+    "Subscription",
+    "SubscriptionRequest",
+    "SubscriptionState",
+]
 
 T = TypeVar("T")
 
@@ -395,3 +401,43 @@ class Subscription:
             await self.close()
         except AppSyncEventsError:
             pass  # the body's exception matters more than a failed unsubscribe
+
+
+class SubscriptionRequest:
+    """What :meth:`Client.subscribe <appsync_events.Client.subscribe>` returns: await it,
+    or use it with ``async with``.
+
+    ``sub = await client.subscribe(channel)`` returns the active :class:`Subscription`
+    (close it with ``await sub.close()``); ``async with client.subscribe(channel) as sub:``
+    does the same and closes it (unsubscribing it) when the block exits, whether
+    normally, by an exception or by cancellation; an unsubscribe that fails while an
+    exception leaves the block is dropped in favour of that exception.  Nothing is sent
+    before it is awaited or entered, and it can be awaited or entered once.
+    """
+
+    def __init__(self, open_subscription: Callable[[], Coroutine[Any, Any, Subscription]]) -> None:
+        self._open = open_subscription
+        self._subscription: Subscription | None = None
+        self._used = False
+
+    def __await__(self) -> Generator[Any, None, Subscription]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Subscription:
+        self._subscription = await self._start()
+        return self._subscription
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        assert self._subscription is not None
+        await self._subscription.__aexit__(exc_type, exc, tb)
+
+    def _start(self) -> Coroutine[Any, Any, Subscription]:
+        if self._used:
+            raise RuntimeError("this subscribe() was already used; call client.subscribe() again")
+        self._used = True
+        return self._open()
