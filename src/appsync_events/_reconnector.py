@@ -10,7 +10,7 @@ client is reached only through the narrow :class:`Session` interface.
 Theory of operation, one loss:
 
 1. the lost connection has suspended its active subscriptions (their inboxes stay
-   readable) and handed them over in ``Connection.retained``;
+   readable) and handed them over in ``Connection.suspended``;
 2. attempt ``n`` waits ``policy.delay(n)`` (state ``DISCONNECTED``), then dials (state
    ``RECONNECTING``): a retryable failure goes back to 1 with ``n + 1``, anything else
    (or ``max_attempts`` used up) gives up;
@@ -162,8 +162,8 @@ class Reconnector:
         self, lost: Connection, connection: Connection, connection_timeout_ms: int | None
     ) -> None:
         """Install ``connection`` and re-subscribe what ``lost`` left suspended."""
-        subs = [s for s in lost.retained if s.state is SubscriptionState.SUSPENDED]
-        lost.retained = []
+        subs = [s for s in lost.suspended if s.state is SubscriptionState.SUSPENDED]
+        lost.suspended = []
         for sub in subs:  # registered first, so that a new failure suspends them again
             connection.subscriptions[sub.id] = sub
         self._session._replace(connection, connection_timeout_ms)
@@ -209,7 +209,7 @@ class Reconnector:
     def _give_up(self, error: AppSyncEventsError) -> None:
         """Stop reconnecting: fail every carried subscription with ``error``; close."""
         connection = self._session._current()
-        for sub in (*connection.subscriptions.values(), *connection.retained):
+        for sub in (*connection.subscriptions.values(), *connection.suspended):
             sub._fail(error)
-        connection.retained = []
+        connection.suspended = []
         self._session._end(error)

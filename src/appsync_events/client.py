@@ -3,9 +3,12 @@
 ::
 
     async with appsync_events.connect(REALTIME_ENDPOINT, authorizer=authz) as client:
-        sub = await client.subscribe("default/notifications")
-        await client.publish("default/notifications", {"message": "hi"})
-        message = await sub.next()
+        async with client.subscribe("default/notifications") as sub:
+            await client.publish("default/notifications", {"message": "hi"})
+            message = await sub.next()
+
+The reconnection machinery lives in :mod:`appsync_events._reconnector`, opening a
+connection in :mod:`appsync_events._dial`; the client keeps the operations and closing.
 """
 
 from __future__ import annotations
@@ -358,7 +361,7 @@ class Client:
         """The subscriptions of this client that are active, being set up, or suspended
         (waiting for a reconnection)."""
         connection = self._connection
-        suspended = [s for s in connection.retained if s.state is SubscriptionState.SUSPENDED]
+        suspended = [s for s in connection.suspended if s.state is SubscriptionState.SUSPENDED]
         return (*connection.subscriptions.values(), *suspended)
 
     # --- state, and what the reconnector needs (its Session interface) ----------------------
@@ -645,9 +648,9 @@ class Client:
             await self._reconnector.stop()
         connection = self._connection
         reason = "closed (the client was closed)"
-        for sub in connection.retained:  # kept for a reconnection that will not happen
+        for sub in connection.suspended:  # kept for a reconnection that will not happen
             sub._close_now(reason)
-        connection.retained = []
+        connection.suspended = []
         live = [
             s
             for s in list(connection.subscriptions.values())

@@ -216,10 +216,11 @@ class Connection:
         """Why the connection cannot be used any more (first failure wins)."""
         self.on_lost: Callable[[AppSyncEventsError, bool], bool] | None = None
         """Called once by :meth:`fail` with the failure and ``clean``.  Returning ``True``
-        keeps the subscriptions handed to the caller (moved to :attr:`retained`, neither
-        ended nor emptied) so that the client can resume them on a new connection."""
-        self.retained: list[Subscription] = []
-        """The subscriptions kept by :meth:`fail` when :attr:`on_lost` asked for it."""
+        suspends the active subscriptions instead of ending them (moved to
+        :attr:`suspended`, inboxes kept) so that the client can resume them on a new
+        connection."""
+        self.suspended: list[Subscription] = []
+        """The subscriptions :meth:`fail` suspended because :attr:`on_lost` asked for it."""
         self.keepalive_timeout: float | None = None
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
@@ -299,7 +300,7 @@ class Connection:
         Every pending operation raises ``error``; every subscription fails with it (reads
         raise it after the buffered events; ``clean``: they close quietly instead),
         unless :attr:`on_lost` asks to keep them for a reconnection: then the
-        subscriptions that were active are suspended and moved to :attr:`retained`.
+        subscriptions that were active are suspended and moved to :attr:`suspended`.
         """
         if self.failure is not None:
             return
@@ -319,7 +320,7 @@ class Connection:
         keep = self.on_lost is not None and self.on_lost(error, clean)
         for sub in self.subscriptions.values():
             if keep and sub._suspend():
-                self.retained.append(sub)  # buffered events stay; the client resumes it
+                self.suspended.append(sub)  # buffered events stay; the client resumes it
             elif clean:
                 sub._close_now("closed (the client was closed)")
             else:

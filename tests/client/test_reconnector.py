@@ -34,7 +34,7 @@ class FakeConnection:
 
     def __init__(self) -> None:
         self.log = ConnectionLogger(logging.getLogger("appsync_events.client"), {})
-        self.retained: list[Subscription] = []
+        self.suspended: list[Subscription] = []
         self.subscriptions: dict[str, Subscription] = {}
         self.finished = False
         self.closed = True
@@ -101,7 +101,7 @@ def setup(
 ) -> tuple[Reconnector, FakeSession, FakeConnection, Subscription]:
     lost = FakeConnection()
     sub = suspended_subscription()
-    lost.retained.append(sub)
+    lost.suspended.append(sub)
     session = FakeSession(lost)
     reconnector = Reconnector(policy, dial, session, host="example.com", operation_timeout=1.0)
     return reconnector, session, lost, sub
@@ -134,7 +134,7 @@ async def test_gives_up_after_max_attempts_with_the_last_error() -> None:
     assert sub.state is SubscriptionState.FAILED
     with pytest.raises(HandshakeError, match="last"):
         await sub.next()
-    assert lost.retained == []
+    assert lost.suspended == []
     await reconnector.wait_retired()
     assert lost.finished
 
