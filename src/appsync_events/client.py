@@ -125,6 +125,9 @@ class connect:
             :class:`~appsync_events.reconnect.ConnectionState` (``DISCONNECTED``,
             ``RECONNECTING``, ``CONNECTED``, ``CLOSED``); must not block.
 
+    Awaiting (or entering) it is bounded by ``handshake_timeout``.  If it is cancelled or
+    times out, the half-open connection is closed before the exception propagates.
+
     Raises:
         ConfigurationError: a bad argument (raised by the constructor, before any I/O).
         HandshakeTimeoutError: no ``connection_ack`` within ``handshake_timeout``.

@@ -20,13 +20,21 @@ from appsync_events.errors import (
 from appsync_events.reconnect import ConnectionState, Reconnect
 from appsync_events.subscription import MAX_BROADCAST_ERRORS, Subscription, SubscriptionState
 
-from .conftest import open_client
+from . import conftest
 from .helpers import MS, WAIT, PeerConnection, ScriptedServer, scripted
 
 pytestmark = pytest.mark.asyncio
 
 ERRORS = [{"errorType": "MessageProcessingError", "message": "could not process"}]
 FAST = Reconnect(initial_delay=10 * MS, max_delay=50 * MS, random=lambda: 0.5)
+
+
+async def open_client(
+    server: ScriptedServer, **kwargs: Any
+) -> tuple[appsync_events.Client, PeerConnection]:
+    """A client whose heartbeat cannot time out on a loaded machine (not tested here)."""
+    kwargs.setdefault("heartbeat_timeout", WAIT)
+    return await conftest.open_client(server, **kwargs)
 
 
 async def broadcast_error(peer: PeerConnection, sub_id: str) -> None:
