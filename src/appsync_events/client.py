@@ -109,10 +109,10 @@ class connect:
         ssl: an :class:`ssl.SSLContext` for ``wss://`` (e.g. one trusting the emulator's
             local CA); ``None`` uses the default.
         html_escape: escape ``< > & = '`` inside events as ``\\uXXXX`` before signing and
-            sending a WebSocket publish (AWS re-serialises with
-            those escapes before checking IAM signatures).  ``None`` (default): only when
-            the publish's authorizer is :class:`~appsync_events.authorizer.IAM`.  The events
-            stay valid JSON with the same value.
+            sending a WebSocket publish (AWS re-serialises with those escapes before
+            checking IAM signatures).  ``None`` (default): only when the publish's
+            authorizer is :class:`~appsync_events.authorizer.IAM`.  The events stay valid
+            JSON with the same value.
         max_size: largest frame accepted from the service, in bytes.
         reconnect: ``False`` (default): a lost connection fails the client for good.
             ``True`` or a :class:`~appsync_events.reconnect.Reconnect` policy: after a
