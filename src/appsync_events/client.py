@@ -3,9 +3,12 @@
 ::
 
     async with appsync_events.connect(REALTIME_ENDPOINT, authorizer=authz) as client:
-        sub = await client.subscribe("default/notifications")
-        await client.publish("default/notifications", {"message": "hi"})
-        message = await sub.next()
+        async with client.subscribe("default/notifications") as sub:
+            await client.publish("default/notifications", {"message": "hi"})
+            message = await sub.next()
+
+The reconnection machinery lives in :mod:`appsync_events._reconnector`, opening a
+connection in :mod:`appsync_events._dial`; the client keeps the operations and closing.
 """
 
 from __future__ import annotations
@@ -13,49 +16,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
-import secrets
 import ssl as ssl_module
 import types
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, Final, Self
-from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect as ws_connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.typing import Subprotocol
-
+from ._dial import Dialer
 from ._endpoints import realtime_endpoint_from_http
+from ._reconnector import Dial, Reconnector
 from ._types import Backpressure, PublishResult, encode_events
 from .authorizer import IAM, Authorizer, AuthorizeRequest, Operation
-from .connection import Connection, ConnectionLogger, logger, websockets_logger
+from .authorizer.base import endpoint_host
+from .connection import Connection, operation_deadline
 from .errors import (
     AppSyncEventsError,
     ConfigurationError,
     ConnectionClosedError,
-    ErrorDetail,
-    HandshakeError,
-    HandshakeTimeoutError,
-    OperationTimeoutError,
-    RemoteProtocolError,
-    SubscriptionClosedError,
-    UnauthorizedError,
 )
 from .protocol.channels import parse_channel, parse_subscribe_channel
 from .protocol.client import (
-    ClientProtocol,
     PublishAccepted,
     PublishRejected,
     SubscribeAccepted,
     SubscribeRejected,
     UnsubscribeRejected,
 )
-from .protocol.codec import decode_error_body
 from .protocol.signing import html_escape_json
-from .protocol.subprotocol import HEADER_PREFIX, PROTOCOL_EVENTS, encode_auth_subprotocol
-from .reconnect import ConnectionState, Reconnect, StateCallback, is_retryable
-from .subscription import Subscription
+from .protocol.subprotocol import HEADER_PREFIX, PROTOCOL_EVENTS
+from .reconnect import ConnectionState, Reconnect, StateCallback
+from .subscription import (
+    BroadcastErrorCallback,
+    Subscription,
+    SubscriptionRequest,
+    SubscriptionState,
+)
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -75,10 +70,6 @@ DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 DEFAULT_MAX_SIZE: Final = 2 * 1024 * 1024
 """Largest frame accepted from the service, in bytes.  A ``data`` frame carries one event
 of at most 240 KB as an escaped JSON string, so this leaves room for heavy escaping."""
-_USER_AGENT: Final = "appsync-events-python"
-
-_Dialer = Callable[[], Awaitable[tuple[Connection, int | None]]]
-"""Opens and handshakes a new connection; returns it with ``connectionTimeoutMs``."""
 
 
 def _positive(name: str, value: float | None) -> float | None:
@@ -87,16 +78,6 @@ def _positive(name: str, value: float | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigurationError(f"{name} must be a positive number of seconds or None")
     return float(value)
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class connect:
@@ -128,10 +109,10 @@ class connect:
         ssl: an :class:`ssl.SSLContext` for ``wss://`` (e.g. one trusting the emulator's
             local CA); ``None`` uses the default.
         html_escape: escape ``< > & = '`` inside events as ``\\uXXXX`` before signing and
-            sending a WebSocket publish (PROTOCOL.md §5.4 point 3: AWS re-serialises with
-            those escapes before checking IAM signatures).  ``None`` (default): only when
-            the publish's authorizer is :class:`~appsync_events.authorizer.IAM`.  The events
-            stay valid JSON with the same value.
+            sending a WebSocket publish (AWS re-serialises with those escapes before
+            checking IAM signatures).  ``None`` (default): only when the publish's
+            authorizer is :class:`~appsync_events.authorizer.IAM`.  The events stay valid
+            JSON with the same value.
         max_size: largest frame accepted from the service, in bytes.
         reconnect: ``False`` (default): a lost connection fails the client for good.
             ``True`` or a :class:`~appsync_events.reconnect.Reconnect` policy: after a
@@ -143,6 +124,9 @@ class connect:
         on_state_change: called synchronously with each new
             :class:`~appsync_events.reconnect.ConnectionState` (``DISCONNECTED``,
             ``RECONNECTING``, ``CONNECTED``, ``CLOSED``); must not block.
+
+    Awaiting (or entering) it is bounded by ``handshake_timeout``.  If it is cancelled or
+    times out, the half-open connection is closed before the exception propagates.
 
     Raises:
         ConfigurationError: a bad argument (raised by the constructor, before any I/O).
@@ -230,10 +214,24 @@ class connect:
         await self._client.close()
 
     async def _open(self) -> Client:
-        connection, accepted = await self._dial()
+        host = endpoint_host(self.endpoint)
+        dial = Dialer(
+            endpoint=self.endpoint,
+            host=host,
+            authorizer=self.authorizer,
+            subprotocols=self.subprotocols,
+            backpressure=self.backpressure,
+            handshake_timeout=self.handshake_timeout,
+            heartbeat_timeout=self.heartbeat_timeout,
+            close_timeout=self.close_timeout,
+            ssl=self.ssl,
+            max_size=self.max_size,
+        )
+        connection, accepted = await dial()
         return Client(
             connection,
             endpoint=self.endpoint,
+            host=host,
             authorizer=self.authorizer,
             operation_timeout=self.operation_timeout,
             close_timeout=self.close_timeout,
@@ -241,113 +239,9 @@ class connect:
             capacity=self.backpressure.subscription_events,
             connection_timeout_ms=accepted,
             reconnect=self.reconnect,
-            dial=self._dial,
+            dial=dial,
             on_state_change=self.on_state_change,
         )
-
-    async def _dial(self) -> tuple[Connection, int | None]:
-        """Authorize, open and handshake one connection (bounded by ``handshake_timeout``)."""
-        log = ConnectionLogger(logger, {"connection_id": secrets.token_hex(4)})
-        state: dict[str, Connection] = {}
-        deadline = asyncio.timeout(self.handshake_timeout)
-        try:
-            try:
-                async with deadline:
-                    accepted = await self._handshake(log, state)
-            except TimeoutError:
-                if deadline.expired():
-                    raise HandshakeTimeoutError(self.handshake_timeout or 0.0) from None
-                raise
-        except BaseException:
-            connection = state.get("connection")
-            if connection is not None:
-                await self._abort(connection)
-            raise
-        connection = state["connection"]
-        log.info(
-            "= connected to %s (keep-alive timeout %gs)",
-            self.endpoint,
-            connection.keepalive_timeout,
-        )
-        return connection, accepted
-
-    async def _handshake(self, log: ConnectionLogger, state: dict[str, Connection]) -> int | None:
-        auth = await self.authorizer.authorize(AuthorizeRequest(operation=Operation.CONNECT))
-        offered = [*self.subprotocols, encode_auth_subprotocol(auth.signature)]
-        log.debug(
-            "= connecting to %s, subprotocols %s + header-<redacted>", self.endpoint, offered[:-1]
-        )
-        ws = await self._open_socket(offered)
-        connection = Connection(
-            ws,
-            protocol=ClientProtocol(),
-            outbound=self.backpressure.connection_outbound,
-            heartbeat_timeout=self.heartbeat_timeout,
-            close_timeout=self.close_timeout,
-            log=log,
-        )
-        state["connection"] = connection
-        if ws.subprotocol not in self.subprotocols:
-            selected = "no subprotocol" if ws.subprotocol is None else repr(ws.subprotocol)
-            raise HandshakeError(
-                f"the server selected {selected}; expected one of {self.subprotocols}"
-            )
-        connection.start()
-        try:
-            accepted = await connection.handshake()
-        except ConnectionClosedError as exc:
-            raise HandshakeError(f"the connection closed during the handshake: {exc}") from exc
-        except RemoteProtocolError as exc:
-            raise HandshakeError(
-                f"the server broke the protocol during the handshake: {exc}"
-            ) from exc
-        return accepted.connection_timeout_ms
-
-    async def _open_socket(self, offered: list[str]) -> ClientConnection:
-        kwargs: dict[str, Any] = {}
-        if self.ssl is not None:
-            kwargs["ssl"] = self.ssl
-        try:
-            return await ws_connect(
-                self.endpoint,
-                subprotocols=[Subprotocol(p) for p in offered],
-                open_timeout=None,  # the handshake timeout covers it
-                ping_interval=None,  # AppSync keeps alive with "ka" frames
-                ping_timeout=None,
-                close_timeout=self.close_timeout,
-                max_size=self.max_size,
-                max_queue=self.backpressure.connection_inbound,
-                proxy=None if _is_loopback(self.endpoint) else True,
-                user_agent_header=_USER_AGENT,
-                logger=websockets_logger,
-                **kwargs,
-            )
-        except InvalidStatus as exc:
-            raise _status_error(exc) from exc
-        except InvalidHandshake as exc:
-            raise HandshakeError(
-                f"the WebSocket handshake with {self.endpoint} failed: {exc}"
-            ) from exc
-        except OSError as exc:
-            raise HandshakeError(f"cannot connect to {self.endpoint}: {exc}") from exc
-
-    async def _abort(self, connection: Connection) -> None:
-        connection.fail(ConnectionClosedError(message="the handshake failed"), clean=True)
-        try:
-            await connection.wait_closed()
-        except asyncio.CancelledError:  # pragma: no cover - cancelled twice while cleaning up
-            connection.ws.transport.abort()
-            raise
-
-
-def _status_error(exc: InvalidStatus) -> AppSyncEventsError:
-    status = exc.response.status_code
-    errors: tuple[ErrorDetail, ...] = ()
-    with contextlib.suppress(RemoteProtocolError):
-        errors = decode_error_body(bytes(exc.response.body or b"{}"))
-    if status in (401, 403):
-        return UnauthorizedError(errors, status=status, operation="connect")
-    return HandshakeError(f"the server refused the WebSocket upgrade with HTTP {status}", errors)
 
 
 class Client:
@@ -363,20 +257,20 @@ class Client:
     * operations waiting for an answer (publish, subscribe, unsubscribe) raise the error
       that broke the connection.  **Publishes are never retried**: the service may or may
       not have received one that was in flight;
-    * every live :class:`~appsync_events.Subscription` stays open, its buffered events
-      included; reads simply wait;
+    * every active :class:`~appsync_events.Subscription` becomes ``SUSPENDED``: it stays
+      open, its buffered events included; reads simply wait;
     * the client waits (jittered exponential backoff), calls the authorizer and opens a
       new connection, then calls the authorizer again and re-sends ``subscribe`` for each
-      live subscription, with the **same** id and channel; events flow into the same
-      inboxes again.  The state becomes ``CONNECTED`` once every re-subscribe was
-      answered (or failed).  Events published while the client was disconnected are not
-      delivered (AppSync keeps no history);
+      suspended subscription, with the **same** id and channel; each becomes ``ACTIVE``
+      again and events flow into the same inboxes.  The state becomes ``CONNECTED`` once
+      every re-subscribe was answered (or failed).  Events published while the client was
+      disconnected are not delivered (AppSync keeps no history);
     * new operations started while disconnected wait for the reconnection within their
       ``operation_timeout`` (then raise
       :class:`~appsync_events.errors.OperationTimeoutError`).
 
-    A subscription whose re-subscribe is refused (or times out) ends with that error; the
-    others go on.  Reconnection stops when the service refuses the new connection for
+    A subscription whose re-subscribe is refused (or times out) fails with that error;
+    the others go on.  Reconnection stops when the service refuses the new connection for
     good (``UnauthorizedException``/``BadRequestException``, ``errorCode`` 400/401/403,
     HTTP 401/403), when the policy's ``max_attempts`` are used up (the last attempt's
     error), or on :meth:`close` (which interrupts the backoff at once): then every
@@ -394,8 +288,9 @@ class Client:
         html_escape: bool | None,
         capacity: int,
         connection_timeout_ms: int | None,
+        host: str | None = None,
         reconnect: Reconnect | None = None,
-        dial: _Dialer | None = None,
+        dial: Dial | None = None,
         on_state_change: StateCallback | None = None,
     ) -> None:
         if reconnect is not None and dial is None:
@@ -403,6 +298,7 @@ class Client:
         self._connection = connection
         self.endpoint = endpoint
         """The real-time URL connected to."""
+        self._host = endpoint_host(endpoint) if host is None else host
         self.authorizer = authorizer
         """The default authorizer of every operation."""
         self.operation_timeout = operation_timeout
@@ -417,13 +313,16 @@ class Client:
         """How many times the client reconnected successfully."""
         self.last_error: AppSyncEventsError | None = None
         """The error that broke the most recent connection (``None`` before any loss)."""
-        self._dial = dial
+        self._reconnector: Reconnector | None = None
+        if reconnect is not None:
+            assert dial is not None
+            self._reconnector = Reconnector(
+                reconnect, dial, self, host=self._host, operation_timeout=operation_timeout
+            )
         self._on_state_change = on_state_change
         self._state = ConnectionState.CONNECTED
         self._state_changed = asyncio.Event()
         self._failure: AppSyncEventsError | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._retired: list[Connection] = []
         self._closing: asyncio.Task[None] | None = None
         self._attach(connection)
 
@@ -462,15 +361,25 @@ class Client:
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
-        """The subscriptions of this client that are still active, being set up, or
-        waiting for a reconnection."""
+        """The subscriptions of this client that are active, being set up, or suspended
+        (waiting for a reconnection)."""
         connection = self._connection
-        return (*connection.subscriptions.values(), *self._carried(connection.retained))
+        suspended = [s for s in connection.suspended if s.state is SubscriptionState.SUSPENDED]
+        return (*connection.subscriptions.values(), *suspended)
 
-    # --- state and reconnection ------------------------------------------------------------
+    # --- state, and what the reconnector needs (its Session interface) ----------------------
 
     def _attach(self, connection: Connection) -> None:
         connection.on_lost = functools.partial(self._connection_lost, connection)
+
+    def _current(self) -> Connection:
+        return self._connection
+
+    def _replace(self, connection: Connection, connection_timeout_ms: int | None) -> None:
+        self._connection = connection
+        self.connection_timeout_ms = connection_timeout_ms
+        self._attach(connection)
+        self.reconnects += 1
 
     def _set_state(self, state: ConnectionState) -> None:
         if state is self._state:
@@ -483,6 +392,11 @@ class Client:
                 self._on_state_change(state)
             except Exception:
                 self._connection.log.exception("on_state_change(%s) failed", state.value)
+
+    def _end(self, error: AppSyncEventsError) -> None:
+        if self._failure is None:
+            self._failure = error
+        self._set_state(ConnectionState.CLOSED)
 
     def _check(self) -> None:
         """Raise the client's failure if it is closed for good."""
@@ -500,206 +414,126 @@ class Client:
             await self._state_changed.wait()
         return self._connection
 
-    @staticmethod
-    def _carried(subs: Sequence[Subscription]) -> list[Subscription]:
-        return [s for s in subs if not s._closing and s._terminal is None]
-
     def _connection_lost(
         self, connection: Connection, error: AppSyncEventsError, clean: bool
     ) -> bool:
-        """``Connection.on_lost``: decide whether to reconnect; keep the subscriptions if so."""
+        """``Connection.on_lost``: hand over to the reconnector, or close for good."""
         if connection is not self._connection:  # pragma: no cover - replaced connections
             return False  # are detached when they fail, before a new one is installed
         if not clean:
             self.last_error = error
-        if clean or self._closing is not None or self.reconnect is None or not is_retryable(error):
-            if self._failure is None:
-                self._failure = error
-            self._set_state(ConnectionState.CLOSED)
-            return False
-        self._retired = [c for c in self._retired if not c.finished]
-        self._retired.append(connection)
-        self._set_state(ConnectionState.DISCONNECTED)
-        self._spawn(self._reconnect_loop(connection, error), name="reconnect")
-        return True
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"appsync-events {name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - a bug
-            error = ConnectionClosedError(message=f"internal error while reconnecting: {task!r}")
-            error.__cause__ = task.exception()
-            self._connection.log.error("reconnection failed", exc_info=task.exception())
-            self._give_up(error)
-
-    async def _reconnect_loop(self, lost: Connection, error: AppSyncEventsError) -> None:
-        """Reconnect after ``lost`` failed with ``error``, then resume its subscriptions."""
-        policy, dial, log = self.reconnect, self._dial, lost.log
-        assert policy is not None
-        assert dial is not None
-        last, attempt = error, 0
-        while True:
-            if policy.max_attempts is not None and attempt >= policy.max_attempts:
-                log.warning("= giving up after %d reconnection attempt(s): %s", attempt, last)
-                self._give_up(last)
-                return
-            delay = policy.delay(attempt)
-            log.info("= reconnecting in %.3gs (attempt %d) after: %s", delay, attempt + 1, last)
-            self._set_state(ConnectionState.DISCONNECTED)
-            await asyncio.sleep(delay)
-            attempt += 1
-            self._set_state(ConnectionState.RECONNECTING)
-            try:
-                connection, accepted = await dial()
-            except AppSyncEventsError as exc:
-                last = exc
-                if is_retryable(exc):
-                    continue
-                log.warning("= reconnection refused, giving up: %s", exc)
-                self._give_up(exc)
-                return
-            except Exception as exc:  # the authorizer broke: retrying would not help
-                failed = HandshakeError(f"reconnecting failed: {exc!r}")
-                failed.__cause__ = exc
-                log.warning("= %s", failed)
-                self._give_up(failed)
-                return
-            break
-        subs = self._carried(lost.retained)
-        lost.retained = []
-        self._connection = connection
-        self.connection_timeout_ms = accepted
-        for sub in subs:  # registered now, so that a new failure keeps them too
-            connection.subscriptions[sub.id] = sub
-        self._attach(connection)
-        self.reconnects += 1
-        log.info("= reconnected; resubscribing %d subscription(s)", len(subs))
-        await asyncio.gather(*(self._resubscribe(connection, sub) for sub in subs))
-        if self._connection is connection and not connection.closed:
-            self._set_state(ConnectionState.CONNECTED)  # with every subscription resumed
-
-    async def _resubscribe(self, connection: Connection, sub: Subscription) -> None:
-        """Re-send ``subscribe`` for ``sub`` (same id and channel) on ``connection``."""
-
-        def send() -> None:
-            connection.protocol.send_subscribe(sub.channel, auth.signature, sub.id)
-
-        error: AppSyncEventsError
-        try:
-            async with self._deadline("subscribe", sub.id):
-                auth = await sub.authorizer.authorize(
-                    AuthorizeRequest(operation=Operation.SUBSCRIBE, channel=sub.channel)
-                )
-                answer = await connection.request(sub.id, send)
-        except AppSyncEventsError as exc:
-            if exc is connection.failure:
-                return  # the connection broke again: the next reconnection resumes it
-            error = exc
-        except Exception as exc:  # the authorizer broke: this subscription cannot resume
-            error = AppSyncEventsError(f"resubscribing {sub.id} failed: {exc!r}")
-            error.__cause__ = exc
-        else:
-            if isinstance(answer, SubscribeAccepted):
-                if sub._closing:  # closed by the caller while it was being resumed
-                    await self._unsubscribe_quietly(sub)
-                return
-            assert isinstance(answer, SubscribeRejected)
-            error = answer.error
-        connection.log.warning("= could not resume subscription %s: %s", sub.id, error)
-        if connection.subscriptions.get(sub.id) is sub:
-            del connection.subscriptions[sub.id]
-        sub._end(error)
-
-    def _give_up(self, error: AppSyncEventsError) -> None:
-        """Stop reconnecting: end every carried subscription with ``error``; close."""
-        connection = self._connection
-        for sub in (*connection.subscriptions.values(), *connection.retained):
-            sub.active = False
-            sub._end(error)
-        connection.retained = []
-        if self._failure is None:
-            self._failure = error
-        self._set_state(ConnectionState.CLOSED)
+            if (
+                self._closing is None
+                and self._reconnector is not None
+                and self._reconnector.take_over(connection, error)
+            ):
+                return True
+        self._end(error)
+        return False
 
     # --- operations -----------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _deadline(self, operation: str, id: str) -> AsyncIterator[None]:
-        timeout = self.operation_timeout
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                yield
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise OperationTimeoutError(operation, id, timeout or 0.0) from exc
-            raise
+    def _deadline(
+        self, operation: str, operation_id: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        return operation_deadline(operation, operation_id, self.operation_timeout)
 
-    async def subscribe(
-        self, channel: str, *, authorizer: Authorizer | None = None
-    ) -> Subscription:
+    def subscribe(
+        self,
+        channel: str,
+        *,
+        authorizer: Authorizer | None = None,
+        on_broadcast_error: BroadcastErrorCallback | None = None,
+    ) -> SubscriptionRequest:
         """Subscribe to ``channel`` (a channel, or a pattern ending in ``/*``).
+
+        Use it as ``sub = await client.subscribe(channel)`` (then ``await sub.close()``)
+        or as ``async with client.subscribe(channel) as sub:``, which unsubscribes when the
+        block exits, also on an exception or cancellation.
 
         Args:
             channel: sent exactly as given (IAM signs it as given).
             authorizer: overrides the client's authorizer for this subscription (and its
-                unsubscribe).
+                unsubscribe and re-subscribes).
+            on_broadcast_error: called with the subscription and each
+                :class:`~appsync_events.errors.BroadcastError` that ``async for`` skips
+                (see :meth:`Subscription.__anext__ <appsync_events.Subscription.__anext__>`).
 
         Returns:
-            The active :class:`~appsync_events.Subscription`.
+            An awaitable async context manager giving the active
+            :class:`~appsync_events.Subscription`.
 
-        The wait is bounded by ``operation_timeout``.  If the call is cancelled or times
-        out and the service still accepts the subscription later, it is unsubscribed
-        at once.
+        Awaiting it is bounded by ``operation_timeout`` (the authorizer and a reconnection
+        in progress included).  If it is cancelled or times out and the service still
+        accepts the subscription later, it is unsubscribed at once.
 
         Raises:
             InvalidChannelError: ``channel`` breaks the channel rules (nothing is sent).
             SubscribeError, UnauthorizedError: the service refused it.
-            OperationTimeoutError: no answer within ``operation_timeout`` (a reconnection
-                in progress included).
+            OperationTimeoutError: no answer within ``operation_timeout``.
             ConnectionClosedError, HeartbeatTimeoutError, ...: the connection failed.
         """
+        return SubscriptionRequest(
+            functools.partial(
+                self._subscribe,
+                channel,
+                authorizer=authorizer,
+                on_broadcast_error=on_broadcast_error,
+            )
+        )
+
+    async def _subscribe(
+        self,
+        channel: str,
+        *,
+        authorizer: Authorizer | None,
+        on_broadcast_error: BroadcastErrorCallback | None,
+    ) -> Subscription:
         self._check()
         parse_subscribe_channel(channel)
+        if on_broadcast_error is not None and not callable(on_broadcast_error):
+            raise ConfigurationError("on_broadcast_error must be callable or None")
         authz = self.authorizer if authorizer is None else authorizer
-        id = str(uuid.uuid4())
+        subscription_id = str(uuid.uuid4())
         sub = Subscription(
-            id=id,
+            subscription_id=subscription_id,
             channel=channel,
             capacity=self._capacity,
             authorizer=authz,
             unsubscribe=self._unsubscribe,
             on_overflow=self._overflowed,
+            on_broadcast_error=on_broadcast_error,
         )
 
         connection = self._connection
 
         def send() -> None:
-            connection.protocol.send_subscribe(channel, auth.signature, id)
-            connection.subscriptions[id] = sub
+            connection.protocol.send_subscribe(channel, auth.authorization, subscription_id)
+            connection.subscriptions[subscription_id] = sub
 
         try:
-            async with self._deadline("subscribe", id):
+            async with self._deadline("subscribe", subscription_id):
                 connection = await self._ready()
-                auth = await authz.authorize(
-                    AuthorizeRequest(operation=Operation.SUBSCRIBE, channel=channel)
+                request = AuthorizeRequest(
+                    operation=Operation.SUBSCRIBE, channel=channel, host=self._host
                 )
-                answer = await connection.request(id, send)
+                auth = await authz.authorize(request)
+                answer = await connection.request(subscription_id, send)
         except BaseException:
-            sub._closing = True  # never handed to the caller: not to be resumed either
-            if connection.subscriptions.get(id) is sub:
-                del connection.subscriptions[id]
-                if sub.active:  # accepted, but the caller is gone: end it at once
-                    connection.spawn(self._unsubscribe_quietly(sub), name=f"unsubscribe {id}")
+            accepted = sub.active
+            sub._close_now("closed")  # never handed to the caller: not to be resumed either
+            if connection.subscriptions.get(subscription_id) is sub:
+                del connection.subscriptions[subscription_id]
+                if accepted:  # accepted, but the caller is gone: end it at once
+                    connection.spawn(
+                        self._unsubscribe_quietly(sub), name=f"unsubscribe {subscription_id}"
+                    )
             raise
         if isinstance(answer, SubscribeAccepted):
             return sub
-        connection.subscriptions.pop(id, None)
+        connection.subscriptions.pop(subscription_id, None)
         assert isinstance(answer, SubscribeRejected)
+        sub._fail(answer.error)
         raise answer.error
 
     async def publish(
@@ -760,10 +594,12 @@ class Client:
         try:
             async with self._deadline("unsubscribe", sub.id):
                 try:
-                    # AppSync's unsubscribe carries no authorization (§3.2.3): the
-                    # authorizer is told about it (as every operation) but its map is unused.
+                    # AppSync's unsubscribe carries no authorization: the authorizer is
+                    # told about it (as every operation) but its map is unused.
                     await sub.authorizer.authorize(
-                        AuthorizeRequest(operation=Operation.UNSUBSCRIBE, channel=sub.channel)
+                        AuthorizeRequest(
+                            operation=Operation.UNSUBSCRIBE, channel=sub.channel, host=self._host
+                        )
                     )
                 except Exception as exc:  # not needed on the wire: never fatal here
                     connection.log.warning("unsubscribe %s: authorizer failed: %r", sub.id, exc)
@@ -790,7 +626,6 @@ class Client:
             sub.channel,
             sub.capacity,
         )
-        sub._closing = True
         self._connection.spawn(self._unsubscribe_quietly(sub), name=f"unsubscribe {sub.id}")
 
     # --- closing -----------------------------------------------------------------------------
@@ -804,7 +639,7 @@ class Client:
         :class:`~appsync_events.errors.SubscriptionClosedError`); pending operations raise
         :class:`~appsync_events.errors.ConnectionClosedError`.  If ``close()`` is
         cancelled, closing goes on in the background.  A reconnection in progress (backoff,
-        handshake or resubscribing) is cancelled first; subscriptions waiting for it end
+        handshake or resubscribing) is cancelled first; suspended subscriptions end
         quietly too.
         """
         if self._closing is None:
@@ -812,54 +647,48 @@ class Client:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
-        tasks = list(self._tasks)  # stop reconnecting (no new one starts: _closing is set)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._reconnector is not None:  # no new reconnection starts: _closing is set
+            await self._reconnector.stop()
         connection = self._connection
-        waiting = [
+        reason = "closed (the client was closed)"
+        for sub in connection.suspended:  # kept for a reconnection that will not happen
+            sub._close_now(reason)
+        connection.suspended = []
+        live = [
             s
-            for s in (*connection.subscriptions.values(), *connection.retained)
-            if s._resumable and not s.active and not s._closing
+            for s in list(connection.subscriptions.values())
+            if s.state is not SubscriptionState.PENDING and s._begin_close(reason)
         ]
-        for sub in waiting:  # kept for a reconnection that will not happen
-            sub._closing = True
-            sub._end(
-                SubscriptionClosedError(sub.id, sub.channel, "closed (the client was closed)"),
-                clean=True,
-                drop=True,
-            )
-        connection.retained = []
-        live = [s for s in connection.subscriptions.values() if s.active and not s._closing]
-        for sub in live:
-            sub._closing = True
-            sub._end(
-                SubscriptionClosedError(sub.id, sub.channel, "closed (the client was closed)"),
-                clean=True,
-                drop=True,
-            )
-        if live and not connection.closed:
-            try:
-                async with asyncio.timeout(self.close_timeout):
-                    results = await asyncio.gather(
-                        *(self._unsubscribe(s) for s in live), return_exceptions=True
-                    )
-                for sub, result in zip(live, results, strict=True):
-                    if isinstance(result, Exception):
-                        connection.log.warning("could not unsubscribe %s: %s", sub.id, result)
-            except TimeoutError:
-                connection.log.warning("unsubscribing took over %ss; closing", self.close_timeout)
+        try:
+            await self._unsubscribe_all(connection, live)
+        finally:
+            for sub in live:
+                sub._finish_close()
         await connection.close()
         if self._failure is None:  # closed while reconnecting
             self._failure = ConnectionClosedError(1000, "", message="the client was closed")
         self._set_state(ConnectionState.CLOSED)
-        retired, self._retired = self._retired, []
-        await asyncio.gather(*(c.wait_closed() for c in retired))
+        if self._reconnector is not None:
+            await self._reconnector.wait_retired()
+
+    async def _unsubscribe_all(self, connection: Connection, live: list[Subscription]) -> None:
+        if not live or connection.closed:
+            return
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                results = await asyncio.gather(
+                    *(self._unsubscribe(s) for s in live), return_exceptions=True
+                )
+            for sub, result in zip(live, results, strict=True):
+                if isinstance(result, Exception):
+                    connection.log.warning("could not unsubscribe %s: %s", sub.id, result)
+        except TimeoutError:
+            connection.log.warning("unsubscribing took over %ss; closing", self.close_timeout)
 
     async def wait_closed(self) -> None:
         """Wait until the client is closed (by :meth:`close`, the service or a failure),
-        not merely disconnected while reconnecting."""
+        not merely disconnected while reconnecting.  No timeout: bound it with
+        ``asyncio.timeout()``; cancelling the wait changes nothing."""
         while self._state is not ConnectionState.CLOSED:
             await self._state_changed.wait()
         await self._connection.wait_closed()

@@ -21,10 +21,11 @@ socket is then closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import deque
-from collections.abc import Callable, Coroutine, MutableMapping
+from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
 from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection
@@ -35,8 +36,8 @@ from .errors import (
     AppSyncEventsError,
     ConnectionClosedError,
     HeartbeatTimeoutError,
+    OperationTimeoutError,
     RemoteProtocolError,
-    SubscriptionClosedError,
 )
 from .protocol.client import (
     BroadcastFailed,
@@ -51,11 +52,23 @@ from .protocol.client import (
     UnsubscribeRejected,
 )
 from .protocol.limits import DEFAULT_CONNECTION_TIMEOUT_MS
-from .subscription import Subscription
+from .protocol.messages import Outgoing
+from .subscription import Subscription, SubscriptionState
 
-__all__ = ["Connection", "ConnectionLogger", "redact", "websockets_logger"]
+__all__ = [
+    "Connection",
+    "ConnectionLogger",
+    "operation_deadline",
+    "redact",
+    "websockets_logger",
+]
 
 logger = logging.getLogger("appsync_events.client")
+
+_ACTIVE: Final = SubscriptionState.ACTIVE
+
+_Frame = str | Outgoing
+"""What the core's ``data_to_send()`` returns: written as it is, never parsed here."""
 
 DEFAULT_KEEPALIVE_TIMEOUT: Final = DEFAULT_CONNECTION_TIMEOUT_MS / 1000.0
 """Used when the ack carries no ``connectionTimeoutMs``."""
@@ -68,6 +81,26 @@ _SECRET_FIELD: Final = re.compile(
 def redact(text: str) -> str:
     """Hide the values of ``Authorization``, ``x-api-key`` and ``X-Amz-Security-Token``."""
     return _SECRET_FIELD.sub(r'"\1"\2"<redacted>"', text)
+
+
+@contextlib.asynccontextmanager
+async def operation_deadline(
+    operation: str, operation_id: str, limit: float | None
+) -> AsyncIterator[None]:
+    """Bound one operation by ``limit`` seconds (``None``: unbounded).
+
+    Raises:
+        OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
+            deadline propagates as it is).
+    """
+    deadline = asyncio.timeout(limit)
+    try:
+        async with deadline:
+            yield
+    except TimeoutError as exc:
+        if deadline.expired():
+            raise OperationTimeoutError(operation, operation_id, limit or 0.0) from exc
+        raise
 
 
 class _WebSocketsFilter(logging.Filter):
@@ -108,7 +141,7 @@ class _Outbox:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._frames: deque[str] = deque()
+        self._frames: deque[_Frame] = deque()
         self._getter: asyncio.Future[None] | None = None
         self._room: list[asyncio.Future[None]] = []
         self.error: AppSyncEventsError | None = None
@@ -116,13 +149,13 @@ class _Outbox:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def put(self, frame: str) -> None:
+    def put(self, frame: _Frame) -> None:
         """Append ``frame`` (never blocks; callers wait for room first)."""
         self._frames.append(frame)
         if self._getter is not None and not self._getter.done():
             self._getter.set_result(None)
 
-    async def get(self) -> str:
+    async def get(self) -> _Frame:
         while not self._frames:
             self._getter = asyncio.get_running_loop().create_future()
             await self._getter
@@ -183,10 +216,11 @@ class Connection:
         """Why the connection cannot be used any more (first failure wins)."""
         self.on_lost: Callable[[AppSyncEventsError, bool], bool] | None = None
         """Called once by :meth:`fail` with the failure and ``clean``.  Returning ``True``
-        keeps the subscriptions handed to the caller (moved to :attr:`retained`, neither
-        ended nor emptied) so that the client can resume them on a new connection."""
-        self.retained: list[Subscription] = []
-        """The subscriptions kept by :meth:`fail` when :attr:`on_lost` asked for it."""
+        suspends the active subscriptions instead of ending them (moved to
+        :attr:`suspended`, inboxes kept) so that the client can resume them on a new
+        connection."""
+        self.suspended: list[Subscription] = []
+        """The subscriptions :meth:`fail` suspended because :attr:`on_lost` asked for it."""
         self.keepalive_timeout: float | None = None
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
@@ -263,10 +297,10 @@ class Connection:
     def fail(self, error: AppSyncEventsError, *, clean: bool = False) -> None:
         """Record ``error`` as the connection's failure and close the socket.
 
-        Every pending operation raises ``error``; every subscription raises it after its
-        buffered events (``clean``: they end with a quiet
-        :class:`~appsync_events.errors.SubscriptionClosedError` instead), unless
-        :attr:`on_lost` asks to keep them for a reconnection.
+        Every pending operation raises ``error``; every subscription fails with it (reads
+        raise it after the buffered events; ``clean``: they close quietly instead),
+        unless :attr:`on_lost` asks to keep them for a reconnection: then the
+        subscriptions that were active are suspended and moved to :attr:`suspended`.
         """
         if self.failure is not None:
             return
@@ -285,16 +319,12 @@ class Connection:
                 waiter.set_exception(error)
         keep = self.on_lost is not None and self.on_lost(error, clean)
         for sub in self.subscriptions.values():
-            sub.active = False
-            if keep and sub._resumable and not sub._closing and sub._terminal is None:
-                self.retained.append(sub)  # buffered events stay; the client resumes it
+            if keep and sub._suspend():
+                self.suspended.append(sub)  # buffered events stay; the client resumes it
             elif clean:
-                reason = "closed (the client was closed)"
-                sub._end(
-                    SubscriptionClosedError(sub.id, sub.channel, reason), clean=True, drop=True
-                )
+                sub._close_now("closed (the client was closed)")
             else:
-                sub._end(error)
+                sub._fail(error)
         self.subscriptions.clear()
         self._outbox.fail(error)
         code = 1002 if isinstance(error, RemoteProtocolError) else 1000
@@ -333,9 +363,9 @@ class Connection:
         for frame in self.protocol.data_to_send():
             self._outbox.put(frame)
 
-    async def request(self, id: str, send: Callable[[], object]) -> ClientEvent:
-        """Wait for room in the outbox, call ``send`` (which queues operation ``id`` on the
-        protocol), and wait for the answer.
+    async def request(self, operation_id: str, send: Callable[[], object]) -> ClientEvent:
+        """Wait for room in the outbox, call ``send`` (which queues operation
+        ``operation_id`` on the protocol), and wait for the answer.
 
         Cancellation (the caller's timeout included) abandons the operation on the
         protocol, so a late answer is ignored.
@@ -350,13 +380,13 @@ class Connection:
         send()
         self.flush()
         waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
-        self._waiters[id] = waiter
+        self._waiters[operation_id] = waiter
         try:
             return await waiter
         finally:
-            del self._waiters[id]
+            del self._waiters[operation_id]
             if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
-                self.protocol.abandon(id)
+                self.protocol.abandon(operation_id)
                 self.flush()
 
     # --- background tasks -----------------------------------------------------------------------
@@ -381,10 +411,10 @@ class Connection:
                         if sub is None:
                             continue
                         inbox = sub._inbox
-                        if len(inbox) < sub.capacity and sub._terminal is None and not sub._waiters:
-                            inbox.append(event)  # Subscription._push's common case, inlined
+                        if sub._state is _ACTIVE and len(inbox) < sub.capacity and not sub._waiters:
+                            inbox.append(event)  # Subscription._deliver's common case, inlined
                         else:
-                            sub._push(event)
+                            sub._deliver(event)
                     else:
                         self._dispatch(event)
                 for out in protocol.data_to_send():
@@ -397,10 +427,11 @@ class Connection:
     async def _write(self) -> None:
         while True:
             frame = await self._outbox.get()
+            text = frame if isinstance(frame, str) else frame.text  # the only frame access
             if self.debug:
-                self.log.debug("> %s", redact(frame))
+                self.log.debug("> %s", redact(text))
             try:
-                await self.ws.send(frame)
+                await self.ws.send(text)
             except ConnectionClosed:
                 return  # the reader reports the close
 
@@ -415,7 +446,7 @@ class Connection:
         elif isinstance(event, BroadcastFailed):
             sub = self.subscriptions.get(event.id)
             if sub is not None:
-                sub._push_error(event.error)
+                sub._deliver_error(event.error)
         elif isinstance(event, ConnectionAccepted):
             if not self._ack.done():  # a late ack after a handshake timeout is dropped
                 self._ack.set_result(event)
@@ -425,20 +456,16 @@ class Connection:
             self._answer(event)
 
     def _answer(self, event: ClientEvent) -> None:
-        id: str = getattr(event, "id")  # noqa: B009 - every remaining event has an id
-        if isinstance(event, SubscribeAccepted) and id in self.subscriptions:
-            accepted = self.subscriptions[id]
-            accepted.active = True
-            accepted._resumable = True
+        operation_id: str = getattr(event, "id")  # noqa: B009 - every remaining event has an id
+        if isinstance(event, SubscribeAccepted) and operation_id in self.subscriptions:
+            self.subscriptions[operation_id]._accepted()
         elif isinstance(event, UnsubscribeAccepted | UnsubscribeRejected):
-            sub = self.subscriptions.pop(id, None)
-            if sub is not None:
-                sub.active = False
-        waiter = self._waiters.get(id)
+            self.subscriptions.pop(operation_id, None)
+        waiter = self._waiters.get(operation_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(event)
         else:
-            self.log.debug("= %s for %s: nobody waits for it", type(event).__name__, id)
+            self.log.debug("= %s for %s: nobody waits for it", type(event).__name__, operation_id)
 
     # --- heartbeat ------------------------------------------------------------------------------
 

@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 NON_RETRYABLE_ERROR_TYPES: Final = frozenset({"BadRequestException", "UnauthorizedException"})
-"""``errorType`` values that stop reconnection (Amplify's rule, PROTOCOL.md §9.1)."""
+"""``errorType`` values that stop reconnection (Amplify's rule)."""
 NON_RETRYABLE_ERROR_CODES: Final = frozenset({400, 401, 403})
-"""``errorCode`` values that stop reconnection (Amplify's rule, PROTOCOL.md §9.1)."""
+"""``errorCode`` values that stop reconnection (Amplify's rule)."""
 NON_RETRYABLE_CLOSE_CODES: Final = frozenset({4401, 4403})
 """WebSocket close codes that mean "unauthorized"/"forbidden" (the graphql-ws convention;
 AppSync documents none): a server close with one of them stops reconnection."""

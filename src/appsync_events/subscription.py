@@ -8,27 +8,34 @@ are still delivered, then reads raise
 it from the service.  The connection and every other subscription keep working.  (The
 Go client tears the whole connection down here; we do not.)
 
-``broadcast_error`` is delivered in-band: it takes its place in the inbox, the read
-that reaches it raises :class:`~appsync_events.errors.BroadcastError`, and the reads
-after it go on with the next events (the service still considers the subscription
-active).
+``broadcast_error`` is delivered in-band: it takes its place in the inbox.  An explicit
+read (:meth:`Subscription.next`) that reaches it raises
+:class:`~appsync_events.errors.BroadcastError`; ``async for`` skips it (logged at
+WARNING, recorded in :attr:`Subscription.broadcast_errors`, passed to the
+``on_broadcast_error`` callback).  Either way the reads after it go on with the next
+events: the service still considers the subscription active.
+
+Theory of operation: a subscription is in exactly one :class:`SubscriptionState`, and
+only the subscription changes it, through the named methods the client and the
+connection call (``_accepted``, ``_suspend``, ``_fail``, ``_close_now``,
+``_begin_close``/``_finish_close``); :data:`_TRANSITIONS` lists every allowed move.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
+import enum
+import logging
 import types
-import typing
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
 
+from ._decode import decode_event
 from ._types import JSONValue, Message
 from .errors import (
     AppSyncEventsError,
-    DecodeError,
+    BroadcastError,
     SubscriptionClosedError,
     SubscriptionInboxFullError,
 )
@@ -36,9 +43,64 @@ from .errors import (
 if TYPE_CHECKING:
     from .authorizer import Authorizer
 
-__all__ = ["Subscription", "decode_event"]
+__all__ = [
+    "MAX_BROADCAST_ERRORS",
+    "BroadcastErrorCallback",
+    "Subscription",
+    "SubscriptionRequest",
+    "SubscriptionState",
+]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("appsync_events.client")
+
+MAX_BROADCAST_ERRORS: Final = 100
+"""How many of the most recent ``broadcast_error`` s a subscription keeps in
+:attr:`Subscription.broadcast_errors` (:attr:`Subscription.broadcast_error_count` counts
+them all)."""
+
+BroadcastErrorCallback = Callable[["Subscription", BroadcastError], object]
+"""``on_broadcast_error``: called synchronously with the subscription and the error each
+time ``async for`` skips a ``broadcast_error``.  It must not block; an exception it
+raises is logged and otherwise ignored."""
+
+
+class SubscriptionState(enum.Enum):
+    """The life cycle of a :class:`Subscription`.
+
+    ``PENDING -> ACTIVE -> (SUSPENDED -> ACTIVE)* -> CLOSING -> CLOSED``, or ``FAILED``
+    from any state before ``CLOSING``.
+    """
+
+    PENDING = "pending"
+    """``subscribe`` was sent; the service has not answered yet."""
+    ACTIVE = "active"
+    """The service acknowledged it: events flow into the inbox."""
+    SUSPENDED = "suspended"
+    """The connection was lost and the client is reconnecting: buffered events stay
+    readable, reads then wait; it becomes ``ACTIVE`` again (same id) once re-subscribed."""
+    CLOSING = "closing"
+    """Closed by the caller; the unsubscribe is under way.  Reads end quietly."""
+    CLOSED = "closed"
+    """Closed by the caller or with its client.  Reads end quietly."""
+    FAILED = "failed"
+    """Ended by an error (inbox overflow, connection failure, re-subscribe refused):
+    reads raise it once the buffered events are read."""
+
+
+_S = SubscriptionState
+_TRANSITIONS: Final[dict[SubscriptionState, frozenset[SubscriptionState]]] = {
+    _S.PENDING: frozenset({_S.ACTIVE, _S.CLOSED, _S.FAILED}),
+    _S.ACTIVE: frozenset({_S.SUSPENDED, _S.CLOSING, _S.CLOSED, _S.FAILED}),
+    _S.SUSPENDED: frozenset({_S.ACTIVE, _S.CLOSED, _S.FAILED}),
+    _S.CLOSING: frozenset({_S.CLOSED}),
+    _S.CLOSED: frozenset(),
+    _S.FAILED: frozenset({_S.CLOSED}),  # closed by the caller after the failure: quiet
+}
+_ENDED: Final = frozenset({_S.CLOSING, _S.CLOSED, _S.FAILED})
+_QUIET: Final = frozenset({_S.CLOSING, _S.CLOSED})
+_ACTIVE: Final = _S.ACTIVE
 
 
 class _Failure:
@@ -56,75 +118,145 @@ class Subscription:
     Create it with :meth:`Client.subscribe <appsync_events.Client.subscribe>`.  Read with
     :meth:`next`, :meth:`decode_next` or ``async for``; end it with :meth:`close` or
     ``async with``.  Iteration ends quietly when the subscription or its client is closed
-    by the caller, and raises for every other ending (inbox overflow, connection failure).
+    by the caller, skips ``broadcast_error`` s, and raises for every other ending (inbox
+    overflow, connection failure).
     """
 
     def __init__(
         self,
         *,
-        id: str,
+        subscription_id: str,
         channel: str,
         capacity: int,
         authorizer: Authorizer,
         unsubscribe: Callable[[Subscription], Awaitable[None]],
         on_overflow: Callable[[Subscription], None],
+        on_broadcast_error: BroadcastErrorCallback | None = None,
     ) -> None:
-        self.id = id
-        """The subscription id (unique on its connection)."""
+        self.id = subscription_id
+        """The subscription id (unique on its connection, kept across reconnections)."""
         self.channel = channel
         """The channel (pattern) as subscribed."""
         self.capacity = capacity
         """Inbox size (``Backpressure.subscription_events``)."""
         self.authorizer = authorizer
         """The authorizer used for this subscription (and its unsubscribe)."""
+        self.broadcast_error_count = 0
+        """How many ``broadcast_error`` s reads reached (skipped or raised)."""
+        self._broadcast_errors: deque[BroadcastError] = deque(maxlen=MAX_BROADCAST_ERRORS)
+        self._on_broadcast_error = on_broadcast_error
         self._unsubscribe = unsubscribe
         self._on_overflow = on_overflow
         self._inbox: deque[Message | _Failure] = deque()
         self._waiters: list[asyncio.Future[None]] = []
-        self._terminal: AppSyncEventsError | None = None
-        self._clean = False  # ended by the caller: iteration stops quietly
-        self._closing = False
-        self._resumable = False  # handed to the caller: resumed after a reconnection
-        self.active = False
-        """Whether the service acknowledged it and it was not unsubscribed since."""
+        self._state = SubscriptionState.PENDING
+        self._error: AppSyncEventsError | None = None  # raised by reads once ended
 
     def __repr__(self) -> str:
-        return f"<Subscription {self.id} {self.channel!r}{' closed' if self.closed else ''}>"
+        return f"<Subscription {self.id} {self.channel!r} {self._state.value}>"
+
+    @property
+    def state(self) -> SubscriptionState:
+        """Where the subscription is in its life cycle."""
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        """Whether the service acknowledged it and it was not closed, lost or failed since."""
+        return self._state is _ACTIVE
 
     @property
     def closed(self) -> bool:
         """Whether reads can no longer return new events (buffered ones may remain)."""
-        return self._terminal is not None
+        return self._state in _ENDED
 
     @property
     def pending(self) -> int:
         """Entries waiting in the inbox."""
         return len(self._inbox)
 
+    @property
+    def broadcast_errors(self) -> tuple[BroadcastError, ...]:
+        """The last :data:`MAX_BROADCAST_ERRORS` ``broadcast_error`` s reads reached,
+        oldest first (see :attr:`broadcast_error_count` for the total)."""
+        return tuple(self._broadcast_errors)
+
+    # --- state changes, called by the client and the connection (sync, never block) ----------
+
+    def _move(self, state: SubscriptionState) -> None:
+        assert state in _TRANSITIONS[self._state], f"{self._state} -> {state}"
+        self._state = state
+
+    def _accepted(self) -> bool:
+        """``subscribe_success``: ``PENDING``/``SUSPENDED`` -> ``ACTIVE``.
+
+        Returns ``False`` (and changes nothing) when it ended meanwhile.
+        """
+        if self._state not in (_S.PENDING, _S.SUSPENDED):
+            return False
+        self._move(_S.ACTIVE)
+        return True
+
+    def _suspend(self) -> bool:
+        """The connection was lost and will be replaced: keep the inbox, wait to resume.
+
+        Returns whether the subscription is to be resumed (it was ``ACTIVE``, or already
+        ``SUSPENDED`` and lost again while being re-subscribed).
+        """
+        if self._state is _S.ACTIVE:
+            self._move(_S.SUSPENDED)
+        return self._state is _S.SUSPENDED
+
+    def _fail(self, error: AppSyncEventsError) -> None:
+        """End with ``error``: reads raise it once the inbox is empty.  The first ending wins."""
+        if self._state in _ENDED:
+            return
+        self._move(_S.FAILED)
+        self._error = error
+        self._wake()
+
+    def _close_now(self, reason: str) -> None:
+        """End quietly now (buffered events are dropped), without unsubscribing."""
+        if self._state in _QUIET:
+            return
+        self._move(_S.CLOSED)
+        self._closed(reason)
+
+    def _begin_close(self, reason: str) -> bool:
+        """End quietly now; return whether the caller must unsubscribe (it was ``ACTIVE``),
+        then call :meth:`_finish_close`."""
+        if self._state is not _S.ACTIVE:
+            self._close_now(reason)
+            return False
+        self._move(_S.CLOSING)
+        self._closed(reason)
+        return True
+
+    def _finish_close(self) -> None:
+        """The unsubscribe started by :meth:`_begin_close` is over: ``CLOSED``."""
+        if self._state is _S.CLOSING:
+            self._move(_S.CLOSED)
+
+    def _closed(self, reason: str) -> None:
+        self._inbox.clear()
+        self._error = SubscriptionClosedError(self.id, self.channel, reason)
+        self._wake()
+
     # --- fed by the connection's reader (sync, never blocks) ---------------------------------
 
-    def _push(self, item: Message | _Failure) -> None:
-        if self._terminal is not None:
+    def _deliver(self, item: Message | _Failure) -> None:
+        if self._state in _ENDED:
             return
         if len(self._inbox) >= self.capacity:
-            self._end(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
+            self._fail(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
             self._on_overflow(self)
             return
         self._inbox.append(item)
         if self._waiters:
             self._wake()
 
-    def _push_error(self, error: AppSyncEventsError) -> None:
-        self._push(_Failure(error))
-
-    def _end(self, error: AppSyncEventsError, *, clean: bool = False, drop: bool = False) -> None:
-        """End the subscription: reads raise ``error`` once the inbox is empty."""
-        if drop:
-            self._inbox.clear()
-        if self._terminal is None or clean:
-            self._terminal = error
-            self._clean = clean
-        self._wake()
+    def _deliver_error(self, error: AppSyncEventsError) -> None:
+        self._deliver(_Failure(error))
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -137,22 +269,24 @@ class Subscription:
     async def next(self) -> Message:
         """Return the next event.
 
-        Waits as long as it takes; wrap it in ``asyncio.timeout()`` to bound the wait.
-        Cancellation is safe: an event is only removed from the inbox when it is
-        returned, so a cancelled ``next()`` loses nothing.  Several tasks may wait at once;
-        each event goes to exactly one of them.
+        Waits as long as it takes: there is no timeout parameter; wrap the call in
+        ``asyncio.timeout()`` to bound the wait.  Cancellation is safe: an event is only
+        removed from the inbox when it is returned, so a cancelled ``next()`` loses
+        nothing.  Several tasks may wait at once; each event goes to exactly one of them.
 
         Raises:
             SubscriptionClosedError: the subscription (or its client) was closed.
             SubscriptionInboxFullError: the inbox overflowed; raised after the buffered
                 events were returned.
             BroadcastError: the service reported a ``broadcast_error`` at this point of the
-                stream; the next call goes on with the following events.
+                stream (also recorded in :attr:`broadcast_errors`); the next call goes on
+                with the following events.
             HeartbeatTimeoutError, ConnectionClosedError, RemoteProtocolError: the
                 connection failed (after the buffered events were returned).  With
-                reconnection enabled a lost connection does not end the subscription:
-                reads wait while the client reconnects and re-subscribes it, and raise
-                only the error that stopped reconnection (or refused the re-subscribe).
+                reconnection enabled a lost connection does not end the subscription
+                (it is ``SUSPENDED``): reads wait while the client reconnects and
+                re-subscribes it, and raise only the error that stopped reconnection (or
+                refused the re-subscribe).
         """
         while True:
             if self._inbox:
@@ -160,9 +294,12 @@ class Subscription:
                 if type(item) is Message:
                     return item
                 assert isinstance(item, _Failure)
+                if isinstance(item.error, BroadcastError):
+                    self.broadcast_error_count += 1
+                    self._broadcast_errors.append(item.error)
                 raise item.error
-            if self._terminal is not None:
-                raise self._terminal.with_traceback(None)
+            if self._error is not None:
+                raise self._error.with_traceback(None)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -172,37 +309,58 @@ class Subscription:
                     self._waiters.remove(waiter)
 
     @overload
-    async def decode_next(self, type: None = None) -> JSONValue: ...
+    async def decode_next(self, target: None = None) -> JSONValue: ...
     @overload
-    async def decode_next(self, type: type[T]) -> T: ...
-    async def decode_next(self, type: type[T] | None = None) -> T | JSONValue:
-        """Return the next event decoded into ``type``.
+    async def decode_next(self, target: type[T]) -> T: ...
+    async def decode_next(self, target: type[T] | None = None) -> T | JSONValue:
+        """Return the next event decoded into ``target``.
 
-        ``type`` may be a dataclass, a ``TypedDict``, a pydantic model (anything with
+        ``target`` may be a dataclass, a ``TypedDict``, a pydantic model (anything with
         ``model_validate_json``), a plain JSON type (``dict``, ``list``, ``str``, ``int``,
         ``float``, ``bool``), or ``None`` for the decoded JSON value.  Unknown keys are
-        ignored for dataclasses (like Go's ``encoding/json``).  Same waiting and
-        cancellation behaviour as :meth:`next`.
+        ignored for dataclasses (like Go's ``encoding/json``).  Same waiting (no timeout:
+        use ``asyncio.timeout()``) and cancellation behaviour as :meth:`next`.
 
         Raises:
-            DecodeError: the event does not fit ``type``; the event is consumed and its
+            DecodeError: the event does not fit ``target``; the event is consumed and its
                 text is in the exception's ``data``.
             (and everything :meth:`next` raises)
         """
         message = await self.next()
-        decoded: T | JSONValue = decode_event(message.data, type)
+        decoded: T | JSONValue = decode_event(message.data, target)
         return decoded
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self
 
     async def __anext__(self) -> Message:
+        """Return the next event, skipping ``broadcast_error`` s.
+
+        Same waiting and cancellation behaviour as :meth:`next` (cancelling loses no
+        event; bound it with ``asyncio.timeout()``).  A ``broadcast_error`` does not end
+        the iteration: it is logged at WARNING, recorded in :attr:`broadcast_errors` and
+        passed to the ``on_broadcast_error`` callback given to ``subscribe()``, and the
+        iteration goes on.  The iteration stops quietly when the subscription or its
+        client was closed by the caller, and raises every other ending.
+        """
+        while True:
+            try:
+                return await self.next()
+            except BroadcastError as exc:
+                self._skipped(exc)
+            except SubscriptionClosedError:
+                if self._state in _QUIET:
+                    raise StopAsyncIteration from None
+                raise
+
+    def _skipped(self, error: BroadcastError) -> None:
+        logger.warning("subscription %s on %r: skipping %s", self.id, self.channel, error)
+        if self._on_broadcast_error is None:
+            return
         try:
-            return await self.next()
-        except SubscriptionClosedError:
-            if self._clean:
-                raise StopAsyncIteration from None
-            raise
+            self._on_broadcast_error(self, error)
+        except Exception:
+            logger.exception("on_broadcast_error of subscription %s failed", self.id)
 
     # --- closing -------------------------------------------------------------------------------
 
@@ -212,19 +370,20 @@ class Subscription:
         Idempotent.  Pending and later reads raise
         :class:`~appsync_events.errors.SubscriptionClosedError` (iteration ends quietly);
         events still buffered are dropped.  The unsubscribe waits at most the client's
-        ``operation_timeout``; it is skipped when the connection is gone.  If ``close()``
-        is cancelled, the subscription is closed locally all the same.
+        ``operation_timeout``; it is skipped when the connection is gone (or the client
+        is reconnecting: the subscription is then simply not resumed).  If ``close()`` is
+        cancelled, the subscription is closed locally all the same.
 
         Raises:
             UnsubscribeError: the service refused the unsubscribe.
             OperationTimeoutError: it did not answer within ``operation_timeout``.
         """
-        self._end(SubscriptionClosedError(self.id, self.channel, "closed"), clean=True, drop=True)
-        if self._closing:
+        if not self._begin_close("closed"):
             return
-        self._closing = True
-        if self.active:
+        try:
             await self._unsubscribe(self)
+        finally:
+            self._finish_close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -244,148 +403,41 @@ class Subscription:
             pass  # the body's exception matters more than a failed unsubscribe
 
 
-# --- decoding --------------------------------------------------------------------------------
+class SubscriptionRequest:
+    """What :meth:`Client.subscribe <appsync_events.Client.subscribe>` returns: await it,
+    or use it with ``async with``.
 
-_SCALARS: dict[type, tuple[type, ...]] = {
-    str: (str,),
-    bool: (bool,),
-    int: (int,),
-    float: (int, float),
-    dict: (dict,),
-    list: (list,),
-}
-
-
-def decode_event(text: str, target: Any) -> Any:
-    """Decode the JSON ``text`` into ``target`` (see :meth:`Subscription.decode_next`).
-
-    Raises:
-        DecodeError: the text is not JSON or does not fit ``target``.
+    ``sub = await client.subscribe(channel)`` returns the active :class:`Subscription`
+    (close it with ``await sub.close()``); ``async with client.subscribe(channel) as sub:``
+    does the same and closes it (unsubscribing it) when the block exits, whether
+    normally, by an exception or by cancellation; an unsubscribe that fails while an
+    exception leaves the block is dropped in favour of that exception.  Nothing is sent
+    before it is awaited or entered, and it can be awaited or entered once.
     """
-    name = getattr(target, "__name__", repr(target))
-    validate_json = getattr(target, "model_validate_json", None)
-    if validate_json is not None:  # a pydantic model
-        try:
-            return validate_json(text)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise DecodeError(text, name, str(exc)) from exc
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise DecodeError(text, name, f"not valid JSON: {exc}") from None
-    if target is None:
-        return value
-    try:
-        return _convert(value, target, "$")
-    except _Mismatch as exc:
-        raise DecodeError(text, name, str(exc)) from None
 
+    def __init__(self, open_subscription: Callable[[], Coroutine[Any, Any, Subscription]]) -> None:
+        self._open = open_subscription
+        self._subscription: Subscription | None = None
+        self._used = False
 
-class _Mismatch(Exception):
-    pass
+    def __await__(self) -> Generator[Any, None, Subscription]:
+        return self._start().__await__()
 
+    async def __aenter__(self) -> Subscription:
+        self._subscription = await self._start()
+        return self._subscription
 
-def _convert(value: Any, hint: Any, path: str) -> Any:
-    # Reasoning, case by case: dataclasses and TypedDicts are built field by field (their
-    # hints say what each field must be); generic containers convert their items;
-    # Optional/Union try each member; scalars are checked with isinstance; anything else
-    # (Any, Literal, unknown hints) is passed through unchecked.
-    if hint is Any or hint is object:
-        return value
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _dataclass(value, hint, path)
-    if typing.is_typeddict(hint):
-        return _typeddict(value, hint, path)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return _union(value, args, path)
-    if origin in (list, tuple, set, frozenset) or (
-        origin is not None and origin.__module__ == "collections.abc" and origin is not dict
-    ):
-        return _sequence(value, origin, args, path)
-    if origin is dict:
-        _expect(value, (dict,), path, "an object")
-        item = args[1] if len(args) == 2 else Any
-        return {k: _convert(v, item, f"{path}.{k}") for k, v in value.items()}
-    if hint is None or hint is type(None):
-        if value is not None:
-            raise _Mismatch(f"{path}: expected null")
-        return None
-    if isinstance(hint, type) and hint in _SCALARS:
-        if hint is not bool and isinstance(value, bool):
-            raise _Mismatch(f"{path}: expected {hint.__name__}, got a boolean")
-        _expect(value, _SCALARS[hint], path, hint.__name__)
-        return float(value) if hint is float else value
-    return value
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        assert self._subscription is not None
+        await self._subscription.__aexit__(exc_type, exc, tb)
 
-
-def _expect(value: Any, kinds: tuple[type, ...], path: str, what: str) -> None:
-    if not isinstance(value, kinds):
-        raise _Mismatch(f"{path}: expected {what}, got {type(value).__name__}")
-
-
-def _union(value: Any, args: tuple[Any, ...], path: str) -> Any:
-    problems = []
-    for member in args:
-        try:
-            return _convert(value, member, path)
-        except _Mismatch as exc:
-            problems.append(str(exc))
-    raise _Mismatch(" / ".join(problems))
-
-
-def _sequence(value: Any, origin: Any, args: tuple[Any, ...], path: str) -> Any:
-    _expect(value, (list,), path, "an array")
-    if origin is tuple and args and args[-1] is not Ellipsis:
-        if len(args) != len(value):
-            raise _Mismatch(f"{path}: expected {len(args)} items, got {len(value)}")
-        pairs = enumerate(zip(value, args, strict=True))
-        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in pairs)
-    item = args[0] if args else Any
-    items = [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin in (tuple, set, frozenset):
-        return origin(items)
-    return items
-
-
-def _dataclass(value: Any, cls: type, path: str) -> Any:
-    _expect(value, (dict,), path, f"an object for {cls.__name__}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for field in dataclasses.fields(cls):
-        if not field.init:
-            continue
-        if field.name in value:
-            kwargs[field.name] = _convert(
-                value[field.name], hints[field.name], f"{path}.{field.name}"
-            )
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise _Mismatch(f"{path}: missing field {field.name!r} of {cls.__name__}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise _Mismatch(f"{path}: {cls.__name__}: {exc}") from None
-
-
-def _typeddict(value: Any, cls: Any, path: str) -> Any:
-    _expect(value, (dict,), path, f"an object for {cls.__name__}")
-    # __required_keys__ misses Required/NotRequired written as strings (``from __future__
-    # import annotations``), so the resolved hints have the last word.
-    required = set(cls.__required_keys__)
-    hints = typing.get_type_hints(cls, include_extras=True)
-    for key, hint in hints.items():
-        origin = typing.get_origin(hint)
-        if origin is typing.NotRequired:
-            required.discard(key)
-        elif origin is typing.Required:
-            required.add(key)
-        if origin in (typing.NotRequired, typing.Required):
-            hints[key] = typing.get_args(hint)[0]
-    missing = [key for key in required if key not in value]
-    if missing:
-        raise _Mismatch(f"{path}: missing key(s) {', '.join(map(repr, sorted(missing)))}")
-    return {
-        key: _convert(item, hints[key], f"{path}.{key}") if key in hints else item
-        for key, item in value.items()
-    }
+    def _start(self) -> Coroutine[Any, Any, Subscription]:
+        if self._used:
+            raise RuntimeError("this subscribe() was already used; call client.subscribe() again")
+        self._used = True
+        return self._open()

@@ -123,12 +123,12 @@ class PeerConnection:
     async def send(self, frame: Mapping[str, Any] | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 
-    async def recv(self, type: str | None = None, within: float = WAIT) -> dict[str, Any]:
-        """Return the next client frame (of ``type``, skipping others when given)."""
+    async def recv(self, kind: str | None = None, within: float = WAIT) -> dict[str, Any]:
+        """Return the next client frame (of type ``kind``, skipping others when given)."""
         async with asyncio.timeout(within):
             while True:
                 message = await self.inbox.get()
-                if type is None or message.get("type") == type:
+                if kind is None or message.get("type") == kind:
                     return message
 
     async def subscribed(self, within: float = WAIT) -> dict[str, Any]:
@@ -153,8 +153,8 @@ class PeerConnection:
             await self.send({"type": "unsubscribe_success", "id": message["id"]})
         return message
 
-    async def data(self, id: str, event: str) -> None:
-        await self.send({"type": "data", "id": id, "event": event})
+    async def data(self, sub_id: str, event: str) -> None:
+        await self.send({"type": "data", "id": sub_id, "event": event})
 
 
 class ScriptedServer:

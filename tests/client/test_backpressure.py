@@ -64,10 +64,10 @@ async def test_inbox_full_by_broadcast_error(server: ScriptedServer) -> None:
         server, backpressure=appsync_events.Backpressure(subscription_events=1)
     )
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         errors = [{"errorType": "MessageProcessingError", "message": "x"}]
-        await peer.send({"type": "broadcast_error", "id": id, "errors": errors})
-        await peer.send({"type": "broadcast_error", "id": id, "errors": errors})
+        await peer.send({"type": "broadcast_error", "id": sub_id, "errors": errors})
+        await peer.send({"type": "broadcast_error", "id": sub_id, "errors": errors})
         await peer.recv("unsubscribe")
         with pytest.raises(appsync_events.BroadcastError):
             await sub.next()

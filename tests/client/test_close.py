@@ -103,7 +103,7 @@ async def test_no_task_leaks_over_many_cycles(server: ScriptedServer) -> None:
     """Repeated connect/subscribe/close leaves no task behind."""
     for _ in range(10):
         client, peer = await open_client(server)
-        _, id = await subscribe(client, peer)
-        await peer.data(id, "1")
+        _, sub_id = await subscribe(client, peer)
+        await peer.data(sub_id, "1")
         await client.close()
     assert client_tasks() == []

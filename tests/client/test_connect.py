@@ -43,7 +43,7 @@ class Recording:
     async def authorize(self, request: authorizer.AuthorizeRequest) -> authorizer.AuthorizeResult:
         self.requests.append(request)
         result: authorizer.AuthorizeResult = await self.inner.authorize(request)
-        return authorizer.AuthorizeResult({**result.signature, "x-authorizer": self.name})
+        return authorizer.AuthorizeResult({**result.authorization, "x-authorizer": self.name})
 
 
 async def test_connect_offers_subprotocols_and_sends_init(server: ScriptedServer) -> None:

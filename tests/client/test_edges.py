@@ -10,7 +10,7 @@ import pytest
 import appsync_events
 from appsync_emulator import EmulatorServer
 from appsync_events import authorizer
-from appsync_events.client import _is_loopback
+from appsync_events._dial import _is_loopback
 from appsync_events.errors import (
     ConnectionClosedError,
     HandshakeError,
@@ -121,11 +121,11 @@ async def test_client_close_logs_failed_unsubscribes(
     """close() goes on when an unsubscribe is refused."""
     async with scripted(auto_unsubscribe=False) as server:
         client, peer = await open_client(server)
-        _, id = await subscribe(client, peer)
+        _, sub_id = await subscribe(client, peer)
         closing = asyncio.ensure_future(client.close())
         await peer.recv("unsubscribe")
         errors = [{"errorType": "UnknownOperationError", "message": "Unknown operation id"}]
-        await peer.send({"type": "unsubscribe_error", "id": id, "errors": errors})
+        await peer.send({"type": "unsubscribe_error", "id": sub_id, "errors": errors})
         await asyncio.wait_for(closing, WAIT)
         assert any("could not unsubscribe" in r.getMessage() for r in caplog.records)
 
@@ -135,11 +135,11 @@ async def test_data_after_close_before_unsubscribed_is_dropped() -> None:
     async with scripted(auto_unsubscribe=False) as server:
         client, peer = await open_client(server)
         async with client:
-            sub, id = await subscribe(client, peer)
+            sub, sub_id = await subscribe(client, peer)
             closing = asyncio.ensure_future(sub.close())
             await peer.recv("unsubscribe")
-            await peer.data(id, "late")
-            await peer.send({"type": "unsubscribe_success", "id": id})
+            await peer.data(sub_id, "late")
+            await peer.send({"type": "unsubscribe_success", "id": sub_id})
             await asyncio.wait_for(closing, WAIT)
             assert sub.pending == 0
 
@@ -176,10 +176,10 @@ async def test_unsubscribe_authorizer_crash_is_not_fatal(server: ScriptedServer)
         backpressure=appsync_events.Backpressure(subscription_events=1),
     )
     async with client:
-        _, id = await subscribe(client, peer)
-        await peer.data(id, "1")
-        await peer.data(id, "2")  # overflow: background unsubscribe
-        assert (await peer.recv("unsubscribe"))["id"] == id
+        _, sub_id = await subscribe(client, peer)
+        await peer.data(sub_id, "1")
+        await peer.data(sub_id, "2")  # overflow: background unsubscribe
+        assert (await peer.recv("unsubscribe"))["id"] == sub_id
         other, other_id = await subscribe(client, peer, "default/b")
         await peer.data(other_id, "ok")
         assert (await asyncio.wait_for(other.next(), WAIT)).data == "ok"
@@ -204,9 +204,9 @@ async def test_background_task_crash_fails_connection(server: ScriptedServer) ->
 async def test_reprs(server: ScriptedServer) -> None:
     """Client and Subscription have readable reprs."""
     client, peer = await open_client(server)
-    sub, id = await subscribe(client, peer)
+    sub, sub_id = await subscribe(client, peer)
     assert repr(client) == f"<Client {server.url}>"
-    assert repr(sub) == f"<Subscription {id} 'default/a'>"
+    assert repr(sub) == f"<Subscription {sub_id} 'default/a' active>"
     await client.close()
     assert repr(client).endswith(" closed>")
     assert repr(sub).endswith(" closed>")
@@ -227,12 +227,12 @@ async def test_overflow_unsubscribe_refused_is_logged(caplog: pytest.LogCaptureF
             server, backpressure=appsync_events.Backpressure(subscription_events=1)
         )
         async with client:
-            sub, id = await subscribe(client, peer)
-            await peer.data(id, "1")
-            await peer.data(id, "2")
+            sub, sub_id = await subscribe(client, peer)
+            await peer.data(sub_id, "1")
+            await peer.data(sub_id, "2")
             await peer.recv("unsubscribe")
             errors = [{"errorType": "UnknownOperationError", "message": "Unknown operation id"}]
-            await peer.send({"type": "unsubscribe_error", "id": id, "errors": errors})
+            await peer.send({"type": "unsubscribe_error", "id": sub_id, "errors": errors})
             assert (await sub.next()).data == "1"
             with pytest.raises(appsync_events.SubscriptionInboxFullError):
                 await sub.next()
@@ -246,8 +246,8 @@ async def test_async_with_subscription_normal_exit(server: ScriptedServer) -> No
     """Leaving async with normally unsubscribes."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         async with sub as same:
             assert same is sub
         assert sub.closed
-        assert (await peer.unsubscribed())["id"] == id
+        assert (await peer.unsubscribed())["id"] == sub_id

@@ -424,7 +424,8 @@ async def test_close_during_backoff(emulator: EmulatorServer) -> None:
     assert loop.time() - started < 1.0
     assert client.closed
     assert isinstance(client.failure, ConnectionClosedError)
-    assert client._tasks == set()  # the reconnection task is gone
+    assert client._reconnector is not None
+    assert client._reconnector._tasks == set()  # the reconnection task is gone
     with pytest.raises(SubscriptionClosedError):
         await sub.next()
     assert [m async for m in sub] == []  # iteration ends quietly
@@ -444,7 +445,8 @@ async def test_close_during_reconnect_handshake(emulator: EmulatorServer) -> Non
     await emulator.recorder.wait_connected(count=2, timeout=WAIT)
     async with asyncio.timeout(WAIT):
         await client.close()
-    assert client._tasks == set()
+    assert client._reconnector is not None
+    assert client._reconnector._tasks == set()
     with pytest.raises(SubscriptionClosedError):
         await sub.next()
     await emulator.recorder.wait_for(

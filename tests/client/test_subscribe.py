@@ -45,25 +45,27 @@ async def test_subscribe_frame_and_message(server: ScriptedServer) -> None:
     authz = Recording(api_key(server))
     client, peer = await open_client(server, authorizer=authz)
     async with client:
-        sub, id = await subscribe(client, peer, "/default/*")
+        sub, sub_id = await subscribe(client, peer, "/default/*")
         frame = peer.received[-1]
         assert frame["type"] == "subscribe"
         assert frame["channel"] == "/default/*"
         assert frame["authorization"]["x-api-key"] == API_KEY
         assert authz.requests[-1] == authorizer.AuthorizeRequest(
-            operation=authorizer.Operation.SUBSCRIBE, channel="/default/*"
+            operation=authorizer.Operation.SUBSCRIBE,
+            channel="/default/*",
+            host=f"127.0.0.1:{server.port}",
         )
-        assert sub.id == id
+        assert sub.id == sub_id
         assert sub.channel == "/default/*"
         assert client.subscriptions == (sub,)
-        await peer.data(id, '{"message":"hi","n":[1,2]}')
+        await peer.data(sub_id, '{"message":"hi","n":[1,2]}')
         message = await sub.next()
         assert message.data == '{"message":"hi","n":[1,2]}'
         assert message.json() == {"message": "hi", "n": [1, 2]}
-        assert message.subscription_id == id
+        assert message.subscription_id == sub_id
         assert message.channel == "/default/*"
         assert message == appsync_events.Message(
-            data='{"message":"hi","n":[1,2]}', subscription_id=id, channel="/default/*"
+            data='{"message":"hi","n":[1,2]}', subscription_id=sub_id, channel="/default/*"
         )
 
 
@@ -170,7 +172,7 @@ async def test_next_cancellation_loses_nothing(server: ScriptedServer) -> None:
     """Cancelling next() (e.g. by a timeout) never loses an event."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         for _ in range(5):
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(10 * MS):
@@ -178,10 +180,10 @@ async def test_next_cancellation_loses_nothing(server: ScriptedServer) -> None:
         waiting = asyncio.ensure_future(sub.next())
         await asyncio.sleep(0)
         waiting.cancel()
-        await peer.data(id, "1")
+        await peer.data(sub_id, "1")
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        await peer.data(id, "2")
+        await peer.data(sub_id, "2")
         assert [(await sub.next()).data for _ in range(2)] == ["1", "2"]
         assert sub.pending == 0
 
@@ -190,11 +192,11 @@ async def test_next_concurrent_readers_share_events(server: ScriptedServer) -> N
     """Several tasks may wait on one subscription; each event goes to exactly one."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         readers = [asyncio.ensure_future(sub.next()) for _ in range(3)]
         await asyncio.sleep(0)
         for n in range(3):
-            await peer.data(id, str(n))
+            await peer.data(sub_id, str(n))
         got = sorted(m.data for m in await asyncio.wait_for(asyncio.gather(*readers), WAIT))
         assert got == ["0", "1", "2"]
 
@@ -203,7 +205,7 @@ async def test_iteration_ends_quietly_on_close(server: ScriptedServer) -> None:
     """async for yields events and stops when the subscription is closed."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         got: list[str] = []
 
         async def consume() -> None:
@@ -214,10 +216,10 @@ async def test_iteration_ends_quietly_on_close(server: ScriptedServer) -> None:
 
         consumer = asyncio.ensure_future(consume())
         for n in range(3):
-            await peer.data(id, str(n))
+            await peer.data(sub_id, str(n))
         await asyncio.wait_for(consumer, WAIT)
         assert got == ["0", "1", "2"]
-        assert (await peer.unsubscribed())["id"] == id
+        assert (await peer.unsubscribed())["id"] == sub_id
 
 
 async def test_subscription_close_is_idempotent(server: ScriptedServer) -> None:
@@ -225,18 +227,20 @@ async def test_subscription_close_is_idempotent(server: ScriptedServer) -> None:
     authz = Recording(api_key(server))
     client, peer = await open_client(server, authorizer=authz)
     async with client:
-        sub, id = await subscribe(client, peer)
-        await peer.data(id, "1")
+        sub, sub_id = await subscribe(client, peer)
+        await peer.data(sub_id, "1")
         await sub.close()
         await sub.close()
         assert sub.closed
-        assert (await peer.unsubscribed()) == {"type": "unsubscribe", "id": id}
+        assert (await peer.unsubscribed()) == {"type": "unsubscribe", "id": sub_id}
         assert authz.requests[-1] == authorizer.AuthorizeRequest(
-            operation=authorizer.Operation.UNSUBSCRIBE, channel="default/a"
+            operation=authorizer.Operation.UNSUBSCRIBE,
+            channel="default/a",
+            host=f"127.0.0.1:{server.port}",
         )
         with pytest.raises(SubscriptionClosedError) as info:
             await sub.next()
-        assert (info.value.subscription_id, info.value.channel) == (id, "default/a")
+        assert (info.value.subscription_id, info.value.channel) == (sub_id, "default/a")
         assert [m async for m in sub] == []
         assert client.subscriptions == ()
         assert [f["type"] for f in peer.received].count("unsubscribe") == 1
@@ -260,13 +264,13 @@ async def test_unsubscribe_error_raised_by_close() -> None:
     async with scripted(auto_unsubscribe=False) as server:
         client, peer = await open_client(server)
         async with client:
-            sub, id = await subscribe(client, peer)
+            sub, sub_id = await subscribe(client, peer)
             closing = asyncio.ensure_future(sub.close())
             await peer.recv("unsubscribe")
             errors = [
-                {"errorType": "UnknownOperationError", "message": f"Unknown operation id {id}"}
+                {"errorType": "UnknownOperationError", "message": f"Unknown operation id {sub_id}"}
             ]
-            await peer.send({"type": "unsubscribe_error", "id": id, "errors": errors})
+            await peer.send({"type": "unsubscribe_error", "id": sub_id, "errors": errors})
             with pytest.raises(UnsubscribeError, match="Unknown operation id"):
                 await closing
             assert sub.closed
@@ -301,25 +305,25 @@ async def test_unsubscribe_authorizer_failure_still_unsubscribes(server: Scripte
 
     client, peer = await open_client(server, authorizer=FailsOnUnsubscribe(api_key(server)))
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         await sub.close()
-        assert (await peer.unsubscribed())["id"] == id
+        assert (await peer.unsubscribed())["id"] == sub_id
 
 
 async def test_broadcast_error_delivered_in_band(server: ScriptedServer) -> None:
     """broadcast_error is raised by the read that reaches it; later events still flow."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         errors = [
             {
                 "errorType": "MessageProcessingError",
                 "message": "There was an error processing the message",
             }
         ]
-        await peer.data(id, "1")
-        await peer.send({"type": "broadcast_error", "id": id, "errors": errors})
-        await peer.data(id, "2")
+        await peer.data(sub_id, "1")
+        await peer.send({"type": "broadcast_error", "id": sub_id, "errors": errors})
+        await peer.data(sub_id, "2")
         assert (await sub.next()).data == "1"
         with pytest.raises(BroadcastError) as info:
             await sub.next()
@@ -333,9 +337,9 @@ async def test_data_for_unknown_id_is_ignored(server: ScriptedServer) -> None:
     """data for an unknown id is dropped; the connection stays up (unlike the Go client)."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         await peer.data("not-a-subscription", "1")
-        await peer.data(id, "2")
+        await peer.data(sub_id, "2")
         assert (await sub.next()).data == "2"
         assert not client.closed
 
@@ -344,9 +348,9 @@ async def test_unknown_frame_type_is_ignored(server: ScriptedServer) -> None:
     """A new frame type does not break the client."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
-        await peer.send({"type": "something_new", "id": id})
-        await peer.data(id, "2")
+        sub, sub_id = await subscribe(client, peer)
+        await peer.send({"type": "something_new", "id": sub_id})
+        await peer.data(sub_id, "2")
         assert (await sub.next()).data == "2"
 
 
@@ -377,13 +381,13 @@ async def test_decode_next_types(server: ScriptedServer) -> None:
     """decode_next decodes into a dataclass, a TypedDict, plain types or a JSON value."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
+        sub, sub_id = await subscribe(client, peer)
         text = json.dumps(
             {"message": "hi", "author": {"name": "ada", "extra": 1}, "tags": ["a"], "score": 2}
         )
         for _ in range(4):
-            await peer.data(id, text)
-        await peer.data(id, "[1, 2]")
+            await peer.data(sub_id, text)
+        await peer.data(sub_id, "[1, 2]")
         note = await sub.decode_next(Notification)
         assert note == Notification(message="hi", author=Author(name="ada"), tags=["a"], score=2.0)
         assert isinstance(note.score, float)
@@ -405,9 +409,9 @@ async def test_decode_next_pydantic(server: ScriptedServer) -> None:
 
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
-        await peer.data(id, '{"message":"hi","count":3}')
-        await peer.data(id, '{"message":"hi","count":"many"}')
+        sub, sub_id = await subscribe(client, peer)
+        await peer.data(sub_id, '{"message":"hi","count":3}')
+        await peer.data(sub_id, '{"message":"hi","count":"many"}')
         model = await sub.decode_next(Model)
         assert (model.message, model.count) == ("hi", 3)
         with pytest.raises(DecodeError) as info:
@@ -437,8 +441,8 @@ async def test_decode_next_mismatch(
     """A mismatch raises DecodeError naming the problem, with the event text kept."""
     client, peer = await open_client(server)
     async with client:
-        sub, id = await subscribe(client, peer)
-        await peer.data(id, text)
+        sub, sub_id = await subscribe(client, peer)
+        await peer.data(sub_id, text)
         with pytest.raises(DecodeError) as info:
             await sub.decode_next(target)
         assert reason in str(info.value)

@@ -7,9 +7,9 @@ from typing import Any, Required, TypedDict
 
 import pytest
 
+from appsync_events._decode import decode_event
 from appsync_events.connection import redact
 from appsync_events.errors import DecodeError
-from appsync_events.subscription import decode_event
 
 
 def test_redact_hides_secret_values() -> None:

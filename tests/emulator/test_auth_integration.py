@@ -137,7 +137,7 @@ async def iam_map(
     request = AuthorizeRequest(
         operation=operation, channel=channel, events=None if events is None else tuple(events)
     )
-    return dict((await iam(server, secret).authorize(request)).signature)
+    return dict((await iam(server, secret).authorize(request)).authorization)
 
 
 class Raw:

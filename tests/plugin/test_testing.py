@@ -373,12 +373,12 @@ async def test_authorizers_build_headers_for_the_server() -> None:
 
     helpers = testing.Authorizers(_FakeServer())
     request = AuthorizeRequest(operation=Operation.CONNECT)
-    key = (await helpers.api_key().authorize(request)).signature
+    key = (await helpers.api_key().authorize(request)).authorization
     assert key["x-api-key"] == "da2-fake"
     assert key["host"] == "127.0.0.1:1"
-    iam = {k.lower(): v for k, v in (await helpers.iam().authorize(request)).signature.items()}
+    iam = {k.lower(): v for k, v in (await helpers.iam().authorize(request)).authorization.items()}
     assert iam["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAEMULATORLOCAL000/")
-    token = (await helpers.lambda_token("let-me-in").authorize(request)).signature
+    token = (await helpers.lambda_token("let-me-in").authorize(request)).authorization
     assert token["Authorization"] == "let-me-in"
 
 
@@ -449,7 +449,7 @@ async def test_token_authorizers_mint_with_the_server_issuer() -> None:
     request = AuthorizeRequest(operation=Operation.CONNECT)
 
     async def claims(authz: Any) -> dict[str, Any]:
-        token = (await authz.authorize(request)).signature["Authorization"]
+        token = (await authz.authorize(request)).authorization["Authorization"]
         return dict(jwt.decode(token, options={"verify_signature": False}))
 
     cognito = await claims(testing.cognito_authorizer(server, sub="alice", groups=["a"]))
