@@ -148,7 +148,7 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, HeartbeatTimeoutError):
         return True
     if isinstance(error, ConnectionClosedError):
-        return error.code not in NON_RETRYABLE_CLOSE_CODES
+        return error.code not in NON_RETRYABLE_CLOSE_CODES and not _refused(error.errors)
     if isinstance(error, AuthorizationError):
         return False
     if isinstance(error, HandshakeError | OperationError):
