@@ -675,3 +675,60 @@ async def test_js_call_waiting_for_a_busy_engine_is_unavailable_in_bounded_time(
         assert waiting.kind is CrashKind.UNAVAILABLE
         assert isinstance(spins[0], Crash)
         assert spins[0].kind is CrashKind.TIMEOUT
+
+
+ESBUILD_BUNDLE = """\
+// esbuild output: imports renamed, exports listed at the end
+import {
+  util as u,
+  runtime,
+} from "@aws-appsync/utils";
+import * as utils from "@aws-appsync/utils";
+import "@aws-appsync/utils";
+const { a, b: [c] } = { a: 1, b: [2] };
+function publish(ctx) {
+  const kinds = [typeof u.autoId, typeof utils.runtime];
+  return ctx.events.map((e) => ({ id: e.id, payload: [a, c, ...kinds] }));
+}
+const subscribe = (ctx) => null;
+export default function main() {}
+export const { x, y = 3 } = { x: 1 };
+export {
+  publish as onPublish,
+  subscribe as onSubscribe
+};
+"""
+
+
+@pytest.mark.asyncio
+async def test_js_bundled_module_forms_are_understood(runtime: JsRuntime) -> None:
+    """Multi-line and aliased imports, namespace imports and esbuild's export list work."""
+    handlers = load(runtime, ESBUILD_BUNDLE, "bundle.js")
+    assert set(handlers.exports) == {"default", "x", "y", "onPublish", "onSubscribe"}
+    assert payloads(await handlers.on_publish(publish_ctx(0))) == [[1, 2, "function", "object"]]
+    assert await handlers.on_subscribe(subscribe_ctx()) == Accept()
+
+
+@pytest.mark.asyncio
+async def test_js_export_default_expression_is_not_a_handler(runtime: JsRuntime) -> None:
+    """`export default <expr>` compiles; only named onPublish/onSubscribe are handlers."""
+    handlers = load(runtime, "export default { onPublish: (ctx) => [] }\n")
+    assert handlers.exports == ("default",)
+    assert payloads(await handlers.on_publish(publish_ctx(7))) == [7]
+
+
+@pytest.mark.asyncio
+async def test_js_engine_layer_bug_is_an_unavailable_crash(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error below the handler is logged and answered, never raised."""
+    with JsHandlers.load("export const onSubscribe = (ctx) => null\n", filename="e.js") as h:
+
+        def broken(*args: object) -> str:
+            raise OSError("engine thread died")
+
+        monkeypatch.setattr(h.runtime, "_run", broken)
+        outcome = await h.on_subscribe(subscribe_ctx())
+    assert isinstance(outcome, Crash)
+    assert outcome.kind is CrashKind.UNAVAILABLE
+    assert "engine thread died" in caplog.text

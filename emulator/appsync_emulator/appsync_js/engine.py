@@ -161,9 +161,15 @@ class JsRuntime:
         with self._lock:
             engine = self._idle.popleft() if self._idle else None
             modules = dict(self._modules)
-        if engine is None:  # at most `engines` workers, so at most `engines` engines
-            engine = _Engine(self.limits, self._prelude)
-        engine.sync(modules)
+        mr = require_mini_racer()
+        try:
+            if engine is None:  # at most `engines` workers, so at most `engines` engines
+                engine = _Engine(self.limits, self._prelude)
+            engine.sync(modules)
+        except mr.JSEvalException as exc:
+            if engine is not None:
+                self._abandon(engine)
+            raise EngineFailure(f"the engine could not be prepared: {exc}") from exc
         return engine
 
     def _checkin(self, engine: _Engine) -> None:
@@ -243,6 +249,7 @@ class JsRuntime:
 
         Raises:
             LoadFailure: V8 refused the script (syntax error, or the module threw).
+            EngineFailure: no engine could be started or prepared.
             ImportError: mini-racer is not installed.
             RuntimeError: the runtime is closed.
         """

@@ -256,6 +256,9 @@ class JsHandlers:
         except EngineFailure as exc:
             kind = CrashKind.MEMORY if exc.memory else CrashKind.UNAVAILABLE
             return _crash(kind, str(exc))
+        except Exception as exc:  # a bug in the engine layer must not escape the server
+            log.exception("%s %s: the engine failed", self.filename, name)
+            return _crash(CrashKind.UNAVAILABLE, f"{name}: the engine failed: {exc!r}")
         return self._read_reply(name, ctx, json.loads(raw))
 
     def _read_reply(
