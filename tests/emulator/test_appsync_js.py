@@ -27,6 +27,7 @@ from appsync_emulator.appsync_js import (
     JsHandlers,
     JsLimits,
     JsRuntime,
+    ReloadingJsHandlers,
     check_source,
 )
 from appsync_emulator.handler_contract import (
@@ -732,3 +733,33 @@ async def test_js_engine_layer_bug_is_an_unavailable_crash(
     assert isinstance(outcome, Crash)
     assert outcome.kind is CrashKind.UNAVAILABLE
     assert "engine thread died" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_js_reloading_handlers_pick_up_an_edited_file(
+    runtime: JsRuntime, tmp_path: Path
+) -> None:
+    """An edited handler file is used from the next invocation on."""
+    path = tmp_path / "ns.js"
+    path.write_text("export const onPublish = (ctx) => ctx.events\n", encoding="utf-8")
+    handlers = ReloadingJsHandlers(path, runtime=runtime)
+    assert payloads(await handlers.on_publish(publish_ctx(1))) == [1]
+    path.write_text("export const onPublish = (ctx) => []\n", encoding="utf-8")
+    assert payloads(await handlers.on_publish(publish_ctx(1))) == []
+    assert handlers.reloads == 1
+    handlers.close()
+
+
+@pytest.mark.asyncio
+async def test_js_reloading_handlers_keep_old_code_when_new_code_is_broken(
+    runtime: JsRuntime, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken edit is logged with its line and the previous code keeps running."""
+    path = tmp_path / "ns.js"
+    path.write_text("export function onSubscribe(ctx) {}\n", encoding="utf-8")
+    handlers = ReloadingJsHandlers(path, runtime=runtime)
+    path.write_text("export function onSubscribe(ctx) { util.unauthorized( }\n", encoding="utf-8")
+    assert await handlers.on_subscribe(subscribe_ctx()) == Accept()
+    assert f"{path}:1:" in caplog.text
+    assert handlers.reloads == 0
+    handlers.close()

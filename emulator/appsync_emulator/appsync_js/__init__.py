@@ -18,13 +18,15 @@ first use: without them this package still imports, and loading a handler raises
 
 Modules: :mod:`.transform` (ES module to script, restriction checks, :data:`RESTRICTIONS`),
 ``prelude.js`` (``util``, ``runtime``, ``console``), :mod:`.engine` (the V8 pool and its
-limits), :mod:`.runner` (:class:`JsHandlers`).
+limits), :mod:`.runner` (:class:`JsHandlers`), :mod:`.reload` (a file reloaded when
+it changes).
 """
 
 from __future__ import annotations
 
 from ._deps import INSTALL_HINT as INSTALL_HINT
 from .engine import JsLimits as JsLimits, JsRuntime as JsRuntime
+from .reload import ReloadingJsHandlers as ReloadingJsHandlers
 from .runner import JsHandlers as JsHandlers
 from .transform import (
     MAX_CODE_CHARS as MAX_CODE_CHARS,
@@ -45,6 +47,7 @@ __all__ = [
     "JsHandlers",
     "JsLimits",
     "JsRuntime",
+    "ReloadingJsHandlers",
     "Restriction",
     "check_source",
     "compile_module",
