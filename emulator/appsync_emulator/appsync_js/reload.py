@@ -78,12 +78,20 @@ class ReloadingJsHandlers:
         log.info("%s reloaded", self.path)
 
     async def on_publish(self, ctx: Context) -> PublishOutcome:
-        """:meth:`JsHandlers.on_publish` with the latest code that loads."""
+        """:meth:`JsHandlers.on_publish` with the latest code that loads.
+
+        A reload compiles in a worker thread first (a few ms).  Timeouts and
+        cancellation as :meth:`JsHandlers.on_publish`; cancelling during a reload
+        leaves the previous code in place until the next call.
+        """
         await self._refresh()
         return await self.current.on_publish(ctx)
 
     async def on_subscribe(self, ctx: Context) -> SubscribeOutcome:
-        """:meth:`JsHandlers.on_subscribe` with the latest code that loads."""
+        """:meth:`JsHandlers.on_subscribe` with the latest code that loads.
+
+        Timeouts and cancellation as :meth:`on_publish`.
+        """
         await self._refresh()
         return await self.current.on_subscribe(ctx)
 
