@@ -7,6 +7,7 @@ the emulator runs Python handlers) without them.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 from typing import Final
 
@@ -30,12 +31,15 @@ def require_tree_sitter() -> tuple[ModuleType, ModuleType]:
     Raises:
         ImportError: one is missing; the message names :data:`INSTALL_HINT`.
     """
+    # import_module keeps the packages out of static imports: the code type-checks and
+    # imports without them.
     try:
-        import tree_sitter
-        import tree_sitter_javascript
+        return (
+            importlib.import_module("tree_sitter"),
+            importlib.import_module("tree_sitter_javascript"),
+        )
     except ImportError as exc:
         raise _missing("tree-sitter and tree-sitter-javascript", exc) from exc
-    return tree_sitter, tree_sitter_javascript
 
 
 def require_mini_racer() -> ModuleType:
@@ -45,7 +49,6 @@ def require_mini_racer() -> ModuleType:
         ImportError: it is missing; the message names :data:`INSTALL_HINT`.
     """
     try:
-        import py_mini_racer
+        return importlib.import_module("py_mini_racer")
     except ImportError as exc:
         raise _missing("mini-racer", exc) from exc
-    return py_mini_racer

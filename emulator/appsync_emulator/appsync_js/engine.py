@@ -28,12 +28,9 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from ._deps import require_mini_racer
-
-if TYPE_CHECKING:
-    from py_mini_racer import MiniRacer
 
 __all__ = ["EngineFailure", "EngineTimeout", "JsLimits", "JsRuntime", "LoadFailure"]
 
@@ -108,11 +105,23 @@ def _load_failure(exc: Exception) -> LoadFailure:
     return LoadFailure(message or first, line)
 
 
+class _Racer(Protocol):
+    """The part of ``py_mini_racer.MiniRacer`` the pool uses (typed without importing it)."""
+
+    def eval(self, code: str, *, timeout_sec: float | None = None) -> object: ...
+
+    def set_hard_memory_limit(self, limit: int) -> None: ...
+
+    def was_hard_memory_limit_reached(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class _Engine:
     """One ``MiniRacer`` with the prelude and some modules.  Only worker threads use it."""
 
     def __init__(self, limits: JsLimits, prelude: str) -> None:
-        self.racer: MiniRacer = require_mini_racer().MiniRacer()
+        self.racer: _Racer = require_mini_racer().MiniRacer()
         self.racer.set_hard_memory_limit(limits.memory_limit)
         self.racer.eval(prelude)
         self.loaded: dict[str, str] = {}

@@ -21,10 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from tree_sitter import Node, Parser
+from typing import Final, Protocol
 
 __all__ = [
     "MAX_CODE_CHARS",
@@ -164,10 +161,48 @@ class JsCodeError(ValueError):
 
 # --- parsing ------------------------------------------------------------------------------
 
-_parser: Parser | None = None
+
+class _Node(Protocol):
+    """The part of ``tree_sitter.Node`` used here (typed without importing tree-sitter)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def text(self) -> bytes | None: ...
+    @property
+    def children(self) -> list[_Node]: ...
+    @property
+    def named_children(self) -> list[_Node]: ...
+    @property
+    def parent(self) -> _Node | None: ...
+    @property
+    def start_point(self) -> tuple[int, int]: ...
+    @property
+    def start_byte(self) -> int: ...
+    @property
+    def end_byte(self) -> int: ...
+    @property
+    def is_error(self) -> bool: ...
+    @property
+    def is_missing(self) -> bool: ...
+    def child_by_field_name(self, name: str, /) -> _Node | None: ...
 
 
-def _get_parser() -> Parser:
+class _Tree(Protocol):
+    @property
+    def root_node(self) -> _Node: ...
+
+
+class _Parser(Protocol):
+    """The part of ``tree_sitter.Parser`` used here."""
+
+    def parse(self, source: bytes, /) -> _Tree: ...
+
+
+_parser: _Parser | None = None
+
+
+def _get_parser() -> _Parser:
     global _parser
     if _parser is None:
         from ._deps import require_tree_sitter
@@ -177,13 +212,13 @@ def _get_parser() -> Parser:
     return _parser
 
 
-def _walk(node: Node) -> Iterator[Node]:
+def _walk(node: _Node) -> Iterator[_Node]:
     yield node
     for child in node.children:
         yield from _walk(child)
 
 
-def _error_at(node: Node, error_type: str, value: str, rule: str | None = None) -> CodeError:
+def _error_at(node: _Node, error_type: str, value: str, rule: str | None = None) -> CodeError:
     line, column = node.start_point
     return CodeError(
         error_type=error_type,
@@ -195,15 +230,15 @@ def _error_at(node: Node, error_type: str, value: str, rule: str | None = None) 
     )
 
 
-def _violation(node: Node, rule: str) -> CodeError:
+def _violation(node: _Node, rule: str) -> CodeError:
     return _error_at(node, "UNSUPPORTED_FEATURE", _BY_RULE[rule].message, rule)
 
 
-def _text(node: Node | None) -> str:
+def _text(node: _Node | None) -> str:
     return "" if node is None else (node.text or b"").decode()
 
 
-def _rule_for(node: Node) -> str | None:
+def _rule_for(node: _Node) -> str | None:
     # One case per node kind that a restriction names.  Most map one-to-one (the table);
     # operators and "async" are tokens inside the node, and Function/Promise are
     # identifiers in a call, `new` or member position.
@@ -235,11 +270,11 @@ def _rule_for(node: Node) -> str | None:
     return None
 
 
-def _recursive_calls(root: Node) -> Iterator[Node]:
+def _recursive_calls(root: _Node) -> Iterator[_Node]:
     """Calls of a function to itself by name, directly inside its own body."""
     for node in _walk(root):
-        name_node: Node | None = None
-        body: Node | None = None
+        name_node: _Node | None = None
+        body: _Node | None = None
         if node.type == "function_declaration":
             name_node, body = node.child_by_field_name("name"), node.child_by_field_name("body")
         elif node.type == "variable_declarator":
@@ -295,13 +330,13 @@ def check_source(source: str) -> tuple[CodeError, ...]:
 # --- the rewrite --------------------------------------------------------------------------
 
 
-def _field(node: Node, name: str) -> Node:
+def _field(node: _Node, name: str) -> _Node:
     child = node.child_by_field_name(name)
     assert child is not None, f"{node.type} has no {name}"  # the parse had no error
     return child
 
 
-def _bound_names(node: Node) -> list[str]:
+def _bound_names(node: _Node) -> list[str]:
     """Names bound by ``a``, ``{a, b: c}``, ``[a, ...b]``, ``{a = 1}``."""
     if node.type in ("identifier", "shorthand_property_identifier_pattern"):
         return [_text(node)]
@@ -312,7 +347,7 @@ def _bound_names(node: Node) -> list[str]:
     return [name for child in node.named_children for name in _bound_names(child)]
 
 
-def _import_replacement(stmt: Node) -> str:
+def _import_replacement(stmt: _Node) -> str:
     spec = json.dumps(_text(_field(stmt, "source"))[1:-1])
     consts = []
     for clause in (c for c in stmt.named_children if c.type == "import_clause"):
@@ -331,7 +366,7 @@ def _import_replacement(stmt: Node) -> str:
     return " ".join(consts) or f"__require({spec});"  # bare `import '...'`
 
 
-def _export_edits(stmt: Node, exports: dict[str, str]) -> list[tuple[int, int, str]]:
+def _export_edits(stmt: _Node, exports: dict[str, str]) -> list[tuple[int, int, str]]:
     is_default = any(c.type == "default" for c in stmt.children)
     decl, value = stmt.child_by_field_name("declaration"), stmt.child_by_field_name("value")
     if decl is not None:  # export [default] function f / const a = ...
