@@ -763,3 +763,13 @@ async def test_js_reloading_handlers_keep_old_code_when_new_code_is_broken(
     assert f"{path}:1:" in caplog.text
     assert handlers.reloads == 0
     handlers.close()
+
+
+@pytest.mark.asyncio
+async def test_js_runtime_closes_from_asyncio() -> None:
+    """aclose() closes the pool without blocking the loop; loading afterwards fails."""
+    pool = JsRuntime(JsLimits(engines=1))
+    JsHandlers.load("export const onPublish = (ctx) => null\n", runtime=pool)
+    await pool.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        JsHandlers.load("export const onPublish = (ctx) => null\n", runtime=pool)

@@ -20,6 +20,7 @@ Design, from measurements of embedded engines (mini-racer 0.14, V8 14):
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import concurrent.futures
 import importlib.resources
@@ -312,6 +313,14 @@ class JsRuntime:
             idle, self._idle = list(self._idle), collections.deque()
         for engine in idle:
             engine.racer.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close` from asyncio, in a worker thread so the loop keeps running.
+
+        Bounded by ``invoke_timeout`` (running invocations finish first).  Cancelling
+        the await does not stop the close, which completes in its thread.
+        """
+        await asyncio.to_thread(self.close)
 
     def __enter__(self) -> JsRuntime:
         return self
