@@ -62,6 +62,8 @@ class AuthorizeRequest:
     """The channel as sent (subscribe, publish; optionally unsubscribe), else ``None``."""
     events: tuple[str, ...] | None = None
     """The event JSON texts as sent (publish only), else ``None``."""
+    host: str | None = None
+    """The API's HTTP host as the client knows it (with the port when not the default)."""
 
     def __post_init__(self) -> None:
         try:
