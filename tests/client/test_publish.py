@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from appsync_events import authorizer
+from appsync_events import RawJSON, authorizer
 from appsync_events.errors import (
     ConfigurationError,
     InvalidChannelError,
@@ -57,6 +58,25 @@ async def test_publish_five_events_in_one_frame(server: ScriptedServer) -> None:
         )
         assert result.failed == ()
         assert result.ok
+
+
+async def test_publish_str_rawjson_and_bytes(server: ScriptedServer) -> None:
+    """A str is JSON-encoded as a string; RawJSON and bytes are JSON texts sent as they are."""
+    client, peer = await open_client(server)
+    async with client:
+        _, frame = await publish(client, peer, '{"a": 1}', RawJSON('{"a": 1}'), b'{"a": 1}')
+        assert frame["events"] == ['"{\\"a\\": 1}"', '{"a": 1}', '{"a": 1}']
+
+
+async def test_publish_authorize_request_has_the_host(server: ScriptedServer) -> None:
+    """The publish AuthorizeRequest carries the API's host (with its port)."""
+    authz = Recording(api_key(server))
+    client, peer = await open_client(server, authorizer=authz)
+    async with client:
+        await publish(client, peer, 1)
+        request = authz.requests[-1]
+        assert request.operation is authorizer.Operation.PUBLISH
+        assert request.host == urlsplit(server.url).netloc
 
 
 @pytest.mark.parametrize(
