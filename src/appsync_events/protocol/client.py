@@ -213,8 +213,8 @@ def _unauthorized(
     # The one place an unauthorized error is made.  With the errors module's
     # ``unauthorized_error`` factory (an UnauthorizedError that is also the operation's
     # error class) this body becomes:
-    #     return unauthorized_error(errors, operation=operation, status=status)
-    return UnauthorizedError(errors, status=status, operation=operation)
+    #     return unauthorized_error(errors, operation=Operation(operation), status=status)
+    return UnauthorizedError(errors, status=status, operation=Operation(operation))
 
 
 _CONNECTION_ERROR: Final = "the service reported a connection error"
