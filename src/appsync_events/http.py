@@ -190,6 +190,8 @@ class HttpPublisher:
             ) from exc
 
     def _open_session(self) -> aiohttp.ClientSession:
+        if self._closed:  # closed while this publish was being authorized
+            raise ConnectionClosedError(message="the HttpPublisher was closed")
         if self._session is None:  # no await between the check and the assignment
             import aiohttp
 
@@ -216,7 +218,9 @@ class HttpPublisher:
     async def close(self) -> None:
         """Close the session this publisher opened (a session passed in stays open).
 
-        Idempotent.  Publishes after it raise :class:`RuntimeError`.
+        Idempotent.  Publishes after it raise :class:`RuntimeError`; publishes in flight
+        fail with :class:`~appsync_events.errors.ConnectionClosedError`.  If ``close()``
+        is cancelled, the publisher is closed all the same.
         """
         self._closed = True
         session, self._session = self._session, None

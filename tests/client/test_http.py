@@ -428,3 +428,40 @@ async def test_http_publisher_against_the_emulator() -> None:
                 )
             assert info.value.status == 401
         server.check()
+
+
+async def test_http_publisher_checks_each_raw_event_once(
+    http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTP publish parses each pre-encoded event once, like a WebSocket publish."""
+    from appsync_events.protocol import codec
+
+    checks: list[str] = []
+    check = codec.event_json_error
+    monkeypatch.setattr(codec, "event_json_error", lambda t: checks.append(t) or check(t))
+    async with appsync_events.HttpPublisher(http_server.url, authorizer=key(http_server)) as pub:
+        await pub.publish("default/a", appsync_events.RawJSON("[1]"), b"2", {"n": 3})
+    assert checks == ["[1]", "2"]
+
+
+async def test_http_publisher_closed_during_a_publish(http_server: HttpServer) -> None:
+    """Closing while a publish is being authorized fails it; no session is reopened."""
+    entered, gate = asyncio.Event(), asyncio.Event()
+    inner = key(http_server)
+
+    class Slow:
+        async def authorize(self, request: Any) -> Any:
+            entered.set()
+            await gate.wait()
+            return await inner.authorize(request)
+
+    pub = appsync_events.HttpPublisher(http_server.url, authorizer=Slow())
+    publishing = asyncio.ensure_future(pub.publish("default/a", 1))
+    async with asyncio.timeout(WAIT):
+        await entered.wait()  # the publish is now waiting for the authorizer
+    await pub.close()
+    gate.set()
+    with pytest.raises(ConnectionClosedError, match="HttpPublisher was closed"):
+        await publishing
+    assert pub._session is None
+    assert http_server.requests == []

@@ -68,6 +68,28 @@ async def test_publish_str_rawjson_and_bytes(server: ScriptedServer) -> None:
         assert frame["events"] == ['"{\\"a\\": 1}"', '{"a": 1}', '{"a": 1}']
 
 
+async def test_publish_checks_each_raw_event_once(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish parses each pre-encoded event once, and parses the channel once."""
+    from appsync_events.protocol import codec, publish as publish_module
+
+    event_checks: list[str] = []
+    channel_checks: list[str] = []
+    check_event, check_channel = codec.event_json_error, publish_module.parse_channel
+    monkeypatch.setattr(
+        codec, "event_json_error", lambda t: event_checks.append(t) or check_event(t)
+    )
+    monkeypatch.setattr(
+        publish_module, "parse_channel", lambda c: channel_checks.append(c) or check_channel(c)
+    )
+    client, peer = await open_client(server)
+    async with client:
+        await publish(client, peer, RawJSON("[1]"), b"2", {"n": 3})
+    assert event_checks == ["[1]", "2"]
+    assert channel_checks == ["default/a"]
+
+
 async def test_publish_authorize_request_has_the_host(server: ScriptedServer) -> None:
     """The publish AuthorizeRequest carries the API's host (with its port)."""
     authz = Recording(api_key(server))
