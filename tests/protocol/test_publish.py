@@ -86,6 +86,8 @@ def _circular() -> list[Any]:
         ([RawJSON("1" * (MAX_EVENT_BYTES + 1))], f"event 0 is {MAX_EVENT_BYTES + 1} bytes"),
         ([b"1" * (MAX_EVENT_BYTES + 1)], f"event 0 is {MAX_EVENT_BYTES + 1} bytes"),
         ("hello", "events must be a sequence of events, not one str"),
+        ({"a": 1}, "events must be a sequence of events, not one dict"),
+        (memoryview(b"[1]"), "events must be a sequence of events, not one memoryview"),
         (None, "events must be a sequence of events, not NoneType"),
     ],
 )

@@ -20,7 +20,7 @@ How a publish argument becomes an event text:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -85,7 +85,7 @@ def prepare_publish(
             cannot be encoded, is not UTF-8 or not one JSON value, or is too large.
     """
     parse_channel(channel)
-    if isinstance(events, str | bytes | bytearray | RawJSON):
+    if isinstance(events, str | bytes | bytearray | memoryview | RawJSON | Mapping):
         raise ConfigurationError(
             f"events must be a sequence of events, not one {type(events).__name__}"
         )
