@@ -29,7 +29,7 @@ from .errors import (
     OperationTimeoutError,
     RemoteProtocolError,
 )
-from .protocol.client import operation_error
+from .protocol.client_events import operation_error
 from .protocol.codec import decode_error_body, decode_publish_result, dumps
 from .protocol.publish import http_publish_body, prepare_publish
 from .protocol.subprotocol import lookup
