@@ -176,7 +176,8 @@ async def test_publish_http_errors(
         await appsync_events.publish_http(
             http_server.url, "default/a", 1, authorizer=key(http_server)
         )
-    assert type(info.value) is expected
+    assert isinstance(info.value, expected)
+    assert isinstance(info.value, UnauthorizedError) == (expected is UnauthorizedError)
     assert info.value.status == status  # type: ignore[attr-defined]
     assert info.value.errors[0].error_type == error_type  # type: ignore[attr-defined]
 

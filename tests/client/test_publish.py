@@ -192,7 +192,8 @@ async def test_publish_error(
         await peer.send({"type": frame_type, "id": frame["id"], "errors": errors})
         with pytest.raises(expected) as info:
             await publishing
-        assert type(info.value) is expected
+        assert isinstance(info.value, expected)
+        assert isinstance(info.value, UnauthorizedError) == (expected is UnauthorizedError)
         assert info.value.errors[0].error_type == errors[0]["errorType"]  # type: ignore[attr-defined]
         assert not client.closed
 
