@@ -74,7 +74,7 @@ class ProtocolPair:
         return self.client.events_received()
 
     def _deliver_to_server(self) -> int:
-        frames = self.client.data_to_send()
+        frames = [out.text for out in self.client.data_to_send()]
         for frame in frames:
             self.client_sent.append(codec.decode_client(frame))
             self.server.receive_text(frame)

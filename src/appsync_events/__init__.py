@@ -31,9 +31,10 @@ if TYPE_CHECKING:
         JSONValue as JSONValue,
         Message as Message,
         PublishResult as PublishResult,
+        RawJSON as RawJSON,
     )
     from .client import Client as Client, connect as connect
-    from .http import publish_http as publish_http
+    from .http import HttpPublisher as HttpPublisher, publish_http as publish_http
     from .protocol.messages import FailedEvent as FailedEvent, PublishedEvent as PublishedEvent
     from .protocol.subprotocol import PROTOCOL_EVENTS as PROTOCOL_EVENTS
     from .reconnect import ConnectionState as ConnectionState, Reconnect as Reconnect
@@ -44,10 +45,12 @@ __all__ = [
     "Backpressure",
     "Client",
     "FailedEvent",
+    "HttpPublisher",
     "JSONValue",
     "Message",
     "PublishResult",
     "PublishedEvent",
+    "RawJSON",
     "Reconnect",
     "ConnectionState",
     "Subscription",
@@ -64,6 +67,7 @@ _LAZY: Final[dict[str, str]] = {
     "JSONValue": "_types",
     "Message": "_types",
     "PublishResult": "_types",
+    "RawJSON": "_types",
     "Client": "client",
     "connect": "client",
     "FailedEvent": "protocol.messages",
@@ -72,6 +76,7 @@ _LAZY: Final[dict[str, str]] = {
     "ConnectionState": "reconnect",
     "Subscription": "subscription",
     "publish_http": "http",
+    "HttpPublisher": "http",
     "authorizer": "authorizer",
 }
 

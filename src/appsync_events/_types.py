@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, NewType, TypeAlias
 
@@ -16,8 +15,8 @@ __all__ = [
     "JSONValue",
     "Message",
     "PublishResult",
+    "RawJSON",
     "SubscriptionId",
-    "encode_events",
 ]
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
@@ -98,35 +97,27 @@ class PublishResult:
         return not self.failed
 
 
-def encode_events(values: Iterable[object]) -> tuple[str, ...]:
-    """Turn publish arguments into event JSON texts.
+@dataclass(frozen=True, slots=True)
+class RawJSON:
+    """A JSON text you already encoded, to publish as it is.
 
-    ``bytes``/``bytearray``/``memoryview`` are already-encoded JSON: they must be UTF-8 and
-    valid JSON and are sent as they are.  Every other value (``str`` included) is
-    JSON-encoded compactly, keeping non-ASCII characters (``NaN`` and infinities, which are
-    not JSON, are refused).
+    ``client.publish(channel, RawJSON('{"a":1}'))`` sends the event ``{"a":1}``, whereas
+    ``client.publish(channel, '{"a":1}')`` sends the JSON *string* ``"{\\"a\\":1}"``
+    (a ``str`` event is JSON-encoded like every other value).  ``bytes`` holding UTF-8
+    JSON are the other way to publish pre-encoded JSON.  The text is checked once, when
+    the publish is prepared: it must be exactly one JSON value (``NaN`` and infinities
+    are refused) and within the event size limit.
 
     Raises:
-        ConfigurationError: naming the event that is not UTF-8, not valid JSON or not
-            JSON-serialisable.
+        ConfigurationError: ``text`` is not a ``str``.
     """
-    texts: list[str] = []
-    for index, value in enumerate(values):
-        if isinstance(value, bytes | bytearray | memoryview):
-            try:
-                text = bytes(value).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ConfigurationError(f"event {index} is not UTF-8: {exc}") from None
-            try:
-                json.loads(text)
-            except ValueError as exc:
-                raise ConfigurationError(f"event {index} is not valid JSON: {exc}") from None
-        else:
-            try:
-                text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise ConfigurationError(
-                    f"event {index} ({type(value).__name__}) cannot be encoded as JSON: {exc}"
-                ) from None
-        texts.append(text)
-    return tuple(texts)
+
+    text: str
+    """The JSON text, sent exactly as given."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise ConfigurationError(
+                f"RawJSON takes a str of JSON text, not {type(self.text).__name__}"
+                " (pass bytes to publish directly)"
+            )

@@ -23,18 +23,18 @@ from collections.abc import Generator, Sequence
 from typing import Any, Final, Self
 
 from ._dial import Dialer
-from ._endpoints import realtime_endpoint_from_http
 from ._reconnector import Dial, Reconnector
-from ._types import Backpressure, PublishResult, encode_events
+from ._types import Backpressure, PublishResult
 from .authorizer import IAM, Authorizer, AuthorizeRequest, Operation
 from .authorizer.base import endpoint_host
 from .connection import Connection, operation_deadline
+from .endpoints import realtime_endpoint_from_http
 from .errors import (
     AppSyncEventsError,
     ConfigurationError,
     ConnectionClosedError,
 )
-from .protocol.channels import parse_channel, parse_subscribe_channel
+from .protocol.channels import parse_subscribe_channel
 from .protocol.client import (
     PublishAccepted,
     PublishRejected,
@@ -42,7 +42,6 @@ from .protocol.client import (
     SubscribeRejected,
     UnsubscribeRejected,
 )
-from .protocol.signing import html_escape_json
 from .protocol.subprotocol import HEADER_PREFIX, PROTOCOL_EVENTS
 from .reconnect import ConnectionState, Reconnect, StateCallback
 from .subscription import (
@@ -543,8 +542,10 @@ class Client:
 
         Args:
             channel: a concrete channel (no wildcard), sent exactly as given.
-            events: ``bytes``/``bytearray`` are already-encoded JSON (validated, sent as
-                they are); every other value is JSON-encoded.
+            events: each value is JSON-encoded, a ``str`` included (it becomes a JSON
+                string); ``bytes``/``bytearray`` (UTF-8) and
+                :class:`~appsync_events.RawJSON` (a ``str``) are JSON texts you already
+                encoded, checked once and sent as they are.
             authorizer: overrides the client's authorizer for this publish.
 
         Returns:
@@ -565,21 +566,25 @@ class Client:
                 raises that error and is **not** retried (the service may have received it).
         """
         self._check()
-        parse_channel(channel)
         authz = self.authorizer if authorizer is None else authorizer
-        texts = encode_events(events)
         escape = self.html_escape if self.html_escape is not None else isinstance(authz, IAM)
-        if escape:
-            texts = tuple(html_escape_json(text) for text in texts)
-        self._connection.protocol.check_events(texts)  # refuse before anything is signed or sent
-        id = str(uuid.uuid4())
-        async with self._deadline("publish", id):
+        # Checked and encoded once, before anything is signed or sent.
+        prepared = self._connection.protocol.prepare_publish(channel, events, html_escape=escape)
+        request = AuthorizeRequest(
+            operation=Operation.PUBLISH,
+            channel=prepared.channel,
+            events=prepared.events,
+            host=self._host,
+        )
+        operation_id = str(uuid.uuid4())
+        async with self._deadline("publish", operation_id):
             connection = await self._ready()
-            auth = await authz.authorize(
-                AuthorizeRequest(operation=Operation.PUBLISH, channel=channel, events=texts)
-            )
+            auth = await authz.authorize(request)
             answer = await connection.request(
-                id, lambda: connection.protocol.send_publish(channel, texts, auth.signature, id)
+                operation_id,
+                lambda: connection.protocol.send_publish(
+                    prepared, auth.authorization, operation_id
+                ),
             )
         if isinstance(answer, PublishAccepted):
             return PublishResult(successful=answer.successful, failed=answer.failed)

@@ -361,7 +361,7 @@ class Connection:
     def flush(self) -> None:
         """Move the protocol's outgoing frames to the outbox."""
         for frame in self.protocol.data_to_send():
-            self._outbox.put(frame)
+            self._outbox.put(frame.text)
 
     async def request(self, operation_id: str, send: Callable[[], object]) -> ClientEvent:
         """Wait for room in the outbox, call ``send`` (which queues operation
@@ -418,7 +418,7 @@ class Connection:
                     else:
                         self._dispatch(event)
                 for out in protocol.data_to_send():
-                    self._outbox.put(out)
+                    self._outbox.put(out.text)
         except ConnectionClosed:
             pass
         protocol.receive_eof()

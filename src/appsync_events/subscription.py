@@ -315,16 +315,19 @@ class Subscription:
     async def decode_next(self, target: type[T] | None = None) -> T | JSONValue:
         """Return the next event decoded into ``target``.
 
-        ``target`` may be a dataclass, a ``TypedDict``, a pydantic model (anything with
-        ``model_validate_json``), a plain JSON type (``dict``, ``list``, ``str``, ``int``,
-        ``float``, ``bool``), or ``None`` for the decoded JSON value.  Unknown keys are
-        ignored for dataclasses (like Go's ``encoding/json``).  Same waiting (no timeout:
-        use ``asyncio.timeout()``) and cancellation behaviour as :meth:`next`.
+        ``None`` gives the decoded JSON value.  Any other ``target`` (a dataclass, a
+        ``TypedDict``, a pydantic model, ``list[int]``, ...) is validated by pydantic's
+        ``TypeAdapter``, which needs the ``pydantic`` extra (``pip install
+        'appsync-events[pydantic]'``).  Plain types are validated strictly (``"1"`` is not
+        an ``int``); a pydantic model keeps its own configuration.  Same waiting (no
+        timeout: use ``asyncio.timeout()``) and cancellation behaviour as :meth:`next`.
 
         Raises:
             DecodeError: the event does not fit ``target``; the event is consumed and its
                 text is in the exception's ``data``.
-            (and everything :meth:`next` raises)
+            ConfigurationError: a ``target`` other than ``None`` without pydantic installed.
+            SubscriptionClosedError, SubscriptionInboxFullError, BroadcastError: as
+                :meth:`next`.
         """
         message = await self.next()
         decoded: T | JSONValue = decode_event(message.data, target)

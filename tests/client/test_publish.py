@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from appsync_events import authorizer
+from appsync_events import RawJSON, authorizer
 from appsync_events.errors import (
     ConfigurationError,
     InvalidChannelError,
@@ -57,6 +58,47 @@ async def test_publish_five_events_in_one_frame(server: ScriptedServer) -> None:
         )
         assert result.failed == ()
         assert result.ok
+
+
+async def test_publish_str_rawjson_and_bytes(server: ScriptedServer) -> None:
+    """A str is JSON-encoded as a string; RawJSON and bytes are JSON texts sent as they are."""
+    client, peer = await open_client(server)
+    async with client:
+        _, frame = await publish(client, peer, '{"a": 1}', RawJSON('{"a": 1}'), b'{"a": 1}')
+        assert frame["events"] == ['"{\\"a\\": 1}"', '{"a": 1}', '{"a": 1}']
+
+
+async def test_publish_checks_each_raw_event_once(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish parses each pre-encoded event once, and parses the channel once."""
+    from appsync_events.protocol import codec, publish as publish_module
+
+    event_checks: list[str] = []
+    channel_checks: list[str] = []
+    check_event, check_channel = codec.event_json_error, publish_module.parse_channel
+    monkeypatch.setattr(
+        codec, "event_json_error", lambda t: event_checks.append(t) or check_event(t)
+    )
+    monkeypatch.setattr(
+        publish_module, "parse_channel", lambda c: channel_checks.append(c) or check_channel(c)
+    )
+    client, peer = await open_client(server)
+    async with client:
+        await publish(client, peer, RawJSON("[1]"), b"2", {"n": 3})
+    assert event_checks == ["[1]", "2"]
+    assert channel_checks == ["default/a"]
+
+
+async def test_publish_authorize_request_has_the_host(server: ScriptedServer) -> None:
+    """The publish AuthorizeRequest carries the API's host (with its port)."""
+    authz = Recording(api_key(server))
+    client, peer = await open_client(server, authorizer=authz)
+    async with client:
+        await publish(client, peer, 1)
+        request = authz.requests[-1]
+        assert request.operation is authorizer.Operation.PUBLISH
+        assert request.host == urlsplit(server.url).netloc
 
 
 @pytest.mark.parametrize(
@@ -150,7 +192,8 @@ async def test_publish_error(
         await peer.send({"type": frame_type, "id": frame["id"], "errors": errors})
         with pytest.raises(expected) as info:
             await publishing
-        assert type(info.value) is expected
+        assert isinstance(info.value, expected)
+        assert isinstance(info.value, UnauthorizedError) == (expected is UnauthorizedError)
         assert info.value.errors[0].error_type == errors[0]["errorType"]  # type: ignore[attr-defined]
         assert not client.closed
 

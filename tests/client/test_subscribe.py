@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired
 
 import pytest
+from typing_extensions import TypedDict  # pydantic needs it on Python 3.11
 
 import appsync_events
 from appsync_events import authorizer
@@ -423,16 +424,22 @@ async def test_decode_next_pydantic(server: ScriptedServer) -> None:
 @pytest.mark.parametrize(
     ("text", "target", "reason"),
     [
-        ('{"message":"hi"}', Notification, "missing field 'author'"),
-        ('{"message":1,"author":{"name":"a"},"tags":[]}', Notification, "$.message: expected str"),
-        ('{"message":"m","author":{"name":"a"},"tags":[true]}', Notification, r"$.tags[0]"),
+        ('{"message":"hi"}', Notification, "$.author: Field required"),
+        (
+            '{"message":1,"author":{"name":"a"},"tags":[]}',
+            Notification,
+            "$.message: Input should be a valid string",
+        ),
+        ('{"message":"m","author":{"name":"a"},"tags":[true]}', Notification, "$.tags[0]: "),
         ('{"message":"m","author":{"name":"a"},"tags":[],"score":"x"}', Notification, "$.score"),
-        ("[1]", Notification, "expected an object"),
-        ('{"tags":[]}', NotificationDict, "missing key(s) 'message'"),
+        ('{"message":"m","author":{},"tags":[]}', Notification, "$.author.name: Field required"),
+        ("[1]", Notification, "$: Input should be an object"),
+        ('{"tags":[]}', NotificationDict, "$.message: Field required"),
         ("not json", dict, "not valid JSON"),
-        ("true", int, "got a boolean"),
-        ('{"a":1}', list, "expected list"),
-        ("[1, 2, 3]", tuple[int, int], "expected 2 items"),
+        ("true", int, "$: Input should be a valid integer"),
+        ('"1"', int, "$: Input should be a valid integer"),
+        ('{"a":1}', list, "$: Input should be a valid array"),
+        ("[1, 2, 3]", tuple[int, int], "at most 2 items"),
     ],
 )
 async def test_decode_next_mismatch(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Required, TypedDict
+from typing import Any, Required
 
 import pytest
+from typing_extensions import TypedDict  # pydantic needs it on Python 3.11
 
 from appsync_events._decode import decode_event
 from appsync_events.connection import redact
@@ -57,9 +58,9 @@ def test_decode_event_corners() -> None:
     with pytest.raises(DecodeError, match="a must be >= 0"):
         decode_event('{"a":-1}', WithDerived)
     assert decode_event('{"must":1}', Strict) == {"must": 1}
-    with pytest.raises(DecodeError, match="missing key\\(s\\) 'must'"):
+    with pytest.raises(DecodeError, match=r"\$\.must: Field required"):
         decode_event('{"may":"x"}', Strict)
-    with pytest.raises(DecodeError, match="expected null"):
+    with pytest.raises(DecodeError, match="Input should be null"):
         decode_event('"x"', type(None))
-    with pytest.raises(DecodeError, match=r"expected int, got str / .*expected null"):
+    with pytest.raises(DecodeError, match=r"\$: Input should be a valid integer"):
         decode_event('"x"', int | None)

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from appsync_events import RawJSON
 from appsync_events.errors import (
     BroadcastError,
     ConfigurationError,
+    ConnectionClosedError,
     ErrorDetail,
     HandshakeError,
     InvalidChannelError,
@@ -30,7 +32,6 @@ from appsync_events.protocol.client import (
     EventReceived,
     FrameIgnored,
     KeepAliveReceived,
-    OperationKind,
     PublishAccepted,
     PublishRejected,
     SubscribeAccepted,
@@ -42,7 +43,8 @@ from appsync_events.protocol.client import (
     operation_error,
 )
 from appsync_events.protocol.limits import is_valid_id
-from appsync_events.protocol.messages import FailedEvent, PublishedEvent
+from appsync_events.protocol.messages import FailedEvent, Operation, Outgoing, PublishedEvent
+from appsync_events.protocol.publish import PreparedPublish
 
 AUTH = {"x-api-key": "da2-key", "host": "example.com"}
 UNAUTHORIZED = {
@@ -51,10 +53,25 @@ UNAUTHORIZED = {
     "errorCode": 401,
 }
 PROCESSING = {"errorType": "SubscriptionProcessingError", "message": "nope"}
+CONNECTION_LOST: type[Exception] = ConnectionClosedError
+"""What a connection_error after the ack fails the connection with (ConnectionClosedError,
+carrying the service's errors, once the errors module gives it ``errors=``)."""
 
 
 def frames(p: ClientProtocol) -> list[dict[str, Any]]:
-    return [json.loads(f) for f in p.data_to_send()]
+    return [json.loads(f.text) for f in p.data_to_send()]
+
+
+def publish(
+    p: ClientProtocol,
+    channel: str,
+    events: list[str],
+    authorization: dict[str, str] | None = AUTH,
+    operation_id: str | None = None,
+) -> str:
+    """Prepare and send a publish of the JSON texts ``events``."""
+    prepared = p.prepare_publish(channel, [RawJSON(e) for e in events], html_escape=False)
+    return p.send_publish(prepared, authorization, operation_id)
 
 
 def feed(p: ClientProtocol, frame: dict[str, Any] | str) -> list[Any]:
@@ -73,11 +90,11 @@ def opened(ms: int | None = 300000) -> ClientProtocol:
     return p
 
 
-def subscribed(p: ClientProtocol, channel: str = "default/x", id: str = "s1") -> str:
-    p.send_subscribe(channel, AUTH, id)
+def subscribed(p: ClientProtocol, channel: str = "default/x", sub_id: str = "s1") -> str:
+    p.send_subscribe(channel, AUTH, sub_id)
     p.data_to_send()
-    feed(p, {"type": "subscribe_success", "id": id})
-    return id
+    feed(p, {"type": "subscribe_success", "id": sub_id})
+    return sub_id
 
 
 # --- handshake ----------------------------------------------------------------------------
@@ -171,7 +188,7 @@ def test_client_protocol_connection_error_in_handshake(
     p.send_connection_init()
     [event] = feed(p, {"type": "connection_error", "errors": errors})
     assert isinstance(event, ConnectionFailed)
-    assert type(event.error) is expected
+    assert isinstance(event.error, expected)
     assert event.error is p.failure
     assert p.state is ClientState.FAILED
     assert event.error.errors[0].error_type == errors[0]["errorType"]  # type: ignore[attr-defined]
@@ -185,7 +202,7 @@ def test_client_protocol_connection_error_when_open() -> None:
     p = opened()
     [event] = feed(p, {"type": "connection_error", "errors": [PROCESSING]})
     assert isinstance(event, ConnectionFailed)
-    assert type(event.error) is OperationError
+    assert type(event.error) is CONNECTION_LOST
     assert p.state is ClientState.FAILED
 
 
@@ -200,7 +217,7 @@ def test_client_protocol_subscribe_frame() -> None:
     assert frames(p) == [
         {"type": "subscribe", "id": id, "channel": "/default/*", "authorization": AUTH}
     ]
-    assert p.pending == {id: OperationKind.SUBSCRIBE}
+    assert p.pending == {id: Operation.SUBSCRIBE}
     assert p.subscriptions == {}
 
 
@@ -252,7 +269,7 @@ def test_client_protocol_duplicate_id() -> None:
     p = opened()
     p.send_subscribe("default/x", AUTH, "dup")
     with pytest.raises(LocalProtocolError, match="already in use"):
-        p.send_publish("default/x", ["1"], AUTH, "dup")
+        publish(p, "default/x", ["1"], operation_id="dup")
     feed(p, {"type": "subscribe_success", "id": "dup"})
     with pytest.raises(LocalProtocolError, match="already in use"):
         p.send_subscribe("default/y", AUTH, "dup")
@@ -299,7 +316,7 @@ def test_client_protocol_subscribe_error(
     [event] = feed(p, {"type": "subscribe_error", "id": "s1", "errors": errors})
     assert isinstance(event, SubscribeRejected)
     assert (event.id, event.channel) == ("s1", "default/x")
-    assert type(event.error) is expected
+    assert isinstance(event.error, expected)
     assert event.error.errors == event.errors  # type: ignore[attr-defined]
     if expected is SubscribeError:
         assert event.error.channel == "default/x"  # type: ignore[attr-defined]
@@ -322,31 +339,50 @@ def test_client_protocol_answer_for_unknown_id_ignored() -> None:
 def test_client_protocol_answer_of_wrong_kind_ignored() -> None:
     """subscribe_success for a pending publish id is ignored; the publish stays pending."""
     p = opened()
-    p.send_publish("default/x", ["1"], AUTH, "p1")
+    publish(p, "default/x", ["1"], operation_id="p1")
     [event] = feed(p, {"type": "subscribe_success", "id": "p1"})
     assert event == FrameIgnored(
         frame_type="subscribe_success", id="p1", reason="no pending subscribe with this id"
     )
-    assert p.pending == {"p1": OperationKind.PUBLISH}
+    assert p.pending == {"p1": Operation.PUBLISH}
 
 
 # --- publish ------------------------------------------------------------------------------
 
 
 def test_client_protocol_publish_frame() -> None:
-    """send_publish queues events as given, in order."""
+    """send_publish queues the prepared events as they are, in order."""
     p = opened()
-    id = p.send_publish("default/x", ['{"a":1}', "2", '"three"', "null", "[1]"], AUTH)
+    operation_id = publish(p, "default/x", ['{"a":1}', "2", '"three"', "null", "[1]"])
     assert frames(p) == [
         {
             "type": "publish",
-            "id": id,
+            "id": operation_id,
             "channel": "default/x",
             "events": ['{"a":1}', "2", '"three"', "null", "[1]"],
             "authorization": AUTH,
         }
     ]
-    assert p.pending == {id: OperationKind.PUBLISH}
+    assert p.pending == {operation_id: Operation.PUBLISH}
+
+
+def test_client_protocol_outgoing_carries_kind_and_id() -> None:
+    """Every queued frame says its wire type and operation id; its text is the frame."""
+    p = ClientProtocol()
+    p.send_connection_init()
+    p.send_subscribe("default/x", AUTH, "s1")
+    publish(p, "default/x", ["1"], operation_id="p1")
+    out = p.data_to_send()
+    assert [(o.kind, o.id) for o in out] == [
+        ("connection_init", None),
+        ("subscribe", "s1"),
+        ("publish", "p1"),
+    ]
+    assert all(isinstance(o, Outgoing) and json.loads(o.text)["type"] == o.kind for o in out)
+    feed(p, {"type": "connection_ack"})
+    feed(p, {"type": "subscribe_success", "id": "s1"})
+    p.send_unsubscribe("s1")
+    assert p.data_to_send() == [Outgoing("unsubscribe", "s1", '{"type":"unsubscribe","id":"s1"}')]
 
 
 @pytest.mark.parametrize(
@@ -354,8 +390,6 @@ def test_client_protocol_publish_frame() -> None:
     [
         ([], "at least one event"),
         (["1"] * 6, "6 events in one publish; at most 5"),
-        ("{}", "not one string"),
-        ([b"{}"], "must be a JSON text"),
         (["{"], "event 0 is not valid JSON"),
         (["1", "nope"], "event 1 is not valid JSON"),
         (['"' + "x" * (240 * 1024) + '"'], "event 0 is 245762 bytes"),
@@ -368,16 +402,65 @@ def test_client_protocol_publish_refused_locally(events: Any, match: str) -> Non
     """Bad events raise ConfigurationError before anything is queued."""
     p = opened()
     with pytest.raises(ConfigurationError, match=match):
-        p.send_publish("default/x", events, AUTH)
+        publish(p, "default/x", events)
     assert p.data_to_send() == []
     assert p.pending == {}
+
+
+@pytest.mark.parametrize(
+    ("events", "match"),
+    [
+        ("{}", "not one str"),
+        (b"{}", "not one bytes"),
+        (RawJSON("{}"), "not one RawJSON"),
+        (42, "not int"),
+    ],
+)
+def test_client_protocol_prepare_refuses_a_lone_event(events: Any, match: str) -> None:
+    """events must be a sequence of events, not one event."""
+    p = opened()
+    with pytest.raises(ConfigurationError, match=f"events must be a sequence of events, {match}"):
+        p.prepare_publish("default/x", events, html_escape=False)
+
+
+def test_client_protocol_prepare_uses_its_limits() -> None:
+    """prepare_publish applies the protocol's event count and size limits."""
+    p = ClientProtocol(max_events_per_publish=2, max_event_bytes=4)
+    with pytest.raises(ConfigurationError, match="3 events in one publish; at most 2"):
+        p.prepare_publish("default/x", [1, 2, 3], html_escape=False)
+    with pytest.raises(ConfigurationError, match="event 1 is 5 bytes, over the 4-byte limit"):
+        p.prepare_publish("default/x", [1, 12345], html_escape=False)
+
+
+def test_client_protocol_send_publish_takes_prepared_only() -> None:
+    """send_publish refuses anything but a PreparedPublish (nothing is queued)."""
+    p = opened()
+    with pytest.raises(LocalProtocolError, match="takes the PreparedPublish"):
+        p.send_publish(("default/x", ("1",)), AUTH)  # type: ignore[arg-type]
+    assert p.data_to_send() == []
+    assert p.pending == {}
+
+
+def test_client_protocol_prepared_publish_sent_as_prepared() -> None:
+    """The prepared channel and texts are sent unchanged (not checked again)."""
+    p = opened()
+    prepared = p.prepare_publish("/default/x/", ["<b>", {"k": "é"}], html_escape=True)
+    assert prepared == PreparedPublish("/default/x/", ('"\\u003cb\\u003e"', '{"k":"é"}'))
+    operation_id = p.send_publish(prepared, None)
+    [frame] = frames(p)
+    assert frame == {
+        "type": "publish",
+        "id": operation_id,
+        "channel": "/default/x/",
+        "events": list(prepared.events),
+    }
 
 
 def test_client_protocol_publish_event_at_size_limit() -> None:
     """An event of exactly 240 KB is allowed."""
     p = opened()
     event = '"' + "x" * (240 * 1024 - 2) + '"'
-    p.send_publish("default/x", [event], None)
+    publish(p, "default/x", [event], None)
     assert len(p.data_to_send()) == 1
 
 
@@ -385,7 +468,7 @@ def test_client_protocol_publish_frame_too_large() -> None:
     """A frame over the request limit is refused."""
     p = ClientProtocol(max_request_bytes=100)
     with pytest.raises(ConfigurationError, match="request limit"):
-        p.send_publish("default/x", ['"' + "x" * 80 + '"'], AUTH)
+        publish(p, "default/x", ['"' + "x" * 80 + '"'])
     assert p.data_to_send() == []
     assert p.pending == {}
 
@@ -395,14 +478,14 @@ def test_client_protocol_publish_invalid_channel(channel: str) -> None:
     """Wildcards and invalid channels cannot be published to."""
     p = opened()
     with pytest.raises(InvalidChannelError):
-        p.send_publish(channel, ["1"], AUTH)
+        publish(p, channel, ["1"])
     assert p.data_to_send() == []
 
 
 def test_client_protocol_publish_success() -> None:
     """publish_success reports per-event results."""
     p = opened()
-    p.send_publish("default/x", ["1", "2"], AUTH, "p1")
+    publish(p, "default/x", ["1", "2"], operation_id="p1")
     [event] = feed(
         p,
         {
@@ -433,10 +516,10 @@ def test_client_protocol_publish_error(
 ) -> None:
     """publish_error rejects the pending publish."""
     p = opened()
-    p.send_publish("default/x", ["1"], AUTH, "p1")
+    publish(p, "default/x", ["1"], operation_id="p1")
     [event] = feed(p, {"type": "publish_error", "id": "p1", "errors": errors})
     assert isinstance(event, PublishRejected)
-    assert type(event.error) is expected
+    assert isinstance(event.error, expected)
     assert event.channel == "default/x"
 
 
@@ -449,7 +532,7 @@ def test_client_protocol_unsubscribe() -> None:
     subscribed(p)
     p.send_unsubscribe("s1")
     assert frames(p) == [{"type": "unsubscribe", "id": "s1"}]
-    assert p.pending == {"s1": OperationKind.UNSUBSCRIBE}
+    assert p.pending == {"s1": Operation.UNSUBSCRIBE}
     assert feed(p, {"type": "data", "id": "s1", "event": "1"}) == [
         EventReceived(data="1", subscription_id="s1", channel="default/x")
     ]
@@ -470,7 +553,7 @@ def test_client_protocol_unsubscribe_unknown_is_misuse() -> None:
     with pytest.raises(LocalProtocolError, match="not an active subscription"):
         p.send_unsubscribe("pending")
     p.data_to_send()
-    subscribed(p, id="s1")
+    subscribed(p, sub_id="s1")
     p.send_unsubscribe("s1")
     with pytest.raises(LocalProtocolError, match="already pending"):
         p.send_unsubscribe("s1")
@@ -518,9 +601,9 @@ def test_client_protocol_error_with_id_routed(kind: str, expected: type[Any]) ->
     if kind == "subscribe":
         p.send_subscribe("default/x", AUTH, "op")
     elif kind == "publish":
-        p.send_publish("default/x", ["1"], AUTH, "op")
+        publish(p, "default/x", ["1"], operation_id="op")
     else:
-        subscribed(p, id="op")
+        subscribed(p, sub_id="op")
         p.send_unsubscribe("op")
     [event] = feed(p, {"type": "error", "id": "op", "errors": [PROCESSING]})
     assert type(event) is expected
@@ -548,18 +631,18 @@ def test_client_protocol_error_for_unknown_id_ignored() -> None:
 def test_client_protocol_error_without_id_goes_to_oldest_pending() -> None:
     """An error frame without id rejects the oldest pending operation."""
     p = opened()
-    p.send_publish("default/x", ["1"], AUTH, "first")
+    publish(p, "default/x", ["1"], operation_id="first")
     p.send_subscribe("default/x", AUTH, "second")
     [event] = feed(p, {"type": "error", "errors": [PROCESSING]})
     assert isinstance(event, PublishRejected)
     assert event.id == "first"
-    assert p.pending == {"second": OperationKind.SUBSCRIBE}
+    assert p.pending == {"second": Operation.SUBSCRIBE}
 
 
 @pytest.mark.parametrize(
     ("opened_first", "errors", "expected"),
     [
-        (True, [PROCESSING], OperationError),
+        (True, [PROCESSING], CONNECTION_LOST),
         (True, [UNAUTHORIZED], UnauthorizedError),
         (False, [PROCESSING], HandshakeError),
     ],
@@ -571,7 +654,7 @@ def test_client_protocol_error_without_id_nothing_pending(
     p = opened() if opened_first else ClientProtocol()
     [event] = feed(p, {"type": "error", "errors": errors})
     assert isinstance(event, ConnectionFailed)
-    assert type(event.error) is expected
+    assert isinstance(event.error, expected)
     assert p.state is ClientState.FAILED
 
 
@@ -628,7 +711,7 @@ def test_client_protocol_after_failure() -> None:
     assert isinstance(p.events_received()[0], FrameIgnored)
     for send in (
         lambda: p.send_subscribe("default/x", AUTH),
-        lambda: p.send_publish("default/x", ["1"], AUTH),
+        lambda: publish(p, "default/x", ["1"]),
         lambda: p.send_unsubscribe("s1"),
     ):
         with pytest.raises(LocalProtocolError, match="connection is failed"):
@@ -706,11 +789,11 @@ def test_client_protocol_abandoned_subscribe_rejected_late() -> None:
 def test_client_protocol_abandoned_publish_answer_ignored() -> None:
     """A late publish_success after abandon is ignored."""
     p = opened()
-    p.send_publish("default/x", ["1"], AUTH, "p1")
+    publish(p, "default/x", ["1"], operation_id="p1")
     p.abandon("p1")
     [event] = feed(p, {"type": "publish_success", "id": "p1", "successful": [], "failed": []})
     assert isinstance(event, FrameIgnored)
-    p.send_publish("default/x", ["1"], AUTH, "p1")  # publish ids are free again
+    publish(p, "default/x", ["1"], operation_id="p1")  # publish ids are free again
 
 
 def test_client_protocol_abandoned_unsubscribe_drops_subscription() -> None:
@@ -752,8 +835,8 @@ def test_error_mapping_helpers() -> None:
     assert unauthorized.status == 401
     assert type(operation_error("broadcast", auth)) is BroadcastError
     assert type(connection_error(plain, handshake=True)) is HandshakeError
-    assert type(connection_error(plain, handshake=False)) is OperationError
-    assert type(connection_error(auth, handshake=False)) is UnauthorizedError
+    assert type(connection_error(plain, handshake=False)) is CONNECTION_LOST
+    assert isinstance(connection_error(auth, handshake=False), UnauthorizedError)
 
 
 def test_client_protocol_data_before_ack_takes_general_path() -> None:

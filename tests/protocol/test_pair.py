@@ -15,6 +15,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from appsync_events import RawJSON
 from appsync_events.errors import (
     ConfigurationError,
     ErrorDetail,
@@ -82,11 +83,21 @@ def connected(**server_options: object) -> ProtocolPair:
     return pair
 
 
-def subscribed(pair: ProtocolPair, channel: str, id: str | None = None) -> str:
+def subscribed(pair: ProtocolPair, channel: str, sub_id: str | None = None) -> str:
     """Subscribe to ``channel`` through ``pair`` and return the subscription id."""
-    sub_id = pair.client.send_subscribe(channel, AUTH, id=id)
+    sub_id = pair.client.send_subscribe(channel, AUTH, sub_id)
     assert pair.run() == [SubscribeAccepted(id=sub_id, channel=channel)]
     return sub_id
+
+
+def publish(
+    pair: ProtocolPair, channel: str, events: list[str], operation_id: str | None = None
+) -> str:
+    """Prepare and send a publish of the JSON texts ``events``; return its id."""
+    prepared = pair.client.prepare_publish(
+        channel, [RawJSON(event) for event in events], html_escape=False
+    )
+    return pair.client.send_publish(prepared, AUTH, operation_id)
 
 
 # --- connect ------------------------------------------------------------------------------
@@ -124,7 +135,7 @@ def test_pair_serves_operations_without_connection_init() -> None:
     """An init-less client subscribes and publishes; no ack is ever sent (§3.2.1)."""
     pair = ProtocolPair()
     sub_id = subscribed(pair, "default/chat")
-    pair.client.send_publish("default/chat", ['{"a":1}'], AUTH)
+    publish(pair, "default/chat", ['{"a":1}'])
     events = pair.run()
     assert received(sub_id, '{"a":1}', "default/chat") in events
     assert not any(isinstance(m, ConnectionAck) for m in pair.server_sent)
@@ -184,7 +195,7 @@ def test_pair_shell_fails_connection_during_handshake() -> None:
 def test_pair_subscribe_activates_on_both_sides() -> None:
     """subscribe_success makes the subscription active on client and server."""
     pair = connected()
-    sub_id = pair.client.send_subscribe("/default/room/1", AUTH, id="sub-1")
+    sub_id = pair.client.send_subscribe("/default/room/1", AUTH, operation_id="sub-1")
     assert sub_id == "sub-1"
     [request] = pair.to_server()
     assert request == SubscribeRequested(
@@ -247,7 +258,7 @@ def test_pair_invalid_channel_rejected_locally() -> None:
     with pytest.raises(ConfigurationError):
         pair.client.send_subscribe("default/a_b", AUTH)
     with pytest.raises(ConfigurationError):
-        pair.client.send_publish("default/*", ["1"], AUTH)
+        publish(pair, "default/*", ["1"])
     assert pair.client.data_to_send() == []
 
 
@@ -258,7 +269,7 @@ def test_pair_publish_one_event() -> None:
     """A one-event publish gets publish_success and the event reaches the subscriber."""
     pair = connected()
     sub_id = subscribed(pair, "default/chat")
-    pub_id = pair.client.send_publish("default/chat", ['{"text":"hi"}'], AUTH)
+    pub_id = publish(pair, "default/chat", ['{"text":"hi"}'])
     [request] = pair.to_server()
     assert isinstance(request, PublishRequested)
     assert request.channel == parse_channel("default/chat")
@@ -280,7 +291,7 @@ def test_pair_publish_five_events_in_order() -> None:
     pair = connected()
     sub_id = subscribed(pair, "default/chat")
     events = [json.dumps({"n": n}) for n in range(5)]
-    pub_id = pair.client.send_publish("default/chat", events, AUTH)
+    pub_id = publish(pair, "default/chat", events)
     got = pair.run()
     accepted = got[0]
     assert isinstance(accepted, PublishAccepted)
@@ -293,7 +304,7 @@ def test_pair_publish_six_events_rejected_locally() -> None:
     """A sixth event raises ConfigurationError and queues nothing."""
     pair = connected()
     with pytest.raises(ConfigurationError, match="6 events"):
-        pair.client.send_publish("default/chat", ["1"] * 6, AUTH)
+        publish(pair, "default/chat", ["1"] * 6)
     assert pair.client.data_to_send() == []
     assert pair.client.pending == {}
 
@@ -302,7 +313,7 @@ def test_pair_publish_six_events_rejected_by_server() -> None:
     """A client allowing six events gets publish_error from the server (§7.3)."""
     pair = connected()
     pair.client.max_events_per_publish = 6
-    pub_id = pair.client.send_publish("default/chat", ["1"] * 6, AUTH)
+    pub_id = publish(pair, "default/chat", ["1"] * 6)
     [event] = pair.run()
     assert isinstance(event, PublishRejected)
     assert event.id == pub_id
@@ -314,7 +325,7 @@ def test_pair_publish_rejected_by_shell() -> None:
     """reject_publish reaches the pending publish."""
     pair = connected()
     pair.policy.accept_publishes = False
-    pub_id = pair.client.send_publish("default/chat", ["1"], AUTH)
+    pub_id = publish(pair, "default/chat", ["1"])
     pair.run()
     pair.server.reject_publish(pub_id, [ErrorDetail(error_type="X", message="handler said no")])
     [event] = pair.to_client()
@@ -329,7 +340,7 @@ def test_pair_publish_without_subscribers_is_not_delivered() -> None:
     """A publish with no matching subscription is acknowledged and delivers nothing."""
     pair = connected()
     subscribed(pair, "default/other")
-    pair.client.send_publish("default/chat", ["1"], AUTH)
+    publish(pair, "default/chat", ["1"])
     [event] = pair.run()
     assert isinstance(event, PublishAccepted)
 
@@ -343,13 +354,13 @@ def test_pair_data_routed_by_subscription_id() -> None:
     exact = subscribed(pair, "default/a")
     wild = subscribed(pair, "/default/*")
     other = subscribed(pair, "other/a")
-    pair.client.send_publish("default/a", ['"x"'], AUTH)
+    publish(pair, "default/a", ['"x"'])
     got = [e for e in pair.run() if isinstance(e, EventReceived)]
     assert got == [received(exact, '"x"', "default/a"), received(wild, '"x"', "/default/*")]
-    pair.client.send_publish("/default/b/c", ['"y"'], AUTH)
+    publish(pair, "/default/b/c", ['"y"'])
     got = [e for e in pair.run() if isinstance(e, EventReceived)]
     assert got == [received(wild, '"y"', "/default/*")]
-    pair.client.send_publish("other/a", ['"z"'], AUTH)
+    publish(pair, "other/a", ['"z"'])
     got = [e for e in pair.run() if isinstance(e, EventReceived)]
     assert got == [received(other, '"z"', "other/a")]
 
@@ -380,8 +391,8 @@ def test_pair_error_frames_routed_to_pending_requests() -> None:
     pair = connected()
     pair.policy = ServerPolicy(accept_subscribes=False, accept_publishes=False)
     sub_id = pair.client.send_subscribe("default/a", AUTH)
-    pub_a = pair.client.send_publish("default/a", ["1"], AUTH)
-    pub_b = pair.client.send_publish("default/a", ["2"], AUTH)
+    pub_a = publish(pair, "default/a", ["1"])
+    pub_b = publish(pair, "default/a", ["2"])
     assert pair.run() == []
     assert list(pair.client.pending) == [sub_id, pub_a, pub_b]
     boom = (ErrorDetail(error_type="BadRequestException", message="boom"),)
@@ -424,7 +435,7 @@ def test_pair_unsubscribe_stops_delivery() -> None:
     assert pair.client.subscriptions == {}
     assert pair.server.subscriptions == {}
     assert pair.server.send_data(sub_id, "1") is False
-    pair.client.send_publish("default/a", ["1"], AUTH)
+    publish(pair, "default/a", ["1"])
     events = pair.run()
     assert [type(e) for e in events] == [PublishAccepted]
     assert Unsubscribe(id=sub_id) in pair.client_sent
@@ -483,20 +494,20 @@ def test_pair_abandoned_subscribe_is_unsubscribed_when_it_succeeds() -> None:
 def test_pair_duplicate_id_rejected_locally() -> None:
     """Reusing an id that is pending or active raises LocalProtocolError at once."""
     pair = connected()
-    subscribed(pair, "default/a", id="dup")
+    subscribed(pair, "default/a", sub_id="dup")
     with pytest.raises(LocalProtocolError, match="already in use"):
-        pair.client.send_subscribe("default/b", AUTH, id="dup")
+        pair.client.send_subscribe("default/b", AUTH, operation_id="dup")
     with pytest.raises(LocalProtocolError, match="already in use"):
-        pair.client.send_publish("default/b", ["1"], AUTH, id="dup")
+        publish(pair, "default/b", ["1"], "dup")
     with pytest.raises(LocalProtocolError, match="invalid operation id"):
-        pair.client.send_subscribe("default/b", AUTH, id="bad id")
+        pair.client.send_subscribe("default/b", AUTH, operation_id="bad id")
     assert pair.client.data_to_send() == []
 
 
 def test_pair_duplicate_subscription_id_rejected_by_server() -> None:
     """A duplicate subscription id from another implementation gets subscribe_error (§3.2.2)."""
     pair = connected()
-    sub_id = subscribed(pair, "default/a", id="dup")
+    sub_id = subscribed(pair, "default/a", sub_id="dup")
     pair.server.receive_text(codec.encode(Subscribe(id="dup", channel="default/b")))
     assert pair.server.events_received() == [
         Rejected(frame_type="subscribe", id="dup", errors=(DUPLICATE_SUBSCRIPTION,))
@@ -507,7 +518,7 @@ def test_pair_duplicate_subscription_id_rejected_by_server() -> None:
     # subscription is untouched and keeps receiving.
     assert isinstance(ignored, FrameIgnored)
     assert pair.client.subscriptions == {sub_id: "default/a"}
-    pair.client.send_publish("default/a", ["7"], AUTH)
+    publish(pair, "default/a", ["7"])
     assert received("dup", "7", "default/a") in pair.run()
 
 
@@ -573,7 +584,7 @@ class PairMachine(RuleBasedStateMachine):
     def publish(self, channel: str, count: int) -> None:
         self.counter += 1
         events = [json.dumps({"n": self.counter, "i": i}) for i in range(count)]
-        pub_id = self.pair.client.send_publish(channel, events, AUTH)
+        pub_id = publish(self.pair, channel, events)
         accepted, *delivered = self.pair.run()
         assert isinstance(accepted, PublishAccepted)
         assert accepted.id == pub_id

@@ -1,11 +1,17 @@
-"""Sans-I/O client side of the AppSync Events WebSocket protocol (PROTOCOL.md §3).
+"""Sans-I/O client side of the AppSync Events WebSocket protocol.
 
 :class:`ClientProtocol` keeps the state of one WebSocket connection: whether the
 ``connection_ack`` arrived, which operations wait for their answer, which subscriptions
 are active.  It does no I/O and reads no clock.  The asyncio shell
 (:mod:`appsync_events.connection`) feeds it every text frame with :meth:`receive_text`,
-drives it with ``send_*()``, sends what :meth:`data_to_send` returns, and acts on what
-:meth:`events_received` returns.
+drives it with ``send_*()``, writes the text of each
+:class:`~appsync_events.protocol.messages.Outgoing` that :meth:`data_to_send` returns, and
+acts on what :meth:`events_received` returns.
+
+A publish is prepared once (:meth:`ClientProtocol.prepare_publish`: channel and events
+checked, events encoded), then authorized by the shell with exactly the prepared channel
+and event texts, then sent (:meth:`ClientProtocol.send_publish`).  The HTTP publisher
+posts the same :class:`~appsync_events.protocol.publish.PreparedPublish`.
 
 Theory of operation
 -------------------
@@ -22,7 +28,7 @@ that id.  A reply nobody waits for, or ``data`` for an unknown id (a subscriptio
 was just unsubscribed, say), is reported as :class:`FrameIgnored` and otherwise dropped:
 unlike the Go client we never tear the connection down for it.
 
-Generic ``error`` frames (§3.3.11):
+Generic ``error`` frames:
 
 * with an ``id`` of a pending operation: that operation is rejected;
 * with the ``id`` of an active subscription: delivered to it like ``broadcast_error``;
@@ -59,20 +65,32 @@ from typing import Final, assert_never
 from .._types import Message
 from ..errors import (
     AppSyncEventsError,
-    BroadcastError,
     ConfigurationError,
     ErrorDetail,
-    HandshakeError,
     LocalProtocolError,
-    OperationError,
-    PublishError,
     RemoteProtocolError,
-    SubscribeError,
-    UnauthorizedError,
-    UnsubscribeError,
 )
 from . import codec
-from .channels import parse_channel, parse_subscribe_channel
+from .channels import parse_subscribe_channel
+from .client_events import (
+    UNAUTHORIZED_ERROR_TYPES as UNAUTHORIZED_ERROR_TYPES,
+    BroadcastFailed as BroadcastFailed,
+    ClientEvent as ClientEvent,
+    ConnectionAccepted as ConnectionAccepted,
+    ConnectionFailed as ConnectionFailed,
+    EventReceived as EventReceived,
+    FrameIgnored as FrameIgnored,
+    KeepAliveReceived as KeepAliveReceived,
+    PublishAccepted as PublishAccepted,
+    PublishRejected as PublishRejected,
+    SubscribeAccepted as SubscribeAccepted,
+    SubscribeRejected as SubscribeRejected,
+    UnsubscribeAccepted as UnsubscribeAccepted,
+    UnsubscribeRejected as UnsubscribeRejected,
+    connection_error as connection_error,
+    is_unauthorized as is_unauthorized,
+    operation_error as operation_error,
+)
 from .limits import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH, MAX_REQUEST_BYTES, is_valid_id
 from .messages import (
     BroadcastError as BroadcastErrorMessage,
@@ -81,10 +99,10 @@ from .messages import (
     ConnectionInit,
     Data,
     ErrorMessage,
-    FailedEvent,
     KeepAlive,
+    Operation,
+    Outgoing,
     Publish,
-    PublishedEvent,
     PublishError as PublishErrorMessage,
     PublishSuccess,
     ServerMessage,
@@ -95,6 +113,7 @@ from .messages import (
     UnsubscribeError as UnsubscribeErrorMessage,
     UnsubscribeSuccess,
 )
+from .publish import PreparedPublish, prepare_publish
 
 __all__ = [
     "UNAUTHORIZED_ERROR_TYPES",
@@ -107,7 +126,6 @@ __all__ = [
     "EventReceived",
     "FrameIgnored",
     "KeepAliveReceived",
-    "OperationKind",
     "PublishAccepted",
     "PublishRejected",
     "SubscribeAccepted",
@@ -118,11 +136,6 @@ __all__ = [
     "is_unauthorized",
     "operation_error",
 ]
-
-UNAUTHORIZED_ERROR_TYPES: Final = frozenset(
-    {"UnauthorizedException", "Unauthorized", "NotAuthorizedException"}
-)
-"""errorTypes that mean "not authorized" (PROTOCOL.md §3.4; Amplify treats these three so)."""
 
 
 class ClientState(enum.Enum):
@@ -137,210 +150,6 @@ class ClientState(enum.Enum):
     CLOSED = "closed"
     """The stream ended."""
 
-
-class OperationKind(enum.Enum):
-    """The kind of a pending operation."""
-
-    SUBSCRIBE = "subscribe"
-    PUBLISH = "publish"
-    UNSUBSCRIBE = "unsubscribe"
-
-
-# --- error mapping (pure; shared with the HTTP publisher) --------------------------------
-
-
-def is_unauthorized(errors: Sequence[ErrorDetail]) -> bool:
-    """Return whether the service's ``errors`` say "not authorized" (type or 401/403 code)."""
-    return any(
-        e.error_type in UNAUTHORIZED_ERROR_TYPES or e.error_code in (401, 403) for e in errors
-    )
-
-
-_OPERATION_ERRORS: Final[Mapping[str, type[OperationError]]] = {
-    "subscribe": SubscribeError,
-    "publish": PublishError,
-    "unsubscribe": UnsubscribeError,
-    "broadcast": BroadcastError,
-}
-
-
-def operation_error(
-    operation: str,
-    errors: Sequence[ErrorDetail],
-    *,
-    id: str | None = None,
-    channel: str | None = None,
-    status: int | None = None,
-) -> AppSyncEventsError:
-    """Return the exception for an operation the service answered with ``errors``.
-
-    :class:`~appsync_events.errors.UnauthorizedError` when the errors say so (except for
-    ``broadcast``, which is always a :class:`~appsync_events.errors.BroadcastError`),
-    else the operation's :class:`~appsync_events.errors.OperationError` subclass.
-    """
-    if operation != "broadcast" and is_unauthorized(errors):
-        return UnauthorizedError(errors, status=status, operation=operation)
-    cls = _OPERATION_ERRORS.get(operation, OperationError)
-    return cls(errors, id=id, channel=channel, status=status)
-
-
-def connection_error(errors: Sequence[ErrorDetail], *, handshake: bool) -> AppSyncEventsError:
-    """Return the exception for a connection-level error from the service.
-
-    ``connection_error`` frames and unroutable ``error`` frames give
-    :class:`~appsync_events.errors.UnauthorizedError` (operation ``"connect"``) when the
-    errors say "not authorized"; otherwise :class:`~appsync_events.errors.HandshakeError`
-    before the ack and :class:`~appsync_events.errors.OperationError` after it.
-    """
-    if is_unauthorized(errors):
-        return UnauthorizedError(errors, operation="connect")
-    if handshake:
-        return HandshakeError("the service refused the connection", errors)
-    return OperationError(errors)
-
-
-# --- events reported to the shell ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionAccepted:
-    """``connection_ack``: the connection is open."""
-
-    connection_timeout_ms: int | None
-    """``connectionTimeoutMs`` as sent, or ``None`` when absent."""
-
-    @property
-    def keepalive_timeout(self) -> float | None:
-        """The keep-alive timeout in seconds, or ``None`` when the ack has none."""
-        ms = self.connection_timeout_ms
-        return None if ms is None else ms / 1000.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeepAliveReceived:
-    """A ``ka`` frame."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionFailed:
-    """The connection failed: ``connection_error``, an unroutable ``error``, a bad frame."""
-
-    error: AppSyncEventsError
-    """What to raise from every pending and future call."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubscribeAccepted:
-    """``subscribe_success`` for a pending subscribe; the subscription is now active."""
-
-    id: str
-    channel: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubscribeRejected:
-    """``subscribe_error`` (or a routed ``error``) for a pending subscribe."""
-
-    id: str
-    channel: str
-    errors: tuple[ErrorDetail, ...]
-
-    @property
-    def error(self) -> AppSyncEventsError:
-        """The exception to raise from the subscribe call."""
-        return operation_error("subscribe", self.errors, id=self.id, channel=self.channel)
-
-
-EventReceived = Message
-"""``data``: one event for an active subscription, reported as the public
-:class:`~appsync_events.Message` named tuple (``data``: the event's JSON text,
-``subscription_id``, ``channel`` as subscribed).  One is built per received event, so the
-very object the protocol reports is what ``Subscription.next()`` returns."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BroadcastFailed:
-    """``broadcast_error`` (or an ``error`` carrying its id) for an active subscription."""
-
-    id: str
-    channel: str
-    errors: tuple[ErrorDetail, ...]
-
-    @property
-    def error(self) -> AppSyncEventsError:
-        """The exception the subscription's reader gets."""
-        return operation_error("broadcast", self.errors, id=self.id, channel=self.channel)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnsubscribeAccepted:
-    """``unsubscribe_success``; the subscription is no longer active."""
-
-    id: str
-    channel: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnsubscribeRejected:
-    """``unsubscribe_error`` (or a routed ``error``); the subscription is dropped anyway."""
-
-    id: str
-    channel: str
-    errors: tuple[ErrorDetail, ...]
-
-    @property
-    def error(self) -> AppSyncEventsError:
-        """The exception to raise from the unsubscribe call."""
-        return operation_error("unsubscribe", self.errors, id=self.id, channel=self.channel)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishAccepted:
-    """``publish_success`` with the per-event results."""
-
-    id: str
-    channel: str
-    successful: tuple[PublishedEvent, ...]
-    failed: tuple[FailedEvent, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishRejected:
-    """``publish_error`` (or a routed ``error``) for a pending publish."""
-
-    id: str
-    channel: str
-    errors: tuple[ErrorDetail, ...]
-
-    @property
-    def error(self) -> AppSyncEventsError:
-        """The exception to raise from the publish call."""
-        return operation_error("publish", self.errors, id=self.id, channel=self.channel)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FrameIgnored:
-    """A frame that concerned nothing known; worth a DEBUG log line, nothing more."""
-
-    frame_type: str | None
-    id: str | None
-    reason: str
-
-
-ClientEvent = (
-    ConnectionAccepted
-    | KeepAliveReceived
-    | ConnectionFailed
-    | SubscribeAccepted
-    | SubscribeRejected
-    | EventReceived
-    | BroadcastFailed
-    | UnsubscribeAccepted
-    | UnsubscribeRejected
-    | PublishAccepted
-    | PublishRejected
-    | FrameIgnored
-)
 
 # --- transition tables ---------------------------------------------------------------------
 
@@ -359,7 +168,7 @@ _REPLIES: Final = (
 )
 _RECEIVE: Final[Mapping[tuple[ClientState, str], ClientState]] = {
     (_C, "connection_ack"): _O,
-    (_O, "connection_ack"): _O,  # a second ack is ignored (§3.2.1: never sent twice)
+    (_O, "connection_ack"): _O,  # a second ack is ignored (the service never sends one)
     (_C, "connection_error"): ClientState.FAILED,
     (_O, "connection_error"): ClientState.FAILED,
     **{(_C, t): _C for t in _REPLIES},  # operations may be pipelined before the ack
@@ -380,7 +189,7 @@ _new_tuple: Final = tuple.__new__
 
 @dataclass(slots=True)
 class _Pending:
-    kind: OperationKind
+    kind: Operation
     channel: str
 
 
@@ -416,7 +225,7 @@ class ClientProtocol:
         self._abandoned: dict[str, str] = {}  # subscribes given up on: id -> channel
         self._internal: set[str] = set()  # unsubscribes of abandoned subscribes in flight
         self._events: list[ClientEvent] = []
-        self._out: list[str] = []
+        self._out: list[Outgoing] = []
 
     # --- properties ----------------------------------------------------------------------
 
@@ -432,9 +241,9 @@ class ClientProtocol:
         return dict(self._active)
 
     @property
-    def pending(self) -> Mapping[str, OperationKind]:
-        """Operations waiting for their answer: id -> kind, oldest first."""
-        return {id: p.kind for id, p in self._pending.items()}
+    def pending(self) -> Mapping[str, Operation]:
+        """Operations waiting for their answer: id -> operation, oldest first."""
+        return {operation_id: p.kind for operation_id, p in self._pending.items()}
 
     # --- output ----------------------------------------------------------------------------
 
@@ -443,8 +252,8 @@ class ClientProtocol:
         events, self._events = self._events, []
         return events
 
-    def data_to_send(self) -> list[str]:
-        """Return and forget the text frames to send, in order."""
+    def data_to_send(self) -> list[Outgoing]:
+        """Return and forget the frames to send, in order (write each one's ``text``)."""
         out, self._out = self._out, []
         return out
 
@@ -456,16 +265,22 @@ class ClientProtocol:
                 f"cannot send {frame_type!r}: connection is {self.state.value}"
             )
 
-    def _new_id(self, id: str | None) -> str:
-        if id is None:
-            id = str(uuid.uuid4())
-        elif not is_valid_id(id):
+    def _new_id(self, operation_id: str | None) -> str:
+        if operation_id is None:
+            operation_id = str(uuid.uuid4())
+        elif not is_valid_id(operation_id):
             raise LocalProtocolError(
-                f"invalid operation id {id!r}: must match [a-zA-Z0-9-_+]{{1,128}}"
+                f"invalid operation id {operation_id!r}: must match [a-zA-Z0-9-_+]{{1,128}}"
             )
-        if id in self._pending or id in self._active or id in self._abandoned:
-            raise LocalProtocolError(f"operation id {id!r} is already in use on this connection")
-        return id
+        if (
+            operation_id in self._pending
+            or operation_id in self._active
+            or operation_id in self._abandoned
+        ):
+            raise LocalProtocolError(
+                f"operation id {operation_id!r} is already in use on this connection"
+            )
+        return operation_id
 
     def send_connection_init(self) -> None:
         """Queue ``connection_init`` (at most once, before the ack).
@@ -477,120 +292,134 @@ class ClientProtocol:
         if self._init_sent:
             raise LocalProtocolError("connection_init was already sent")
         self._init_sent = True
-        self._out.append(codec.encode(ConnectionInit()))
+        message = ConnectionInit()
+        self._out.append(Outgoing(message.TYPE, None, codec.encode(message)))
 
     def send_subscribe(
-        self, channel: str, authorization: Mapping[str, str] | None, id: str | None = None
+        self,
+        channel: str,
+        authorization: Mapping[str, str] | None,
+        operation_id: str | None = None,
     ) -> str:
         """Queue ``subscribe`` for ``channel`` (sent as given) and return its id.
 
         Raises:
             InvalidChannelError: ``channel`` is not a valid subscription channel.
-            LocalProtocolError: bad or duplicate ``id``, or the connection is not usable.
+            LocalProtocolError: bad or duplicate ``operation_id``, or the connection is not
+                usable.
         """
         self._check_send("subscribe")
         parse_subscribe_channel(channel)
-        id = self._new_id(id)
-        frame = codec.encode(Subscribe(id=id, channel=channel, authorization=authorization))
-        self._pending[id] = _Pending(OperationKind.SUBSCRIBE, channel)
-        self._out.append(frame)
-        return id
+        operation_id = self._new_id(operation_id)
+        message = Subscribe(id=operation_id, channel=channel, authorization=authorization)
+        text = codec.encode(message)
+        self._pending[operation_id] = _Pending(Operation.SUBSCRIBE, channel)
+        self._out.append(Outgoing(message.TYPE, operation_id, text))
+        return operation_id
 
-    def send_publish(
-        self,
-        channel: str,
-        events: Sequence[str],
-        authorization: Mapping[str, str] | None,
-        id: str | None = None,
-    ) -> str:
-        """Queue ``publish`` of ``events`` (JSON texts, sent as given) and return its id.
+    def prepare_publish(
+        self, channel: str, events: Sequence[object], *, html_escape: bool
+    ) -> PreparedPublish:
+        """Check ``channel`` and encode and check ``events`` once, under this protocol's limits.
+
+        ``str`` and every other value are JSON-encoded; ``bytes``/``bytearray`` and
+        :class:`~appsync_events.RawJSON` are JSON texts sent as they are (see
+        :func:`~appsync_events.protocol.publish.prepare_publish`).  Authorize with the
+        result's ``channel`` and ``events``, then call :meth:`send_publish`.  Nothing is
+        queued and the state does not matter.
 
         Raises:
             InvalidChannelError: ``channel`` is not a valid publish channel.
-            ConfigurationError: no events, too many, one is not a str of valid JSON or is
-                too large, or the frame would exceed the request size limit.
-            LocalProtocolError: bad or duplicate ``id``, or the connection is not usable.
+            ConfigurationError: no events, too many, one cannot be encoded, is not one
+                JSON value or is too large (naming the event and the problem).
+        """
+        return prepare_publish(
+            channel,
+            events,
+            html_escape=html_escape,
+            max_events=self.max_events_per_publish,
+            max_event_bytes=self.max_event_bytes,
+        )
+
+    def send_publish(
+        self,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+        operation_id: str | None = None,
+    ) -> str:
+        """Queue ``publish`` of a prepared publish and return its id.
+
+        ``prepared`` comes from :meth:`prepare_publish` and is not checked again; only the
+        frame's size, which depends on ``authorization``, is.
+
+        Raises:
+            ConfigurationError: the frame would exceed the request size limit.
+            LocalProtocolError: ``prepared`` is not a :class:`PreparedPublish`, bad or
+                duplicate ``operation_id``, or the connection is not usable.
         """
         self._check_send("publish")
-        parse_channel(channel)
-        texts = self.check_events(events)
-        id = self._new_id(id)
-        frame = codec.encode(
-            Publish(id=id, channel=channel, events=texts, authorization=authorization)
+        if not isinstance(prepared, PreparedPublish):
+            raise LocalProtocolError(
+                "send_publish takes the PreparedPublish made by prepare_publish(), "
+                f"not {type(prepared).__name__}"
+            )
+        operation_id = self._new_id(operation_id)
+        message = Publish(
+            id=operation_id,
+            channel=prepared.channel,
+            events=prepared.events,
+            authorization=authorization,
         )
-        size = len(frame.encode("utf-8"))
+        text = codec.encode(message)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size > self.max_request_bytes:
             raise ConfigurationError(
                 f"the publish frame is {size} bytes, over the {self.max_request_bytes}-byte "
                 "request limit; publish fewer events per call"
             )
-        self._pending[id] = _Pending(OperationKind.PUBLISH, channel)
-        self._out.append(frame)
-        return id
+        self._pending[operation_id] = _Pending(Operation.PUBLISH, prepared.channel)
+        self._out.append(Outgoing(message.TYPE, operation_id, text))
+        return operation_id
 
-    def check_events(self, events: Sequence[str]) -> tuple[str, ...]:
-        """Validate publish ``events`` (JSON texts) against the limits and return them.
-
-        Raises:
-            ConfigurationError: naming the first problem.
-        """
-        if isinstance(events, str | bytes):
-            raise ConfigurationError("events must be a sequence of JSON texts, not one string")
-        texts = tuple(events)
-        if not texts:
-            raise ConfigurationError("a publish needs at least one event")
-        if len(texts) > self.max_events_per_publish:
-            raise ConfigurationError(
-                f"{len(texts)} events in one publish; at most {self.max_events_per_publish}"
-            )
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise ConfigurationError(
-                    f"event {index} must be a JSON text (str), not {type(text).__name__}"
-                )
-            size = len(text.encode("utf-8", "surrogatepass"))
-            if size > self.max_event_bytes:
-                raise ConfigurationError(
-                    f"event {index} is {size} bytes, over the {self.max_event_bytes}-byte limit"
-                )
-            reason = codec.event_json_error(text)  # the rule the server applies
-            if reason is not None:
-                raise ConfigurationError(f"event {index} is not valid JSON: {reason}")
-        return texts
-
-    def send_unsubscribe(self, id: str) -> None:
-        """Queue ``unsubscribe`` for the active subscription ``id``.
+    def send_unsubscribe(self, subscription_id: str) -> None:
+        """Queue ``unsubscribe`` for the active subscription ``subscription_id``.
 
         The subscription stays active (its ``data`` is still reported) until the answer.
 
         Raises:
-            LocalProtocolError: ``id`` is not an active subscription, an unsubscribe is
-                already pending for it, or the connection is not usable.
+            LocalProtocolError: ``subscription_id`` is not an active subscription, an
+                unsubscribe is already pending for it, or the connection is not usable.
         """
         self._check_send("unsubscribe")
-        if id not in self._active:
-            raise LocalProtocolError(f"{id!r} is not an active subscription")
-        if id in self._pending:
-            raise LocalProtocolError(f"an unsubscribe of {id!r} is already pending")
-        self._pending[id] = _Pending(OperationKind.UNSUBSCRIBE, self._active[id])
-        self._out.append(codec.encode(Unsubscribe(id=id)))
+        if subscription_id not in self._active:
+            raise LocalProtocolError(f"{subscription_id!r} is not an active subscription")
+        if subscription_id in self._pending:
+            raise LocalProtocolError(f"an unsubscribe of {subscription_id!r} is already pending")
+        self._pending[subscription_id] = _Pending(
+            Operation.UNSUBSCRIBE, self._active[subscription_id]
+        )
+        self._queue_unsubscribe(subscription_id)
 
-    def abandon(self, id: str) -> None:
-        """Forget the pending operation ``id`` (the caller stopped waiting for it).
+    def _queue_unsubscribe(self, subscription_id: str) -> None:
+        message = Unsubscribe(id=subscription_id)
+        self._out.append(Outgoing(message.TYPE, subscription_id, codec.encode(message)))
+
+    def abandon(self, operation_id: str) -> None:
+        """Forget the pending operation ``operation_id`` (the caller stopped waiting for it).
 
         A late answer is then reported as :class:`FrameIgnored`.  A subscribe that still
         succeeds later is unsubscribed at once, so that the service does not keep a
         subscription nobody reads (an unsubscribe sent while the subscribe is pending
-        would be dropped by the service, §3.2.3).  An abandoned unsubscribe drops the
+        would be dropped by the service).  An abandoned unsubscribe drops the
         subscription locally.  Unknown ids are ignored.
         """
-        pending = self._pending.pop(id, None)
+        pending = self._pending.pop(operation_id, None)
         if pending is None:
             return
-        if pending.kind is OperationKind.SUBSCRIBE:
-            self._abandoned[id] = pending.channel
-        elif pending.kind is OperationKind.UNSUBSCRIBE:
-            self._active.pop(id, None)
+        if pending.kind is Operation.SUBSCRIBE:
+            self._abandoned[operation_id] = pending.channel
+        elif pending.kind is Operation.UNSUBSCRIBE:
+            self._active.pop(operation_id, None)
 
     # --- receiving -------------------------------------------------------------------------
 
@@ -601,13 +430,13 @@ class ClientProtocol:
             # Same outcome as the general path below (which handles everything else).
             parsed = codec.parse_data_frame(text)
             if parsed is not None:
-                id, event = parsed
-                channel = self._active.get(id)
+                subscription_id, event = parsed
+                channel = self._active.get(subscription_id)
                 if channel is not None:
                     # What Message(event, id, channel) does, minus a Python-level __new__.
-                    self._events.append(_new_tuple(Message, (event, id, channel)))
+                    self._events.append(_new_tuple(Message, (event, subscription_id, channel)))
                 else:
-                    self._ignore("data", id, "data for an unknown subscription")
+                    self._ignore("data", subscription_id, "data for an unknown subscription")
                 return
         if self.state in (ClientState.FAILED, ClientState.CLOSED):
             self._ignore(None, None, f"connection is {self.state.value}")
@@ -639,11 +468,11 @@ class ClientProtocol:
 
     def _dispatch(self, message: ServerMessage) -> None:
         match message:
-            case Data(id=id, event=event):
-                if id in self._active:
-                    self._events.append(Message(event, id, self._active[id]))
+            case Data(id=frame_id, event=event):
+                if frame_id in self._active:
+                    self._events.append(Message(event, frame_id, self._active[frame_id]))
                 else:
-                    self._ignore(message.TYPE, id, "data for an unknown subscription")
+                    self._ignore(message.TYPE, frame_id, "data for an unknown subscription")
             case KeepAlive():
                 self._events.append(KeepAliveReceived())
             case ConnectionAck(connection_timeout_ms=ms):
@@ -651,39 +480,42 @@ class ClientProtocol:
             case ConnectionErrorMessage(errors=errors):
                 handshake = self.state is ClientState.CONNECTING
                 self._fail(connection_error(errors, handshake=handshake))
-            case SubscribeSuccess(id=id):
-                self._on_subscribe_success(id)
-            case UnsubscribeSuccess(id=id):
-                pending = self._take(id, OperationKind.UNSUBSCRIBE, message.TYPE)
+            case SubscribeSuccess(id=frame_id):
+                self._on_subscribe_success(frame_id)
+            case UnsubscribeSuccess(id=frame_id):
+                pending = self._take(frame_id, Operation.UNSUBSCRIBE, message.TYPE)
                 if pending is not None:
-                    del self._active[id]
-                    self._events.append(UnsubscribeAccepted(id=id, channel=pending.channel))
-            case PublishSuccess(id=id, successful=successful, failed=failed):
-                pending = self._take(id, OperationKind.PUBLISH, message.TYPE)
+                    del self._active[frame_id]
+                    self._events.append(UnsubscribeAccepted(id=frame_id, channel=pending.channel))
+            case PublishSuccess(id=frame_id, successful=successful, failed=failed):
+                pending = self._take(frame_id, Operation.PUBLISH, message.TYPE)
                 if pending is not None:
                     self._events.append(
                         PublishAccepted(
-                            id=id, channel=pending.channel, successful=successful, failed=failed
+                            id=frame_id,
+                            channel=pending.channel,
+                            successful=successful,
+                            failed=failed,
                         )
                     )
             case (
-                SubscribeErrorMessage(id=id, errors=errors)
-                | UnsubscribeErrorMessage(id=id, errors=errors)
-                | PublishErrorMessage(id=id, errors=errors)
+                SubscribeErrorMessage(id=frame_id, errors=errors)
+                | UnsubscribeErrorMessage(id=frame_id, errors=errors)
+                | PublishErrorMessage(id=frame_id, errors=errors)
             ):
-                pending = self._take(id, _KIND_OF_ERROR[message.TYPE], message.TYPE)
+                pending = self._take(frame_id, _KIND_OF_ERROR[message.TYPE], message.TYPE)
                 if pending is not None:
-                    self._reject(id, pending, errors)
-            case BroadcastErrorMessage(id=id, errors=errors):
-                self._on_broadcast_error(id, errors, message.TYPE)
-            case ErrorMessage(id=id, errors=errors):
-                self._on_error(id, errors)
+                    self._reject(frame_id, pending, errors)
+            case BroadcastErrorMessage(id=frame_id, errors=errors):
+                self._on_broadcast_error(frame_id, errors, message.TYPE)
+            case ErrorMessage(id=frame_id, errors=errors):
+                self._on_error(frame_id, errors)
             case _:  # pragma: no cover - exhaustive
                 assert_never(message)
 
     def _on_ack(self, ms: int | None) -> None:
         if self._acked:
-            # A second ack is harmless, so it is ignored (§3.3.1: never sent twice).
+            # A second ack is harmless (the service never sends one), so it is ignored.
             self._ignore("connection_ack", None, "unexpected second connection_ack")
             return
         self._acked = True
@@ -691,75 +523,83 @@ class ClientProtocol:
         self.connection_timeout_ms = ms if ms is not None and ms > 0 else None
         self._events.append(ConnectionAccepted(connection_timeout_ms=self.connection_timeout_ms))
 
-    def _on_subscribe_success(self, id: str) -> None:
-        channel = self._abandoned.pop(id, None)
+    def _on_subscribe_success(self, frame_id: str) -> None:
+        channel = self._abandoned.pop(frame_id, None)
         if channel is not None:
             # Nobody reads this subscription: end it at once, without reporting its events.
-            self._pending[id] = _Pending(OperationKind.UNSUBSCRIBE, channel)
-            self._internal.add(id)
-            self._out.append(codec.encode(Unsubscribe(id=id)))
-            self._ignore("subscribe_success", id, "late answer to an abandoned subscribe")
+            self._pending[frame_id] = _Pending(Operation.UNSUBSCRIBE, channel)
+            self._internal.add(frame_id)
+            self._queue_unsubscribe(frame_id)
+            self._ignore("subscribe_success", frame_id, "late answer to an abandoned subscribe")
             return
-        pending = self._take(id, OperationKind.SUBSCRIBE, "subscribe_success")
+        pending = self._take(frame_id, Operation.SUBSCRIBE, "subscribe_success")
         if pending is not None:
-            self._active[id] = pending.channel
-            self._events.append(SubscribeAccepted(id=id, channel=pending.channel))
+            self._active[frame_id] = pending.channel
+            self._events.append(SubscribeAccepted(id=frame_id, channel=pending.channel))
 
-    def _on_broadcast_error(self, id: str, errors: tuple[ErrorDetail, ...], type: str) -> None:
-        if id in self._active:
-            self._events.append(BroadcastFailed(id=id, channel=self._active[id], errors=errors))
+    def _on_broadcast_error(
+        self, frame_id: str, errors: tuple[ErrorDetail, ...], frame_type: str
+    ) -> None:
+        if frame_id in self._active:
+            self._events.append(
+                BroadcastFailed(id=frame_id, channel=self._active[frame_id], errors=errors)
+            )
         else:
-            self._ignore(type, id, "broadcast_error for an unknown subscription")
+            self._ignore(frame_type, frame_id, "broadcast_error for an unknown subscription")
 
-    def _on_error(self, id: str | None, errors: tuple[ErrorDetail, ...]) -> None:
-        if id is None:
+    def _on_error(self, frame_id: str | None, errors: tuple[ErrorDetail, ...]) -> None:
+        if frame_id is None:
             if not self._pending:
                 handshake = self.state is ClientState.CONNECTING
                 self._fail(connection_error(errors, handshake=handshake))
                 return
-            id = next(iter(self._pending))  # the oldest pending operation
-        pending = self._pending.pop(id, None)
+            frame_id = next(iter(self._pending))  # the oldest pending operation
+        pending = self._pending.pop(frame_id, None)
         if pending is not None:
-            if id in self._internal:
-                self._internal.discard(id)
-                self._ignore("error", id, "answer to an internal unsubscribe")
+            if frame_id in self._internal:
+                self._internal.discard(frame_id)
+                self._ignore("error", frame_id, "answer to an internal unsubscribe")
                 return
-            self._reject(id, pending, errors)
-        elif id in self._active:
-            self._on_broadcast_error(id, errors, "error")
+            self._reject(frame_id, pending, errors)
+        elif frame_id in self._active:
+            self._on_broadcast_error(frame_id, errors, "error")
         else:
-            self._ignore("error", id, "error for an unknown operation")
+            self._ignore("error", frame_id, "error for an unknown operation")
 
-    def _take(self, id: str, kind: OperationKind, frame_type: str) -> _Pending | None:
-        """Pop the pending operation ``id`` of ``kind``; report the frame ignored if none."""
-        pending = self._pending.get(id)
+    def _take(self, frame_id: str, kind: Operation, frame_type: str) -> _Pending | None:
+        """Pop the pending operation ``frame_id`` of ``kind``; report the frame ignored if none."""
+        pending = self._pending.get(frame_id)
         if pending is None or pending.kind is not kind:
-            self._ignore(frame_type, id, f"no pending {kind.value} with this id")
+            self._ignore(frame_type, frame_id, f"no pending {kind.value} with this id")
             return None
-        del self._pending[id]
-        if id in self._internal:
-            self._internal.discard(id)
-            self._ignore(frame_type, id, "answer to an internal unsubscribe")
+        del self._pending[frame_id]
+        if frame_id in self._internal:
+            self._internal.discard(frame_id)
+            self._ignore(frame_type, frame_id, "answer to an internal unsubscribe")
             return None
         return pending
 
-    def _reject(self, id: str, pending: _Pending, errors: tuple[ErrorDetail, ...]) -> None:
+    def _reject(self, frame_id: str, pending: _Pending, errors: tuple[ErrorDetail, ...]) -> None:
         channel = pending.channel
         match pending.kind:
-            case OperationKind.SUBSCRIBE:
-                self._events.append(SubscribeRejected(id=id, channel=channel, errors=errors))
-            case OperationKind.PUBLISH:
-                self._events.append(PublishRejected(id=id, channel=channel, errors=errors))
-            case OperationKind.UNSUBSCRIBE:
+            case Operation.SUBSCRIBE:
+                self._events.append(SubscribeRejected(id=frame_id, channel=channel, errors=errors))
+            case Operation.PUBLISH:
+                self._events.append(PublishRejected(id=frame_id, channel=channel, errors=errors))
+            case Operation.UNSUBSCRIBE:
                 # The service does not know the subscription (or refused to end it); either
                 # way the client stops routing its events.
-                self._active.pop(id, None)
-                self._events.append(UnsubscribeRejected(id=id, channel=channel, errors=errors))
+                self._active.pop(frame_id, None)
+                self._events.append(
+                    UnsubscribeRejected(id=frame_id, channel=channel, errors=errors)
+                )
+            case Operation.CONNECT:  # pragma: no cover - connect is never pending
+                raise AssertionError("a connect is never a pending operation")
             case _:  # pragma: no cover - exhaustive
                 assert_never(pending.kind)
 
-    def _ignore(self, frame_type: str | None, id: str | None, reason: str) -> None:
-        self._events.append(FrameIgnored(frame_type=frame_type, id=id, reason=reason))
+    def _ignore(self, frame_type: str | None, frame_id: str | None, reason: str) -> None:
+        self._events.append(FrameIgnored(frame_type=frame_type, id=frame_id, reason=reason))
 
     def _fail(self, error: AppSyncEventsError) -> None:
         self.state = ClientState.FAILED
@@ -767,8 +607,8 @@ class ClientProtocol:
         self._events.append(ConnectionFailed(error=error))
 
 
-_KIND_OF_ERROR: Final[Mapping[str, OperationKind]] = {
-    "subscribe_error": OperationKind.SUBSCRIBE,
-    "unsubscribe_error": OperationKind.UNSUBSCRIBE,
-    "publish_error": OperationKind.PUBLISH,
+_KIND_OF_ERROR: Final[Mapping[str, Operation]] = {
+    "subscribe_error": Operation.SUBSCRIBE,
+    "unsubscribe_error": Operation.UNSUBSCRIBE,
+    "publish_error": Operation.PUBLISH,
 }
