@@ -17,6 +17,7 @@ import pytest
 
 import appsync_emulator
 import appsync_events
+from appsync_emulator.appsync_js.transform import CodeError
 from appsync_events.errors import ErrorDetail
 
 DETAIL = ErrorDetail(
@@ -63,6 +64,13 @@ EXAMPLES: dict[str, Example] = {
     "AuthFailure": lambda cls: cls([DETAIL], status=403),
     "LoopScopeError": lambda cls: cls("different loops"),
     "RecorderAssertionError": lambda cls: cls("no publish on 'd/a'"),
+    # appsync_emulator.appsync_js
+    "EngineFailure": lambda cls: cls("out of memory", memory=True),
+    "EngineTimeout": lambda cls: cls("ran past 1.0 s"),
+    "LoadFailure": lambda cls: cls("SyntaxError: Unexpected token", 2),
+    "JsCodeError": lambda cls: cls(
+        "h.js", (CodeError(error_type="PARSER_ERROR", value="Unexpected '}'", line=3, column=1),)
+    ),
 }
 """Class name -> how to build a representative instance of it."""
 

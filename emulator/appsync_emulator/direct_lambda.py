@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final
 
-from appsync_events._types import JSONValue
+from appsync_events import JSONValue
 
 from .handler_contract import (
     UNAUTHORIZED_MESSAGE,

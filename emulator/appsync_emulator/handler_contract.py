@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
-from appsync_events._types import JSONValue
+from appsync_events import JSONValue
 
 __all__ = [
     "Accept",

@@ -20,8 +20,8 @@ from appsync_events.errors import (
     InvalidChannelError,
     OperationTimeoutError,
     SubscribeError,
+    SubscribeUnauthorizedError,
     SubscriptionClosedError,
-    UnauthorizedError,
     UnsubscribeError,
 )
 from appsync_events.protocol.client import SubscribeAccepted
@@ -98,14 +98,15 @@ async def test_subscribe_invalid_channel_sends_nothing(server: ScriptedServer) -
         ([{"errorType": "SubscriptionProcessingError", "message": "no"}], SubscribeError),
         (
             [{"errorType": "UnauthorizedException", "message": "no", "errorCode": 401}],
-            UnauthorizedError,
+            SubscribeUnauthorizedError,
         ),
     ],
 )
 async def test_subscribe_error(
     server: ScriptedServer, errors: Any, expected: type[Exception]
 ) -> None:
-    """subscribe_error raises SubscribeError/UnauthorizedError with .errors."""
+    """subscribe_error raises SubscribeError (an unauthorized one is also an
+    UnauthorizedError) with .errors."""
     client, peer = await open_client(server)
     async with client:
         subscribing = asyncio.ensure_future(client.subscribe("default/a"))
@@ -114,6 +115,7 @@ async def test_subscribe_error(
         with pytest.raises(expected) as info:
             await subscribing
         assert type(info.value) is expected
+        assert isinstance(info.value, SubscribeError)
         assert info.value.errors[0].error_type == errors[0]["errorType"]  # type: ignore[attr-defined]
         assert client.subscriptions == ()
         assert not client.closed

@@ -21,8 +21,9 @@ from appsync_emulator.testing import api_key_authorizer
 from appsync_events import (
     BroadcastError,
     Client,
+    ConnectionClosedError,
+    ConnectionLostError,
     ErrorDetail,
-    OperationError,
     OperationTimeoutError,
     PublishError,
     SubscribeError,
@@ -231,13 +232,15 @@ async def test_error_frame_without_id_fails_the_pending_operation(
 async def test_error_frame_without_id_and_nothing_pending_fails_connection(
     appsync_server: EmulatorThread, appsync_client: Client
 ) -> None:
-    """With nothing pending, an id-less error concerns the connection, which fails."""
+    """With nothing pending, an id-less error concerns the connection, which fails: the
+    connection is gone (a ConnectionClosedError carrying the service's errors)."""
     sub = await appsync_client.subscribe("default/x")
     appsync_server.inject(SendError())
-    with pytest.raises(OperationError) as info:
+    with pytest.raises(ConnectionClosedError) as info:
         await asyncio.wait_for(sub.next(), timeout=5)
+    assert isinstance(info.value, ConnectionLostError)
     assert info.value.errors[0].error_type == "UnsupportedOperation"
-    with pytest.raises(OperationError):
+    with pytest.raises(ConnectionClosedError):
         await appsync_client.publish("default/x", {"n": 1})
 
 

@@ -88,6 +88,9 @@ class LoadFailure(Exception):
         self.detail = detail
         self.line = line
 
+    def __reduce__(self) -> tuple[type[LoadFailure], tuple[str, int | None], dict[str, object]]:
+        return type(self), (self.detail, self.line), self.__dict__
+
 
 def _prelude() -> str:
     return (

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final, Literal
 
-from appsync_events._types import JSONValue
+from appsync_events import JSONValue
 
 from ..handler_contract import (
     Accept,

@@ -158,6 +158,11 @@ class JsCodeError(ValueError):
         lines = "\n".join("  " + e.format(filename) for e in errors)
         super().__init__(f"The code contains one or more errors ({filename}):\n{lines}")
 
+    def __reduce__(
+        self,
+    ) -> tuple[type[JsCodeError], tuple[str, tuple[CodeError, ...]], dict[str, object]]:
+        return type(self), (self.filename, self.errors), self.__dict__
+
 
 # --- parsing ------------------------------------------------------------------------------
 
