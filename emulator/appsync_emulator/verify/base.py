@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from appsync_events.errors import ErrorDetail
+from appsync_events.protocol.messages import Operation
 from appsync_events.protocol.subprotocol import lookup
 
+from ..catalogue import UNAUTHORIZED_MESSAGE, unauthorized_detail
 from ..config import AuthType
 
 __all__ = [
@@ -28,18 +30,14 @@ __all__ = [
     "Operation",
     "Transport",
     "Verifier",
+    "lambda_operation",
     "unauthorized",
 ]
 
-UNAUTHORIZED_MESSAGE = "You are not authorized to make this call."
 
-
-class Operation(enum.StrEnum):
-    """The operation being authorized, named as in the Lambda authorizer request (§5.6)."""
-
-    CONNECT = "EVENT_CONNECT"
-    SUBSCRIBE = "EVENT_SUBSCRIBE"
-    PUBLISH = "EVENT_PUBLISH"
+def lambda_operation(operation: Operation) -> str:
+    """The operation's name in a Lambda authorizer request (``EVENT_CONNECT``...)."""
+    return f"EVENT_{operation.name}"
 
 
 class Transport(enum.StrEnum):
@@ -102,7 +100,7 @@ class AuthFailure(Exception):
 def unauthorized(message: str = UNAUTHORIZED_MESSAGE, *, status: int = 401) -> AuthFailure:
     """The generic ``UnauthorizedException`` failure (401)."""
     return AuthFailure(
-        [ErrorDetail(error_type="UnauthorizedException", message=message, error_code=401)],
+        [unauthorized_detail(message)],
         status=status,
     )
 

@@ -27,12 +27,18 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
-from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
 from appsync_events.protocol.signing import SIGNING_SERVICE, signing_body
 
+from ..catalogue import (
+    INVALID_TOKEN_MESSAGE,
+    SIGNATURE_MISMATCH_MESSAGE,
+    UNAUTHORIZED_MESSAGE,
+    bad_request,
+    unauthorized_detail,
+)
 from ..config import AuthType, IamCredentials
-from .base import UNAUTHORIZED_MESSAGE, AuthFailure, AuthRequest, Identity, Operation, Transport
+from .base import AuthFailure, AuthRequest, Identity, Operation, Transport
 
 __all__ = [
     "ALGORITHM",
@@ -49,12 +55,6 @@ log = logging.getLogger("appsync_emulator.verify")
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 MAX_SKEW: Final = timedelta(minutes=5)
 """SigV4 requests must be within five minutes of the server's clock, both ways."""
-SIGNATURE_MISMATCH_MESSAGE: Final = (
-    "The request signature we calculated does not match the signature you provided. "
-    "Check your AWS Secret Access Key and signing method. "
-    "Consult the service documentation for details."
-)
-INVALID_TOKEN_MESSAGE: Final = "The security token included in the request is invalid."
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -84,11 +84,11 @@ class _Context:
         # errorCode 400 on connect (the connection_error of §2.3 [O] shows no code; 400 is
         # our EMULATOR-CHOICE); HTTP answers 403 as AWS does for signature problems.
         code = 400 if self.connect else None
-        detail = ErrorDetail(error_type="BadRequestException", message=message, error_code=code)
+        detail = bad_request(message, code)
         return AuthFailure([detail], status=403 if self.http else 400)
 
     def unauthorized(self, message: str) -> AuthFailure:
-        detail = ErrorDetail(error_type="UnauthorizedException", message=message, error_code=401)
+        detail = unauthorized_detail(message)
         return AuthFailure([detail], status=401)
 
     def skewed(self, message: str) -> AuthFailure:

@@ -1,12 +1,13 @@
-"""Sans-I/O server side of the AppSync Events WebSocket protocol (PROTOCOL.md §2.3-§4).
+"""Sans-I/O server side of the AppSync Events WebSocket protocol.
 
 One :class:`ServerProtocol` per WebSocket connection.  The emulator's aiohttp shell feeds
 it every inbound frame (:meth:`~ServerProtocol.receive_text`,
 :meth:`~ServerProtocol.receive_binary`, :meth:`~ServerProtocol.receive_eof`), acts on
-:meth:`~ServerProtocol.events_received` (authorize, run handlers, fan out), tells it what it
-decided (``send_connection_ack``, ``accept_subscribe``, ``reject_publish``, ``send_data``…)
-and writes :meth:`~ServerProtocol.data_to_send` to the socket.  The core has no clock and
-does no I/O: keep-alive timing, authorization and handlers are the shell's.
+:meth:`~ServerProtocol.events_received` (authorize, run handlers, apply faults, fan out),
+tells it what it decided (``send_connection_ack``, ``accept_subscribe``,
+``reject_publish``, ``send_events``...) and writes :meth:`~ServerProtocol.data_to_send`
+to the socket.  The core has no clock and does no I/O: keep-alive timing, authorization,
+handlers and faults are the shell's; every answer on the wire is the core's.
 
 Theory of operation
 -------------------
@@ -14,19 +15,19 @@ Theory of operation
 The connection moves through these phases (``_Phase``)::
 
     READY ───connection_init───▶ INIT_RECEIVED ───send_connection_ack()───▶ ACKED
-    UNAUTHORIZED ───any frame───▶ CLOSING ◀───fail_connection()─── any open phase
+    READY ───refuse_connection()───▶ UNAUTHORIZED ───any frame───▶ CLOSING
+    any open phase ───fail_connection()───▶ CLOSING
     any phase ───receive_eof()───▶ CLOSED
 
 * ``READY``: the socket is open and no ``connection_init`` has arrived.  ``subscribe``,
-  ``unsubscribe`` and ``publish`` are served without one (§3.2.1: init is optional).
-* ``UNAUTHORIZED``: like ``READY`` but connection auth failed at the upgrade; the first
-  frame of any kind is answered with ``connection_error`` and the connection closes
-  (EMULATOR-CHOICE §2.3).
+  ``unsubscribe`` and ``publish`` are served without one (AWS makes init optional).
+* ``UNAUTHORIZED``: like ``READY`` but the connection is refused (its auth failed at the
+  upgrade, or a fault refuses it): the first frame of any kind is answered with
+  ``connection_error`` and the connection closes.
 * ``INIT_RECEIVED``: ``connection_init`` arrived and the ack has not been sent.  Nothing may
-  precede ``connection_ack`` (§3.3.1), so every frame queued meanwhile (errors for
-  pipelined frames, ``subscribe_success``…) is *held* and released right after the ack.
-* ``ACKED``: the ack went out; a second ``connection_init`` is ignored (EMULATOR-CHOICE
-  §3.2.1).
+  precede ``connection_ack``, so every frame queued meanwhile (errors for pipelined frames,
+  ``subscribe_success``...) is *held* and released right after the ack.
+* ``ACKED``: the ack went out; a second ``connection_init`` is ignored.
 * ``CLOSING``: ``connection_error`` was queued and :attr:`ServerProtocol.close_expected`
   is set; inbound frames are ignored and later decisions are discarded.
 * ``CLOSED``: the peer is gone; output is discarded.
@@ -36,28 +37,37 @@ that cannot be decoded or is too large, ``"binary"``), and ``_TRANSITIONS[(phase
 gives the action and the next phase.  A missing key (only ``CLOSED``) is shell misuse and
 raises :class:`~appsync_events.errors.LocalProtocolError`.
 
-Subscriptions go ``pending`` (a ``SubscribeRequested`` event, waiting for the shell's
+Subscriptions go ``pending`` (a :class:`SubscribeRequested` event, waiting for the shell's
 decision) → ``active`` (``accept_subscribe``; listed in :attr:`ServerProtocol.subscriptions`)
-→ gone (``unsubscribe_success``).  Publishes go ``pending`` → answered.  Bad peer input
-never raises: the core answers it with the exact AppSync error frame and reports a
+→ ``unsubscribing`` (an :class:`UnsubscribeRequested` event) → gone (``accept_unsubscribe``)
+or active again (``reject_unsubscribe``).  Publishes go ``pending`` → answered.  Bad peer
+input never raises: the core answers it with the exact AppSync error frame.  Every
+rejection, whether the core, the shell or a fault decided it, is reported as a
 :class:`Rejected` event.  Misuse by the shell raises ``LocalProtocolError`` at once.
+
+Output is a list of :class:`~appsync_events.protocol.messages.Outgoing` frames; an error
+frame is an :class:`ErrorFrame`, which also carries its ``errors``, so that a shell
+records what it sends without decoding it.
 """
 
 from __future__ import annotations
 
 import enum
-import json
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, assert_never
 
-from ..errors import ErrorDetail, InvalidChannelError, LocalProtocolError, RemoteProtocolError
-from . import codec
-from .channels import Channel, parse_channel, parse_subscribe_channel
-from .limits import (
+from appsync_events.errors import (
+    ErrorDetail,
+    InvalidChannelError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
+from appsync_events.protocol import codec
+from appsync_events.protocol.channels import Channel, parse_channel, parse_subscribe_channel
+from appsync_events.protocol.limits import (
     DEFAULT_CONNECTION_TIMEOUT_MS,
     MAX_EVENT_BYTES,
     MAX_EVENTS_PER_PUBLISH,
@@ -65,7 +75,7 @@ from .limits import (
     MAX_SUBSCRIPTIONS_PER_CONNECTION,
     is_valid_id,
 )
-from .messages import (
+from appsync_events.protocol.messages import (
     BroadcastError,
     ClientMessage,
     ConnectionAck,
@@ -75,6 +85,7 @@ from .messages import (
     ErrorMessage,
     FailedEvent,
     KeepAlive,
+    Outgoing,
     Publish,
     PublishedEvent,
     PublishError,
@@ -88,15 +99,26 @@ from .messages import (
     UnsubscribeSuccess,
 )
 
+from .catalogue import (
+    BINARY_FRAME,
+    CONNECTION_UNAUTHORIZED,
+    DUPLICATE_SUBSCRIPTION,
+    INVALID_ID,
+    NO_EVENTS,
+    UNSUPPORTED_OPERATION,
+    event_too_large,
+    invalid_channel,
+    invalid_event_json,
+    invalid_message,
+    request_too_large,
+    subscription_limit,
+    too_many_events,
+    unknown_namespace,
+    unknown_operation,
+)
+
 __all__ = [
-    "BAD_REQUEST",
-    "BINARY_FRAME",
-    "CONNECTION_UNAUTHORIZED",
-    "DUPLICATE_SUBSCRIPTION",
-    "INVALID_ID",
-    "LIMIT_EXCEEDED",
-    "NO_EVENTS",
-    "UNSUPPORTED_OPERATION",
+    "ErrorFrame",
     "InitReceived",
     "PublishRequested",
     "Rejected",
@@ -104,150 +126,14 @@ __all__ = [
     "ServerProtocol",
     "ServerState",
     "SubscribeRequested",
-    "Unsubscribed",
+    "UnsubscribeRequested",
     "check_events",
     "check_publish",
     "check_request_size",
     "check_subscribe",
-    "event_too_large",
-    "invalid_channel",
-    "invalid_event_json",
-    "invalid_message",
-    "request_too_large",
-    "subscription_limit",
-    "too_many_events",
-    "unknown_namespace",
-    "unknown_operation",
     "size_over",
     "utf8_length",
 ]
-
-
-# --- the error catalogue (PROTOCOL.md §3.4) ----------------------------------------------
-
-BAD_REQUEST: Final = "BadRequestException"
-"""errorType of malformed requests (Amplify treats it as non-retryable, §3.3.3)."""
-LIMIT_EXCEEDED: Final = "LimitExceededException"
-"""errorType of quota breaches (EMULATOR-CHOICE §7.3)."""
-
-CONNECTION_UNAUTHORIZED: Final = ErrorDetail(
-    error_type="UnauthorizedException",
-    message="You are not authorized to make this call.",
-    error_code=401,
-)
-"""``connection_error`` for bad connection auth (§2.3, observed on AWS)."""
-
-UNSUPPORTED_OPERATION: Final = ErrorDetail(
-    error_type="UnsupportedOperation",
-    message="Operation not supported through the realtime channel",
-)
-"""``error`` for an unknown or missing ``type`` (EMULATOR-CHOICE §3.3.11)."""
-
-DUPLICATE_SUBSCRIPTION: Final = ErrorDetail(
-    error_type="DuplicatedOperationError", message="Duplicate subscription ID"
-)
-"""``subscribe_error`` for an id already pending or active (EMULATOR-CHOICE §3.2.2)."""
-
-# EMULATOR-CHOICE §3.1: AWS's answer to a binary frame is unknown; we answer ``error``.
-BINARY_FRAME: Final = ErrorDetail(
-    error_type=BAD_REQUEST,
-    message="Binary frames are not supported: send each message as one JSON text frame",
-)
-"""``error`` for a binary frame (EMULATOR-CHOICE §3.1)."""
-
-# EMULATOR-CHOICE §3.1 / §11 item 7: the error for an id outside ID_PATTERN is unknown.
-INVALID_ID: Final = ErrorDetail(
-    error_type=BAD_REQUEST,
-    message="Invalid operation id: it must be 1 to 128 characters of [a-zA-Z0-9-_+]",
-)
-"""``subscribe_error``/``publish_error`` for an id that breaks ``ID_PATTERN``."""
-
-# EMULATOR-CHOICE §7.3 / §11 item 7: zero events is a malformed request, not a quota breach.
-NO_EVENTS: Final = ErrorDetail(
-    error_type=BAD_REQUEST, message="Invalid publish: 'events' must hold at least 1 event"
-)
-"""``publish_error`` for an empty ``events`` array."""
-
-
-def unknown_operation(id: str) -> ErrorDetail:
-    """``unsubscribe_error`` for an id that is not subscribed (§3.3.8, documented)."""
-    return ErrorDetail(error_type="UnknownOperationError", message=f"Unknown operation id {id}")
-
-
-def invalid_message(reason: str) -> ErrorDetail:
-    """A frame that is not valid JSON, not an object, or has a field of the wrong type.
-
-    EMULATOR-CHOICE §3.3.11: ``BadRequestException``; ``reason`` is the codec's
-    explanation, e.g. ``invalid JSON: Expecting value: line 1 column 1 (char 0)``.
-    """
-    return ErrorDetail(error_type=BAD_REQUEST, message=f"Invalid message: {reason}")
-
-
-def invalid_channel(rule: str) -> ErrorDetail:
-    """A channel that breaks §7.1, with the broken rule appended.
-
-    EMULATOR-CHOICE §3.4/§7.1: ``BadRequestException`` ``Invalid Channel Format`` (the text
-    of a third-party fixture), then ``: <rule>``.
-    """
-    return ErrorDetail(error_type=BAD_REQUEST, message=f"Invalid Channel Format: {rule}")
-
-
-def unknown_namespace(namespace: str) -> ErrorDetail:
-    """A channel whose first segment names no defined namespace (§7.1).
-
-    EMULATOR-CHOICE §3.4/§11 item 7: ``BadRequestException`` (non-retryable for Amplify,
-    which is right: retrying cannot create the namespace).
-    """
-    return ErrorDetail(
-        error_type=BAD_REQUEST, message=f"Invalid Channel Format: namespace not found: {namespace}"
-    )
-
-
-def subscription_limit(limit: int) -> ErrorDetail:
-    """``subscribe_error`` beyond the per-connection subscription quota (EMULATOR-CHOICE §7.3)."""
-    return ErrorDetail(
-        error_type=LIMIT_EXCEEDED,
-        message=f"Subscription limit exceeded: at most {limit} subscriptions per connection",
-    )
-
-
-def too_many_events(count: int, limit: int) -> ErrorDetail:
-    """``publish_error`` for more than ``limit`` events (EMULATOR-CHOICE §7.3)."""
-    return ErrorDetail(
-        error_type=LIMIT_EXCEEDED,
-        message=f"Too many events: {count} in one publish (at most {limit})",
-    )
-
-
-def invalid_event_json(index: int, reason: str) -> ErrorDetail:
-    """``publish_error`` for an event that is not JSON text (EMULATOR-CHOICE §7.2)."""
-    return ErrorDetail(
-        error_type=BAD_REQUEST, message=f"Invalid event at index {index}: not valid JSON: {reason}"
-    )
-
-
-def event_too_large(index: int, size: int, limit: int) -> ErrorDetail:
-    """``publish_error`` for an event over ``limit`` UTF-8 bytes (§7.2, §7.3).
-
-    The errorType and the wording follow the observed ``failed[]`` entry
-    (``EventTooLargeException`` / ``… is larger than 240KB``).
-    """
-    return ErrorDetail(
-        error_type="EventTooLargeException",
-        message=f"Event at index {index} is larger than {_kb(limit)} ({size} bytes)",
-    )
-
-
-def request_too_large(size: int, limit: int) -> ErrorDetail:
-    """A frame or HTTP body over ``limit`` UTF-8 bytes (EMULATOR-CHOICE §7.3)."""
-    return ErrorDetail(
-        error_type=LIMIT_EXCEEDED,
-        message=f"Request is larger than {_kb(limit)} ({size} bytes)",
-    )
-
-
-def _kb(limit: int) -> str:
-    return f"{limit // 1024}KB" if limit % 1024 == 0 else f"{limit} bytes"
 
 
 # --- pure validators, shared with the emulator's HTTP publish path -----------------------
@@ -268,7 +154,7 @@ def size_over(text: str, limit: int) -> int | None:
 
 
 def check_request_size(text: str, limit: int) -> ErrorDetail | None:
-    """Return :func:`request_too_large` if ``text`` is over ``limit`` UTF-8 bytes."""
+    """Return the ``request_too_large`` error if ``text`` is over ``limit`` UTF-8 bytes."""
     size = size_over(text, limit)
     return None if size is None else request_too_large(size, limit)
 
@@ -279,7 +165,7 @@ def check_events(
     max_events: int = MAX_EVENTS_PER_PUBLISH,
     max_event_bytes: int | None = MAX_EVENT_BYTES,
 ) -> ErrorDetail | None:
-    """Validate a publish's ``events`` (§3.2.4, §7.2, §7.3); ``None`` when they are fine.
+    """Validate a publish's ``events``; ``None`` when they are fine.
 
     Checks, in order: the count (1..``max_events``), then for each event in index order
     its UTF-8 size (skipped when ``max_event_bytes`` is ``None``) and that it parses as
@@ -290,8 +176,8 @@ def check_events(
     if len(events) > max_events:
         return too_many_events(len(events), max_events)
     for index, event in enumerate(events):
-        if max_event_bytes is not None and (size := size_over(event, max_event_bytes)):
-            return event_too_large(index, size, max_event_bytes)
+        if max_event_bytes is not None and size_over(event, max_event_bytes):
+            return event_too_large(max_event_bytes)
         reason = codec.event_json_error(event)
         if reason is not None:
             return invalid_event_json(index, reason)
@@ -309,7 +195,7 @@ def _check_namespace(
 def check_subscribe(
     channel: str, *, namespace_exists: Callable[[str], bool] | None = None
 ) -> Channel | ErrorDetail:
-    """Parse a subscription pattern and check its namespace (§7.1).
+    """Parse a subscription pattern and check its namespace.
 
     Returns:
         The parsed pattern, or the error to answer with.
@@ -345,13 +231,24 @@ def check_publish(
     )
 
 
+# --- output -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFrame(Outgoing):
+    """An outgoing error frame (``subscribe_error``, ``connection_error``, ``error``...),
+    with the errors it carries, for the shell's error log."""
+
+    errors: tuple[ErrorDetail, ...] = ()
+
+
 # --- events reported to the shell ---------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InitReceived:
     """The first ``connection_init``; the shell answers with ``send_connection_ack()``
-    (or ``fail_connection()``).  A second one is ignored (EMULATOR-CHOICE §3.2.1)."""
+    (or ``fail_connection()``).  A second one is ignored."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -376,9 +273,10 @@ class PublishRequested:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Unsubscribed:
-    """``unsubscribe_success`` was queued; the subscription is gone (remove it from the
-    broker).  No ``data`` will be sent for ``id`` any more."""
+class UnsubscribeRequested:
+    """An ``unsubscribe`` of an active subscription; the shell answers with
+    ``accept_unsubscribe(id)`` (then removes it from the broker) or
+    ``reject_unsubscribe(id, errors)``.  Data may still be sent for ``id`` until then."""
 
     id: str
     channel: Channel
@@ -386,7 +284,7 @@ class Unsubscribed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected:
-    """The core answered a frame with an error by itself (for the recorder)."""
+    """A frame was answered with an error, by the core itself or by a shell's decision."""
 
     frame_type: str | None
     """The inbound frame's ``type`` when it could be read (``None`` for binary frames)."""
@@ -394,7 +292,7 @@ class Rejected:
     errors: tuple[ErrorDetail, ...]
 
 
-ServerEvent = InitReceived | SubscribeRequested | PublishRequested | Unsubscribed | Rejected
+ServerEvent = InitReceived | SubscribeRequested | PublishRequested | UnsubscribeRequested | Rejected
 
 
 # --- the state machine --------------------------------------------------------------------
@@ -441,13 +339,13 @@ _TRANSITIONS: Final[dict[tuple[_Phase, str], tuple[_Action, _Phase]]] = {
     **{(_Phase.READY, op): (_Action.OPERATION, _Phase.READY) for op in _OPS},
     (_Phase.READY, _INVALID): (_Action.REJECT, _Phase.READY),
     (_Phase.READY, _BINARY): (_Action.REJECT, _Phase.READY),
-    # EMULATOR-CHOICE §2.3: connection auth failed at the upgrade -> the first frame of
-    # any kind gets connection_error, then the connection closes.
+    # A refused connection: the first frame of any kind gets connection_error, then the
+    # connection closes.
     **{
         (_Phase.UNAUTHORIZED, kind): (_Action.REFUSE, _Phase.CLOSING)
         for kind in (_INIT, *_OPS, _INVALID, _BINARY)
     },
-    # EMULATOR-CHOICE §3.2.1: a second connection_init is ignored (never a second ack).
+    # A second connection_init is ignored (never a second ack).
     (_Phase.INIT_RECEIVED, _INIT): (_Action.IGNORE, _Phase.INIT_RECEIVED),
     **{(_Phase.INIT_RECEIVED, op): (_Action.OPERATION, _Phase.INIT_RECEIVED) for op in _OPS},
     (_Phase.INIT_RECEIVED, _INVALID): (_Action.REJECT, _Phase.INIT_RECEIVED),
@@ -473,27 +371,21 @@ _PUBLIC_STATE: Final = {
     _Phase.CLOSED: ServerState.CLOSED,
 }
 
-# EMULATOR-CHOICE §7.3: an over-limit frame is never JSON-parsed, yet the recommended
-# answer to a big publish is publish_error for its id.  These bounded patterns sniff the
-# type and id from the raw text; an escaped quote inside a JSON string (\") never matches.
-_SNIFF_TYPE: Final = re.compile(r'"type"\s*:\s*"([a-z_]{1,32})"')
-_SNIFF_ID: Final = re.compile(r'"id"\s*:\s*"([A-Za-z0-9_+\-]{1,128})"')
-
 
 @dataclass(frozen=True, slots=True)
 class _Bad:
     """An inbound frame the core answers by itself."""
 
     frame_type: str | None
-    id: str | None
+    frame_id: str | None
     error: ErrorDetail
 
 
-def _error_reply(frame_type: str | None, id: str | None, error: ErrorDetail) -> ServerMessage:
+def _error_reply(frame_type: str | None, frame_id: str | None, error: ErrorDetail) -> ServerMessage:
     """The frame answering a bad request: the operation's own error frame when its type and
-    id are known, else the generic ``error`` (§3.3.11)."""
+    id are known, else the generic ``error``."""
     errors = (error,)
-    match frame_type, id:
+    match frame_type, frame_id:
         case "subscribe", str() as known:
             return SubscribeError(id=known, errors=errors)
         case "publish", str() as known:
@@ -504,35 +396,47 @@ def _error_reply(frame_type: str | None, id: str | None, error: ErrorDetail) -> 
             return ErrorMessage(errors=errors)
 
 
-def _classify_undecodable(text: str, exc: RemoteProtocolError) -> _Bad:
-    if exc.frame_type is not None and exc.frame_type not in (_INIT, *_OPS):
-        # EMULATOR-CHOICE §3.3.11: an unknown type gets exactly this frame, without id.
-        return _Bad(exc.frame_type, None, UNSUPPORTED_OPERATION)
-    if exc.frame_type is None:
-        # Either not a JSON object (BadRequestException) or an object without a string
-        # "type" (UnsupportedOperation).  This path is rare: parse again to tell them apart.
-        try:
-            obj = json.loads(text)
-        except (ValueError, RecursionError):
-            obj = None
-        if isinstance(obj, dict):
-            return _Bad(None, None, UNSUPPORTED_OPERATION)
-    return _Bad(exc.frame_type, exc.id, invalid_message(exc.reason))
+def _undecodable(text: str, limit: int) -> _Bad | None:
+    # An over-limit frame is never parsed, yet the useful answer to a big publish is
+    # publish_error for its id: the codec sniffs the type and id from the raw text.
+    too_large = check_request_size(text, limit)
+    if too_large is not None:
+        return _Bad(*codec.sniff_frame(text), too_large)
+    return None
+
+
+def _classify(text: str, frame_type: str | None, frame_id: str | None, reason: str) -> _Bad:
+    if frame_type is not None and frame_type not in (_INIT, *_OPS):
+        # An unknown type gets exactly this frame, without id (the emulator's choice).
+        return _Bad(frame_type, None, UNSUPPORTED_OPERATION)
+    if frame_type is None and codec.is_json_object(text):
+        return _Bad(None, None, UNSUPPORTED_OPERATION)  # an object without a string "type"
+    return _Bad(frame_type, frame_id, invalid_message(reason))
+
+
+def _outgoing(message: ServerMessage) -> Outgoing:
+    text = codec.encode(message)
+    frame_id = getattr(message, "id", None)
+    errors: tuple[ErrorDetail, ...] | None = getattr(message, "errors", None)
+    if errors is not None:
+        return ErrorFrame(message.TYPE, frame_id, text, errors)
+    return Outgoing(message.TYPE, frame_id, text)
 
 
 class ServerProtocol:
     """Sans-I/O state machine of one server-side WebSocket connection.
 
     Args:
-        connection_timeout_ms: ``connectionTimeoutMs`` of the ``connection_ack`` (§3.3.1).
-        max_events_per_publish: events per publish (§7.3).
-        max_event_bytes: UTF-8 bytes of one event (§7.2); ``None`` skips the check so the
-            shell can report oversized events in ``failed[]`` instead (§7.2, observed).
-        max_request_bytes: UTF-8 bytes of one inbound frame (§7.3).
-        max_subscriptions: pending plus active subscriptions per connection (§7.3).
+        connection_timeout_ms: ``connectionTimeoutMs`` of the ``connection_ack``.
+        max_events_per_publish: events per publish.
+        max_event_bytes: UTF-8 bytes of one event; ``None`` skips the check so the shell
+            can report oversized events in ``failed[]`` instead, as AWS does.
+        max_request_bytes: UTF-8 bytes of one inbound frame.
+        max_subscriptions: pending plus active subscriptions per connection.
         namespace_exists: whether a namespace is defined; ``None`` accepts every one.
         connection_authorized: ``False`` when connection auth failed at the upgrade: the
-            first frame is then answered with ``connection_error`` (§2.3).
+            first frame is then answered with the ``UnauthorizedException``
+            ``connection_error`` (see :meth:`refuse_connection` for other errors).
     """
 
     def __init__(
@@ -553,14 +457,16 @@ class ServerProtocol:
         self.max_subscriptions = max_subscriptions
         self.namespace_exists = namespace_exists
         self._phase = _Phase.READY if connection_authorized else _Phase.UNAUTHORIZED
+        self._refusal: tuple[ErrorDetail, ...] = (CONNECTION_UNAUTHORIZED,)
         self._init_received = False
         self._acked = False
         self._close_expected: tuple[int, str] | None = None
         self._events: list[ServerEvent] = []
-        self._output: list[str] = []
-        self._held: list[str] = []
+        self._output: list[Outgoing] = []
+        self._held: list[Outgoing] = []
         self._pending_subscribes: dict[str, Channel] = {}
         self._active: dict[str, Channel] = {}
+        self._unsubscribing: set[str] = set()
         self._pending_publishes: Counter[str] = Counter()
 
     # --- state ------------------------------------------------------------------------------
@@ -574,7 +480,7 @@ class ServerProtocol:
     def close_expected(self) -> tuple[int, str] | None:
         """``(code, reason)`` once the shell must close the socket, else ``None``.
 
-        EMULATOR-CHOICE §2.3/§3.5: ``(1000, "")`` right after ``connection_error``.
+        ``(1000, "")`` right after ``connection_error``.
         """
         return self._close_expected
 
@@ -600,18 +506,26 @@ class ServerProtocol:
 
     # --- input --------------------------------------------------------------------------------
 
-    def receive_text(self, text: str) -> None:
+    def receive_text(self, text: str) -> str | None:
         """Process one inbound text frame.  Never raises on bad peer input.
+
+        Returns:
+            The frame's ``type`` as far as it could be read (``None`` when it could not),
+            for the shell's frame log.
 
         Raises:
             LocalProtocolError: called after :meth:`receive_eof`.
         """
         inbound = self._decode(text)
-        kind = inbound.TYPE if not isinstance(inbound, _Bad) else _INVALID
-        self._dispatch(kind, inbound)
+        if isinstance(inbound, _Bad):
+            self._dispatch(_INVALID, inbound)
+            return inbound.frame_type
+        self._dispatch(inbound.TYPE, inbound)
+        return inbound.TYPE
 
     def receive_binary(self, data: bytes) -> None:
-        """Process one inbound binary frame: answered with ``error`` (EMULATOR-CHOICE §3.1).
+        """Process one inbound binary frame: answered with ``error`` (AWS's answer is
+        unknown).
 
         Raises:
             LocalProtocolError: called after :meth:`receive_eof`.
@@ -629,19 +543,13 @@ class ServerProtocol:
         self._held.clear()
 
     def _decode(self, text: str) -> ClientMessage | _Bad:
-        too_large = check_request_size(text, self.max_request_bytes)
-        if too_large is not None:
-            type_match = _SNIFF_TYPE.search(text)
-            id_match = _SNIFF_ID.search(text)
-            return _Bad(
-                type_match.group(1) if type_match else None,
-                id_match.group(1) if id_match else None,
-                too_large,
-            )
+        bad = _undecodable(text, self.max_request_bytes)
+        if bad is not None:
+            return bad
         try:
             return codec.decode_client(text)
         except RemoteProtocolError as exc:
-            return _classify_undecodable(text, exc)
+            return _classify(text, exc.frame_type, exc.id, exc.reason)
 
     def _dispatch(self, kind: str, inbound: ClientMessage | _Bad) -> None:
         try:
@@ -663,10 +571,10 @@ class ServerProtocol:
                 self._on_unsubscribe(inbound)
             case _Action.OPERATION, Publish():
                 self._on_publish(inbound)
-            case _Action.REJECT, _Bad(frame_type=frame_type, id=id, error=error):
-                self._reject(frame_type, id, error)
-            case _Action.REFUSE, _Bad(frame_type=frame_type, id=id):
-                self._refuse(frame_type, id)
+            case _Action.REJECT, _Bad(frame_type=frame_type, frame_id=frame_id, error=error):
+                self._reject(frame_type, frame_id, error)
+            case _Action.REFUSE, _Bad(frame_type=frame_type, frame_id=frame_id):
+                self._refuse(frame_type, frame_id)
             case _Action.REFUSE, ConnectionInit():
                 self._refuse(inbound.TYPE, None)
             case _Action.REFUSE, Subscribe() | Unsubscribe() | Publish():
@@ -674,14 +582,14 @@ class ServerProtocol:
             case _:  # pragma: no cover - the table only pairs these
                 raise AssertionError(f"no handler for {action} with {inbound!r}")
 
-    def _refuse(self, frame_type: str | None, id: str | None) -> None:
-        errors = (CONNECTION_UNAUTHORIZED,)
-        self._events.append(Rejected(frame_type=frame_type, id=id, errors=errors))
+    def _refuse(self, frame_type: str | None, frame_id: str | None) -> None:
+        errors = self._refusal
+        self._events.append(Rejected(frame_type=frame_type, id=frame_id, errors=errors))
         self._send_connection_error(errors)
 
-    def _reject(self, frame_type: str | None, id: str | None, error: ErrorDetail) -> None:
-        self._events.append(Rejected(frame_type=frame_type, id=id, errors=(error,)))
-        self._queue(_error_reply(frame_type, id, error))
+    def _reject(self, frame_type: str | None, frame_id: str | None, error: ErrorDetail) -> None:
+        self._events.append(Rejected(frame_type=frame_type, id=frame_id, errors=(error,)))
+        self._queue(_error_reply(frame_type, frame_id, error))
 
     def _on_subscribe(self, message: Subscribe) -> None:
         checked = self._check_subscribe(message)
@@ -705,15 +613,15 @@ class ServerProtocol:
         return checked
 
     def _on_unsubscribe(self, message: Unsubscribe) -> None:
-        id = message.id
-        if id in self._pending_subscribes:
-            return  # EMULATOR-CHOICE §3.2.3: dropped silently; the subscribe still completes.
-        channel = self._active.pop(id, None)
-        if channel is None:
-            self._reject(message.TYPE, id, unknown_operation(id))
+        subscription_id = message.id
+        if subscription_id in self._pending_subscribes:
+            return  # dropped silently (the emulator's choice); the subscribe still completes
+        channel = self._active.get(subscription_id)
+        if channel is None or subscription_id in self._unsubscribing:
+            self._reject(message.TYPE, subscription_id, unknown_operation(subscription_id))
         else:
-            self._queue(UnsubscribeSuccess(id=id))
-            self._events.append(Unsubscribed(id=id, channel=channel))
+            self._unsubscribing.add(subscription_id)
+            self._events.append(UnsubscribeRequested(id=subscription_id, channel=channel))
 
     def _on_publish(self, message: Publish) -> None:
         # Order: (frame size, before parsing), id syntax, channel syntax, namespace, event
@@ -740,8 +648,9 @@ class ServerProtocol:
         events, self._events = self._events, []
         return events
 
-    def data_to_send(self) -> list[str]:
-        """Return and clear the text frames to send, in order."""
+    def data_to_send(self) -> list[Outgoing]:
+        """Return and clear the frames to send, in order (error frames are
+        :class:`ErrorFrame`)."""
         output, self._output = self._output, []
         return output
 
@@ -750,28 +659,37 @@ class ServerProtocol:
             case _Phase.CLOSING | _Phase.CLOSED:
                 pass  # the peer will never read it
             case _Phase.INIT_RECEIVED:
-                self._held.append(codec.encode(message))  # nothing may precede the ack
+                self._held.append(_outgoing(message))  # nothing may precede the ack
             case _Phase.READY | _Phase.UNAUTHORIZED | _Phase.ACKED:
-                self._output.append(codec.encode(message))
+                self._output.append(_outgoing(message))
             case _:  # pragma: no cover - exhaustive
                 assert_never(self._phase)
 
     def _send_connection_error(self, errors: Sequence[ErrorDetail]) -> None:
         self._held.clear()
-        self._output.append(codec.encode(ConnectionErrorMessage(errors=tuple(errors))))
+        self._output.append(_outgoing(ConnectionErrorMessage(errors=tuple(errors))))
         self._phase = _Phase.CLOSING
         self._close_expected = (1000, "")
 
     # --- decisions by the shell ------------------------------------------------------------
 
+    def refuse_connection(self, errors: Sequence[ErrorDetail] = (CONNECTION_UNAUTHORIZED,)) -> None:
+        """Refuse the connection: its next frame, of any kind, is answered with
+        ``connection_error`` carrying ``errors`` (reported as :class:`Rejected`), and the
+        connection closes.  A no-op once a frame was answered or the connection closes.
+        """
+        if self._phase in (_Phase.READY, _Phase.UNAUTHORIZED):
+            self._refusal = tuple(errors)
+            self._phase = _Phase.UNAUTHORIZED
+
     def send_connection_ack(self, connection_timeout_ms: int | None = None) -> None:
         """Answer ``connection_init`` with ``connection_ack``, then release held frames.
 
-        The shell should follow it with ``send_keepalive()`` at once (§3.3.2).
+        The shell should follow it with ``send_keepalive()`` at once, as AWS does.
 
         Raises:
             LocalProtocolError: no ``connection_init`` was received, or the ack was sent
-                already (EMULATOR-CHOICE §3.3.1: never unsolicited, never twice).
+                already (never unsolicited, never twice).
         """
         if not self._init_received:
             raise LocalProtocolError("connection_ack is only sent in reply to connection_init")
@@ -781,7 +699,7 @@ class ServerProtocol:
         if self._phase is not _Phase.INIT_RECEIVED:
             return  # closing or closed: nobody to tell
         ms = self.connection_timeout_ms if connection_timeout_ms is None else connection_timeout_ms
-        self._output.append(codec.encode(ConnectionAck(connection_timeout_ms=ms)))
+        self._output.append(_outgoing(ConnectionAck(connection_timeout_ms=ms)))
         self._output.extend(self._held)
         self._held.clear()
         self._phase = _Phase.ACKED
@@ -799,92 +717,137 @@ class ServerProtocol:
             return
         self._send_connection_error(errors)
 
-    def accept_subscribe(self, id: str) -> None:
+    def accept_subscribe(self, subscription_id: str) -> None:
         """Queue ``subscribe_success``; the subscription is active from now on.
 
         Raises:
-            LocalProtocolError: ``id`` is not a pending subscription.
+            LocalProtocolError: ``subscription_id`` is not a pending subscription.
         """
-        self._active[id] = self._take_pending_subscribe(id, "accept_subscribe")
-        self._queue(SubscribeSuccess(id=id))
+        channel = self._take_pending_subscribe(subscription_id, "accept_subscribe")
+        self._active[subscription_id] = channel
+        self._queue(SubscribeSuccess(id=subscription_id))
 
-    def reject_subscribe(self, id: str, errors: Sequence[ErrorDetail]) -> None:
+    def reject_subscribe(self, subscription_id: str, errors: Sequence[ErrorDetail]) -> None:
         """Queue ``subscribe_error``; the id is free again.
 
         Raises:
-            LocalProtocolError: ``id`` is not a pending subscription.
+            LocalProtocolError: ``subscription_id`` is not a pending subscription.
         """
-        self._take_pending_subscribe(id, "reject_subscribe")
-        self._queue(SubscribeError(id=id, errors=tuple(errors)))
+        self._take_pending_subscribe(subscription_id, "reject_subscribe")
+        self._rejected(SubscribeError(id=subscription_id, errors=tuple(errors)))
 
-    def _take_pending_subscribe(self, id: str, what: str) -> Channel:
+    def _take_pending_subscribe(self, subscription_id: str, what: str) -> Channel:
         try:
-            return self._pending_subscribes.pop(id)
+            return self._pending_subscribes.pop(subscription_id)
         except KeyError:
-            raise LocalProtocolError(f"{what}({id!r}): no such pending subscription") from None
+            raise LocalProtocolError(
+                f"{what}({subscription_id!r}): no such pending subscription"
+            ) from None
+
+    def accept_unsubscribe(self, subscription_id: str) -> None:
+        """Queue ``unsubscribe_success``; the subscription is gone (no more ``data``).
+
+        Raises:
+            LocalProtocolError: ``subscription_id`` has no unsubscribe waiting.
+        """
+        self._take_unsubscribe(subscription_id, "accept_unsubscribe")
+        del self._active[subscription_id]
+        self._queue(UnsubscribeSuccess(id=subscription_id))
+
+    def reject_unsubscribe(self, subscription_id: str, errors: Sequence[ErrorDetail]) -> None:
+        """Queue ``unsubscribe_error``; the subscription stays active.
+
+        Raises:
+            LocalProtocolError: ``subscription_id`` has no unsubscribe waiting.
+        """
+        self._take_unsubscribe(subscription_id, "reject_unsubscribe")
+        self._rejected(UnsubscribeError(id=subscription_id, errors=tuple(errors)))
+
+    def _take_unsubscribe(self, subscription_id: str, what: str) -> None:
+        if subscription_id not in self._unsubscribing:
+            raise LocalProtocolError(f"{what}({subscription_id!r}): no such unsubscribe waiting")
+        self._unsubscribing.discard(subscription_id)
 
     def accept_publish(
-        self, id: str, successful: Sequence[PublishedEvent], failed: Sequence[FailedEvent]
+        self,
+        operation_id: str,
+        successful: Sequence[PublishedEvent],
+        failed: Sequence[FailedEvent],
     ) -> None:
-        """Queue ``publish_success`` (§3.3.9).
+        """Queue ``publish_success``.
 
         Raises:
-            LocalProtocolError: ``id`` is not a pending publish.
+            LocalProtocolError: ``operation_id`` is not a pending publish.
         """
-        self._take_pending_publish(id, "accept_publish")
-        self._queue(PublishSuccess(id=id, successful=tuple(successful), failed=tuple(failed)))
+        self._take_pending_publish(operation_id, "accept_publish")
+        self._queue(
+            PublishSuccess(id=operation_id, successful=tuple(successful), failed=tuple(failed))
+        )
 
-    def reject_publish(self, id: str, errors: Sequence[ErrorDetail]) -> None:
-        """Queue ``publish_error`` (§3.3.10).
+    def reject_publish(self, operation_id: str, errors: Sequence[ErrorDetail]) -> None:
+        """Queue ``publish_error`` (authorization, handler, fault or throttling).
 
         Raises:
-            LocalProtocolError: ``id`` is not a pending publish.
+            LocalProtocolError: ``operation_id`` is not a pending publish.
         """
-        self._take_pending_publish(id, "reject_publish")
-        self._queue(PublishError(id=id, errors=tuple(errors)))
+        self._take_pending_publish(operation_id, "reject_publish")
+        self._rejected(PublishError(id=operation_id, errors=tuple(errors)))
 
-    def _take_pending_publish(self, id: str, what: str) -> None:
+    def _take_pending_publish(self, operation_id: str, what: str) -> None:
         # A client may reuse a publish id while an earlier publish is pending; each
         # decision answers one of them.
-        if self._pending_publishes[id] <= 0:
-            raise LocalProtocolError(f"{what}({id!r}): no such pending publish")
-        self._pending_publishes[id] -= 1
-        if not self._pending_publishes[id]:
-            del self._pending_publishes[id]
+        if self._pending_publishes[operation_id] <= 0:
+            raise LocalProtocolError(f"{what}({operation_id!r}): no such pending publish")
+        self._pending_publishes[operation_id] -= 1
+        if not self._pending_publishes[operation_id]:
+            del self._pending_publishes[operation_id]
 
-    def send_data(self, id: str, event: str) -> bool:
-        """Queue ``data`` for active subscription ``id`` (§3.3.6).
+    def _rejected(self, message: SubscribeError | UnsubscribeError | PublishError) -> None:
+        request = {SubscribeError: "subscribe", UnsubscribeError: "unsubscribe"}
+        frame_type = request.get(type(message), "publish")
+        self._events.append(Rejected(frame_type=frame_type, id=message.id, errors=message.errors))
+        self._queue(message)
+
+    def send_data(self, subscription_id: str, event: str) -> bool:
+        """Queue ``data`` for active subscription ``subscription_id``.
 
         Returns:
-            ``False``, sending nothing, when ``id`` is not an active subscription (never
-            subscribed, not yet accepted, unsubscribed) or the connection is not open.
+            ``False``, sending nothing, when ``subscription_id`` is not an active
+            subscription (never subscribed, not yet accepted, unsubscribed) or the
+            connection is not open.
         """
-        return self.send_events(id, (event,))
+        return self.send_events(subscription_id, (event,))
 
-    def send_events(self, id: str, events: Sequence[str]) -> bool:
-        """Queue one ``data`` frame per event, in order, for active subscription ``id``.
+    def send_events(self, subscription_id: str, events: Sequence[str] | codec.DataEvents) -> bool:
+        """Queue one ``data`` frame per event, in order, for active ``subscription_id``.
 
-        The fan-out of one publish to one subscription; otherwise as :meth:`send_data`.
+        The fan-out of one publish to one subscription: ``events`` may be the
+        :class:`~appsync_events.protocol.codec.DataEvents` of the publish, encoded once for
+        every subscription.  Otherwise as :meth:`send_data`.
         """
-        if id not in self._active or self.state is not ServerState.OPEN:
+        if subscription_id not in self._active or self.state is not ServerState.OPEN:
             return False
         if self._phase is _Phase.ACKED or self._phase is _Phase.READY:
-            self._output.extend(codec.encode_data_frames(id, events))  # the fan-out fast path
+            texts = codec.encode_data_frames(subscription_id, events)
+            self._output.extend([Outgoing("data", subscription_id, text) for text in texts])
         else:
-            for event in events:
-                self._queue(Data(id=id, event=event))
+            held = events.events if isinstance(events, codec.DataEvents) else events
+            for event in held:
+                self._queue(Data(id=subscription_id, event=event))
         return True
 
-    def send_broadcast_error(self, id: str, errors: Sequence[ErrorDetail]) -> None:
-        """Queue ``broadcast_error`` for active subscription ``id`` (§3.3.7).
+    def send_broadcast_error(self, subscription_id: str, errors: Sequence[ErrorDetail]) -> None:
+        """Queue ``broadcast_error`` for active subscription ``subscription_id``.
 
         Raises:
-            LocalProtocolError: ``id`` is not an active subscription.
+            LocalProtocolError: ``subscription_id`` is not an active subscription.
         """
-        if id not in self._active:
-            raise LocalProtocolError(f"send_broadcast_error({id!r}): no such subscription")
-        self._queue(BroadcastError(id=id, errors=tuple(errors)))
+        if subscription_id not in self._active:
+            raise LocalProtocolError(
+                f"send_broadcast_error({subscription_id!r}): no such subscription"
+            )
+        self._queue(BroadcastError(id=subscription_id, errors=tuple(errors)))
 
-    def send_error(self, errors: Sequence[ErrorDetail], id: str | None = None) -> None:
-        """Queue a generic ``error`` frame (§3.3.11), with ``id`` when given."""
-        self._queue(ErrorMessage(id=id, errors=tuple(errors)))
+    def send_error(self, errors: Sequence[ErrorDetail], operation_id: str | None = None) -> None:
+        """Queue a generic ``error`` frame, with ``operation_id`` when given."""
+        self._queue(ErrorMessage(id=operation_id, errors=tuple(errors)))

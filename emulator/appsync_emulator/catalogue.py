@@ -1,0 +1,273 @@
+"""Every error the emulator answers with, in one place.
+
+The WebSocket core (:mod:`.server_protocol`), the endpoints, the fault values, the auth
+verifiers and the handler runtime all take their ``errorType`` and message from here, so
+one situation always gets one answer.  Where AWS documents or was seen to send an error,
+the text is AWS's; where AWS is silent, the text is the emulator's own choice, written to
+say what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from appsync_events.errors import ErrorDetail
+
+__all__ = [
+    "BAD_REQUEST",
+    "BINARY_FRAME",
+    "BROADCAST_FAILED",
+    "CONNECTION_UNAUTHORIZED",
+    "DUPLICATE_SUBSCRIPTION",
+    "EVENT_TOO_LARGE",
+    "INVALID_ID",
+    "INVALID_TOKEN_MESSAGE",
+    "LIMIT_EXCEEDED",
+    "MISSING_SUBPROTOCOL",
+    "NO_EVENTS",
+    "PUBLISH_ERROR_TYPE",
+    "PUBLISH_FAILURE",
+    "SHUTTING_DOWN",
+    "SIGNATURE_MISMATCH_MESSAGE",
+    "SUBSCRIBE_ERROR_TYPE",
+    "SUBSCRIBE_FAILURE",
+    "THROTTLED",
+    "TOKEN_EXPIRED_MESSAGE",
+    "TOO_MANY_CONNECTIONS",
+    "UNAUTHORIZED",
+    "UNAUTHORIZED_MESSAGE",
+    "UNSUPPORTED_OPERATION",
+    "UPGRADE_REQUIRED",
+    "bad_request",
+    "event_too_large",
+    "event_too_large_message",
+    "handler_unauthorized",
+    "invalid_channel",
+    "invalid_event_json",
+    "invalid_message",
+    "method_not_allowed",
+    "not_found",
+    "request_too_large",
+    "send_queue_overflow",
+    "subscription_limit",
+    "too_many_events",
+    "unauthorized_detail",
+    "unknown_namespace",
+    "unknown_operation",
+]
+
+# --- errorType values ----------------------------------------------------------------------
+
+BAD_REQUEST: Final = "BadRequestException"
+"""errorType of malformed requests (Amplify treats it as non-retryable)."""
+LIMIT_EXCEEDED: Final = "LimitExceededException"
+"""errorType of quota breaches (the emulator's choice)."""
+EVENT_TOO_LARGE: Final = "EventTooLargeException"
+"""errorType (and ``failed[]`` code) of an event over the size limit, as observed."""
+PUBLISH_ERROR_TYPE: Final = "BadRequestException"
+"""errorType of ``util.error(msg)`` in ``onPublish`` when no type is given.
+
+AWS's documentation shows a placeholder here: the value is the emulator's choice."""
+SUBSCRIBE_ERROR_TYPE: Final = "SubscriptionProcessingError"
+"""errorType of ``util.error(msg)`` in ``onSubscribe`` (the emulator's choice)."""
+
+# --- authorization -------------------------------------------------------------------------
+
+UNAUTHORIZED_MESSAGE: Final = "You are not authorized to make this call."
+"""AWS's message for every denied operation."""
+INVALID_TOKEN_MESSAGE: Final = "The security token included in the request is invalid."
+"""AWS's message for an unknown IAM access key or a wrong session token."""
+SIGNATURE_MISMATCH_MESSAGE: Final = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+"""AWS's SigV4 mismatch message; the emulator appends the canonical request it expected."""
+TOKEN_EXPIRED_MESSAGE: Final = "Token expired"
+"""The message for an expired JWT (Cognito and OIDC modes)."""
+
+
+def unauthorized_detail(message: str = UNAUTHORIZED_MESSAGE) -> ErrorDetail:
+    """The ``UnauthorizedException`` entry (errorCode 401) AWS answers denials with."""
+    return ErrorDetail(error_type="UnauthorizedException", message=message, error_code=401)
+
+
+UNAUTHORIZED: Final = unauthorized_detail()
+"""The generic denial."""
+CONNECTION_UNAUTHORIZED: Final = UNAUTHORIZED
+"""``connection_error`` for bad connection auth (observed on AWS)."""
+
+
+def bad_request(message: str, error_code: int | None = None) -> ErrorDetail:
+    """A ``BadRequestException`` entry, e.g. an IAM signature problem."""
+    return ErrorDetail(error_type=BAD_REQUEST, message=message, error_code=error_code)
+
+
+def handler_unauthorized(message: str) -> ErrorDetail:
+    """``util.unauthorized()`` in ``onSubscribe``: AWS's errorType there is ``Unauthorized``."""
+    return ErrorDetail(error_type="Unauthorized", message=message)
+
+
+# --- WebSocket frames ----------------------------------------------------------------------
+
+UNSUPPORTED_OPERATION: Final = ErrorDetail(
+    error_type="UnsupportedOperation",
+    message="Operation not supported through the realtime channel",
+)
+"""``error`` for an unknown or missing ``type`` (the emulator's choice)."""
+
+DUPLICATE_SUBSCRIPTION: Final = ErrorDetail(
+    error_type="DuplicatedOperationError", message="Duplicate subscription ID"
+)
+"""``subscribe_error`` for an id already pending or active (the emulator's choice)."""
+
+BINARY_FRAME: Final = ErrorDetail(
+    error_type=BAD_REQUEST,
+    message="Binary frames are not supported: send each message as one JSON text frame",
+)
+"""``error`` for a binary frame (AWS's answer is unknown)."""
+
+INVALID_ID: Final = ErrorDetail(
+    error_type=BAD_REQUEST,
+    message="Invalid operation id: it must be 1 to 128 characters of [a-zA-Z0-9-_+]",
+)
+"""``subscribe_error``/``publish_error`` for an id outside the allowed pattern."""
+
+NO_EVENTS: Final = ErrorDetail(
+    error_type=BAD_REQUEST, message="Invalid publish: 'events' must hold at least 1 event"
+)
+"""``publish_error`` for an empty ``events`` array (a malformed request, not a quota)."""
+
+THROTTLED: Final = ErrorDetail(
+    error_type="ThrottlingException",
+    message="Rate exceeded: too many publish requests per second on this connection",
+)
+"""``publish_error`` beyond ``limits.max_publish_per_second``."""
+
+SUBSCRIBE_FAILURE: Final = ErrorDetail(
+    error_type="SubscriptionProcessingError",
+    message="There was an error processing the operation",
+)
+"""AWS's generic subscribe failure (a crashed handler, or the ``RejectSubscribe`` fault)."""
+
+PUBLISH_FAILURE: Final = ErrorDetail(
+    error_type="PublishProcessingError",
+    message="There was an error processing the operation",
+)
+"""Answer to a publish whose handler crashed.  DIVERGENCE: the real frame is unknown."""
+
+BROADCAST_FAILED: Final = ErrorDetail(
+    error_type="MessageProcessingError", message="There was an error processing the message"
+)
+"""The default ``broadcast_error`` of the ``SendBroadcastError`` fault."""
+
+
+def unknown_operation(operation_id: str) -> ErrorDetail:
+    """``unsubscribe_error`` for an id that is not subscribed (documented by AWS)."""
+    return ErrorDetail(
+        error_type="UnknownOperationError", message=f"Unknown operation id {operation_id}"
+    )
+
+
+def invalid_message(reason: str) -> ErrorDetail:
+    """A frame or body that is not valid JSON, not an object, or has a field of the wrong
+    type; ``reason`` is the codec's explanation, e.g. ``invalid JSON: Expecting value...``."""
+    return ErrorDetail(error_type=BAD_REQUEST, message=f"Invalid message: {reason}")
+
+
+def invalid_channel(rule: str) -> ErrorDetail:
+    """A channel that breaks the channel syntax, with the broken rule appended."""
+    return ErrorDetail(error_type=BAD_REQUEST, message=f"Invalid Channel Format: {rule}")
+
+
+def unknown_namespace(namespace: str) -> ErrorDetail:
+    """A channel whose first segment names no defined namespace (non-retryable: retrying
+    cannot create the namespace)."""
+    return invalid_channel(f"namespace not found: {namespace}")
+
+
+def subscription_limit(limit: int) -> ErrorDetail:
+    """``subscribe_error`` beyond the per-connection subscription quota."""
+    return ErrorDetail(
+        error_type=LIMIT_EXCEEDED,
+        message=f"Subscription limit exceeded: at most {limit} subscriptions per connection",
+    )
+
+
+def too_many_events(count: int, limit: int) -> ErrorDetail:
+    """``publish_error`` for more than ``limit`` events."""
+    return ErrorDetail(
+        error_type=LIMIT_EXCEEDED,
+        message=f"Too many events: {count} in one publish (at most {limit})",
+    )
+
+
+def invalid_event_json(index: int, reason: str) -> ErrorDetail:
+    """A publish whose event ``index`` is not JSON text; ``reason`` says why."""
+    return ErrorDetail(
+        error_type=BAD_REQUEST, message=f"Invalid event at index {index}: not valid JSON: {reason}"
+    )
+
+
+def event_too_large_message(limit: int) -> str:
+    """The message of an event over ``limit`` UTF-8 bytes, as AWS words it in ``failed[]``."""
+    return f"Transformed event is larger than {_kb(limit)}"
+
+
+def event_too_large(limit: int) -> ErrorDetail:
+    """An event over ``limit`` UTF-8 bytes, as a whole-request error."""
+    return ErrorDetail(error_type=EVENT_TOO_LARGE, message=event_too_large_message(limit))
+
+
+def request_too_large(size: int, limit: int) -> ErrorDetail:
+    """A frame or HTTP body over ``limit`` UTF-8 bytes (the emulator's wording)."""
+    return ErrorDetail(
+        error_type=LIMIT_EXCEEDED,
+        message=f"Request is larger than {_kb(limit)} ({size} bytes)",
+    )
+
+
+def send_queue_overflow(limit: int) -> ErrorDetail:
+    """What the recorder notes when a slow consumer's send queue overflows (closed 1008)."""
+    return ErrorDetail(
+        error_type="SlowConsumer", message=f"more than {limit} frames waiting: closed 1008"
+    )
+
+
+def _kb(limit: int) -> str:
+    return f"{limit // 1024}KB" if limit % 1024 == 0 else f"{limit} bytes"
+
+
+# --- HTTP and the upgrade ------------------------------------------------------------------
+
+SHUTTING_DOWN: Final = ErrorDetail(
+    error_type="ServiceUnavailableException", message="The emulator is shutting down"
+)
+"""503 while the server stops."""
+
+UPGRADE_REQUIRED: Final = ErrorDetail(
+    error_type=BAD_REQUEST,
+    message="WebSocket upgrade required, offering the subprotocol 'aws-appsync-event-ws'",
+)
+"""400 for a plain GET of the realtime path."""
+
+MISSING_SUBPROTOCOL: Final = ErrorDetail(
+    error_type=BAD_REQUEST,
+    message="Sec-WebSocket-Protocol must offer 'aws-appsync-event-ws'",
+)
+"""400 for an upgrade that does not offer the events subprotocol."""
+
+TOO_MANY_CONNECTIONS: Final = ErrorDetail(
+    error_type=LIMIT_EXCEEDED, message="Too many connections to this emulator"
+)
+"""429 beyond ``limits.max_connections``."""
+
+
+def not_found(path: str) -> ErrorDetail:
+    """The JSON 404 of a path no route serves."""
+    return ErrorDetail(error_type="NotFoundException", message=f"No route for {path}")
+
+
+def method_not_allowed(message: str) -> ErrorDetail:
+    """The JSON 405 of a method a path does not serve."""
+    return ErrorDetail(error_type="MethodNotAllowedException", message=message)
