@@ -51,7 +51,7 @@ from .catalogue import (
     UNAUTHORIZED_MESSAGE,
 )
 from .config import EmulatorConfig, HandlerRef, NamespaceConfig
-from .server_protocol import size_over
+from .validation import size_over
 from .verify.base import Identity
 from .verify.lambda_ import resolve_callable
 

@@ -25,7 +25,7 @@ from .catalogue import SHUTTING_DOWN, invalid_message, not_found as no_route, re
 from .faults import Point
 from .operations import OperationRejected, Operations
 from .recorder import Recorder
-from .server_protocol import check_publish
+from .validation import check_publish
 from .verify import AuthRequest, Transport
 
 __all__ = [

@@ -61,12 +61,11 @@ from typing import Final, assert_never
 
 from appsync_events.errors import (
     ErrorDetail,
-    InvalidChannelError,
     LocalProtocolError,
     RemoteProtocolError,
 )
 from appsync_events.protocol import codec
-from appsync_events.protocol.channels import Channel, parse_channel, parse_subscribe_channel
+from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.limits import (
     DEFAULT_CONNECTION_TIMEOUT_MS,
     MAX_EVENT_BYTES,
@@ -104,18 +103,12 @@ from .catalogue import (
     CONNECTION_UNAUTHORIZED,
     DUPLICATE_SUBSCRIPTION,
     INVALID_ID,
-    NO_EVENTS,
     UNSUPPORTED_OPERATION,
-    event_too_large,
-    invalid_channel,
-    invalid_event_json,
     invalid_message,
-    request_too_large,
     subscription_limit,
-    too_many_events,
-    unknown_namespace,
     unknown_operation,
 )
+from .validation import check_publish, check_request_size, check_subscribe
 
 __all__ = [
     "ErrorFrame",
@@ -127,108 +120,7 @@ __all__ = [
     "ServerState",
     "SubscribeRequested",
     "UnsubscribeRequested",
-    "check_events",
-    "check_publish",
-    "check_request_size",
-    "check_subscribe",
-    "size_over",
-    "utf8_length",
 ]
-
-
-# --- pure validators, shared with the emulator's HTTP publish path -----------------------
-
-
-def utf8_length(text: str) -> int:
-    """Return the length of ``text`` in UTF-8 bytes (a lone surrogate counts 3)."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-def size_over(text: str, limit: int) -> int | None:
-    """Return ``text``'s UTF-8 size when it is over ``limit`` bytes, else ``None``."""
-    # A string of n code points takes n to 4n bytes: short strings need no encoding.
-    if 4 * len(text) <= limit:
-        return None
-    size = utf8_length(text)
-    return size if size > limit else None
-
-
-def check_request_size(text: str, limit: int) -> ErrorDetail | None:
-    """Return the ``request_too_large`` error if ``text`` is over ``limit`` UTF-8 bytes."""
-    size = size_over(text, limit)
-    return None if size is None else request_too_large(size, limit)
-
-
-def check_events(
-    events: Sequence[str],
-    *,
-    max_events: int = MAX_EVENTS_PER_PUBLISH,
-    max_event_bytes: int | None = MAX_EVENT_BYTES,
-) -> ErrorDetail | None:
-    """Validate a publish's ``events``; ``None`` when they are fine.
-
-    Checks, in order: the count (1..``max_events``), then for each event in index order
-    its UTF-8 size (skipped when ``max_event_bytes`` is ``None``) and that it parses as
-    JSON.  An oversized event is never parsed.
-    """
-    if not events:
-        return NO_EVENTS
-    if len(events) > max_events:
-        return too_many_events(len(events), max_events)
-    for index, event in enumerate(events):
-        if max_event_bytes is not None and size_over(event, max_event_bytes):
-            return event_too_large(max_event_bytes)
-        reason = codec.event_json_error(event)
-        if reason is not None:
-            return invalid_event_json(index, reason)
-    return None
-
-
-def _check_namespace(
-    channel: Channel, namespace_exists: Callable[[str], bool] | None
-) -> ErrorDetail | None:
-    if namespace_exists is not None and not namespace_exists(channel.namespace):
-        return unknown_namespace(channel.namespace)
-    return None
-
-
-def check_subscribe(
-    channel: str, *, namespace_exists: Callable[[str], bool] | None = None
-) -> Channel | ErrorDetail:
-    """Parse a subscription pattern and check its namespace.
-
-    Returns:
-        The parsed pattern, or the error to answer with.
-    """
-    try:
-        parsed = parse_subscribe_channel(channel)
-    except InvalidChannelError as exc:
-        return invalid_channel(exc.rule)
-    return _check_namespace(parsed, namespace_exists) or parsed
-
-
-def check_publish(
-    channel: str,
-    events: Sequence[str],
-    *,
-    namespace_exists: Callable[[str], bool] | None = None,
-    max_events: int = MAX_EVENTS_PER_PUBLISH,
-    max_event_bytes: int | None = MAX_EVENT_BYTES,
-) -> Channel | ErrorDetail:
-    """Validate a publish target and its events: channel syntax, namespace, events.
-
-    Returns:
-        The parsed channel, or the first error found (see :func:`check_events`).
-    """
-    try:
-        parsed = parse_channel(channel)
-    except InvalidChannelError as exc:
-        return invalid_channel(exc.rule)
-    return (
-        _check_namespace(parsed, namespace_exists)
-        or check_events(events, max_events=max_events, max_event_bytes=max_event_bytes)
-        or parsed
-    )
 
 
 # --- output -------------------------------------------------------------------------------
@@ -835,6 +727,21 @@ class ServerProtocol:
             for event in held:
                 self._queue(Data(id=subscription_id, event=event))
         return True
+
+    def data_frames(self, subscription_id: str, events: codec.DataEvents) -> list[str] | None:
+        """The fan-out fast path: :meth:`send_events` returning the frames' texts directly.
+
+        The texts are ``data`` frames for ``subscription_id``, to be written as they are,
+        in order, after what :meth:`data_to_send` returned before.  ``None`` (nothing sent)
+        where :meth:`send_events` returns ``False``; an empty list when the frames are held
+        for the ack (or queued for :meth:`data_to_send`).
+        """
+        if subscription_id not in self._active or self.state is not ServerState.OPEN:
+            return None
+        if self._phase is _Phase.ACKED or self._phase is _Phase.READY:
+            return codec.encode_data_frames(subscription_id, events)
+        self.send_events(subscription_id, events)
+        return []
 
     def send_broadcast_error(self, subscription_id: str, errors: Sequence[ErrorDetail]) -> None:
         """Queue ``broadcast_error`` for active subscription ``subscription_id``.

