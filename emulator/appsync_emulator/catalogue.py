@@ -29,6 +29,8 @@ __all__ = [
     "PUBLISH_FAILURE",
     "SHUTTING_DOWN",
     "SIGNATURE_MISMATCH_MESSAGE",
+    "SIGV4_MALFORMED_SIGNATURE",
+    "SIGV4_PAYLOAD_HASH_MISMATCH",
     "SUBSCRIBE_ERROR_TYPE",
     "SUBSCRIBE_FAILURE",
     "THROTTLED",
@@ -49,6 +51,23 @@ __all__ = [
     "not_found",
     "request_too_large",
     "send_queue_overflow",
+    "sigv4_bad_date",
+    "sigv4_bad_date_format",
+    "sigv4_expired",
+    "sigv4_malformed_component",
+    "sigv4_malformed_credential",
+    "sigv4_malformed_signed_headers",
+    "sigv4_mismatch",
+    "sigv4_missing_parameter",
+    "sigv4_missing_signed_header",
+    "sigv4_not_yet_current",
+    "sigv4_scope_date_mismatch",
+    "sigv4_signed_header_not_utf8",
+    "sigv4_unsigned_required_header",
+    "sigv4_unsupported_algorithm",
+    "sigv4_wrong_region",
+    "sigv4_wrong_service",
+    "sigv4_wrong_terminator",
     "subscription_limit",
     "too_many_events",
     "unauthorized_detail",
@@ -271,3 +290,113 @@ def not_found(path: str) -> ErrorDetail:
 def method_not_allowed(message: str) -> ErrorDetail:
     """The JSON 405 of a method a path does not serve."""
     return ErrorDetail(error_type="MethodNotAllowedException", message=message)
+
+
+# --- IAM (SigV4) diagnostics: AWS's wording where it is known --------------------------------
+
+SIGV4_MALFORMED_SIGNATURE: Final = "Signature must be 64 lower-case hexadecimal characters"
+SIGV4_PAYLOAD_HASH_MISMATCH: Final = (
+    "The provided 'x-amz-content-sha256' header does not match what was computed."
+)
+
+
+def sigv4_unsupported_algorithm(algorithm: str, expected: str) -> str:
+    """An ``Authorization`` value that is not ``AWS4-HMAC-SHA256 ...``."""
+    return f"Unsupported signing algorithm {algorithm!r}; expected {expected}"
+
+
+def sigv4_malformed_component(item: str) -> str:
+    """An ``Authorization`` component without ``=``."""
+    return f"Authorization header has a malformed component {item!r}"
+
+
+def sigv4_missing_parameter(name: str) -> str:
+    """An ``Authorization`` value without ``Credential``/``SignedHeaders``/``Signature``."""
+    return (
+        f"Authorization header requires '{name}' parameter. "
+        f"Authorization header requires existence of either a 'X-Amz-Date' or a "
+        f"'Date' header."
+    )
+
+
+def sigv4_malformed_credential(credential: str) -> str:
+    """A ``Credential`` that is not five non-empty parts."""
+    return (
+        f"Credential {credential!r} is malformed; expected "
+        "<access key>/<yyyymmdd>/<region>/<service>/aws4_request"
+    )
+
+
+def sigv4_malformed_signed_headers(value: str) -> str:
+    """A ``SignedHeaders`` list with an empty or non-canonical name."""
+    return f"SignedHeaders {value!r} is malformed"
+
+
+def sigv4_wrong_terminator(terminator: str) -> str:
+    """A credential scope that does not end in ``aws4_request``."""
+    return (
+        f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
+    )
+
+
+def sigv4_wrong_service(service: str) -> str:
+    """A credential scope for another service (``service`` is the right one)."""
+    return f"Credential should be scoped to correct service: '{service}'. "
+
+
+def sigv4_wrong_region(region: str) -> str:
+    """A credential scope for another region."""
+    return f"Credential should be scoped to a valid region, not '{region}'. "
+
+
+def sigv4_unsigned_required_header(name: str) -> str:
+    """``host`` or ``x-amz-date`` missing from ``SignedHeaders``."""
+    return f"'{name}' must be a 'SignedHeader' in the AWS Authorization."
+
+
+def sigv4_missing_signed_header(name: str) -> str:
+    """A signed header the request does not carry."""
+    return f"The header '{name}' is listed in SignedHeaders but is missing from the request."
+
+
+def sigv4_signed_header_not_utf8(name: str) -> str:
+    """A signed header holding a lone surrogate (the emulator's choice)."""
+    return f"The value of the signed header '{name}' is not UTF-8 text."
+
+
+def sigv4_bad_date_format(timestamp: str) -> str:
+    """An ``X-Amz-Date`` that is not ``YYYYMMDDTHHMMSSZ``."""
+    return f"X-Amz-Date {timestamp!r} is not in the form YYYYMMDDTHHMMSSZ"
+
+
+def sigv4_bad_date(timestamp: str) -> str:
+    """An ``X-Amz-Date`` of the right form that is no real time."""
+    return f"X-Amz-Date {timestamp!r} is not a valid time"
+
+
+def sigv4_scope_date_mismatch(scope_date: str, timestamp: str) -> str:
+    """A credential scope date that is not the day of ``X-Amz-Date``."""
+    return (
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
+        f"date from HTTP: '{scope_date}' != '{timestamp[:8]}', from '{timestamp}'."
+    )
+
+
+def sigv4_expired(timestamp: str, earliest: str, now: str) -> str:
+    """A signature more than five minutes old."""
+    return f"Signature expired: {timestamp} is now earlier than {earliest} ({now} - 5 min.)"
+
+
+def sigv4_not_yet_current(timestamp: str, latest: str, now: str) -> str:
+    """A signature more than five minutes in the future."""
+    return f"Signature not yet current: {timestamp} is still later than {latest} ({now} + 5 min.)"
+
+
+def sigv4_mismatch(canonical_request: str, string_to_sign: str) -> str:
+    """A wrong signature: AWS's message, then what the emulator expected (to debug signers)."""
+    return (
+        f"{SIGNATURE_MISMATCH_MESSAGE}\n\n"
+        f"The Canonical String for this request should have been\n"
+        f"'{canonical_request}'\n\n"
+        f"The String-to-Sign should have been\n'{string_to_sign}'\n"
+    )

@@ -8,14 +8,13 @@ have been broadcast.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from aiohttp import web
 
-from appsync_events.errors import ErrorDetail
+from appsync_events.errors import ErrorDetail, RemoteProtocolError
 from appsync_events.protocol import codec
 from appsync_events.protocol.messages import Operation
 
@@ -150,7 +149,7 @@ async def _publish(host: PublishHost, request: web.Request) -> web.Response:
         return error_response(recorder, exc.status, exc.errors)
     delivery = operations.deliver(channel, events, published, transport="http")
     LOG_HTTP.debug(
-        "published %d event(s) to %s: %d delivered", len(events), channel.path, delivery.count
+        "published %d event(s) to %s: %d delivered", len(events), channel.path, delivery.frames
     )
     reply = operations.plan.decide(Point.OUTBOUND, None, frame_type="publish_success")
     if reply.drop:
@@ -170,24 +169,16 @@ async def _publish(host: PublishHost, request: web.Request) -> web.Response:
 
 
 def parse_publish_body(body: bytes) -> tuple[str, tuple[str, ...]] | ErrorDetail:
-    """``(channel, events)`` from a ``POST /event`` body, or the ``BadRequestException``."""
+    """``(channel, events)`` from a ``POST /event`` body, or the ``BadRequestException``.
+
+    The shape is the codec's to check (the same wording as the WebSocket frames); the
+    channel and the events are validated after, by ``check_publish``.
+    """
     try:
-        obj = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         return invalid_message("the body is not valid UTF-8")
-    except (ValueError, RecursionError) as exc:
-        return invalid_message(f"invalid JSON: {exc}")
-    if not isinstance(obj, dict):
-        return invalid_message("the body must be a JSON object")
-    channel = obj.get("channel")
-    if not isinstance(channel, str):
-        what = "missing field 'channel'" if channel is None else "'channel' must be a string"
-        return invalid_message(what)
-    events = obj.get("events")
-    if not isinstance(events, list):
-        what = "missing field 'events'" if events is None else "'events' must be an array"
-        return invalid_message(what)
-    for i, event in enumerate(events):
-        if not isinstance(event, str):
-            return invalid_message(f"events[{i}] must be a string holding JSON text")
-    return channel, tuple(events)
+    try:
+        return codec.decode_publish_body(text)
+    except RemoteProtocolError as exc:
+        return invalid_message(exc.reason)

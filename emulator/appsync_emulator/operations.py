@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
@@ -87,8 +87,7 @@ class OperationRejected(Exception):
         super().__init__("; ".join(str(e) for e in self.errors))
 
 
-@dataclass(frozen=True, slots=True)
-class Published:
+class Published(NamedTuple):
     """An authorized publish the handler accepted (maybe failing some events)."""
 
     outcome: handlers.PublishOutcome
@@ -96,11 +95,10 @@ class Published:
     identity: Identity | None
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """The fan-out of one publish."""
 
-    count: int
+    frames: int
     """``data`` frames queued."""
     pressure: bool
     """Whether a subscriber's send queue is now more than half full: the publisher should
@@ -268,9 +266,10 @@ class Operations:
                     forced[index] = FailedEvent(
                         identifier=ids[index], index=index, code=fault.code, message=fault.message
                     )
-        keep = [i for i in range(len(events)) if i not in forced]
+        keep: Sequence[int] = range(len(events))
         if forced:
             LOG_FAULTS.info("failing events %s of a publish to %s", sorted(forced), channel.path)
+            keep = [i for i in keep if i not in forced]
         if not keep:
             return handlers.PublishOutcome(
                 broadcast=(), successful=(), failed=tuple(sorted(forced.values(), key=_index))
@@ -323,7 +322,7 @@ class Operations:
                 time=real_time(),
                 failed=outcome.failed,
                 broadcast=outcome.broadcast,
-                deliveries=delivery.count,
+                deliveries=delivery.frames,
                 connection_id=connection_id,
                 publish_id=publish_id,
             )
@@ -332,18 +331,19 @@ class Operations:
 
     def fan_out(self, channel: Channel, texts: Sequence[str]) -> Delivery:
         """Queue one ``data`` frame per event per matching subscription."""
-        if not texts:
-            return Delivery(0, pressure=False)
+        matches = self.broker.match(channel) if texts else []
+        if not matches:
+            return Delivery(0, False)
         events = codec.DataEvents(texts)  # each event is encoded once for every subscriber
         delivered = 0
         pressure = False
         subscribers = self.subscribers
-        for connection_id, subscription_id in self.broker.match(channel):
+        for connection_id, subscription_id in matches:
             target = subscribers.get(connection_id)
             if target is not None:
                 delivered += target.deliver(subscription_id, events)
                 pressure = pressure or target.under_pressure
-        return Delivery(delivered, pressure=pressure)
+        return Delivery(delivered, pressure)
 
 
 def _index(event: PublishedEvent | FailedEvent) -> int:

@@ -32,3 +32,19 @@ def test_catalogue_http_and_queue_entries() -> None:
     assert catalogue.send_queue_overflow(10) == ErrorDetail(
         error_type="SlowConsumer", message="more than 10 frames waiting: closed 1008"
     )
+
+
+def test_catalogue_sigv4_diagnostics() -> None:
+    """The SigV4 parse errors quote the offending part."""
+    assert catalogue.sigv4_unsupported_algorithm("AWS4", "AWS4-HMAC-SHA256") == (
+        "Unsupported signing algorithm 'AWS4'; expected AWS4-HMAC-SHA256"
+    )
+    assert catalogue.sigv4_malformed_signed_headers("host;;x") == (
+        "SignedHeaders 'host;;x' is malformed"
+    )
+    assert catalogue.sigv4_bad_date_format("2024") == (
+        "X-Amz-Date '2024' is not in the form YYYYMMDDTHHMMSSZ"
+    )
+    assert catalogue.sigv4_bad_date("20241399T000000Z") == (
+        "X-Amz-Date '20241399T000000Z' is not a valid time"
+    )
