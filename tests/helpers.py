@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from appsync_events.protocol import codec
-from appsync_events.protocol.channels import matches
-from appsync_events.protocol.client import ClientEvent, ClientProtocol
-from appsync_events.protocol.messages import Message, PublishedEvent
-from appsync_events.protocol.server import (
+from appsync_emulator.server_protocol import (
     InitReceived,
     PublishRequested,
     ServerEvent,
     ServerProtocol,
     SubscribeRequested,
+    UnsubscribeRequested,
 )
+from appsync_events.protocol import codec
+from appsync_events.protocol.channels import matches
+from appsync_events.protocol.client import ClientEvent, ClientProtocol
+from appsync_events.protocol.messages import Message, PublishedEvent
 
 __all__ = ["ProtocolPair", "ServerPolicy"]
 
@@ -64,9 +65,16 @@ class ProtocolPair:
     """Builds the ``identifier`` of event ``index`` of publish ``id``."""
 
     def to_server(self) -> list[ServerEvent]:
-        """Deliver the client's queued frames to the server; return the server's events."""
+        """Deliver the client's queued frames to the server; return the server's events.
+
+        Unsubscribes are accepted at once, as the emulator does without faults.
+        """
         self._deliver_to_server()
-        return self.server.events_received()
+        events = self.server.events_received()
+        for event in events:
+            if isinstance(event, UnsubscribeRequested):
+                self.server.accept_unsubscribe(event.id)
+        return events
 
     def to_client(self) -> list[ClientEvent]:
         """Deliver the server's queued frames to the client; return the client's events."""
@@ -83,8 +91,8 @@ class ProtocolPair:
     def _deliver_to_client(self) -> int:
         frames = self.server.data_to_send()
         for frame in frames:
-            self.server_sent.append(codec.decode_server(frame))
-            self.client.receive_text(frame)
+            self.server_sent.append(codec.decode_server(frame.text))
+            self.client.receive_text(frame.text)
         return len(frames)
 
     def serve(self, events: list[ServerEvent]) -> None:
@@ -96,6 +104,8 @@ class ProtocolPair:
                     self.server.send_keepalive()
                 case SubscribeRequested(id=id) if self.policy.accept_subscribes:
                     self.server.accept_subscribe(id)
+                case UnsubscribeRequested(id=id):
+                    self.server.accept_unsubscribe(id)
                 case PublishRequested(id=id, channel=channel, message=message) if (
                     self.policy.accept_publishes
                 ):

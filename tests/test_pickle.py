@@ -61,6 +61,7 @@ EXAMPLES: dict[str, Example] = {
     "HandlerError": lambda cls: cls("no", "CustomError"),
     "HandlerFailure": lambda cls: cls("onPublish raised"),
     "HandlerRejection": lambda cls: cls([DETAIL, OTHER], status=403),
+    "Rejection": lambda cls: cls([DETAIL], status=401),
     "AuthFailure": lambda cls: cls([DETAIL], status=403),
     "LoopScopeError": lambda cls: cls("different loops"),
     "RecorderAssertionError": lambda cls: cls("no publish on 'd/a'"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
 from aiohttp import web
 
@@ -12,18 +11,14 @@ from appsync_events.protocol import codec
 
 from ._clock import real_time
 from ._logging import LOG_HTTP
+from .catalogue import method_not_allowed as not_allowed
 from .recorder import ErrorRecord, Recorder
 
 __all__ = [
-    "SHUTTING_DOWN",
     "error_response",
     "method_not_allowed",
     "request_headers",
 ]
-
-SHUTTING_DOWN: Final = ErrorDetail(
-    error_type="ServiceUnavailableException", message="The emulator is shutting down"
-)
 
 
 def request_headers(request: web.BaseRequest) -> dict[str, str]:
@@ -65,16 +60,6 @@ def error_response(
 
 def method_not_allowed(recorder: Recorder, message: str, allow: str) -> web.Response:
     """The 405 answer (not recorded as an error), with the ``Allow`` header."""
-    response = error_response(
-        recorder,
-        405,
-        [
-            ErrorDetail(
-                error_type="MethodNotAllowedException",
-                message=message,
-            )
-        ],
-        record=False,
-    )
+    response = error_response(recorder, 405, [not_allowed(message)], record=False)
     response.headers["Allow"] = allow
     return response

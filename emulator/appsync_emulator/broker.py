@@ -9,8 +9,8 @@ five dictionary lookups, however many subscriptions exist.  Results come back in
 subscription order (the order of :meth:`Broker.add`).
 
 The broker never does I/O and never reads a clock; the emulator's shell feeds it from
-:class:`~appsync_events.protocol.server.ServerProtocol` events (``accept_subscribe`` →
-:meth:`Broker.add`, ``Unsubscribed`` → :meth:`Broker.remove`, EOF →
+:class:`~appsync_emulator.server_protocol.ServerProtocol` events (``accept_subscribe`` →
+:meth:`Broker.add`, ``accept_unsubscribe`` → :meth:`Broker.remove`, EOF →
 :meth:`Broker.remove_connection`).
 """
 

@@ -35,6 +35,7 @@ from typing import Final, Literal
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
 
+from . import catalogue
 from ._logging import LOG_FAULTS
 from .recorder import ConnectionInfo
 
@@ -74,21 +75,10 @@ __all__ = [
 ReplyType = Literal["subscribe_success", "publish_success", "unsubscribe_success"]
 _REPLY_TYPES: Final = ("subscribe_success", "publish_success", "unsubscribe_success")
 
-UNAUTHORIZED: Final = ErrorDetail(
-    error_type="UnauthorizedException",
-    message="You are not authorized to make this call.",
-    error_code=401,
-)
-SUBSCRIBE_FAILED: Final = ErrorDetail(
-    error_type="SubscriptionProcessingError", message="There was an error processing the operation"
-)
-BROADCAST_FAILED: Final = ErrorDetail(
-    error_type="MessageProcessingError", message="There was an error processing the message"
-)
-UNSUPPORTED: Final = ErrorDetail(
-    error_type="UnsupportedOperation",
-    message="Operation not supported through the realtime channel",
-)
+UNAUTHORIZED: Final = catalogue.UNAUTHORIZED
+SUBSCRIBE_FAILED: Final = catalogue.SUBSCRIBE_FAILURE
+BROADCAST_FAILED: Final = catalogue.BROADCAST_FAILED
+UNSUPPORTED: Final = catalogue.UNSUPPORTED_OPERATION
 
 
 class Fault:
@@ -643,12 +633,7 @@ class FaultPlan:
                     reject = (
                         tuple(errs)
                         if errs is not None
-                        else (
-                            ErrorDetail(
-                                error_type="UnknownOperationError",
-                                message=f"Unknown operation id {frame_id}",
-                            ),
-                        )
+                        else (catalogue.unknown_operation(frame_id or ""),)
                     )
                 case DropKeepAlives() if frame_type == "ka":
                     drop = True

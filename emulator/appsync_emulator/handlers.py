@@ -41,10 +41,19 @@ from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
 from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
-from appsync_events.protocol.server import size_over
 
+from . import catalogue
+from .catalogue import (
+    PUBLISH_ERROR_TYPE,
+    PUBLISH_FAILURE,
+    SUBSCRIBE_ERROR_TYPE,
+    SUBSCRIBE_FAILURE,
+    UNAUTHORIZED_MESSAGE,
+    Rejection,
+)
 from .config import EmulatorConfig, HandlerRef, NamespaceConfig
-from .verify.base import UNAUTHORIZED_MESSAGE, Identity
+from .validation import size_over
+from .verify.base import Identity
 from .verify.lambda_ import resolve_callable
 
 __all__ = [
@@ -73,27 +82,9 @@ __all__ = [
 
 log = logging.getLogger("appsync_emulator.handlers")
 
-EVENT_TOO_LARGE_CODE: Final = "EventTooLargeException"
-EVENT_TOO_LARGE_MESSAGE: Final = "Transformed event is larger than 240KB"
-"""The observed ``failed`` entry for an oversize event (§3.3.9, [O] AUVRED)."""
-
-PUBLISH_ERROR_TYPE: Final = "BadRequestException"
-"""errorType of ``util.error(msg)`` in ``onPublish`` when no type is given.
-
-The real value is [?] (§3.3.10, §6.3: the docs show a placeholder); EMULATOR-CHOICE."""
-SUBSCRIBE_ERROR_TYPE: Final = "SubscriptionProcessingError"
-"""errorType of ``util.error(msg)`` in ``onSubscribe`` (§8.4 EMULATOR-CHOICE)."""
-
-SUBSCRIBE_FAILURE: Final = ErrorDetail(
-    error_type="SubscriptionProcessingError",
-    message="There was an error processing the operation",
-)
-"""Answer to a subscribe whose handler crashed: AWS's generic subscribe failure (§3.4)."""
-PUBLISH_FAILURE: Final = ErrorDetail(
-    error_type="PublishProcessingError",
-    message="There was an error processing the operation",
-)
-"""Answer to a publish whose handler crashed.  DIVERGENCE: the real frame is unknown."""
+EVENT_TOO_LARGE_CODE: Final = catalogue.EVENT_TOO_LARGE
+EVENT_TOO_LARGE_MESSAGE: Final = catalogue.event_too_large_message(240 * 1024)
+"""The observed ``failed`` entry for an oversize event (at the default limit)."""
 
 _HANDLER_FAILURE_STATUS: Final = 500
 
@@ -135,22 +126,9 @@ class HandlerFailure(Exception):
     """
 
 
-class HandlerRejection(Exception):
-    """The handler rejected the whole request; the shell answers with these errors.
-
-    Attributes:
-        errors: the ``errors`` of the ``publish_error``/``subscribe_error`` or HTTP body.
-        status: the HTTP status (401 unauthorized, 403 ``util.error``, 500 handler crash).
-    """
-
-    def __init__(self, errors: Sequence[ErrorDetail], *, status: int) -> None:
-        self.errors = tuple(errors)
-        self.status = status
-        super().__init__("; ".join(str(e) for e in self.errors))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickle by constructor arguments: ``args`` holds only the joined message.
-        return (_rebuild, (type(self), self.errors, self.status), self.__dict__)
+class HandlerRejection(Rejection):
+    """The handler rejected the whole request (``status``: 401 unauthorized, 403
+    ``util.error``, 500 handler crash); the shell answers with its ``errors``."""
 
 
 # --- the context ------------------------------------------------------------------------
@@ -372,9 +350,7 @@ async def run_on_subscribe(
         await _call(namespace.on_subscribe, ctx, config.handler_timeout)
     except Unauthorized as exc:
         # §8.4: util.unauthorized() in onSubscribe is errorType "Unauthorized" [D][O].
-        raise HandlerRejection(
-            [ErrorDetail(error_type="Unauthorized", message=exc.message)], status=401
-        ) from None
+        raise HandlerRejection([catalogue.handler_unauthorized(exc.message)], status=401) from None
     except HandlerError as exc:
         error_type = exc.error_type or SUBSCRIBE_ERROR_TYPE
         raise HandlerRejection(
@@ -447,14 +423,9 @@ def _parse_events(events: tuple[str, ...], identifiers: tuple[str, ...]) -> list
     for index, (text, ident) in enumerate(zip(events, identifiers, strict=True)):
         try:
             payload = json.loads(text)
-        except ValueError:
+        except ValueError as exc:
             raise HandlerRejection(
-                [
-                    ErrorDetail(
-                        error_type="BadRequestException",
-                        message=f"Event at index {index} is not valid JSON",
-                    )
-                ],
+                [catalogue.invalid_event_json(index, str(exc))],
                 status=400,
             ) from None
         parsed.append({"id": ident, "payload": payload})
@@ -584,7 +555,7 @@ async def run_on_publish(
         return _apply_result(config, result, identifiers)
     except Unauthorized as exc:
         raise HandlerRejection(
-            [ErrorDetail(error_type="UnauthorizedException", message=exc.message, error_code=401)],
+            [catalogue.unauthorized_detail(exc.message)],
             status=401,
         ) from None
     except HandlerError as exc:
@@ -597,9 +568,3 @@ async def run_on_publish(
         failure = exc if isinstance(exc, HandlerFailure) else _failure(f"{what}: {exc!r}", exc)
         _report(on_error, what, failure)
         raise HandlerRejection([PUBLISH_FAILURE], status=_HANDLER_FAILURE_STATUS) from None
-
-
-def _rebuild(
-    cls: type[HandlerRejection], errors: tuple[ErrorDetail, ...], status: int
-) -> HandlerRejection:
-    return cls(errors, status=status)

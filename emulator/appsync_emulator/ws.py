@@ -10,14 +10,15 @@ connection authorization still upgrades: the first frame is answered with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, MutableMapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from aiohttp import web
 
-from appsync_events.errors import ErrorDetail, RemoteProtocolError
-from appsync_events.protocol.server import BAD_REQUEST
+from appsync_events.errors import RemoteProtocolError
+from appsync_events.protocol.messages import Operation
 from appsync_events.protocol.subprotocol import (
     PROTOCOL_EVENTS,
     decode_auth_subprotocol,
@@ -25,21 +26,18 @@ from appsync_events.protocol.subprotocol import (
 )
 
 from ._clock import real_time
-from ._http import SHUTTING_DOWN, error_response, method_not_allowed, request_headers
+from ._http import error_response, method_not_allowed, request_headers
 from ._logging import LOG_FAULTS, LOG_WS, ConnectionLogger, redact_subprotocols
+from .catalogue import MISSING_SUBPROTOCOL, SHUTTING_DOWN, TOO_MANY_CONNECTIONS, UPGRADE_REQUIRED
 from .faults import Point
+from .operations import Operations
 from .recorder import ConnectionInfo
-from .verify import AuthFailure, AuthRequest, Identity, Operation, Transport, unauthorized
+from .verify import AuthFailure, AuthRequest, Identity, Transport, unauthorized
 from .ws_connection import CLOSE_TIMEOUT, WebSocketConnection
-
-if TYPE_CHECKING:
-    from .server import Emulator
 
 __all__ = [
     "MAX_FRAME_MARGIN",
-    "MISSING_SUBPROTOCOL",
-    "TOO_MANY_CONNECTIONS",
-    "UPGRADE_REQUIRED",
+    "RealtimeHost",
     "handle_realtime",
 ]
 
@@ -47,17 +45,28 @@ MAX_FRAME_MARGIN: Final = 16 * 1024
 """aiohttp's ``max_msg_size`` is the request limit plus this margin: frames a little over
 the limit reach the core and get ``publish_error``; bigger ones are closed with 1009."""
 
-UPGRADE_REQUIRED: Final = ErrorDetail(
-    error_type=BAD_REQUEST,
-    message=f"WebSocket upgrade required, offering the subprotocol {PROTOCOL_EVENTS!r}",
-)
-MISSING_SUBPROTOCOL: Final = ErrorDetail(
-    error_type=BAD_REQUEST,
-    message=f"Sec-WebSocket-Protocol must offer {PROTOCOL_EVENTS!r}",
-)
-TOO_MANY_CONNECTIONS: Final = ErrorDetail(
-    error_type="LimitExceededException", message="Too many connections to this emulator"
-)
+
+class RealtimeHost(Protocol):
+    """What the realtime endpoint needs of the emulator."""
+
+    @property
+    def operations(self) -> Operations:
+        """The shared operation runner."""
+        ...
+
+    @property
+    def closing(self) -> asyncio.Event:
+        """Set when the server shuts down (no new upgrades)."""
+        ...
+
+    @property
+    def connections(self) -> MutableMapping[str, WebSocketConnection]:
+        """The open connections by id."""
+        ...
+
+    def new_connection_id(self) -> str:
+        """A fresh connection id."""
+        ...
 
 
 def _offered_subprotocols(request: web.BaseRequest) -> list[str]:
@@ -67,13 +76,15 @@ def _offered_subprotocols(request: web.BaseRequest) -> list[str]:
     return offered
 
 
-async def handle_realtime(emulator: Emulator, request: web.Request) -> web.StreamResponse:
+async def handle_realtime(host: RealtimeHost, request: web.Request) -> web.StreamResponse:
     """``/event/realtime``: upgrade and serve one WebSocket until it closes."""
+    operations = host.operations
+    recorder = operations.recorder
     if request.method != "GET":
         return method_not_allowed(
-            emulator.recorder, f"{request.method} is not supported on /event/realtime", "GET"
+            recorder, f"{request.method} is not supported on /event/realtime", "GET"
         )
-    conn_id = emulator.new_connection_id()
+    conn_id = host.new_connection_id()
     offered = _offered_subprotocols(request)
     info = ConnectionInfo(
         id=conn_id,
@@ -82,17 +93,17 @@ async def handle_realtime(emulator: Emulator, request: web.Request) -> web.Strea
         remote=request.remote,
     )
     log = ConnectionLogger(LOG_WS, {"conn": conn_id})
-    decision = emulator.plan.decide(Point.UPGRADE, info)
+    decision = operations.plan.decide(Point.UPGRADE, info)
     if decision.status is not None:
         LOG_FAULTS.info("[%s] refusing the upgrade with %d (fault)", conn_id, decision.status)
         return web.Response(
             status=decision.status, text=decision.body or "", content_type="application/json"
         )
-    if emulator.closing.is_set():
-        return error_response(emulator.recorder, 503, [SHUTTING_DOWN], record=False)
+    if host.closing.is_set():
+        return error_response(recorder, 503, [SHUTTING_DOWN], record=False)
     if PROTOCOL_EVENTS not in offered:
         log.info("refusing upgrade: %s not offered (%s)", PROTOCOL_EVENTS, info.subprotocols)
-        return error_response(emulator.recorder, 400, [MISSING_SUBPROTOCOL], record=False)
+        return error_response(recorder, 400, [MISSING_SUBPROTOCOL], record=False)
     protocols = (PROTOCOL_EVENTS,) if decision.select_subprotocol else ()
     ws = web.WebSocketResponse(
         protocols=protocols,
@@ -100,12 +111,12 @@ async def handle_realtime(emulator: Emulator, request: web.Request) -> web.Strea
         autoping=True,
         compress=False,
         timeout=CLOSE_TIMEOUT,
-        max_msg_size=emulator.config.limits.max_request_bytes + MAX_FRAME_MARGIN,
+        max_msg_size=operations.config.limits.max_request_bytes + MAX_FRAME_MARGIN,
     )
     if not ws.can_prepare(request).ok:
-        return error_response(emulator.recorder, 400, [UPGRADE_REQUIRED], record=False)
-    if len(emulator.connections) >= emulator.config.limits.max_connections:
-        return error_response(emulator.recorder, 429, [TOO_MANY_CONNECTIONS], record=False)
+        return error_response(recorder, 400, [UPGRADE_REQUIRED], record=False)
+    if len(host.connections) >= operations.config.limits.max_connections:
+        return error_response(recorder, 429, [TOO_MANY_CONNECTIONS], record=False)
 
     headers = request_headers(request)
     failure: AuthFailure | None = None
@@ -120,7 +131,7 @@ async def handle_realtime(emulator: Emulator, request: web.Request) -> web.Strea
             failure = unauthorized()
     if failure is None:
         try:
-            identity = await emulator.authorize(
+            identity = await operations.authorize(
                 AuthRequest(
                     operation=Operation.CONNECT,
                     transport=Transport.WEBSOCKET,
@@ -132,7 +143,7 @@ async def handle_realtime(emulator: Emulator, request: web.Request) -> web.Strea
                     source_ip=request.remote,
                     connection_id=conn_id,
                 ),
-                emulator.config.connection_auth_modes,
+                operations.config.connection_auth_modes,
             )
         except AuthFailure as exc:
             failure = exc
@@ -147,9 +158,9 @@ async def handle_realtime(emulator: Emulator, request: web.Request) -> web.Strea
     except (ConnectionError, RuntimeError) as exc:
         log.info("upgrade failed: %s", exc)
         return ws
-    conn = WebSocketConnection(emulator, ws, request, info, headers, failure, log)
-    emulator.connections[conn_id] = conn
-    emulator.recorder.record_connection(info)
+    conn = WebSocketConnection(operations, ws, request, info, headers, failure, log)
+    host.connections[conn_id] = conn
+    recorder.record_connection(info)
     log.info(
         "= open from %s, subprotocols %s, auth %s",
         request.remote,
@@ -159,6 +170,6 @@ async def handle_realtime(emulator: Emulator, request: web.Request) -> web.Strea
     try:
         await conn.run()
     finally:
-        emulator.connections.pop(conn_id, None)
-        emulator.broker.remove_connection(conn_id)
+        host.connections.pop(conn_id, None)
+        operations.broker.remove_connection(conn_id)
     return ws

@@ -247,7 +247,7 @@ async def test_a_bug_in_the_writer_closes_1011_and_is_collected(
     def broken(*args: object) -> None:
         raise LookupError("writer bug")
 
-    monkeypatch.setattr(connection, "_record_error_frame", broken)
+    monkeypatch.setattr(connection.outbound, "_record_error_frame", broken)
     await client.send("{")  # any reply reaches the broken writer
     code, reason = await client.closed()
     assert (code, reason) == (1011, "internal error")

@@ -25,15 +25,16 @@ from appsync_emulator import (
     NamespaceConfig,
     Unauthorized,
 )
-from appsync_emulator.handlers import PUBLISH_FAILURE, HandlerContext
-from appsync_emulator.server import MAX_FRAME_MARGIN, _Identifiers
-from appsync_events.protocol.server import (
+from appsync_emulator.catalogue import (
     BINARY_FRAME,
     DUPLICATE_SUBSCRIPTION,
     INVALID_ID,
     NO_EVENTS,
     UNSUPPORTED_OPERATION,
 )
+from appsync_emulator.handlers import PUBLISH_FAILURE, HandlerContext
+from appsync_emulator.operations import _Identifiers
+from appsync_emulator.server import MAX_FRAME_MARGIN
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 from tests.conftest import MS
 

@@ -982,6 +982,22 @@ def test_encode_data_equals_generic_encoding(id: str, event: str) -> None:
     assert codec.encode_data(id, event) == codec.encode(Data(id=id, event=event))
     frames = codec.encode_data_frames(id, [event, "1", event])
     assert frames == [codec.encode(Data(id=id, event=e)) for e in (event, "1", event)]
+    assert codec.encode_data_frames(id, codec.DataEvents([event, "1", event])) == frames
+
+
+def test_sniff_frame_reads_type_and_valid_id_without_parsing() -> None:
+    """sniff_frame finds the type and a valid id in text that is not even JSON."""
+    assert codec.sniff_frame('{"type" : "publish", "id":"p-1", "x": [') == ("publish", "p-1")
+    assert codec.sniff_frame('{"id":"bad id","type":"subscribe"') == ("subscribe", None)
+    assert codec.sniff_frame("nothing") == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("{}", True), ('{"a":[1]}', True), ("[1]", False), ("{", False)]
+)
+def test_is_json_object(text: str, expected: bool) -> None:
+    """is_json_object is true for exactly one JSON object."""
+    assert codec.is_json_object(text) is expected
 
 
 @given(MESSAGE_STRATEGIES["publish_success"])

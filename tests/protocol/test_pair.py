@@ -15,6 +15,19 @@ from hypothesis.stateful import (
     rule,
 )
 
+from appsync_emulator.catalogue import (
+    CONNECTION_UNAUTHORIZED,
+    DUPLICATE_SUBSCRIPTION,
+)
+from appsync_emulator.server_protocol import (
+    InitReceived,
+    PublishRequested,
+    Rejected,
+    ServerProtocol,
+    ServerState,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
 from appsync_events import RawJSON
 from appsync_events.errors import (
     ConfigurationError,
@@ -52,17 +65,6 @@ from appsync_events.protocol.messages import (
     SubscribeSuccess,
     Unsubscribe,
     UnsubscribeSuccess,
-)
-from appsync_events.protocol.server import (
-    CONNECTION_UNAUTHORIZED,
-    DUPLICATE_SUBSCRIPTION,
-    InitReceived,
-    PublishRequested,
-    Rejected,
-    ServerProtocol,
-    ServerState,
-    SubscribeRequested,
-    Unsubscribed,
 )
 from tests.helpers import ProtocolPair, ServerPolicy
 
@@ -397,7 +399,7 @@ def test_pair_error_frames_routed_to_pending_requests() -> None:
     assert list(pair.client.pending) == [sub_id, pub_a, pub_b]
     boom = (ErrorDetail(error_type="BadRequestException", message="boom"),)
     # generic error with the id of the second publish
-    pair.server.send_error(boom, id=pub_b)
+    pair.server.send_error(boom, operation_id=pub_b)
     assert pair.to_client() == [PublishRejected(id=pub_b, channel="default/a", errors=boom)]
     pair.server.reject_publish(pub_b, boom)  # the server's own record of pub_b
     pair.server.data_to_send()
@@ -430,7 +432,7 @@ def test_pair_unsubscribe_stops_delivery() -> None:
     pair = connected()
     sub_id = subscribed(pair, "default/a")
     pair.client.send_unsubscribe(sub_id)
-    assert pair.to_server() == [Unsubscribed(id=sub_id, channel=parse_channel("default/a"))]
+    assert pair.to_server() == [UnsubscribeRequested(id=sub_id, channel=parse_channel("default/a"))]
     assert pair.to_client() == [UnsubscribeAccepted(id=sub_id, channel="default/a")]
     assert pair.client.subscriptions == {}
     assert pair.server.subscriptions == {}
@@ -449,6 +451,7 @@ def test_pair_unsubscribe_unknown_id_rejected_by_server() -> None:
     # The server forgets the subscription behind the client's back (a restart, say).
     pair.server.receive_text(codec.encode(Unsubscribe(id=sub_id)))
     pair.server.events_received()
+    pair.server.accept_unsubscribe(sub_id)
     pair.server.data_to_send()
     pair.client.send_unsubscribe(sub_id)
     [event] = pair.run()
@@ -480,7 +483,7 @@ def test_pair_abandoned_subscribe_is_unsubscribed_when_it_succeeds() -> None:
     pair.server.accept_subscribe(sub_id)
     [ignored] = pair.to_client()
     assert isinstance(ignored, FrameIgnored)
-    assert pair.to_server() == [Unsubscribed(id=sub_id, channel=parse_channel("default/a"))]
+    assert pair.to_server() == [UnsubscribeRequested(id=sub_id, channel=parse_channel("default/a"))]
     [answer] = pair.to_client()
     assert isinstance(answer, FrameIgnored)
     assert pair.client.subscriptions == {}

@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from appsync_events.errors import ErrorDetail
+from appsync_events.protocol.messages import Operation
 from appsync_events.protocol.subprotocol import lookup
 
+from ..catalogue import UNAUTHORIZED_MESSAGE, Rejection, unauthorized_detail
 from ..config import AuthType
 
 __all__ = [
@@ -28,18 +30,14 @@ __all__ = [
     "Operation",
     "Transport",
     "Verifier",
+    "lambda_operation",
     "unauthorized",
 ]
 
-UNAUTHORIZED_MESSAGE = "You are not authorized to make this call."
 
-
-class Operation(enum.StrEnum):
-    """The operation being authorized, named as in the Lambda authorizer request (§5.6)."""
-
-    CONNECT = "EVENT_CONNECT"
-    SUBSCRIBE = "EVENT_SUBSCRIBE"
-    PUBLISH = "EVENT_PUBLISH"
+def lambda_operation(operation: Operation) -> str:
+    """The operation's name in a Lambda authorizer request (``EVENT_CONNECT``...)."""
+    return f"EVENT_{operation.name}"
 
 
 class Transport(enum.StrEnum):
@@ -85,28 +83,18 @@ class Identity:
     """A short label for logs and the recorder (key id, sub, ...); never a secret."""
 
 
-class AuthFailure(Exception):
-    """A verifier's rejection, carrying the exact AppSync error to answer with.
-
-    Attributes:
-        errors: the ``errors`` entries of the frame or HTTP body.
-        status: the HTTP status for HTTP publish.
-    """
+class AuthFailure(Rejection):
+    """A verifier's rejection, carrying the exact AppSync error to answer with (HTTP status
+    401 unless said otherwise)."""
 
     def __init__(self, errors: Sequence[ErrorDetail], *, status: int = 401) -> None:
-        self.errors = tuple(errors)
-        self.status = status
-        super().__init__("; ".join(str(e) for e in self.errors))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickle by constructor arguments: ``args`` holds only the joined message.
-        return (_rebuild, (type(self), self.errors, self.status), self.__dict__)
+        super().__init__(errors, status=status)
 
 
 def unauthorized(message: str = UNAUTHORIZED_MESSAGE, *, status: int = 401) -> AuthFailure:
     """The generic ``UnauthorizedException`` failure (401)."""
     return AuthFailure(
-        [ErrorDetail(error_type="UnauthorizedException", message=message, error_code=401)],
+        [unauthorized_detail(message)],
         status=status,
     )
 
@@ -152,7 +140,3 @@ class AuthPolicy:
             except AuthFailure as exc:
                 specific = specific or exc
         raise specific or unauthorized()
-
-
-def _rebuild(cls: type[AuthFailure], errors: tuple[ErrorDetail, ...], status: int) -> AuthFailure:
-    return cls(errors, status=status)

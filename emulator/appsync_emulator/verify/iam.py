@@ -27,12 +27,19 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
-from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
 from appsync_events.protocol.signing import SIGNING_SERVICE, signing_body
 
+from .. import catalogue
+from ..catalogue import (
+    INVALID_TOKEN_MESSAGE,
+    SIGNATURE_MISMATCH_MESSAGE,
+    UNAUTHORIZED_MESSAGE,
+    bad_request,
+    unauthorized_detail,
+)
 from ..config import AuthType, IamCredentials
-from .base import UNAUTHORIZED_MESSAGE, AuthFailure, AuthRequest, Identity, Operation, Transport
+from .base import AuthFailure, AuthRequest, Identity, Operation, Transport
 
 __all__ = [
     "ALGORITHM",
@@ -49,12 +56,6 @@ log = logging.getLogger("appsync_emulator.verify")
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 MAX_SKEW: Final = timedelta(minutes=5)
 """SigV4 requests must be within five minutes of the server's clock, both ways."""
-SIGNATURE_MISMATCH_MESSAGE: Final = (
-    "The request signature we calculated does not match the signature you provided. "
-    "Check your AWS Secret Access Key and signing method. "
-    "Consult the service documentation for details."
-)
-INVALID_TOKEN_MESSAGE: Final = "The security token included in the request is invalid."
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -84,11 +85,11 @@ class _Context:
         # errorCode 400 on connect (the connection_error of §2.3 [O] shows no code; 400 is
         # our EMULATOR-CHOICE); HTTP answers 403 as AWS does for signature problems.
         code = 400 if self.connect else None
-        detail = ErrorDetail(error_type="BadRequestException", message=message, error_code=code)
+        detail = bad_request(message, code)
         return AuthFailure([detail], status=403 if self.http else 400)
 
     def unauthorized(self, message: str) -> AuthFailure:
-        detail = ErrorDetail(error_type="UnauthorizedException", message=message, error_code=401)
+        detail = unauthorized_detail(message)
         return AuthFailure([detail], status=401)
 
     def skewed(self, message: str) -> AuthFailure:
@@ -107,32 +108,25 @@ def parse_authorization(value: str) -> ParsedAuthorization:
     """
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise ValueError(f"Unsupported signing algorithm {algorithm!r}; expected {ALGORITHM}")
+        raise ValueError(catalogue.sigv4_unsupported_algorithm(algorithm, ALGORITHM))
     parts: dict[str, str] = {}
     for item in rest.split(","):
         name, eq, val = item.strip().partition("=")
         if not eq:
-            raise ValueError(f"Authorization header has a malformed component {item.strip()!r}")
+            raise ValueError(catalogue.sigv4_malformed_component(item.strip()))
         parts[name.strip()] = val.strip()
     for required in ("Credential", "SignedHeaders", "Signature"):
         if not parts.get(required):
-            raise ValueError(
-                f"Authorization header requires '{required}' parameter. "
-                f"Authorization header requires existence of either a 'X-Amz-Date' or a "
-                f"'Date' header."
-            )
+            raise ValueError(catalogue.sigv4_missing_parameter(required))
     scope = parts["Credential"].split("/")
     if len(scope) != 5 or not all(scope):
-        raise ValueError(
-            f"Credential {parts['Credential']!r} is malformed; expected "
-            "<access key>/<yyyymmdd>/<region>/<service>/aws4_request"
-        )
+        raise ValueError(catalogue.sigv4_malformed_credential(parts["Credential"]))
     signature = parts["Signature"]
     if not _HEX64.fullmatch(signature):
-        raise ValueError("Signature must be 64 lower-case hexadecimal characters")
+        raise ValueError(catalogue.SIGV4_MALFORMED_SIGNATURE)
     signed = tuple(parts["SignedHeaders"].split(";"))
     if any(not h or h != h.lower().strip() for h in signed):
-        raise ValueError(f"SignedHeaders {parts['SignedHeaders']!r} is malformed")
+        raise ValueError(catalogue.sigv4_malformed_signed_headers(parts["SignedHeaders"]))
     return ParsedAuthorization(
         access_key_id=scope[0],
         date=scope[1],
@@ -191,12 +185,7 @@ def _expected(
 
 
 def _mismatch_message(expected: _Expected) -> str:
-    return (
-        f"{SIGNATURE_MISMATCH_MESSAGE}\n\n"
-        f"The Canonical String for this request should have been\n"
-        f"'{expected.canonical_request}'\n\n"
-        f"The String-to-Sign should have been\n'{expected.string_to_sign}'\n"
-    )
+    return catalogue.sigv4_mismatch(expected.canonical_request, expected.string_to_sign)
 
 
 class IamVerifier:
@@ -260,42 +249,27 @@ class IamVerifier:
     ) -> tuple[HTTPHeaders, str]:
         """Check scope, signed-header set and date; return the signed headers and date."""
         if auth.terminator != "aws4_request":
-            raise ctx.bad_request(
-                f"Credential should be scoped with a valid terminator: 'aws4_request', "
-                f"not '{auth.terminator}'."
-            )
+            raise ctx.bad_request(catalogue.sigv4_wrong_terminator(auth.terminator))
         if auth.service != SIGNING_SERVICE:
-            raise ctx.bad_request(
-                f"Credential should be scoped to correct service: '{SIGNING_SERVICE}'. "
-            )
+            raise ctx.bad_request(catalogue.sigv4_wrong_service(SIGNING_SERVICE))
         if auth.region != self.region:
-            raise ctx.bad_request(
-                f"Credential should be scoped to a valid region, not '{auth.region}'. "
-            )
+            raise ctx.bad_request(catalogue.sigv4_wrong_region(auth.region))
         for required in ("host", "x-amz-date"):
             if required not in auth.signed_headers:
-                raise ctx.bad_request(
-                    f"'{required}' must be a 'SignedHeader' in the AWS Authorization."
-                )
+                raise ctx.bad_request(catalogue.sigv4_unsigned_required_header(required))
         headers = HTTPHeaders()
         for name in auth.signed_headers:
             value = request.header(name)
             if not isinstance(value, str):
-                raise ctx.bad_request(
-                    f"The header '{name}' is listed in SignedHeaders but is missing "
-                    "from the request."
-                )
+                raise ctx.bad_request(catalogue.sigv4_missing_signed_header(name))
             if not codec.is_frame_text(value):  # EMULATOR-CHOICE: a lone surrogate
-                raise ctx.bad_request(f"The value of the signed header '{name}' is not UTF-8 text.")
+                raise ctx.bad_request(catalogue.sigv4_signed_header_not_utf8(name))
             headers[name] = value
         timestamp = headers["x-amz-date"].strip()
         if not _AMZ_DATE_RE.fullmatch(timestamp):
-            raise ctx.bad_request(f"X-Amz-Date {timestamp!r} is not in the form YYYYMMDDTHHMMSSZ")
+            raise ctx.bad_request(catalogue.sigv4_bad_date_format(timestamp))
         if auth.date != timestamp[:8]:
-            raise ctx.bad_request(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
-                f"date from HTTP: '{auth.date}' != '{timestamp[:8]}', from '{timestamp}'."
-            )
+            raise ctx.bad_request(catalogue.sigv4_scope_date_mismatch(auth.date, timestamp))
         self._check_skew(ctx, timestamp, now)
         return headers, timestamp
 
@@ -303,18 +277,20 @@ class IamVerifier:
         try:
             signed_at = datetime.strptime(timestamp, _AMZ_DATE).replace(tzinfo=UTC)
         except ValueError:
-            raise ctx.bad_request(f"X-Amz-Date {timestamp!r} is not a valid time") from None
+            raise ctx.bad_request(catalogue.sigv4_bad_date(timestamp)) from None
         now = now.astimezone(UTC)
         fmt = _AMZ_DATE
         if signed_at < now - MAX_SKEW:
             raise ctx.skewed(
-                f"Signature expired: {timestamp} is now earlier than "
-                f"{(now - MAX_SKEW).strftime(fmt)} ({now.strftime(fmt)} - 5 min.)"
+                catalogue.sigv4_expired(
+                    timestamp, (now - MAX_SKEW).strftime(fmt), now.strftime(fmt)
+                )
             )
         if signed_at > now + MAX_SKEW:
             raise ctx.skewed(
-                f"Signature not yet current: {timestamp} is still later than "
-                f"{(now + MAX_SKEW).strftime(fmt)} ({now.strftime(fmt)} + 5 min.)"
+                catalogue.sigv4_not_yet_current(
+                    timestamp, (now + MAX_SKEW).strftime(fmt), now.strftime(fmt)
+                )
             )
 
     def _credentials(
@@ -365,9 +341,7 @@ class IamVerifier:
 
     def _check_payload_hash(self, ctx: _Context, headers: HTTPHeaders, bodies: list[bytes]) -> None:
         if not any(self._payload_hash_ok(headers, b) for b in bodies):
-            raise ctx.bad_request(
-                "The provided 'x-amz-content-sha256' header does not match what was computed."
-            )
+            raise ctx.bad_request(catalogue.SIGV4_PAYLOAD_HASH_MISMATCH)
 
     # --- the IAM policy stand-in (§5.4 item 8) ----------------------------------------------
 

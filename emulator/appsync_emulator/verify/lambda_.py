@@ -33,7 +33,7 @@ from appsync_events.errors import InvalidChannelError
 from appsync_events.protocol.channels import parse_channel, parse_subscribe_channel
 
 from ..config import AuthType, ConfigError, LambdaAuthorizerConfig
-from .base import AuthRequest, Identity, Operation, unauthorized
+from .base import AuthRequest, Identity, Operation, lambda_operation, unauthorized
 
 __all__ = ["CACHE_SIZE", "LambdaVerifier", "resolve_callable"]
 
@@ -139,7 +139,7 @@ class LambdaVerifier:
             log.info("AWS_LAMBDA token rejected by identityValidationExpression")
             raise unauthorized()
         channel = _channel_path(request)
-        key = (token, str(request.operation), channel)
+        key = (token, lambda_operation(request.operation), channel)
         t = now.timestamp()
         cached = self._cache.get(key)
         if cached is None or cached.expires <= t:
@@ -165,7 +165,7 @@ class LambdaVerifier:
                 "apiId": self.api_id,
                 "accountId": self.account_id,
                 "requestId": str(uuid.uuid4()),
-                "operation": str(request.operation),
+                "operation": lambda_operation(request.operation),
                 "channelNamespaceName": namespace,
                 "channel": channel,
             },

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import jwt
 
+from ..catalogue import TOKEN_EXPIRED_MESSAGE
 from ..config import AuthType, CognitoConfig, ConfigError, OidcConfig
 from ..issuer import LocalIssuer, cognito_issuer
 from .base import AuthFailure, AuthRequest, Identity, unauthorized
@@ -41,7 +42,6 @@ __all__ = [
 log = logging.getLogger("appsync_emulator.verify")
 
 ALGORITHMS: Final = ("RS256",)
-TOKEN_EXPIRED_MESSAGE: Final = "Token expired"
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _REQUIRED: Final = ["exp", "iat", "iss", "sub"]
 

@@ -9,8 +9,8 @@ what was wrong, and nothing else.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Final, assert_never
 
@@ -40,6 +40,7 @@ from .messages import (
 )
 
 __all__ = [
+    "DataEvents",
     "decode",
     "decode_client",
     "decode_error_body",
@@ -58,7 +59,9 @@ __all__ = [
     "event_json_error",
     "is_frame_text",
     "lone_surrogate",
+    "is_json_object",
     "parse_data_frame",
+    "sniff_frame",
 ]
 
 JSONObject = dict[str, Any]
@@ -196,28 +199,44 @@ def _encode_publish_success(message: PublishSuccess) -> str:
     )
 
 
-@lru_cache(maxsize=256)
 def _string_literal(text: str) -> str:
-    # Fan-out sends one event to many subscriptions: its JSON literal is built once.
     # ``encode_basestring`` is what ``json.dumps(text, ensure_ascii=False)`` calls; a
     # lone surrogate is escaped, as :func:`dumps` does.
     literal = encode_basestring(text)
     return literal if is_frame_text(literal) else encode_basestring_ascii(text)
 
 
-def encode_data(id: str, event: str) -> str:
-    """Return the ``data`` frame for subscription ``id``; equal to ``encode(Data(...))``."""
-    return encode_data_frames(id, (event,))[0]
+class DataEvents:
+    """The events of one publish, each encoded once as a JSON string literal.
 
-
-def encode_data_frames(id: str, events: Sequence[str]) -> list[str]:
-    """Return one ``data`` frame per event for subscription ``id`` (the fan-out fast path).
-
-    Each event's JSON string literal is cached, so publishing one event to N subscriptions
-    encodes it once; the frames of one subscription share their encoded prefix.
+    The fan-out sends the same events to every matching subscription: build one
+    ``DataEvents`` per publish and pass it to :func:`encode_data_frames` for each
+    subscription, so an event is encoded once however many subscribers get it.
     """
-    prefix = '{"type":"data","id":' + _string_literal(id) + ',"event":'
-    return [f"{prefix}{_string_literal(event)}}}" for event in events]
+
+    __slots__ = ("events", "literals")
+
+    def __init__(self, events: Sequence[str]) -> None:
+        self.events: tuple[str, ...] = tuple(events)
+        """The event texts."""
+        self.literals: tuple[str, ...] = tuple(_string_literal(e) for e in self.events)
+        """Their JSON string literals, in order."""
+
+
+def encode_data(subscription_id: str, event: str) -> str:
+    """Return the ``data`` frame for ``subscription_id``; equal to ``encode(Data(...))``."""
+    return encode_data_frames(subscription_id, (event,))[0]
+
+
+def encode_data_frames(subscription_id: str, events: Sequence[str] | DataEvents) -> list[str]:
+    """Return one ``data`` frame per event for ``subscription_id`` (the fan-out fast path).
+
+    Each frame equals ``encode(Data(id=id, event=event))``.  Pass the publish's
+    :class:`DataEvents` to encode each event once across many subscriptions.
+    """
+    literals = events.literals if isinstance(events, DataEvents) else map(_string_literal, events)
+    prefix = '{"type":"data","id":' + _string_literal(subscription_id) + ',"event":'
+    return [f"{prefix}{literal}}}" for literal in literals]
 
 
 def encode_publish_body(channel: str, events: Sequence[str]) -> str:
@@ -540,6 +559,36 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
     if type(id) is not str or type(event) is not str:
         return None
     return id, event
+
+
+# EMULATOR-CHOICE: an over-limit frame is never JSON-parsed, yet the useful answer to a
+# big publish is publish_error for its id.  These bounded patterns read the type and id
+# from the raw text; an escaped quote inside a JSON string never matches.
+_SNIFF_TYPE: Final = re.compile(r'"type"\s*:\s*"([a-z_]{1,32})"')
+_SNIFF_ID: Final = re.compile(r'"id"\s*:\s*"([A-Za-z0-9_+\-]{1,128})"')
+
+
+def sniff_frame(text: str) -> tuple[str | None, str | None]:
+    """Return the ``type`` and ``id`` a frame seems to carry, without parsing it.
+
+    For frames too large to parse: the first ``"type"`` and ``"id"`` string members found
+    (an id only if it is a valid operation id), ``None`` for what is not found.
+    """
+    type_match = _SNIFF_TYPE.search(text)
+    id_match = _SNIFF_ID.search(text)
+    return (
+        type_match.group(1) if type_match else None,
+        id_match.group(1) if id_match else None,
+    )
+
+
+def is_json_object(text: str) -> bool:
+    """Whether ``text`` is one JSON object (of any content)."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(obj, dict)
 
 
 def decode(text: str | bytes) -> Message:

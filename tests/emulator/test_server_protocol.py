@@ -16,6 +16,40 @@ from hypothesis.stateful import (
     rule,
 )
 
+from appsync_emulator.catalogue import (
+    BINARY_FRAME,
+    CONNECTION_UNAUTHORIZED,
+    DUPLICATE_SUBSCRIPTION,
+    INVALID_ID,
+    NO_EVENTS,
+    UNSUPPORTED_OPERATION,
+    event_too_large,
+    invalid_channel,
+    invalid_event_json,
+    invalid_message,
+    request_too_large,
+    subscription_limit,
+    too_many_events,
+    unknown_namespace,
+    unknown_operation,
+)
+from appsync_emulator.server_protocol import (
+    ErrorFrame,
+    InitReceived,
+    PublishRequested,
+    Rejected,
+    ServerProtocol,
+    ServerState,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
+from appsync_emulator.validation import (
+    check_events,
+    check_publish,
+    check_request_size,
+    check_subscribe,
+    utf8_length,
+)
 from appsync_events.errors import ErrorDetail, LocalProtocolError
 from appsync_events.protocol import codec
 from appsync_events.protocol.channels import Channel
@@ -30,35 +64,6 @@ from appsync_events.protocol.messages import (
     Subscribe,
     SubscribeError,
     UnsubscribeError,
-)
-from appsync_events.protocol.server import (
-    BINARY_FRAME,
-    CONNECTION_UNAUTHORIZED,
-    DUPLICATE_SUBSCRIPTION,
-    INVALID_ID,
-    NO_EVENTS,
-    UNSUPPORTED_OPERATION,
-    InitReceived,
-    PublishRequested,
-    Rejected,
-    ServerProtocol,
-    ServerState,
-    SubscribeRequested,
-    Unsubscribed,
-    check_events,
-    check_publish,
-    check_request_size,
-    check_subscribe,
-    event_too_large,
-    invalid_channel,
-    invalid_event_json,
-    invalid_message,
-    request_too_large,
-    subscription_limit,
-    too_many_events,
-    unknown_namespace,
-    unknown_operation,
-    utf8_length,
 )
 
 SUB_ID = "ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69"
@@ -100,7 +105,7 @@ INIT = '{"type":"connection_init"}'
 
 
 def sent(proto: ServerProtocol) -> list[str]:
-    return proto.data_to_send()
+    return [frame.text for frame in proto.data_to_send()]
 
 
 def error_frame(frame_type: str, id: str | None, error: ErrorDetail) -> str:
@@ -173,10 +178,11 @@ def test_catalogue_factories_format_their_messages() -> None:
     assert invalid_event_json(2, "boom") == ErrorDetail(
         error_type="BadRequestException", message="Invalid event at index 2: not valid JSON: boom"
     )
-    assert event_too_large(0, 245761, 240 * 1024) == ErrorDetail(
+    assert event_too_large(240 * 1024) == ErrorDetail(
         error_type="EventTooLargeException",
-        message="Event at index 0 is larger than 240KB (245761 bytes)",
+        message="Transformed event is larger than 240KB",
     )
+    assert event_too_large(1000).message == "Transformed event is larger than 1000 bytes"
     assert request_too_large(1300, 1000) == ErrorDetail(
         error_type="LimitExceededException",
         message="Request is larger than 1000 bytes (1300 bytes)",
@@ -687,6 +693,7 @@ def test_server_reject_subscribe_sends_errors_and_frees_the_id() -> None:
     err = ErrorDetail(error_type="Unauthorized", message="denied by onSubscribe")
     proto.reject_subscribe(SUB_ID, [err])
     assert sent(proto) == [error_frame("subscribe_error", SUB_ID, err)]
+    assert proto.events_received() == [Rejected(frame_type="subscribe", id=SUB_ID, errors=(err,))]
     assert dict(proto.subscriptions) == {}
     subscribed(proto)
 
@@ -838,9 +845,14 @@ def test_server_subscription_slots_are_freed_by_unsubscribe_and_reject() -> None
     proto.reject_subscribe("b", [])
     proto.receive_text(subscribe("c"))
     proto.receive_text(unsubscribe("a"))
+    proto.accept_unsubscribe("a")
     proto.receive_text(subscribe("d"))
     events = proto.events_received()
-    assert [type(e) for e in events][-3:] == [SubscribeRequested, Unsubscribed, SubscribeRequested]
+    assert [type(e) for e in events][-3:] == [
+        SubscribeRequested,
+        UnsubscribeRequested,
+        SubscribeRequested,
+    ]
 
 
 def test_server_subscribe_checks_run_in_order() -> None:
@@ -868,14 +880,18 @@ def test_server_subscribe_checks_run_in_order() -> None:
 
 
 def test_server_unsubscribe_active_sends_success_and_reports() -> None:
-    """Unsubscribing an active id sends unsubscribe_success and reports Unsubscribed."""
+    """Unsubscribing an active id reports UnsubscribeRequested; accepting it sends
+    unsubscribe_success and ends the subscription."""
     proto = ServerProtocol()
     subscribed(proto, channel="default/*")
     proto.receive_text(unsubscribe())
-    assert sent(proto) == [f'{{"type":"unsubscribe_success","id":"{SUB_ID}"}}']
     assert proto.events_received() == [
-        Unsubscribed(id=SUB_ID, channel=Channel(("default",), wildcard=True))
+        UnsubscribeRequested(id=SUB_ID, channel=Channel(("default",), wildcard=True))
     ]
+    assert sent(proto) == []
+    assert SUB_ID in proto.subscriptions  # data may still flow until the decision
+    proto.accept_unsubscribe(SUB_ID)
+    assert sent(proto) == [f'{{"type":"unsubscribe_success","id":"{SUB_ID}"}}']
     assert dict(proto.subscriptions) == {}
 
 
@@ -900,8 +916,90 @@ def test_server_unsubscribe_twice_gets_unknown_operation() -> None:
     proto = ServerProtocol()
     subscribed(proto)
     proto.receive_text(unsubscribe())
+    proto.accept_unsubscribe(SUB_ID)
     proto.receive_text(unsubscribe())
     assert sent(proto)[1] == error_frame("unsubscribe_error", SUB_ID, unknown_operation(SUB_ID))
+
+
+def test_server_unsubscribe_while_one_waits_gets_unknown_operation() -> None:
+    """A second unsubscribe before the shell decided on the first is an unknown operation."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    proto.receive_text(unsubscribe())
+    proto.receive_text(unsubscribe())
+    assert sent(proto) == [error_frame("unsubscribe_error", SUB_ID, unknown_operation(SUB_ID))]
+    assert [type(e) for e in proto.events_received()] == [UnsubscribeRequested, Rejected]
+
+
+def test_server_reject_unsubscribe_keeps_the_subscription() -> None:
+    """reject_unsubscribe sends unsubscribe_error, reports Rejected; data still flows."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    proto.receive_text(unsubscribe())
+    proto.events_received()
+    err = ErrorDetail(error_type="UnknownOperationError", message="no")
+    proto.reject_unsubscribe(SUB_ID, [err])
+    assert sent(proto) == [error_frame("unsubscribe_error", SUB_ID, err)]
+    assert proto.events_received() == [Rejected(frame_type="unsubscribe", id=SUB_ID, errors=(err,))]
+    assert proto.send_data(SUB_ID, "1") is True
+
+
+@pytest.mark.parametrize("method", ["accept_unsubscribe", "reject_unsubscribe"])
+def test_server_unsubscribe_decision_without_request_is_misuse(method: str) -> None:
+    """Deciding on an unsubscribe nobody asked for raises at once."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    decide = (
+        proto.accept_unsubscribe
+        if method == "accept_unsubscribe"
+        else lambda subscription_id: proto.reject_unsubscribe(subscription_id, [])
+    )
+    with pytest.raises(LocalProtocolError, match="no such unsubscribe waiting"):
+        decide(SUB_ID)
+
+
+def test_server_refuse_connection_answers_the_first_frame_with_its_errors() -> None:
+    """refuse_connection: the next frame gets connection_error with the given errors."""
+    proto = ServerProtocol()
+    err = ErrorDetail(error_type="BadRequestException", message="bad signature", error_code=400)
+    proto.refuse_connection([err])
+    assert proto.receive_text(INIT) == "connection_init"
+    assert proto.events_received() == [
+        Rejected(frame_type="connection_init", id=None, errors=(err,))
+    ]
+    (frame,) = proto.data_to_send()
+    assert isinstance(frame, ErrorFrame)
+    assert (frame.kind, frame.id, frame.errors) == ("connection_error", None, (err,))
+    assert proto.close_expected == (1000, "")
+    proto.refuse_connection()  # too late: a no-op
+    assert proto.state is ServerState.CLOSING
+
+
+def test_server_receive_text_returns_the_frame_type() -> None:
+    """receive_text reports the type it read, for the shell's frame log."""
+    proto = ServerProtocol(max_request_bytes=200)
+    assert proto.receive_text(subscribe()) == "subscribe"
+    assert proto.receive_text('{"type":"nope"}') == "nope"
+    assert proto.receive_text("[1]") is None
+    big = '{"type":"publish","id":"p1","x":"' + "a" * 300 + '"}'
+    assert proto.receive_text(big) == "publish"
+
+
+def test_server_output_carries_kind_and_id() -> None:
+    """data_to_send gives each frame's kind and id; error frames carry their errors."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    proto.send_data(SUB_ID, "1")
+    proto.receive_text(subscribe())
+    (data, error) = proto.data_to_send()
+    assert (data.kind, data.id) == ("data", SUB_ID)
+    assert not isinstance(data, ErrorFrame)
+    assert isinstance(error, ErrorFrame)
+    assert (error.kind, error.id, error.errors) == (
+        "subscribe_error",
+        SUB_ID,
+        (DUPLICATE_SUBSCRIPTION,),
+    )
 
 
 def test_server_unsubscribe_while_pending_is_dropped_and_subscribe_completes() -> None:
@@ -922,6 +1020,7 @@ def test_server_id_can_be_reused_after_unsubscribe() -> None:
     proto = ServerProtocol()
     subscribed(proto)
     proto.receive_text(unsubscribe())
+    proto.accept_unsubscribe(SUB_ID)
     sent(proto)
     proto.events_received()
     subscribed(proto, channel="default/b")
@@ -977,6 +1076,7 @@ def test_server_no_data_after_unsubscribe_success() -> None:
     proto = ServerProtocol()
     subscribed(proto)
     proto.receive_text(unsubscribe())
+    proto.accept_unsubscribe(SUB_ID)
     assert proto.send_data(SUB_ID, '{"late":true}') is False
     assert sent(proto) == [f'{{"type":"unsubscribe_success","id":"{SUB_ID}"}}']
 
@@ -1005,7 +1105,7 @@ def test_server_send_error_with_and_without_id() -> None:
     proto = ServerProtocol()
     err = ErrorDetail(error_type="X", message="y", error_code=500)
     proto.send_error([err])
-    proto.send_error([err], id="op-1")
+    proto.send_error([err], operation_id="op-1")
     assert sent(proto) == [error_frame("error", None, err), error_frame("error", "op-1", err)]
 
 
@@ -1203,8 +1303,7 @@ def test_server_publish_event_size_boundary_in_utf8_bytes() -> None:
     proto.receive_text(publish(events=["1", over]))
     assert sent(proto) == [
         '{"type":"publish_error","id":"' + PUB_ID + '","errors":[{"errorType":'
-        '"EventTooLargeException","message":"Event at index 1 is larger than 240KB '
-        '(245761 bytes)"}]}'
+        '"EventTooLargeException","message":"Transformed event is larger than 240KB"}]}'
     ]
 
 
@@ -1212,7 +1311,7 @@ def test_server_oversized_event_is_not_parsed() -> None:
     """An event over the size limit is rejected for its size even if it is not JSON."""
     proto = ServerProtocol(max_event_bytes=10)
     proto.receive_text(publish(events=["not json at all"]))
-    assert sent(proto) == [error_frame("publish_error", PUB_ID, event_too_large(0, 15, 10))]
+    assert sent(proto) == [error_frame("publish_error", PUB_ID, event_too_large(10))]
 
 
 def test_server_event_size_check_can_be_disabled() -> None:
@@ -1240,7 +1339,7 @@ def test_server_publish_checks_run_in_order() -> None:
         invalid_event_json(
             1, "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
         ),
-        event_too_large(1, 9, 8),
+        event_too_large(8),
     ]
 
 
@@ -1410,7 +1509,7 @@ def test_server_any_text_gets_an_event_or_an_error_frame(text: str) -> None:
     proto = ServerProtocol(max_request_bytes=400, namespace_exists=lambda ns: ns != "nope")
     proto.receive_text(text)
     events = proto.events_received()
-    output = proto.data_to_send()
+    output = [frame.text for frame in proto.data_to_send()]
     assert len(events) == 1
     (event,) = events
     if isinstance(event, _LEGIT):
@@ -1437,7 +1536,7 @@ def test_server_any_frame_sequence_never_raises(texts: list[str], authorized: bo
             if isinstance(event, InitReceived):
                 proto.send_connection_ack()
         for out in proto.data_to_send():
-            codec.decode_server(out)
+            codec.decode_server(out.text)
     if not authorized and texts:
         assert proto.close_expected == (1000, "")
 
@@ -1449,20 +1548,20 @@ class ServerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.proto = ServerProtocol(max_subscriptions=4)
+        self.protocol = ServerProtocol(max_subscriptions=4)
         self.pending: set[str] = set()
         self.active: set[str] = set()
 
     def _drain(self) -> tuple[list[Any], list[dict[str, Any]]]:
-        frames = [json.loads(t) for t in self.proto.data_to_send()]
+        frames = [json.loads(t.text) for t in self.protocol.data_to_send()]
         for f in frames:
             if f["type"] == "data":
                 assert f["id"] in self.active
-        return self.proto.events_received(), frames
+        return self.protocol.events_received(), frames
 
     @rule(target=pending_ids, id=st.sampled_from(["a", "b", "c", "d", "e", "f"]))
     def subscribe(self, id: str) -> str:
-        self.proto.receive_text(subscribe(id, "default/x"))
+        self.protocol.receive_text(subscribe(id, "default/x"))
         events, frames = self._drain()
         if id in self.pending or id in self.active:
             assert frames == [
@@ -1478,14 +1577,17 @@ class ServerMachine(RuleBasedStateMachine):
 
     @rule(id=st.sampled_from(["a", "b", "c", "d", "e", "f"]))
     def unsubscribe(self, id: str) -> None:
-        self.proto.receive_text(unsubscribe(id))
+        self.protocol.receive_text(unsubscribe(id))
         events, frames = self._drain()
         if id in self.pending:
             assert (events, frames) == ([], [])
         elif id in self.active:
+            assert [type(e) for e in events] == [UnsubscribeRequested]
+            assert frames == []
+            self.protocol.accept_unsubscribe(id)
             self.active.discard(id)
+            _, frames = self._drain()
             assert frames == [{"type": "unsubscribe_success", "id": id}]
-            assert [type(e) for e in events] == [Unsubscribed]
         else:
             assert frames[0]["type"] == "unsubscribe_error"
 
@@ -1494,20 +1596,20 @@ class ServerMachine(RuleBasedStateMachine):
     def decide(self, id: str, accept: bool) -> None:
         if id not in self.pending:
             with pytest.raises(LocalProtocolError):
-                self.proto.accept_subscribe(id)
+                self.protocol.accept_subscribe(id)
             return
         self.pending.discard(id)
         if accept:
-            self.proto.accept_subscribe(id)
+            self.protocol.accept_subscribe(id)
             self.active.add(id)
             assert self._drain()[1] == [{"type": "subscribe_success", "id": id}]
         else:
-            self.proto.reject_subscribe(id, [UNSUPPORTED_OPERATION])
+            self.protocol.reject_subscribe(id, [UNSUPPORTED_OPERATION])
             assert self._drain()[1][0]["type"] == "subscribe_error"
 
     @rule(id=st.sampled_from(["a", "b", "c", "d", "e", "f", "zz"]))
     def send_data(self, id: str) -> None:
-        assert self.proto.send_data(id, '{"n":1}') is (id in self.active)
+        assert self.protocol.send_data(id, '{"n":1}') is (id in self.active)
         _, frames = self._drain()
         assert frames == (
             [{"type": "data", "id": id, "event": '{"n":1}'}] if id in self.active else []
@@ -1515,10 +1617,27 @@ class ServerMachine(RuleBasedStateMachine):
 
     @invariant()
     def ids_match_model(self) -> None:
-        assert set(self.proto.subscriptions) == self.active
-        assert set(self.proto.pending_subscriptions) == self.pending
-        assert self.proto.state is ServerState.OPEN
+        assert set(self.protocol.subscriptions) == self.active
+        assert set(self.protocol.pending_subscriptions) == self.pending
+        assert self.protocol.state is ServerState.OPEN
 
 
 TestServerMachine = ServerMachine.TestCase
 TestServerMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_server_data_frames_is_send_events_returning_the_texts() -> None:
+    """data_frames gives the data frames directly, holds them before the ack, and sends
+    nothing for an id that is not active."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    events = codec.DataEvents(["1", '"two"'])
+    assert proto.data_frames(SUB_ID, events) == [
+        codec.encode(Data(id=SUB_ID, event=e)) for e in ("1", '"two"')
+    ]
+    assert proto.data_frames("other", events) is None
+    assert sent(proto) == []
+    proto.receive_text(INIT)  # a late init: output waits for the ack
+    assert proto.data_frames(SUB_ID, events) == []
+    proto.send_connection_ack()
+    assert sent(proto)[1:] == [codec.encode(Data(id=SUB_ID, event=e)) for e in ("1", '"two"')]

@@ -1,0 +1,122 @@
+"""Pure validation of subscribe and publish requests, shared by the WebSocket core and the
+HTTP publish endpoint (and the handler runtime's size check)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from appsync_events.errors import ErrorDetail, InvalidChannelError
+from appsync_events.protocol import codec
+from appsync_events.protocol.channels import Channel, parse_channel, parse_subscribe_channel
+from appsync_events.protocol.limits import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH
+
+from .catalogue import (
+    NO_EVENTS,
+    event_too_large,
+    invalid_channel,
+    invalid_event_json,
+    request_too_large,
+    too_many_events,
+    unknown_namespace,
+)
+
+__all__ = [
+    "check_events",
+    "check_publish",
+    "check_request_size",
+    "check_subscribe",
+    "size_over",
+    "utf8_length",
+]
+
+
+def utf8_length(text: str) -> int:
+    """Return the length of ``text`` in UTF-8 bytes (a lone surrogate counts 3)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def size_over(text: str, limit: int) -> int | None:
+    """Return ``text``'s UTF-8 size when it is over ``limit`` bytes, else ``None``."""
+    # A string of n code points takes n to 4n bytes: short strings need no encoding.
+    if 4 * len(text) <= limit:
+        return None
+    size = utf8_length(text)
+    return size if size > limit else None
+
+
+def check_request_size(text: str, limit: int) -> ErrorDetail | None:
+    """Return the ``request_too_large`` error if ``text`` is over ``limit`` UTF-8 bytes."""
+    size = size_over(text, limit)
+    return None if size is None else request_too_large(size, limit)
+
+
+def check_events(
+    events: Sequence[str],
+    *,
+    max_events: int = MAX_EVENTS_PER_PUBLISH,
+    max_event_bytes: int | None = MAX_EVENT_BYTES,
+) -> ErrorDetail | None:
+    """Validate a publish's ``events``; ``None`` when they are fine.
+
+    Checks, in order: the count (1..``max_events``), then for each event in index order
+    its UTF-8 size (skipped when ``max_event_bytes`` is ``None``) and that it parses as
+    JSON.  An oversized event is never parsed.
+    """
+    if not events:
+        return NO_EVENTS
+    if len(events) > max_events:
+        return too_many_events(len(events), max_events)
+    for index, event in enumerate(events):
+        if max_event_bytes is not None and size_over(event, max_event_bytes):
+            return event_too_large(max_event_bytes)
+        reason = codec.event_json_error(event)
+        if reason is not None:
+            return invalid_event_json(index, reason)
+    return None
+
+
+def _check_namespace(
+    channel: Channel, namespace_exists: Callable[[str], bool] | None
+) -> ErrorDetail | None:
+    if namespace_exists is not None and not namespace_exists(channel.namespace):
+        return unknown_namespace(channel.namespace)
+    return None
+
+
+def check_subscribe(
+    channel: str, *, namespace_exists: Callable[[str], bool] | None = None
+) -> Channel | ErrorDetail:
+    """Parse a subscription pattern and check its namespace.
+
+    Returns:
+        The parsed pattern, or the error to answer with.
+    """
+    try:
+        parsed = parse_subscribe_channel(channel)
+    except InvalidChannelError as exc:
+        return invalid_channel(exc.rule)
+    return _check_namespace(parsed, namespace_exists) or parsed
+
+
+def check_publish(
+    channel: str,
+    events: Sequence[str],
+    *,
+    namespace_exists: Callable[[str], bool] | None = None,
+    max_events: int = MAX_EVENTS_PER_PUBLISH,
+    max_event_bytes: int | None = MAX_EVENT_BYTES,
+) -> Channel | ErrorDetail:
+    """Validate a publish target and its events: channel syntax, namespace, events.
+
+    Returns:
+        The parsed channel, or the first error found (see :func:`check_events`).
+    """
+    try:
+        parsed = parse_channel(channel)
+    except InvalidChannelError as exc:
+        return invalid_channel(exc.rule)
+    return (
+        _check_namespace(parsed, namespace_exists)
+        or check_events(events, max_events=max_events, max_event_bytes=max_event_bytes)
+        or parsed
+    )

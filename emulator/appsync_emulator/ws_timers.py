@@ -1,0 +1,169 @@
+"""What happens to a WebSocket connection on its own: keep-alive, its lifetime, flow faults
+and the one-shot faults (close, drop, broadcast errors, raw text, floods)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
+
+from ._logging import LOG_FAULTS
+from .config import EmulatorConfig
+from .faults import (
+    CloseConnection,
+    DropConnection,
+    Fault,
+    FaultPlan,
+    FloodSubscription,
+    Point,
+    SendBroadcastError,
+    SendError,
+    SendRawText,
+)
+from .outbound import OutboundQueue
+from .recorder import ConnectionInfo
+from .server_protocol import ServerProtocol
+
+__all__ = ["ConnectionTimers", "TimedConnection"]
+
+
+class TimedConnection(Protocol):
+    """What the timers and one-shot faults need of their connection."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def config(self) -> EmulatorConfig: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def closing(self) -> bool: ...
+    @property
+    def protocol(self) -> ServerProtocol: ...
+    @property
+    def plan(self) -> FaultPlan: ...
+    @property
+    def info(self) -> ConnectionInfo: ...
+    @property
+    def read_gate(self) -> asyncio.Event: ...
+    @property
+    def outbound(self) -> OutboundQueue: ...
+
+    def flush(self) -> None: ...
+    def schedule_close(self, code: int, reason: str = "") -> None: ...
+    def abort(self) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None: ...
+
+
+class ConnectionTimers:
+    """The keep-alive task, the lifetime timer and the fault-driven actions of one
+    connection."""
+
+    def __init__(self, conn: TimedConnection) -> None:
+        self.conn = conn
+        self.keepalive: asyncio.Task[None] | None = None
+        self._lifetime: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Arm the ``max_connection_lifetime`` timer (closes with 1001)."""
+        lifetime = self.conn.config.max_connection_lifetime
+        if lifetime > 0:
+            self._lifetime = self.conn.loop.call_later(
+                lifetime, self.conn.schedule_close, 1001, "connection lifetime exceeded"
+            )
+
+    def cancel(self) -> None:
+        """Disarm the lifetime timer (the tasks are cancelled by the connection)."""
+        if self._lifetime is not None:
+            self._lifetime.cancel()
+
+    # --- keep-alive -----------------------------------------------------------------------
+
+    def start_keepalive(self) -> None:
+        """Send ``ka`` now and every ``keepalive_interval`` (idempotent)."""
+        conn = self.conn
+        if self.keepalive is None and not conn.closing:
+            self.keepalive = conn.loop.create_task(self._keepalive_loop(), name=f"{conn.id}-ka")
+
+    async def _keepalive_loop(self) -> None:
+        conn = self.conn
+        interval = conn.config.keepalive_interval
+        while not conn.closing:
+            conn.protocol.send_keepalive()
+            conn.flush()
+            await asyncio.sleep(interval)
+
+    # --- faults ----------------------------------------------------------------------------
+
+    def refresh_flow(self) -> None:
+        """Apply ``Stall``/``StallSubscriber``: open or close the read and write gates."""
+        conn = self.conn
+        plan = conn.plan
+        decision = plan.decide(Point.FLOW, conn.info) if plan.active(Point.FLOW) else None
+        stall_reads = decision is not None and decision.stall_reads
+        stall_writes = decision is not None and decision.stall_writes
+        gates = ((conn.read_gate, stall_reads), (conn.outbound.write_gate, stall_writes))
+        for gate, stalled in gates:
+            if stalled and gate.is_set():
+                gate.clear()
+            elif not stalled and not gate.is_set():
+                gate.set()
+        if stall_reads or stall_writes:
+            LOG_FAULTS.info("[%s] stalled: reads %s, writes %s", conn.id, stall_reads, stall_writes)
+
+    def execute(self, fault: Fault) -> None:
+        """Carry out a one-shot fault on this connection."""
+        conn = self.conn
+        if conn.closing:
+            return
+        LOG_FAULTS.info("[%s] executing %r", conn.id, fault)
+        protocol = conn.protocol
+        match fault:
+            case CloseConnection(code=code, reason=reason):
+                conn.schedule_close(code, reason)
+            case DropConnection():
+                conn.abort()
+            case SendBroadcastError(subscription_id=subscription_id, errors=errors):
+                for target in self._targets(subscription_id):
+                    if target in protocol.subscriptions:
+                        protocol.send_broadcast_error(target, errors)
+                conn.flush()
+            case SendError(errors=errors, id=operation_id):
+                protocol.send_error(errors, operation_id)
+                conn.flush()
+            case SendRawText(text=text):
+                conn.outbound.put_raw(text)
+            case FloodSubscription(
+                subscription_id=subscription_id, count=count, rate=rate, event=text
+            ):
+                targets = self._targets(subscription_id)
+                conn.spawn(self._flood(targets, count, rate, text), "flood")
+            case _:
+                pass
+
+    def _targets(self, subscription_id: str | None) -> list[str]:
+        if subscription_id is not None:
+            return [subscription_id]
+        return list(self.conn.protocol.subscriptions)
+
+    async def _flood(
+        self, targets: Sequence[str], count: int, rate: float | None, text: str
+    ) -> None:
+        conn = self.conn
+        period = 1.0 / rate if rate else 0.0
+        next_at = conn.loop.time()
+        drained = conn.outbound.drained
+        for _ in range(count):
+            if conn.closing:
+                return
+            if not drained.is_set():
+                await drained.wait()
+            sent = [conn.protocol.send_data(target, text) for target in targets]
+            conn.flush()
+            if not any(sent):
+                return  # every target was unsubscribed (or never existed)
+            if period:
+                next_at += period
+                await asyncio.sleep(max(0.0, next_at - conn.loop.time()))
+            # Without a rate, frames are queued back to back (a burst on the wire); the
+            # only pause is the wait for the queue to drain below half its capacity.
