@@ -4,7 +4,7 @@
 #   make test       run the whole test suite with branch coverage over both packages
 #   make lint       ruff check + ruff format --check
 #   make types      mypy --strict (configured in pyproject.toml)
-#   make coverage   make test, then require 100% branch coverage of appsync_events.protocol
+#   make coverage   make test, then require 100% branch coverage of the protocol cores and the catalogue
 #   make lean       check the client-only install (no extras) in a fresh venv
 #   make ci         what CI runs (.ci/run: a fresh venv, lint, types, test, lean)
 #
@@ -40,7 +40,7 @@ types: setup
 	$(PY) -m mypy
 
 coverage: test
-	$(PY) -m coverage report --include='*/appsync_events/protocol/*' --fail-under=100
+	$(PY) -m coverage report --include='*/appsync_events/protocol/*,*/appsync_emulator/server_protocol.py,*/appsync_emulator/catalogue.py,*/appsync_emulator/validation.py' --fail-under=100
 
 lean:
 	scripts/check_lean_install
