@@ -586,6 +586,19 @@ async def test_a_non_loopback_bind_needs_the_api_key() -> None:
 
 
 @pytest.mark.asyncio
+async def test_console_shares_the_emulators_tls() -> None:
+    async with EmulatorServer(fast_config(), tls=True) as server:
+        url = base(server)
+        assert url.startswith("https://")
+        connector = aiohttp.TCPConnector(ssl=server.client_ssl_context())
+        async with aiohttp.ClientSession(connector=connector) as http:
+            async with http.get(url) as resp:
+                assert resp.status == 200
+            async with http.ws_connect(url + "/events") as ws:
+                assert json.loads((await ws.receive()).data)["type"] == "hello"
+
+
+@pytest.mark.asyncio
 async def test_console_off(http: aiohttp.ClientSession) -> None:
     async with EmulatorServer(fast_config(), console=False) as server:
         assert server.console_url is None
@@ -593,6 +606,15 @@ async def test_console_off(http: aiohttp.ClientSession) -> None:
         async with http.get(root + "/console") as resp:
             assert resp.status == 404  # an unknown path like any other
             assert "error" not in await resp.json()  # not the console's answer
+
+
+def test_console_off_in_a_thread() -> None:
+    from appsync_emulator import EmulatorThread
+
+    with EmulatorThread(fast_config(), console=False) as server:
+        assert server.console_url is None
+    with EmulatorThread(fast_config()) as server:
+        assert server.console_url == server.http_endpoint.removesuffix("/event") + "/console"
 
 
 def test_no_console_flag() -> None:

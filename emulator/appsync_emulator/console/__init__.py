@@ -136,7 +136,7 @@ FAULT_KINDS: Final = {
 }
 
 
-class BadInput(ValueError):
+class _BadInput(ValueError):
     """A console request's field is invalid (answered 400 with this message)."""
 
 
@@ -328,21 +328,21 @@ class Console:
     async def _read_json(self, request: web.Request) -> dict[str, Any]:
         size = request.content_length
         if size is not None and size > MAX_BODY:
-            raise BadInput(f"the body is larger than {MAX_BODY} bytes")
+            raise _BadInput(f"the body is larger than {MAX_BODY} bytes")
         chunks: list[bytes] = []
         total = 0
         while chunk := await request.content.read(MAX_BODY + 1 - total):
             chunks.append(chunk)
             total += len(chunk)
             if total > MAX_BODY:
-                raise BadInput(f"the body is larger than {MAX_BODY} bytes")
+                raise _BadInput(f"the body is larger than {MAX_BODY} bytes")
         body = b"".join(chunks)
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise BadInput("the body is not valid JSON") from None
+            raise _BadInput("the body is not valid JSON") from None
         if not isinstance(data, dict):
-            raise BadInput("the body must be a JSON object")
+            raise _BadInput("the body must be a JSON object")
         return data
 
     # --- page and static files --------------------------------------------------------------
@@ -654,7 +654,7 @@ class Console:
         try:
             data = await self._read_json(request)
             channel, events, body, auth = self._publish_request(request, data)
-        except BadInput as exc:
+        except _BadInput as exc:
             return _json_error(400, str(exc))
         operations = self.emulator.operations
         headers = request_headers(request)
@@ -700,16 +700,16 @@ class Console:
         config = self.emulator.config
         unknown = set(data) - {"channel", "events", "auth_mode", "token"}
         if unknown:
-            raise BadInput(f"unknown field(s): {', '.join(sorted(map(str, unknown)))[:200]}")
+            raise _BadInput(f"unknown field(s): {', '.join(sorted(map(str, unknown)))[:200]}")
         channel_text = data.get("channel")
         if not isinstance(channel_text, str) or not channel_text or len(channel_text) > 1024:
-            raise BadInput("channel must be a channel path such as /default/chat")
+            raise _BadInput("channel must be a channel path such as /default/chat")
         events = data.get("events")
         limit = config.limits.max_events_per_publish
         if not isinstance(events, list) or not 1 <= len(events) <= limit:
-            raise BadInput(f"events must be a list of 1 to {limit} JSON texts")
+            raise _BadInput(f"events must be a list of 1 to {limit} JSON texts")
         if not all(isinstance(e, str) for e in events):
-            raise BadInput("each event must be a JSON text (a string)")
+            raise _BadInput("each event must be a JSON text (a string)")
         checked = check_publish(
             channel_text,
             events,
@@ -718,7 +718,7 @@ class Console:
             max_event_bytes=None,
         )
         if not isinstance(checked, Channel):
-            raise BadInput(f"{checked.error_type}: {checked.message}")
+            raise _BadInput(f"{checked.error_type}: {checked.message}")
         mode_text = data.get("auth_mode", str(config.auth_providers[0]))
         try:
             mode = AuthType(mode_text) if isinstance(mode_text, str) else None
@@ -726,12 +726,12 @@ class Console:
             mode = None
         if mode is None or mode not in config.auth_providers:
             modes = ", ".join(str(m) for m in config.auth_providers)
-            raise BadInput(f"auth_mode must be one of the configured modes: {modes}")
+            raise _BadInput(f"auth_mode must be one of the configured modes: {modes}")
         token = data.get("token")
         if token is not None and (
             not isinstance(token, str) or len(token) > MAX_TOKEN or not token.isprintable()
         ):
-            raise BadInput(f"token must be printable text of at most {MAX_TOKEN} characters")
+            raise _BadInput(f"token must be printable text of at most {MAX_TOKEN} characters")
         body_text = json.dumps({"channel": channel_text, "events": events})
         auth = self._credentials(mode, token or None, request.host, body_text)
         return checked, tuple(events), body_text.encode(), auth
@@ -743,11 +743,11 @@ class Console:
         config = self.emulator.config
         if mode is AuthType.API_KEY:
             if config.api_key is None:
-                raise BadInput("API_KEY: the emulator has no API key configured")
+                raise _BadInput("API_KEY: the emulator has no API key configured")
             return {"host": host, "x-api-key": config.api_key}
         if mode is AuthType.AWS_IAM:
             if not config.iam_credentials:
-                raise BadInput("AWS_IAM: the emulator has no IAM credentials configured")
+                raise _BadInput("AWS_IAM: the emulator has no IAM credentials configured")
             creds = config.iam_credentials[0]
             return sign_request(
                 credentials=Credentials(
@@ -761,7 +761,7 @@ class Console:
         if token is None and mode in (AuthType.AMAZON_COGNITO_USER_POOLS, AuthType.OPENID_CONNECT):
             token = self.emulator.issuer.mint("console")  # the local issuer's token
         if token is None:
-            raise BadInput(f"{mode}: give a token")
+            raise _BadInput(f"{mode}: give a token")
         return {"host": host, "authorization": token}
 
     # --- faults -------------------------------------------------------------------------------
@@ -780,7 +780,7 @@ class Console:
         try:
             data = await self._read_json(request)
             message = self._fault_action(data)
-        except BadInput as exc:
+        except _BadInput as exc:
             return _json_error(400, str(exc))
         self._broadcast_state()
         return self._faults_answer(message)
@@ -799,16 +799,16 @@ class Console:
         if action == "remove":
             key = data.get("key")
             if isinstance(key, bool) or not isinstance(key, int):
-                raise BadInput("key must be the integer key of an installed fault")
+                raise _BadInput("key must be the integer key of an installed fault")
             if not any(k == key for k, _, _ in self.emulator.plan.faults()):
-                raise BadInput(f"no installed fault has key {key}")
+                raise _BadInput(f"no installed fault has key {key}")
             self.emulator.remove_fault(key)
             return f"removed fault #{key}"
         if action == "clear":
             self.emulator.clear_faults()
             return "removed every fault"
         if action != "add":
-            raise BadInput('action must be "add", "remove" or "clear"')
+            raise _BadInput('action must be "add", "remove" or "clear"')
         target = self._fault_target(data.get("target"))
         fault = self._fault(data)
         key = self.emulator.add_fault(fault, target)
@@ -821,9 +821,9 @@ class Console:
         if target is None or target == "all":
             return None
         if not isinstance(target, str) or not _CONN_ID.fullmatch(target):
-            raise BadInput('target must be "all" or a connection id such as "c1"')
+            raise _BadInput('target must be "all" or a connection id such as "c1"')
         if target not in self.emulator.connections:
-            raise BadInput(f"no open connection {target!r}")
+            raise _BadInput(f"no open connection {target!r}")
         return target
 
     @staticmethod
@@ -841,21 +841,21 @@ class Console:
                 or not math.isfinite(seconds)
                 or not 0 <= seconds <= MAX_DELAY
             ):
-                raise BadInput(f"seconds must be a number from 0 to {MAX_DELAY:g}")
+                raise _BadInput(f"seconds must be a number from 0 to {MAX_DELAY:g}")
             return DelayAck(float(seconds))
         if kind == "close":
             code = data.get("code", 1000)
             reason = data.get("reason", "")
             if isinstance(code, bool) or not isinstance(code, int):
-                raise BadInput("code must be an integer WebSocket close code")
+                raise _BadInput("code must be an integer WebSocket close code")
             if not isinstance(reason, str):
-                raise BadInput("reason must be text")
+                raise _BadInput("reason must be text")
             try:
                 return CloseConnection(code, reason)
             except ValueError as exc:
-                raise BadInput(str(exc)) from None
+                raise _BadInput(str(exc)) from None
         kinds = ", ".join(FAULT_KINDS)
-        raise BadInput(f"kind must be one of {kinds}")
+        raise _BadInput(f"kind must be one of {kinds}")
 
 
 def _changed_since(seen: int) -> Callable[[Recorder], int | None]:
