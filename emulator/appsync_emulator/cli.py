@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve https:// and wss:// with a certificate from a throw-away local CA",
     )
     parser.add_argument(
+        "--no-console",
+        action="store_true",
+        help="do not serve the web console at /console (served by default, same listener)",
+    )
+    parser.add_argument(
         "--ready-file",
         type=Path,
         metavar="PATH",
@@ -247,7 +252,9 @@ def warn_if_exposed(host: str) -> bool:
 
 async def _serve(args: argparse.Namespace, config: EmulatorConfig, port: int) -> int:
     warn_if_exposed(args.host)
-    server = EmulatorServer(config, host=args.host, port=port, tls=args.tls)
+    server = EmulatorServer(
+        config, host=args.host, port=port, tls=args.tls, console=not args.no_console
+    )
     try:
         await server.start()
     except OSError as exc:

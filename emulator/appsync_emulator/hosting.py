@@ -174,6 +174,13 @@ class EmulatorHost:
         return f"{'wss' if self._state.tls else 'ws'}://{self._base}/event/realtime"
 
     @property
+    def console_url(self) -> str | None:
+        """``http://127.0.0.1:PORT/console`` (``https://`` with TLS); ``None`` when off."""
+        if not self._state.emulator.console.enabled:
+            return None
+        return f"{'https' if self._state.tls else 'http'}://{self._base}/console"
+
+    @property
     def region(self) -> str:
         """The configured AWS region (what IAM signatures must name)."""
         return self._state.config.region
@@ -426,6 +433,7 @@ class EmulatorServer(EmulatorHost):
         tls: serve ``https``/``wss`` with a certificate from a local CA
             (:attr:`ca_cert_path`, :meth:`client_ssl_context`).
         shutdown_timeout: seconds in-flight HTTP requests get at shutdown.
+        console: serve the web console at ``/console`` (:attr:`console_url`).
     """
 
     def __init__(
@@ -436,9 +444,12 @@ class EmulatorServer(EmulatorHost):
         port: int = 0,
         tls: bool = False,
         shutdown_timeout: float = 2.0,
+        console: bool = True,
     ) -> None:
         config = config if config is not None else EmulatorConfig()
         self._state = _HostState(config=config, emulator=Emulator(config), host=host, tls=tls)
+        self._state.emulator.console.enabled = console
+        self._state.emulator.console.bind_host = host
         self._requested_port = port
         self.shutdown_timeout = shutdown_timeout
         """Seconds in-flight HTTP requests get at shutdown."""
@@ -529,9 +540,15 @@ class EmulatorThread(EmulatorHost):
         shutdown_timeout: float = 2.0,
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        console: bool = True,
     ) -> None:
         self.server = EmulatorServer(
-            config, host=host, port=port, tls=tls, shutdown_timeout=shutdown_timeout
+            config,
+            host=host,
+            port=port,
+            tls=tls,
+            shutdown_timeout=shutdown_timeout,
+            console=console,
         )
         """The in-loop server the thread runs."""
         self._state = self.server._state

@@ -132,6 +132,7 @@ class Recorder:
         self._sent_count = 0
         self._opened_total = 0
         self._seq = 0
+        self._version = 0
         self._waiters: list[_Waiter] = []
         self._blocking = 0
 
@@ -139,6 +140,7 @@ class Recorder:
 
     def _changed(self) -> None:
         """Wake blocking waiters and complete async ones.  Call with the lock held."""
+        self._version += 1
         self._cond.notify_all()
         if not self._waiters:
             return
@@ -331,6 +333,11 @@ class Recorder:
             self._changed()
 
     # --- reading ------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """A counter bumped by every change (a cheap "has anything changed?" for watchers)."""
+        return self._version
 
     @property
     def connections(self) -> list[ConnectionInfo]:

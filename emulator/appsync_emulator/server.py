@@ -52,6 +52,7 @@ from ._logging import LOG_SERVER
 from .broker import Broker
 from .catalogue import THROTTLED
 from .config import EmulatorConfig
+from .console import Console
 from .faults import Fault, FaultPlan, Target
 from .http_publish import CORS_HEADERS
 from .issuer import LocalIssuer, routes as issuer_routes
@@ -103,6 +104,8 @@ class Emulator:
         """Set when the application shuts down: no new upgrades, withheld replies end."""
         self.http_tasks: set[asyncio.Task[Any]] = set()
         """The running HTTP publishes (shielded from their requests, awaited at shutdown)."""
+        self.console = Console(self)
+        """The web console at ``/console`` (its own routes; never recorded)."""
 
     # --- extension points ---------------------------------------------------------------
 
@@ -116,6 +119,7 @@ class Emulator:
             web.route("*", "/event", self._http_event),
             web.route("*", "/event/realtime", self._realtime),
             *issuer_routes(self.issuer),  # /.well-known/jwks.json, openid-configuration
+            *self.console.routes(),  # /console, /console/events, /console/api/* (not recorded)
         ]
 
     def build_app(self) -> web.Application:
@@ -124,6 +128,7 @@ class Emulator:
         app.add_routes(self.route_table())
         app.add_routes([web.route("*", "/{tail:.*}", self._not_found)])
         app.on_shutdown.append(self._on_shutdown)
+        app.on_shutdown.append(self.console.shutdown)
         return app
 
     # --- errors ---------------------------------------------------------------------------
