@@ -31,6 +31,7 @@ from appsync_events.protocol import codec
 from appsync_events.protocol.signing import SIGNING_SERVICE, signing_body
 
 from .. import catalogue
+from .._logging import REDACTED, SECRET_HEADERS
 from ..catalogue import (
     INVALID_TOKEN_MESSAGE,
     SIGNATURE_MISMATCH_MESSAGE,
@@ -49,6 +50,7 @@ __all__ = [
     "IamVerifier",
     "ParsedAuthorization",
     "parse_authorization",
+    "redact_canonical_request",
 ]
 
 log = logging.getLogger("appsync_emulator.verify")
@@ -108,12 +110,14 @@ def parse_authorization(value: str) -> ParsedAuthorization:
     """
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise ValueError(catalogue.sigv4_unsupported_algorithm(algorithm, ALGORITHM))
+        raise ValueError(
+            catalogue.sigv4_unsupported_algorithm(_shown_algorithm(algorithm), ALGORITHM)
+        )
     parts: dict[str, str] = {}
     for item in rest.split(","):
         name, eq, val = item.strip().partition("=")
         if not eq:
-            raise ValueError(catalogue.sigv4_malformed_component(item.strip()))
+            raise ValueError(catalogue.sigv4_malformed_component(_shown_component(item.strip())))
         parts[name.strip()] = val.strip()
     for required in ("Credential", "SignedHeaders", "Signature"):
         if not parts.get(required):
@@ -185,7 +189,41 @@ def _expected(
 
 
 def _mismatch_message(expected: _Expected) -> str:
-    return catalogue.sigv4_mismatch(expected.canonical_request, expected.string_to_sign)
+    return catalogue.sigv4_mismatch(
+        redact_canonical_request(expected.canonical_request), expected.string_to_sign
+    )
+
+
+def redact_canonical_request(canonical: str) -> str:
+    """The canonical request with the values of secret signed headers hidden.
+
+    AWS's mismatch answer shows the canonical string; ours does too (it is how signers
+    are debugged) but never with the session token or any other credential a client chose
+    to sign (``x-api-key``, ``authorization``): the answer is logged.  Header lines are
+    ``name:value`` with the value's whitespace collapsed, so a value cannot forge a line.
+    """
+    lines = canonical.split("\n")
+    for i, line in enumerate(lines):
+        name, colon, _ = line.partition(":")
+        if colon and name in SECRET_HEADERS:
+            lines[i] = f"{name}:{REDACTED}"
+    return "\n".join(lines)
+
+
+_COMPONENT_NAME = re.compile(r"[A-Za-z]{1,20}")
+_ALGORITHM_NAME = re.compile(r"[A-Za-z0-9-]{1,40}")
+
+
+def _shown_component(item: str) -> str:
+    # A malformed component may be a signature (``Signature <hex>``, a bare hex run):
+    # name it by its leading word only when that is a known parameter name.
+    match = _COMPONENT_NAME.match(item)
+    name = match.group() if match else ""
+    return f"{name}…" if name in ("Credential", "SignedHeaders", "Signature") else "<redacted>"
+
+
+def _shown_algorithm(algorithm: str) -> str:
+    return algorithm if _ALGORITHM_NAME.fullmatch(algorithm) else "<redacted>"
 
 
 class IamVerifier:

@@ -32,6 +32,7 @@ from typing import Any, Final
 from appsync_events.errors import InvalidChannelError
 from appsync_events.protocol.channels import parse_channel, parse_subscribe_channel
 
+from .._logging import fingerprint
 from ..config import AuthType, ConfigError, LambdaAuthorizerConfig
 from .base import AuthRequest, Identity, Operation, lambda_operation, unauthorized
 
@@ -149,7 +150,7 @@ class LambdaVerifier:
         if not cached.authorized:
             raise unauthorized()
         ctx = {"handlerContext": dict(cached.handler_context or {})}
-        return Identity(mode=self.mode, ctx=ctx, principal="lambda:" + token[:8] + "…")
+        return Identity(mode=self.mode, ctx=ctx, principal="lambda:" + fingerprint(token))
 
     def _store(self, key: tuple[str, str, str | None], value: _Cached) -> None:
         self._cache[key] = value
