@@ -66,12 +66,18 @@ WRONG_SECRET_KEY = _secret("wrong/")
 LAMBDA_OK = "lambda-ok-" + secrets.token_urlsafe(18)
 LAMBDA_DENIED = "lambda-no-" + secrets.token_urlsafe(18)
 LAMBDA_RAISE = "lambda-raise-" + secrets.token_urlsafe(18)
+LAMBDA_ECHO = "lambda-echo-" + secrets.token_urlsafe(18)
+LAMBDA_BAD_CONTEXT = "lambda-context-" + secrets.token_urlsafe(18)
 
 
 def lambda_authorizer(event: dict[str, Any]) -> dict[str, Any]:
     token = event["authorizationToken"]
     if token.startswith("lambda-raise"):
         raise RuntimeError("authorizer bug")
+    if token.startswith("lambda-echo"):
+        return event  # a common bug: the result is not {"isAuthorized": ...}
+    if token.startswith("lambda-context"):
+        return {"isAuthorized": True, "handlerContext": [token], "ttlOverride": token}
     return {"isAuthorized": token.startswith("lambda-ok")}
 
 
@@ -129,6 +135,8 @@ class Secrets:
             LAMBDA_OK,
             LAMBDA_DENIED,
             LAMBDA_RAISE,
+            LAMBDA_ECHO,
+            LAMBDA_BAD_CONTEXT,
         }
 
     def add_map(self, auth: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -295,6 +303,8 @@ async def _auth_maps(server: EmulatorServer, used: Secrets, op: Operation) -> li
         {"host": host, "AUTHORIZATION": LAMBDA_DENIED},
         {"host": host, "Authorization": LAMBDA_RAISE},
         {"host": host, "Authorization": [LAMBDA_OK]},
+        {"host": host, "Authorization": LAMBDA_ECHO},
+        {"host": host, "Authorization": LAMBDA_BAD_CONTEXT},
     ]
     for auth in maps:
         used.add_map(auth)
@@ -311,6 +321,15 @@ async def _auth_maps(server: EmulatorServer, used: Secrets, op: Operation) -> li
 async def _websocket_matrix(server: EmulatorServer, used: Secrets) -> None:
     for auth in await _auth_maps(server, used, Operation.CONNECT):
         await _connect_with(server, auth)
+    # header- subprotocols that do not decode: bad base64, not JSON, not an object.
+    for raw in (
+        f'{{"x-api-key":"{API_KEY}"',
+        f'["{API_KEY}"]',
+    ):
+        encoded = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        for header in ("header-" + encoded, "header-" + encoded + "!"):
+            ws = await _open(server, [PROTOCOL_EVENTS, header])
+            await ws.close()
     # Credentials as real upgrade headers, with and without the events subprotocol.
     ws = await _open(server, [PROTOCOL_EVENTS], additional_headers={"x-api-key": API_KEY})
     await ws.close()
