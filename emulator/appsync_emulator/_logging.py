@@ -7,13 +7,18 @@
 * ``appsync_emulator.auth``: authorization decisions;
 * ``appsync_emulator.faults``: injected faults and what they did.
 
-Nothing secret is ever logged: ``x-api-key``, ``Authorization``, ``X-Amz-Security-Token``
-(and cookies) are redacted wherever they appear, including inside the ``header-``
-subprotocol and the ``authorization`` map of a frame.
+Nothing secret is ever logged, whole or in part, at any level: ``x-api-key``,
+``Authorization``, ``X-Amz-Security-Token`` (and cookies) are redacted wherever they appear
+and whatever their type (a list, an object), in any letter case, including inside the
+``header-`` subprotocol and an ``authorization`` map at any depth of a frame (where only
+the known public headers, ``host``, ``x-amz-date``..., are shown).  Frames that are not JSON
+are logged by size only.  Principals are named by :func:`fingerprint`, never by characters
+of a key or token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -26,7 +31,10 @@ __all__ = [
     "LOG_SERVER",
     "LOG_WS",
     "ConnectionLogger",
+    "PUBLIC_AUTH_HEADERS",
+    "REDACTED",
     "SECRET_HEADERS",
+    "fingerprint",
     "redact_frame",
     "redact_headers",
     "redact_subprotocols",
@@ -43,6 +51,22 @@ LOG_FAULTS: Final = logging.getLogger("appsync_emulator.faults")
 SECRET_HEADERS: Final = frozenset({"x-api-key", "authorization", "x-amz-security-token", "cookie"})
 """Header / auth-map keys whose values are never logged (compared lower-case)."""
 
+PUBLIC_AUTH_HEADERS: Final = frozenset(
+    {
+        "host",
+        "x-amz-date",
+        "x-amz-content-sha256",
+        "x-amz-user-agent",
+        "user-agent",
+        "accept",
+        "content-type",
+        "content-encoding",
+    }
+)
+"""The only keys of an ``authorization`` map whose values are logged (lower-case)."""
+
+REDACTED: Final = "<redacted>"
+
 MAX_LOGGED_CHARS: Final = 500
 
 
@@ -56,18 +80,36 @@ def truncate(text: str | bytes, limit: int = MAX_LOGGED_CHARS) -> str:
     return f"{text[:limit]}… ({len(text)} chars)"
 
 
-def redact_value(value: str) -> str:
-    """Keep a short prefix so keys stay distinguishable in logs; hide the rest."""
-    return f"{value[:4]}…<redacted>" if len(value) > 8 else "<redacted>"
+def fingerprint(value: str) -> str:
+    """A short, non-reversible name for a secret: the first 8 hex digits of its SHA-256.
+
+    Logs name an API key or a Lambda token by this, never by any of its characters.
+    """
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def redact_value(value: object) -> str:
+    """What a secret value is logged as: nothing of it, whatever its type."""
+    return REDACTED
+
+
+def _redact_auth_map(auth: Mapping[str, Any]) -> dict[str, Any]:
+    # Inside an authorization map only the known non-secret headers are shown: anything
+    # else (a secret under an unexpected spelling included) is hidden.
+    return {
+        key: value if key.lower() in PUBLIC_AUTH_HEADERS and isinstance(value, str) else REDACTED
+        for key, value in auth.items()
+    }
 
 
 def redact_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of a header or auth map with secret values redacted."""
+    """Return a copy of a header or auth map with secret values redacted (any type)."""
     out: dict[str, Any] = {}
     for key, value in headers.items():
-        if key.lower() in SECRET_HEADERS and isinstance(value, str):
-            out[key] = redact_value(value)
-        elif key.lower() == "sec-websocket-protocol" and isinstance(value, str):
+        lowered = str(key).lower()
+        if lowered in SECRET_HEADERS:
+            out[key] = REDACTED
+        elif lowered == "sec-websocket-protocol" and isinstance(value, str):
             out[key] = ", ".join(redact_subprotocols(v.strip() for v in value.split(",")))
         else:
             out[key] = value
@@ -79,23 +121,47 @@ def redact_subprotocols(offered: Iterable[str]) -> list[str]:
     return ["header-<redacted>" if p.startswith("header-") else p for p in offered]
 
 
+def _redact_json(value: Any) -> Any:
+    """Walk a decoded frame: an ``authorization`` object (any case, any depth) keeps only
+    its public headers; any other secret-named key loses its value."""
+    if isinstance(value, list):
+        return [_redact_json(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        lowered = key.lower()
+        if lowered == "authorization" and isinstance(item, dict):
+            out[key] = _redact_auth_map(item)
+        elif lowered in SECRET_HEADERS:
+            out[key] = REDACTED
+        else:
+            out[key] = _redact_json(item)
+    return out
+
+
 def redact_frame(text: str | bytes) -> str:
-    """Return a frame for logging: secrets in its ``authorization`` map hidden, truncated."""
+    """Return a frame for logging: secrets hidden, truncated.
+
+    A frame that is not JSON is never shown (it may hold a credential that cannot be
+    found without parsing it): only its size and where parsing failed.  A binary frame is
+    shown as its text when it is JSON, else by its size.
+    """
+    kind = "frame"
     if isinstance(text, bytes | bytearray):
-        return truncate(text)
-    if '"authorization"' not in text:
-        return truncate(text)
+        kind = "binary frame"
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<{kind}: {len(text)} bytes, not UTF-8>"
     try:
         obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"<{kind}: {len(text)} chars, not JSON ({exc.msg} at char {exc.pos})>"
     except (ValueError, RecursionError):
-        return truncate(text)
-    if isinstance(obj, dict) and isinstance(obj.get("authorization"), dict):
-        obj["authorization"] = redact_headers(obj["authorization"])
-        payload = obj.get("payload")
-        if isinstance(payload, dict):
-            obj["payload"] = "<redacted>"
-        return truncate(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
-    return truncate(text)
+        return f"<{kind}: {len(text)} chars, not JSON>"
+    shown = json.dumps(_redact_json(obj), separators=(",", ":"), ensure_ascii=False)
+    return truncate(shown if kind == "frame" else f"binary {shown}")
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):

@@ -63,10 +63,12 @@ __all__ = [
     "sigv4_missing_parameter",
     "sigv4_missing_signed_header",
     "sigv4_not_yet_current",
+    "sigv4_realtime_host",
     "sigv4_scope_date_mismatch",
     "sigv4_signed_header_not_utf8",
     "sigv4_unsigned_required_header",
     "sigv4_unsupported_algorithm",
+    "sigv4_wrong_host",
     "sigv4_wrong_region",
     "sigv4_wrong_service",
     "sigv4_wrong_terminator",
@@ -392,6 +394,25 @@ def sigv4_expired(timestamp: str, earliest: str, now: str) -> str:
 def sigv4_not_yet_current(timestamp: str, latest: str, now: str) -> str:
     """A signature more than five minutes in the future."""
     return f"Signature not yet current: {timestamp} is still later than {latest} ({now} + 5 min.)"
+
+
+def sigv4_wrong_host(signed: str, expected: Sequence[str]) -> str:
+    """A signature for another host (the emulator's wording: AWS's is a plain mismatch)."""
+    wanted = " or ".join(repr(h) for h in expected) or "the host this emulator was reached at"
+    return (
+        f"The signed 'host' header {signed!r} is not this API's HTTP host; expected "
+        f"{wanted}. Sign the HTTP endpoint's host, port included, for every operation, the "
+        "WebSocket ones too (an AWS host name must be listed in customDomains)."
+    )
+
+
+def sigv4_realtime_host(signed: str, expected: str) -> str:
+    """A signature for the real-time host instead of the HTTP host (a common mistake)."""
+    return (
+        f"The signed 'host' header {signed!r} is the real-time host (appsync-realtime-api); "
+        f"sign the HTTP host {expected!r} instead: AppSync checks every signature against "
+        "the HTTP endpoint's host, even on the WebSocket."
+    )
 
 
 def sigv4_mismatch(canonical_request: str, string_to_sign: str) -> str:

@@ -69,6 +69,7 @@ maxConnectionLifetimeSeconds = 86400
 
 clockOffsetSeconds = 0          # shifts the clock of SigV4 date and JWT exp/iat checks
 strictAwsEscaping = false       # IAM over WebSocket: accept only the HTML-escaped body (ISS-400)
+customDomains = []              # IAM: signed hosts accepted besides the emulator's HTTP host
 failedEventCode = "EventProcessingError"   # `code` of failed[] entries set by a handler
 recordLimit = 10000             # entries the recorder keeps per list
 handlerTimeoutSeconds = 10      # seconds an async on_publish/on_subscribe handler may run

@@ -189,6 +189,11 @@ class EmulatorConfig:
     """Seconds added to the wall clock for auth checks (SigV4 date, JWT exp) to test skew."""
     strict_aws_escaping: bool = False
     """Verify WS IAM bodies only in the HTML-escaped form (reproduces ISS-400)."""
+    custom_domains: tuple[str, ...] = ()
+    """Extra ``host`` values (``hostname[:port]``) an IAM signature may name, besides the
+    emulator's HTTP host as the client reached it: AppSync custom domain names, and the AWS
+    host name (``<id>.appsync-api.<region>.amazonaws.com``) when reached through a DNS
+    override (an AWS name is never accepted unless listed)."""
     failed_event_code: str = "EventProcessingError"
     """``code`` of a ``failed`` entry produced by a handler's ``error``."""
     record_limit: int = 10_000
@@ -285,7 +290,7 @@ class EmulatorConfig:
         ``authProviders``, ``connectionAuthModes``, ``defaultPublishAuthModes``,
         ``defaultSubscribeAuthModes``), ``connectionTimeoutMs``, ``keepAliveIntervalSeconds``,
         ``maxConnectionLifetimeSeconds``, ``limits`` (snake_case :class:`Limits` fields),
-        ``clockOffsetSeconds``, ``strictAwsEscaping``.
+        ``clockOffsetSeconds``, ``strictAwsEscaping``, ``customDomains`` (host names).
 
         Raises:
             ConfigError: naming the offending key.
@@ -358,6 +363,8 @@ class _Loader:
                 if not ok or (typ is not bool and isinstance(value, bool)):
                     raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
                 self.kw[attr] = typ(value)
+        if "customDomains" in d:
+            self.kw["custom_domains"] = _strings(d["customDomains"], "customDomains")
         if "apiKeys" in d:
             self.kw["api_keys"] = tuple(self._api_key(i, v) for i, v in enumerate(d["apiKeys"]))
         if "iamCredentials" in d:

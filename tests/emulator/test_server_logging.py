@@ -41,7 +41,7 @@ def test_redact_frame_hides_the_authorization_map() -> None:
     shown = redact_frame(frame % SECRET)
     assert SECRET not in shown
     assert '"channel":"default/x"' in shown
-    assert redact_frame("not json") == "not json"
+    assert redact_frame("not json") == "<frame: 8 chars, not JSON (Expecting value at char 0)>"
     assert truncate("x" * 600).endswith("(600 chars)")
     assert "bytes" in truncate(b"y" * 600)
 

@@ -262,6 +262,44 @@ async def test_oidc_iat_ttl_and_auth_ttl(issuer: LocalIssuer) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("key", ["iat_ttl", "auth_ttl"])
+@pytest.mark.parametrize("ttl", [0, None])
+async def test_oidc_ttl_of_zero_or_unset_is_not_checked(
+    issuer: LocalIssuer, key: str, ttl: int | None
+) -> None:
+    """``iatTTL = 0`` / ``authTTL = 0`` (what example-config writes) check nothing."""
+    iss = "https://idp.example.com"
+    now_claims = {"auth_time": int(NOW.timestamp())}
+    fresh = issuer.mint("x", issuer=iss, claims=now_claims, now=NOW)
+    await oidc(issuer, **{key: ttl}).verify(connect(fresh), NOW)
+    old = issuer.mint("x", issuer=iss, claims={"auth_time": int(NOW.timestamp()) - 86_400}, now=NOW)
+    old_iat = issuer.mint(
+        "x", issuer=iss, claims=now_claims, now=NOW - timedelta(days=1), expires_in=2 * 86_400
+    )
+    await oidc(issuer, **{key: ttl}).verify(connect(old), NOW)
+    await oidc(issuer, **{key: ttl}).verify(connect(old_iat), NOW)
+    no_auth_time = issuer.mint("x", issuer=iss, claims={"auth_time": None}, now=NOW)
+    await oidc(issuer, **{key: ttl}).verify(connect(no_auth_time), NOW)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("key", ["iat_ttl", "auth_ttl"])
+async def test_oidc_positive_ttl_accepts_a_token_of_this_second(
+    issuer: LocalIssuer, key: str
+) -> None:
+    iss = "https://idp.example.com"
+    fresh = issuer.mint("x", issuer=iss, claims={"auth_time": int(NOW.timestamp())}, now=NOW)
+    await oidc(issuer, **{key: 1}).verify(connect(fresh), NOW)
+    stale = issuer.mint(
+        "x",
+        issuer=iss,
+        claims={"auth_time": int(NOW.timestamp()) - 2},
+        now=NOW - timedelta(seconds=2),
+    )
+    assert await rejected(oidc(issuer, **{key: 1_000}), stale) == EXPIRED
+
+
+@pytest.mark.asyncio
 async def test_garbage_tokens_are_rejected_not_crashing(issuer: LocalIssuer) -> None:
     for token in ("a.b.c", "eyJhbGciOiJSUzI1NiJ9.e30.", f"{b64({'alg': 'RS256'})}.!!.x"):
         request = connect(token)

@@ -66,6 +66,7 @@ def build_policy(
                     strict_aws_escaping=config.strict_aws_escaping,
                     api_id=config.api_id,
                     account_id=config.account_id,
+                    custom_domains=config.custom_domains,
                 )
             case AuthType.AMAZON_COGNITO_USER_POOLS:
                 issuer = issuer or LocalIssuer.for_config(config)

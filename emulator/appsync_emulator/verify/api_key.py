@@ -6,6 +6,7 @@ import hmac
 from collections.abc import Sequence
 from datetime import datetime
 
+from .._logging import fingerprint
 from ..config import ApiKeyConfig, AuthType
 from .base import AuthRequest, Identity, unauthorized
 
@@ -13,14 +14,18 @@ __all__ = ["ApiKeyVerifier"]
 
 
 class ApiKeyVerifier:
-    """Accepts a known, unexpired ``x-api-key``; identity is ``null`` as in AWS (§5.8)."""
+    """Accepts a known, unexpired ``x-api-key``; identity is ``null`` as in AWS (§5.8).
+
+    The principal (in logs and the recorder) is ``key:`` and the key's
+    :func:`~appsync_emulator._logging.fingerprint`, never characters of the key.
+    """
 
     mode = AuthType.API_KEY
 
     def __init__(self, keys: Sequence[ApiKeyConfig]) -> None:
         self.keys = tuple(keys)
         self._identities = {
-            key.key: Identity(mode=self.mode, ctx=None, principal=key.key[:8] + "…")
+            key.key: Identity(mode=self.mode, ctx=None, principal="key:" + fingerprint(key.key))
             for key in self.keys
         }
 

@@ -27,10 +27,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
+from appsync_events.endpoints import http_host_from_realtime, region_from_host
 from appsync_events.protocol import codec
 from appsync_events.protocol.signing import SIGNING_SERVICE, signing_body
 
 from .. import catalogue
+from .._logging import REDACTED, SECRET_HEADERS
 from ..catalogue import (
     INVALID_TOKEN_MESSAGE,
     SIGNATURE_MISMATCH_MESSAGE,
@@ -49,6 +51,7 @@ __all__ = [
     "IamVerifier",
     "ParsedAuthorization",
     "parse_authorization",
+    "redact_canonical_request",
 ]
 
 log = logging.getLogger("appsync_emulator.verify")
@@ -108,12 +111,14 @@ def parse_authorization(value: str) -> ParsedAuthorization:
     """
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise ValueError(catalogue.sigv4_unsupported_algorithm(algorithm, ALGORITHM))
+        raise ValueError(
+            catalogue.sigv4_unsupported_algorithm(_shown_algorithm(algorithm), ALGORITHM)
+        )
     parts: dict[str, str] = {}
     for item in rest.split(","):
         name, eq, val = item.strip().partition("=")
         if not eq:
-            raise ValueError(catalogue.sigv4_malformed_component(item.strip()))
+            raise ValueError(catalogue.sigv4_malformed_component(_shown_component(item.strip())))
         parts[name.strip()] = val.strip()
     for required in ("Credential", "SignedHeaders", "Signature"):
         if not parts.get(required):
@@ -184,8 +189,55 @@ def _expected(
     return _Expected(canonical, sts, signer.signature(sts, request))
 
 
+def _normal_host(host: str) -> str:
+    """``hostname[:port]`` for comparison: lower case, no default port, no trailing dot."""
+    host = host.strip().lower()
+    for default in (":443", ":80"):
+        if host.endswith(default):
+            host = host[: -len(default)]
+    return host.rstrip(".")
+
+
+def _is_aws_host(host: str) -> bool:
+    return region_from_host(host) is not None
+
+
 def _mismatch_message(expected: _Expected) -> str:
-    return catalogue.sigv4_mismatch(expected.canonical_request, expected.string_to_sign)
+    return catalogue.sigv4_mismatch(
+        redact_canonical_request(expected.canonical_request), expected.string_to_sign
+    )
+
+
+def redact_canonical_request(canonical: str) -> str:
+    """The canonical request with the values of secret signed headers hidden.
+
+    AWS's mismatch answer shows the canonical string; ours does too (it is how signers
+    are debugged) but never with the session token or any other credential a client chose
+    to sign (``x-api-key``, ``authorization``): the answer is logged.  Header lines are
+    ``name:value`` with the value's whitespace collapsed, so a value cannot forge a line.
+    """
+    lines = canonical.split("\n")
+    for i, line in enumerate(lines):
+        name, colon, _ = line.partition(":")
+        if colon and name in SECRET_HEADERS:
+            lines[i] = f"{name}:{REDACTED}"
+    return "\n".join(lines)
+
+
+_COMPONENT_NAME = re.compile(r"[A-Za-z]{1,20}")
+_ALGORITHM_NAME = re.compile(r"[A-Za-z0-9-]{1,40}")
+
+
+def _shown_component(item: str) -> str:
+    # A malformed component may be a signature (``Signature <hex>``, a bare hex run):
+    # name it by its leading word only when that is a known parameter name.
+    match = _COMPONENT_NAME.match(item)
+    name = match.group() if match else ""
+    return f"{name}…" if name in ("Credential", "SignedHeaders", "Signature") else "<redacted>"
+
+
+def _shown_algorithm(algorithm: str) -> str:
+    return algorithm if _ALGORITHM_NAME.fullmatch(algorithm) else "<redacted>"
 
 
 class IamVerifier:
@@ -197,6 +249,13 @@ class IamVerifier:
         strict_aws_escaping: rebuild WebSocket bodies only in the HTML-escaped form that
             AWS is believed to use (reproduces ISS-400); by default the plain
             ``JSON.stringify`` form is accepted as well.
+        custom_domains: ``host`` values a signature may name besides the host the
+            request arrived at (AppSync custom domain names, or the AWS host name reached
+            through a DNS override), ``hostname[:port]``.
+
+    The signed ``host`` must be this API's HTTP host (see :meth:`_check_host`): a map
+    signed consistently for another API, or for the real-time host, is refused with
+    ``BadRequestException`` naming the expected host.
     """
 
     mode = AuthType.AWS_IAM
@@ -209,11 +268,13 @@ class IamVerifier:
         strict_aws_escaping: bool = False,
         api_id: str = "emulatorapi0000000000000000",
         account_id: str = "123456789012",
+        custom_domains: Sequence[str] = (),
     ) -> None:
         self.credentials = {c.access_key_id: c for c in credentials}
         self.region = region
         self.strict_aws_escaping = strict_aws_escaping
         self.api_arn = f"arn:aws:appsync:{region}:{account_id}:apis/{api_id}"
+        self.custom_domains = tuple(_normal_host(h) for h in custom_domains)
 
     def applies(self, request: AuthRequest) -> bool:
         value = request.header("authorization")
@@ -227,6 +288,7 @@ class IamVerifier:
         except ValueError as exc:
             raise ctx.bad_request(str(exc)) from None
         headers, timestamp = self._check_envelope(ctx, request, auth, now)
+        self._check_host(ctx, request, headers["host"])
         creds = self._credentials(ctx, request, auth)
         bodies = self._bodies(request)
         method, path, query = self._target(request)
@@ -308,6 +370,35 @@ class IamVerifier:
         ):
             raise ctx.unauthorized(INVALID_TOKEN_MESSAGE)
         return creds
+
+    def _check_host(self, ctx: _Context, request: AuthRequest, signed: str) -> None:
+        """The signed ``host`` must be this API's HTTP host as the client reached it.
+
+        Accepted: the ``Host`` the request (the upgrade, for WebSocket operations) arrived
+        with, unless it is an AWS AppSync host name; and every name in ``custom_domains``.
+        AWS host names (``<id>.appsync-api.<region>.amazonaws.com``, used with a DNS
+        override) must be listed in ``custom_domains``: otherwise a request signed
+        consistently for another API's host would pass.  Without ``Host``
+        (HTTP/1.0) and ``custom_domains`` nothing is checked.  A map signed for the
+        real-time host, a common mistake, gets its own message.
+        """
+        arrived = request.request_headers.get("host")
+        expected = list(self.custom_domains)
+        if isinstance(arrived, str) and arrived.strip():
+            reached = _normal_host(arrived)
+            if not _is_aws_host(reached) and reached not in expected:
+                expected.insert(0, reached)
+        elif not expected:
+            return
+        host = _normal_host(signed)
+        if host in expected:
+            return
+        # DIVERGENCE: AWS answers a signature for another host with its plain signature
+        # mismatch (it recomputes with its own host); the emulator names the host it expected.
+        twin = http_host_from_realtime(host)
+        if twin != host:
+            raise ctx.bad_request(catalogue.sigv4_realtime_host(signed.strip(), twin))
+        raise ctx.bad_request(catalogue.sigv4_wrong_host(signed.strip(), expected))
 
     # --- what was signed --------------------------------------------------------------------
 

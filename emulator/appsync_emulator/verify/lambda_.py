@@ -32,6 +32,7 @@ from typing import Any, Final
 from appsync_events.errors import InvalidChannelError
 from appsync_events.protocol.channels import parse_channel, parse_subscribe_channel
 
+from .._logging import fingerprint
 from ..config import AuthType, ConfigError, LambdaAuthorizerConfig
 from .base import AuthRequest, Identity, Operation, lambda_operation, unauthorized
 
@@ -149,7 +150,7 @@ class LambdaVerifier:
         if not cached.authorized:
             raise unauthorized()
         ctx = {"handlerContext": dict(cached.handler_context or {})}
-        return Identity(mode=self.mode, ctx=ctx, principal="lambda:" + token[:8] + "…")
+        return Identity(mode=self.mode, ctx=ctx, principal="lambda:" + fingerprint(token))
 
     def _store(self, key: tuple[str, str, str | None], value: _Cached) -> None:
         self._cache[key] = value
@@ -194,14 +195,26 @@ class LambdaVerifier:
             raise unauthorized() from None
 
     def _parse(self, result: Any, t: float) -> _Cached:
+        # The messages describe the result by type and keys, never by value: a buggy
+        # authorizer often returns (part of) its event, which holds the token.
         if not isinstance(result, Mapping) or not isinstance(result.get("isAuthorized"), bool):
             raise TypeError(
-                f"Lambda authorizer must return {{'isAuthorized': bool, ...}}, got {result!r:.200}"
+                "Lambda authorizer must return {'isAuthorized': bool, ...}, got "
+                + _describe(result)
             )
         ttl: Any = result.get("ttlOverride", self.config.result_ttl_seconds)
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 <= ttl <= 3600:
-            raise TypeError(f"ttlOverride must be 0..3600 seconds, got {ttl!r}")
+            shown = repr(ttl) if isinstance(ttl, int | float) else type(ttl).__name__
+            raise TypeError(f"ttlOverride must be 0..3600 seconds, got {shown}")
         context = result.get("handlerContext")
         if context is not None and not isinstance(context, Mapping):
-            raise TypeError(f"handlerContext must be an object, got {context!r:.200}")
+            raise TypeError(f"handlerContext must be an object, got {type(context).__name__}")
         return _Cached(expires=t + ttl, authorized=result["isAuthorized"], handler_context=context)
+
+
+def _describe(value: Any) -> str:
+    """A value's type (and a mapping's keys), without its contents."""
+    if isinstance(value, Mapping):
+        keys = ", ".join(repr(str(k)[:40]) for k in list(value)[:10])
+        return f"{type(value).__name__} with keys [{keys}]"
+    return type(value).__name__

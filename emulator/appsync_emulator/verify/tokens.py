@@ -252,6 +252,11 @@ class OidcVerifier(_JwtVerifier):
 
     ``client_id`` is a regular expression matched against ``aud`` (as in AWS, where it may
     be a regex "to validate against multiple client identifiers"); the TTLs are in ms.
+
+    ``iatTTL`` and ``authTTL`` of ``0`` (what ``appsync-emulator example-config`` writes)
+    mean "not checked", exactly like an unset TTL, as in AWS's ``openIDConnectConfig``;
+    a positive TTL refuses a token issued (``iat``) or authenticated (``auth_time``)
+    longer ago than that many milliseconds, with ``Token expired``.
     """
 
     mode = AuthType.OPENID_CONNECT
@@ -266,11 +271,12 @@ class OidcVerifier(_JwtVerifier):
         client_id = self.config.client_id
         if client_id is not None and not _matches(client_id, claims.get("aud")):
             raise _Rejected(f"aud {claims.get('aud')!r} does not match clientId {client_id!r}")
-        if self.config.iat_ttl is not None:
+        # A TTL of 0 is "not checked", as an unset one (AWS's openIDConnectConfig).
+        if self.config.iat_ttl:
             age = t - self._number(claims, "iat")
             if age * 1000 > self.config.iat_ttl:
                 raise _Rejected(f"issued {age:.0f}s ago, over iatTTL", expired=True)
-        if self.config.auth_ttl is not None:
+        if self.config.auth_ttl:
             if "auth_time" not in claims:
                 raise _Rejected("authTTL is configured but the token has no auth_time")
             age = t - self._number(claims, "auth_time")
