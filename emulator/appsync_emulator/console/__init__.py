@@ -72,6 +72,7 @@ from ..faults import CloseConnection, DelayAck, DropKeepAlives, Fault, Stall, Ta
 from ..recorder import ErrorRecord, PublishRecord, Recorder, RecorderAssertionError
 from ..validation import check_publish
 from ..verify import AuthRequest, Identity, Operation, Transport
+from ..verify.api_key import api_key_principal
 
 if TYPE_CHECKING:
     from ..server import Emulator
@@ -623,7 +624,7 @@ class Console:
             return None
         if identity.mode is AuthType.API_KEY:
             for index, key in enumerate(self.emulator.config.api_keys, 1):
-                if identity.principal == key.key[:8] + "…":
+                if identity.principal == api_key_principal(key.key):
                     return f"API key #{index}"
             return "an API key"
         if identity.mode is AuthType.AWS_LAMBDA:

@@ -10,7 +10,13 @@ from .._logging import fingerprint
 from ..config import ApiKeyConfig, AuthType
 from .base import AuthRequest, Identity, unauthorized
 
-__all__ = ["ApiKeyVerifier"]
+__all__ = ["ApiKeyVerifier", "api_key_principal"]
+
+
+def api_key_principal(key: str) -> str:
+    """How an API key is named in logs, the recorder and the console: ``key:`` and its
+    :func:`~appsync_emulator._logging.fingerprint`, never characters of the key."""
+    return "key:" + fingerprint(key)
 
 
 class ApiKeyVerifier:
@@ -25,7 +31,7 @@ class ApiKeyVerifier:
     def __init__(self, keys: Sequence[ApiKeyConfig]) -> None:
         self.keys = tuple(keys)
         self._identities = {
-            key.key: Identity(mode=self.mode, ctx=None, principal="key:" + fingerprint(key.key))
+            key.key: Identity(mode=self.mode, ctx=None, principal=api_key_principal(key.key))
             for key in self.keys
         }
 
