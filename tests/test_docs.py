@@ -107,6 +107,14 @@ TEST_EXAMPLES = {
         "how-to/tls_example.py",
         "how-to/handlers_example.py",
     ),
+    "reproduce": (
+        "how-to/reproduce/connection_refused_example.py",
+        "how-to/reproduce/connection_closed_example.py",
+        "how-to/reproduce/operation_timeout_example.py",
+        "how-to/reproduce/publish_refused_example.py",
+        "how-to/reproduce/broadcast_error_example.py",
+        "how-to/reproduce/protocol_error_example.py",
+    ),
 }
 """Example test files, in groups run by one pytest process each (with the modules they import)."""
 
