@@ -116,7 +116,7 @@ TEST_EXAMPLES = {
         "how-to/reproduce/protocol_error_example.py",
     ),
 }
-"""Example test files, in groups run by one pytest process each (with the modules they import)."""
+"""Example test files by page group (with the modules they import); one pytest process runs all."""
 
 SCRIPT_EXAMPLES = (
     "how-to/client_subscribe_example.py",
@@ -157,10 +157,14 @@ def test_docs_python_examples_are_run() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("group", sorted(TEST_EXAMPLES))
-def test_docs_example_tests_pass(pytester: pytest.Pytester, group: str) -> None:
-    """The example test files pass as a user would run them, with the installed plugin."""
-    for name in TEST_EXAMPLES[group]:
+def test_docs_example_tests_pass(pytester: pytest.Pytester) -> None:
+    """The example test files pass as a user would run them, with the installed plugin.
+
+    One pytest process runs them all (a process costs seconds); its report names the
+    file of any failure.
+    """
+    files = [name for group in TEST_EXAMPLES.values() for name in group]
+    for name in files:
         shutil.copy(DOCS / name, pytester.path / Path(name).name)
     pytester.makeini(
         "[pytest]\n"
@@ -168,9 +172,7 @@ def test_docs_example_tests_pass(pytester: pytest.Pytester, group: str) -> None:
         "asyncio_default_fixture_loop_scope = function\n"
         "filterwarnings = error\n"
     )
-    tests = [
-        Path(name).name for name in TEST_EXAMPLES[group] if "def test_" in (DOCS / name).read_text()
-    ]
+    tests = [Path(name).name for name in files if "def test_" in (DOCS / name).read_text()]
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *tests)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= len(tests), result.stdout.str()
