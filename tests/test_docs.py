@@ -180,6 +180,19 @@ def test_docs_example_tests_pass(pytester: pytest.Pytester) -> None:
     assert "errors" not in outcomes, result.stdout.str()
 
 
+def test_docs_cite_only_documents_they_contain() -> None:
+    """No page or example points to a document outside the repository."""
+    sources = [*DOCS.rglob("*.rst"), *DOCS.rglob("*_example.py"), *DOCS.rglob("*_config.toml")]
+    offenders = [
+        f"{path.relative_to(DOCS)}: {word}"
+        for path in sources
+        if "_build" not in path.parts
+        for word in ("PROTOCOL.md", "\u00a7", "../shared")
+        if word in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
+
+
 @pytest.fixture(scope="module")
 def emulator_env() -> Iterator[dict[str, str]]:
     from appsync_emulator import EmulatorThread
