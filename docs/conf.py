@@ -76,24 +76,11 @@ if os.environ.get("APPSYNC_DOCS_OFFLINE"):
 # ``-b doctest`` (tests/test_docs.py does, after the HTML build); they import from the
 # checkout, like autodoc.
 
-# -- docstring work-arounds -------------------------------------------------------------
-# Two docstrings in the code do not parse as reStructuredText; until they are fixed in the
-# code, these literal substitutions make them parse (each pair is (wrong, right)).  A pair
-# whose text no longer occurs does nothing, so this list can be emptied at any time.
-DOCSTRING_FIXES: tuple[tuple[str, str], ...] = (
-    ("``Bearer `` prefix", '``"Bearer "`` prefix'),
-    ("(and everything :meth:`next` raises)", "AppSyncEventsError: whatever :meth:`next` raises."),
-)
 
-
+# -- docstrings ---------------------------------------------------------------------------
 def _fix_docstring(
     app: object, what: str, name: str, obj: object, options: object, lines: list[str]
 ) -> None:
-    for index, line in enumerate(lines):
-        for wrong, right in DOCSTRING_FIXES:
-            if wrong in line:
-                line = line.replace(wrong, right)
-        lines[index] = line
     # Section citations, and the "docs: page.rst, "Title"" references that replace them
     # in the code, become links to the documentation's sections.
     lines[:] = citations.link_docstring(lines, SECTION_MAP)

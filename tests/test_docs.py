@@ -13,10 +13,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -94,28 +96,75 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
 # --- examples --------------------------------------------------------------------------------
 
 TEST_EXAMPLES = {
-    "first_test_example.py": ("tutorials/first_test_example.py",),
-    "auth_modes_example.py": (
-        "how-to/auth_modes_example.py",
+    "tutorials": ("tutorials/first_test_example.py", "tutorials/first_test_fault_example.py"),
+    "how-to": (
+        "how-to/api_key_example.py",
+        "how-to/iam_example.py",
+        "how-to/cognito_example.py",
+        "how-to/oidc_example.py",
+        "how-to/lambda_example.py",
         "how-to/lambda_authorizer_example.py",
+        "how-to/tls_example.py",
+        "how-to/handlers_example.py",
     ),
-    "tls_example.py": ("how-to/tls_example.py",),
+    "reproduce": (
+        "how-to/reproduce/connection_refused_example.py",
+        "how-to/reproduce/connection_closed_example.py",
+        "how-to/reproduce/operation_timeout_example.py",
+        "how-to/reproduce/publish_refused_example.py",
+        "how-to/reproduce/broadcast_error_example.py",
+        "how-to/reproduce/protocol_error_example.py",
+    ),
 }
-"""Example test files -> the files they need beside them."""
+"""Example test files by page group (with the modules they import); one pytest process runs all."""
+
+SCRIPT_EXAMPLES = (
+    "how-to/client_subscribe_example.py",
+    "how-to/client_publish_example.py",
+    "how-to/client_authorizers_example.py",
+    "how-to/client_errors_example.py",
+    "how-to/client_reconnect_example.py",
+    "how-to/emulator_example.py",
+)
+"""Scripts run against an emulator (``APPSYNC_HTTP_ENDPOINT`` and ``APPSYNC_API_KEY`` name it)."""
+
+OTHER_EXAMPLES = ("tutorials/pubsub_example.py", "how-to/tls_client_example.py")
+"""Scripts with a test of their own below."""
 
 
 def test_docs_every_example_is_run() -> None:
     """Each ``*_example.py`` under docs/ is run by a test in this module."""
     run = {name for files in TEST_EXAMPLES.values() for name in files}
-    run |= {"tutorials/pubsub_example.py"}
+    run |= {*SCRIPT_EXAMPLES, *OTHER_EXAMPLES}
     found = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*_example.py")}
     assert found == run
 
 
-@pytest.mark.parametrize("example", sorted(TEST_EXAMPLES))
-def test_docs_example_tests_pass(pytester: pytest.Pytester, example: str) -> None:
-    """An example test file passes as a user would run it, with the installed plugin."""
-    for name in TEST_EXAMPLES[example]:
+def test_docs_python_examples_are_run() -> None:
+    """No page shows Python code that no test runs.
+
+    Python examples are files included with ``literalinclude`` (run by the tests of this
+    module) or ``testcode``/``doctest`` blocks (run by the doctest build); a plain
+    ``code-block:: python`` would not run.
+    """
+    pages = [page for page in DOCS.rglob("*.rst") if "_build" not in page.parts]
+    offenders = [
+        f"{page.relative_to(DOCS)}:{number}"
+        for page in pages
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if line.strip() in {".. code-block:: python", ".. code-block:: python3", ".. code:: python"}
+    ]
+    assert offenders == []
+
+
+def test_docs_example_tests_pass(pytester: pytest.Pytester) -> None:
+    """The example test files pass as a user would run them, with the installed plugin.
+
+    One pytest process runs them all (a process costs seconds); its report names the
+    file of any failure.
+    """
+    files = [name for group in TEST_EXAMPLES.values() for name in group]
+    for name in files:
         shutil.copy(DOCS / name, pytester.path / Path(name).name)
     pytester.makeini(
         "[pytest]\n"
@@ -123,11 +172,74 @@ def test_docs_example_tests_pass(pytester: pytest.Pytester, example: str) -> Non
         "asyncio_default_fixture_loop_scope = function\n"
         "filterwarnings = error\n"
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", example)
+    tests = [Path(name).name for name in files if "def test_" in (DOCS / name).read_text()]
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *tests)
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) > 0, result.stdout.str()
+    assert outcomes.get("passed", 0) >= len(tests), result.stdout.str()
     assert "failed" not in outcomes, result.stdout.str()
     assert "errors" not in outcomes, result.stdout.str()
+
+
+def test_docs_cite_only_documents_they_contain() -> None:
+    """No page or example points to a document outside the repository."""
+    sources = [*DOCS.rglob("*.rst"), *DOCS.rglob("*_example.py"), *DOCS.rglob("*_config.toml")]
+    offenders = [
+        f"{path.relative_to(DOCS)}: {word}"
+        for path in sources
+        if "_build" not in path.parts
+        for word in ("PROTOCOL.md", "\u00a7", "../shared")
+        if word in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
+
+
+@pytest.fixture(scope="module")
+def emulator_env() -> Iterator[dict[str, str]]:
+    from appsync_emulator import EmulatorThread
+
+    with EmulatorThread() as server:
+        yield {"APPSYNC_HTTP_ENDPOINT": server.http_endpoint, "APPSYNC_API_KEY": server.api_key}
+
+
+def _run_script(
+    path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *args: str
+) -> None:
+    # In this process (a fresh interpreter per script would cost a second each): the
+    # script runs as ``python path args`` would run it.
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys, "argv", [str(path), *args])
+    runpy.run_path(str(path), run_name="__main__")
+
+
+@pytest.mark.parametrize("script", SCRIPT_EXAMPLES)
+def test_docs_script_example_runs(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    emulator_env: dict[str, str],
+    script: str,
+) -> None:
+    """A script example runs to the end against the emulator."""
+    _run_script(DOCS / script, monkeypatch, emulator_env)
+    assert capsys.readouterr().out
+
+
+def test_docs_tls_client_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The TLS guide's client trusts the CA named in the ready file and connects."""
+    from appsync_emulator import EmulatorThread
+
+    with EmulatorThread(tls=True) as server:
+        ready = tmp_path / "ready.json"
+        info = {
+            "http_endpoint": server.http_endpoint,
+            "api_key": server.api_key,
+            "ca_cert": server.ca_cert_path,
+        }
+        ready.write_text(json.dumps(info), encoding="utf-8")
+        _run_script(DOCS / "how-to" / "tls_client_example.py", monkeypatch, {}, str(ready))
+    assert capsys.readouterr().out == "received {'n': 1}\n"
 
 
 def test_docs_pubsub_script_runs_against_the_cli(tmp_path: Path) -> None:

@@ -14,11 +14,11 @@ def test_server_starts(appsync_server):
 @pytest.mark.asyncio
 async def test_publish_reaches_subscriber(appsync_server, appsync_client):
     """An event published to a channel reaches its subscriber."""
-    sub = await appsync_client.subscribe("default/room")
-    await appsync_client.publish("default/room", {"n": 1})
-    message = await sub.next()
-    assert message.json() == {"n": 1}
-    appsync_server.recorder.assert_published("/default/room", count=1)
+    async with appsync_client.subscribe("default/room") as sub:
+        await appsync_client.publish("default/room", {"n": 1})
+        message = await sub.next()
+        assert message.json() == {"n": 1}
+    appsync_server.assert_published("/default/room", count=1)
 
 
 @pytest.mark.appsync(namespaces=["default", "chat"])

@@ -19,9 +19,7 @@ CHANNEL = "default/greetings"
 
 
 async def main() -> None:
-    # TODO(lead): re-check the client API names (ApiKey, connect, publish_http) after
-    # the restructuring merge; tests/test_docs.py runs this file.
-    authz = authorizer.ApiKey(api_key=API_KEY, endpoint=HTTP_ENDPOINT)
+    authz = authorizer.ApiKey(API_KEY)
     # connect() takes the HTTP endpoint and derives the real-time one.
     async with appsync_events.connect(HTTP_ENDPOINT, authorizer=authz) as client:
         async with await client.subscribe(CHANNEL) as sub:

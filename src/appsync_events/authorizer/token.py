@@ -40,7 +40,7 @@ class Token:
     fetch in ``asyncio.to_thread`` inside an ``async def``.
 
     Args:
-        auth_token: the token (``Bearer `` prefix allowed), or a provider of it.
+        auth_token: the token (``"Bearer "`` prefix allowed), or a provider of it.
         endpoint: optional: the HTTP endpoint (``https://…/event``; the real-time endpoint
             is accepted too and mapped to its HTTP twin).  Without it the host comes from
             the client (``AuthorizeRequest.host``); with it, a client connected to another
