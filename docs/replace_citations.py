@@ -53,7 +53,16 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP_FILE = Path(__file__).resolve().parent / "section-map.txt"
-DEFAULT_PATHS = ("src", "emulator", "tests", "benchmarks")
+DEFAULT_PATHS = (
+    "src",
+    "emulator",
+    "tests",
+    "benchmarks",
+    "scripts",
+    ".ci",
+    "Makefile",
+    "pyproject.toml",
+)
 SKIP_DIRS = frozenset({"node_modules", ".venv", "__pycache__", "build", "dist", ".git"})
 SUFFIXES = frozenset({".py", ".pyi", ".toml", ".cfg", ".ini", ".txt", ".md", ".rst", ".mjs"})
 LINE_LIMIT = 100
@@ -274,7 +283,8 @@ def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
             continue
         for path in sorted(base.rglob("*")):
             parts = set(path.relative_to(base).parts)
-            if path.is_file() and path.suffix in SUFFIXES and not parts & SKIP_DIRS:
+            text_like = path.suffix in SUFFIXES or not path.suffix  # scripts have no suffix
+            if path.is_file() and text_like and not parts & SKIP_DIRS:
                 yield path
 
 

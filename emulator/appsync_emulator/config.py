@@ -188,7 +188,11 @@ class EmulatorConfig:
     clock_offset: float = 0.0
     """Seconds added to the wall clock for auth checks (SigV4 date, JWT exp) to test skew."""
     strict_aws_escaping: bool = False
-    """Verify WS IAM bodies only in the HTML-escaped form (reproduces ISS-400)."""
+    """Verify WS IAM bodies only in the HTML-escaped form, as AWS is believed to.
+
+    Reproduces the service's signature failure on ``<`` and ``>``
+    (docs: protocol.rst, "What the verifier checks").
+    """
     failed_event_code: str = "EventProcessingError"
     """``code`` of a ``failed`` entry produced by a handler's ``error``."""
     record_limit: int = 10_000

@@ -1,4 +1,4 @@
-"""API_KEY mode (PROTOCOL.md §5.3): configured keys with optional expiry."""
+"""API_KEY mode (docs: protocol.rst, "API key"): configured keys with optional expiry."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ __all__ = ["ApiKeyVerifier"]
 
 
 class ApiKeyVerifier:
-    """Accepts a known, unexpired ``x-api-key``; identity is ``null`` as in AWS (§5.8)."""
+    """Accepts a known, unexpired ``x-api-key``; identity is ``null`` as in AWS
+    (docs: protocol.rst, "The identity handlers see")."""
 
     mode = AuthType.API_KEY
 
