@@ -361,7 +361,7 @@ def test_codec_decodes_swift_style_failed_entry() -> None:
 
 
 # The Amplify transcript of docs: protocol.rst, "A complete session".  The lines are copied
-# literally; the spec's placeholders that are not JSON (H, K, {…same…}, {…}) are filled in by _fill.
+# literally; the page's placeholders that are not JSON (H, K, {…same…}, {…}) are filled in by _fill.
 TRANSCRIPT = r"""
 C→S  {"type":"connection_init"}
 S→C  {"type":"connection_ack","connectionTimeoutMs":300000}

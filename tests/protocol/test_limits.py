@@ -87,7 +87,10 @@ def test_generated_ids_are_valid(value: str) -> None:
 
 @given(st.text(max_size=140))
 def test_is_valid_id_agrees_with_spec_character_set(value: str) -> None:
-    """is_valid_id is the spec's rule spelled out character by character."""
+    """is_valid_id is AWS's id rule, spelled out character by character.
+
+    The rule is described in docs: protocol.rst, "The envelope".
+    """
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+")
     expected = 1 <= len(value) <= 128 and set(value) <= allowed
     assert is_valid_id(value) is expected
