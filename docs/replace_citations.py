@@ -226,6 +226,8 @@ _DOCS_REF = re.compile(
 _PAGE_REFS = re.compile(r'(?P<page>[\w.-]+\.rst), (?P<titles>"[^"]+"(?:(?:, | to )"[^"]+")*)')
 _DANGLING_DOC = re.compile(r"\b((?:PROTOCOL|STYLE|TESTING-RESEARCH)(?:\.md)?)\n(\s*(?:#\s*)?)(?=§)")
 """A document name at the end of a line whose section number starts the next line."""
+_WRAPPED_REF = re.compile(r'(docs: [\w.-]+\.rst(?:, "[^"\n]+")*,)[ \t]*\n[ \t]*(?=")')
+"""A ``docs:`` reference wrapped after a comma: ``(docs: protocol.rst,`` / ``"Keep-alive")``."""
 
 
 def _link_written_refs(line: str, mapping: SectionMap) -> str:
@@ -257,7 +259,7 @@ def link_docstring(lines: list[str], mapping: SectionMap) -> list[str]:
     sections whether or not the code has been rewritten yet.  Inside literal blocks
     (after ``::``) the plain ``docs:`` form is used, since links cannot render there.
     """
-    text = _join_dangling("\n".join(lines))
+    text = _WRAPPED_REF.sub(r"\1 ", _join_dangling("\n".join(lines)))
     out: list[str] = []
     literal_indent: int | None = None
     for line in text.split("\n"):
@@ -275,6 +277,16 @@ def link_docstring(lines: list[str], mapping: SectionMap) -> list[str]:
     return out
 
 
+def _is_code_text(path: Path) -> bool:
+    """A source or text file: a known suffix, a Makefile, or a script starting with ``#!``."""
+    if path.suffix in SUFFIXES or path.name == "Makefile":
+        return True
+    if path.suffix:
+        return False
+    with path.open("rb") as file:
+        return file.read(2) == b"#!"
+
+
 def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
     """Text files under ``paths`` that may hold citations (vendored folders skipped)."""
     for base in paths:
@@ -283,8 +295,7 @@ def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
             continue
         for path in sorted(base.rglob("*")):
             parts = set(path.relative_to(base).parts)
-            text_like = path.suffix in SUFFIXES or not path.suffix  # scripts have no suffix
-            if path.is_file() and text_like and not parts & SKIP_DIRS:
+            if path.is_file() and _is_code_text(path) and not parts & SKIP_DIRS:
                 yield path
 
 

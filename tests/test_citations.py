@@ -14,10 +14,13 @@ replace-citations: skip (the old-style citations below are test data, not refere
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import itertools
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -231,3 +234,38 @@ def test_section_map_titles_are_the_titles_under_its_labels() -> None:
         if plain_title(heading) != title:
             wrong.append(f"section-map.txt:{number}: {label} is titled {plain_title(heading)!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "replace_citations_for_test_citations", DOCS / "replace_citations.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_build_links_a_reference_wrapped_over_two_lines() -> None:
+    """The API reference links a ``docs:`` reference even when a comma ends its first line."""
+    script = _load_script()
+    lines = [
+        "Listed (EMULATOR-CHOICE, docs: emulator-fidelity.rst,",
+        '"Events a handler filtered out").',
+    ]
+    linked = script.link_docstring(lines, script.load_map())
+    assert linked == [
+        "Listed (EMULATOR-CHOICE, :ref:`Events a handler filtered out <fidelity-filtered-events>`)."
+    ]
+
+
+def test_citation_script_scans_suffixless_scripts_but_not_data(tmp_path: Path) -> None:
+    """Scripts without a suffix are scanned when they start with ``#!``; other files are not."""
+    script = _load_script()
+    (tmp_path / "run").write_text("#!/bin/sh\n# see docs\n", encoding="utf-8")
+    (tmp_path / "blob").write_bytes(b"\x00\xff")
+    (tmp_path / "Makefile").write_text("all:\n", encoding="utf-8")
+    found = sorted(path.name for path in script.iter_files([tmp_path]))
+    assert found == ["Makefile", "run"]
