@@ -53,7 +53,16 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP_FILE = Path(__file__).resolve().parent / "section-map.txt"
-DEFAULT_PATHS = ("src", "emulator", "tests", "benchmarks")
+DEFAULT_PATHS = (
+    "src",
+    "emulator",
+    "tests",
+    "benchmarks",
+    "scripts",
+    ".ci",
+    "Makefile",
+    "pyproject.toml",
+)
 SKIP_DIRS = frozenset({"node_modules", ".venv", "__pycache__", "build", "dist", ".git"})
 SUFFIXES = frozenset({".py", ".pyi", ".toml", ".cfg", ".ini", ".txt", ".md", ".rst", ".mjs"})
 LINE_LIMIT = 100
@@ -217,6 +226,8 @@ _DOCS_REF = re.compile(
 _PAGE_REFS = re.compile(r'(?P<page>[\w.-]+\.rst), (?P<titles>"[^"]+"(?:(?:, | to )"[^"]+")*)')
 _DANGLING_DOC = re.compile(r"\b((?:PROTOCOL|STYLE|TESTING-RESEARCH)(?:\.md)?)\n(\s*(?:#\s*)?)(?=§)")
 """A document name at the end of a line whose section number starts the next line."""
+_WRAPPED_REF = re.compile(r'(docs: [\w.-]+\.rst(?:, "[^"\n]+")*,)[ \t]*\n[ \t]*(?=")')
+"""A ``docs:`` reference wrapped after a comma: ``(docs: protocol.rst,`` / ``"Keep-alive")``."""
 
 
 def _link_written_refs(line: str, mapping: SectionMap) -> str:
@@ -248,7 +259,7 @@ def link_docstring(lines: list[str], mapping: SectionMap) -> list[str]:
     sections whether or not the code has been rewritten yet.  Inside literal blocks
     (after ``::``) the plain ``docs:`` form is used, since links cannot render there.
     """
-    text = _join_dangling("\n".join(lines))
+    text = _WRAPPED_REF.sub(r"\1 ", _join_dangling("\n".join(lines)))
     out: list[str] = []
     literal_indent: int | None = None
     for line in text.split("\n"):
@@ -266,6 +277,16 @@ def link_docstring(lines: list[str], mapping: SectionMap) -> list[str]:
     return out
 
 
+def _is_code_text(path: Path) -> bool:
+    """A source or text file: a known suffix, a Makefile, or a script starting with ``#!``."""
+    if path.suffix in SUFFIXES or path.name == "Makefile":
+        return True
+    if path.suffix:
+        return False
+    with path.open("rb") as file:
+        return file.read(2) == b"#!"
+
+
 def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
     """Text files under ``paths`` that may hold citations (vendored folders skipped)."""
     for base in paths:
@@ -274,7 +295,7 @@ def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
             continue
         for path in sorted(base.rglob("*")):
             parts = set(path.relative_to(base).parts)
-            if path.is_file() and path.suffix in SUFFIXES and not parts & SKIP_DIRS:
+            if path.is_file() and _is_code_text(path) and not parts & SKIP_DIRS:
                 yield path
 
 

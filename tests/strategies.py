@@ -89,12 +89,12 @@ FIELD_NAMES = (
     "errorMessage",
     "payload",
 )
-"""Every field name the codec reads (PROTOCOL.md §3.1), plus a legacy extra."""
+"""Every field name the codec reads (docs: protocol.rst, "The envelope"), plus a legacy extra."""
 
 _SEGMENT_RE = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?"
 
 ids = st.from_regex(ID_PATTERN, fullmatch=True)
-"""Valid operation ids (§3.1)."""
+"""Valid operation ids (docs: protocol.rst, "The envelope")."""
 
 wire_ints = st.integers(min_value=-(2**63), max_value=2**63)
 """Integers as JSON carries them (kept well below Python's int-string conversion limit)."""

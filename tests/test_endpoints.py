@@ -1,4 +1,4 @@
-"""Tests for endpoint validation and derivation (PROTOCOL.md §1)."""
+"""Tests for endpoint validation and derivation (docs: protocol.rst, "Endpoints")."""
 
 from __future__ import annotations
 

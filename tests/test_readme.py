@@ -10,6 +10,8 @@ Each fenced ```` ```python ```` block is run as it stands:
 A block that cannot run here (it would need AWS itself) is preceded by the line
 ``<!-- not run: REASON -->``; keep that to the one "first client against AWS" example, if
 any (``MAX_NOT_RUN``).
+
+replace-citations: skip (the citations below are test data, not references)
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 freezegun rewrites module attributes (``time.monotonic``, ``time.time``) while it runs, but
 not references held in closures or class attributes.  Capturing the real functions here,
 once, keeps the emulator's timers and the recorder's timestamps on real time even while a
-test freezes the clock for SigV4 or JWT checks (TESTING-RESEARCH.md §1.4, Appendix A).
+test freezes the clock for SigV4 or JWT checks
+(docs: design.rst, "The emulator's clock and freezegun").
 """
 
 from __future__ import annotations

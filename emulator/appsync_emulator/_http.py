@@ -22,7 +22,8 @@ __all__ = [
 
 
 def request_headers(request: web.BaseRequest) -> dict[str, str]:
-    """The request headers, lower-cased, first value of repeats, no ``cookie`` (§5.8)."""
+    """The request headers, lower-cased, first value of repeats, no ``cookie``
+    (docs: protocol.rst, "The identity handlers see")."""
     out: dict[str, str] = {}
     for key, value in request.headers.items():
         name = key.lower()

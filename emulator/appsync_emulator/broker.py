@@ -1,12 +1,12 @@
 """Pure fan-out index: which subscriptions receive an event published to a channel.
 
 Subscriptions are keyed by ``(connection id, subscription id)`` and indexed per namespace
-(PROTOCOL.md §7.1: the first segment), then by their exact segments: a concrete pattern
-``/ns/a/b`` sits under ``("ns", "a", "b")`` and a wildcard ``/ns/a/*`` under the prefix
-``("ns", "a")``.  A published channel ``/ns/a/b/c`` is therefore matched by looking up its
-own segments among the exact patterns and each proper prefix among the wildcards: at most
-five dictionary lookups, however many subscriptions exist.  Results come back in
-subscription order (the order of :meth:`Broker.add`).
+(the first segment; docs: protocol.rst, "Channels and namespaces"), then by their exact
+segments: a concrete pattern ``/ns/a/b`` sits under ``("ns", "a", "b")`` and a wildcard
+``/ns/a/*`` under the prefix ``("ns", "a")``.  A published channel ``/ns/a/b/c`` is
+therefore matched by looking up its own segments among the exact patterns and each proper
+prefix among the wildcards: at most five dictionary lookups, however many subscriptions
+exist.  Results come back in subscription order (the order of :meth:`Broker.add`).
 
 The broker never does I/O and never reads a clock; the emulator's shell feeds it from
 :class:`~appsync_emulator.server_protocol.ServerProtocol` events (``accept_subscribe`` →
@@ -140,7 +140,8 @@ class Broker:
         if namespace is None:
             return []
         segments = channel.segments
-        # A wildcard /p/* matches channels strictly below p (EMULATOR-CHOICE §7.1), so
+        # A wildcard /p/* matches channels strictly below p
+        # (EMULATOR-CHOICE, docs: emulator-fidelity.rst, "Channels"), so
         # only the proper prefixes of the channel are looked up.
         buckets = [namespace.wildcard.get(segments[:n]) for n in range(1, len(segments))]
         buckets.append(namespace.exact.get(segments))

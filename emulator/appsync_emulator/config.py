@@ -188,7 +188,11 @@ class EmulatorConfig:
     clock_offset: float = 0.0
     """Seconds added to the wall clock for auth checks (SigV4 date, JWT exp) to test skew."""
     strict_aws_escaping: bool = False
-    """Verify WS IAM bodies only in the HTML-escaped form (reproduces ISS-400)."""
+    """Verify WS IAM bodies only in the HTML-escaped form, as AWS is believed to.
+
+    Reproduces the service's signature failure on ``<`` and ``>``
+    (docs: protocol.rst, "What the verifier checks").
+    """
     custom_domains: tuple[str, ...] = ()
     """Extra ``host`` values (``hostname[:port]``) an IAM signature may name, besides the
     emulator's HTTP host as the client reached it: AppSync custom domain names, and the AWS

@@ -1,9 +1,10 @@
 """Per-namespace event handlers: Python stand-ins for APPSYNC_JS ``onPublish``/``onSubscribe``.
 
-PROTOCOL.md §8.6 (EMULATOR-CHOICE): a handler is a Python callable (or ``"module:function"``)
-registered on a :class:`~appsync_emulator.config.NamespaceConfig`.  It receives a
-:class:`HandlerContext` modelled on the APPSYNC_JS ``ctx`` (§8.2), may be sync or async, and
-models ``util.unauthorized()`` / ``util.error(msg)`` by raising :class:`Unauthorized` /
+EMULATOR-CHOICE (docs: emulator-fidelity.rst, "Handlers are Python, not APPSYNC_JS"):
+a handler is a Python callable (or ``"module:function"``) registered on a
+:class:`~appsync_emulator.config.NamespaceConfig`.  It receives a :class:`HandlerContext`
+modelled on the APPSYNC_JS ``ctx`` (docs: protocol.rst, "The context"), may be sync or
+async, and models ``util.unauthorized()`` / ``util.error(msg)`` by raising :class:`Unauthorized` /
 :class:`HandlerError`::
 
     from appsync_emulator.handlers import HandlerError, Unauthorized
@@ -18,9 +19,10 @@ models ``util.unauthorized()`` / ``util.error(msg)`` by raising :class:`Unauthor
         ]
 
 The server shell calls :func:`run_on_publish` and :func:`run_on_subscribe` after
-authorization (§8.1).  Neither ever lets a handler's bug escape: an unexpected exception is
-logged with its traceback, passed to the shell's ``on_error`` hook (so ``server.check()``
-can re-raise it in the test) and answered as a failed operation.
+authorization (docs: protocol.rst, "What AWS runs").  Neither ever lets a handler's bug
+escape: an unexpected exception is logged with its traceback, passed to the shell's
+``on_error`` hook (so ``server.check()`` can re-raise it in the test) and answered as a
+failed operation.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ class Unauthorized(Exception):
     """Raise from a handler to reject the request as ``util.unauthorized()`` does.
 
     ``onPublish``: ``publish_error`` ``UnauthorizedException`` (HTTP 401).
-    ``onSubscribe``: ``subscribe_error`` errorType ``Unauthorized`` (§8.4).
+    ``onSubscribe``: ``subscribe_error`` errorType ``Unauthorized``
+    (docs: protocol.rst, "onSubscribe").
     """
 
     def __init__(self, message: str = UNAUTHORIZED_MESSAGE) -> None:
@@ -176,7 +179,10 @@ class RequestInfo:
 
 
 class Util:
-    """The subset of APPSYNC_JS ``util`` that handlers need (§8.3).  Use :data:`util`."""
+    """The subset of APPSYNC_JS ``util`` that handlers need.  Use :data:`util`.
+
+    See docs: protocol.rst, "onPublish".
+    """
 
     @staticmethod
     def unauthorized() -> NoReturn:
@@ -217,7 +223,7 @@ util: Final = Util()
 
 @dataclass(slots=True)
 class HandlerContext:
-    """The ``ctx`` a handler receives (PROTOCOL.md §8.2).
+    """The ``ctx`` a handler receives (docs: protocol.rst, "The context").
 
     ``events`` (publish only, else ``None``) are dicts ``{"id": ..., "payload": <parsed
     JSON>}``; a handler may mutate and return them.  Both ``ctx.info.channel`` and the
@@ -225,7 +231,8 @@ class HandlerContext:
     """
 
     identity: Mapping[str, Any] | None
-    """``ctx.identity`` for the auth mode (§5.8); ``None`` for API_KEY."""
+    """``ctx.identity`` for the auth mode (docs: protocol.rst, "The identity handlers see");
+    ``None`` for API_KEY."""
     request: RequestInfo
     info: OperationInfo
     events: list[dict[str, Any]] | None
@@ -250,7 +257,8 @@ class HandlerContext:
 
 
 def _request_info(headers: Mapping[str, str], domain_name: str | None) -> RequestInfo:
-    # §5.8: "ctx.request.headers holds the request headers, except cookie".
+    # docs: protocol.rst, "The identity handlers see":
+    # "ctx.request.headers holds the request headers, except cookie".
     clean = {k.lower(): v for k, v in headers.items() if k.lower() != "cookie"}
     return RequestInfo(headers=clean, domain_name=domain_name or clean.get("host"))
 
@@ -349,7 +357,8 @@ async def run_on_subscribe(
     try:
         await _call(namespace.on_subscribe, ctx, config.handler_timeout)
     except Unauthorized as exc:
-        # §8.4: util.unauthorized() in onSubscribe is errorType "Unauthorized" [D][O].
+        # util.unauthorized() in onSubscribe is errorType "Unauthorized", as AWS documents and
+        # as observed (docs: protocol.rst, "onSubscribe").
         raise HandlerRejection([catalogue.handler_unauthorized(exc.message)], status=401) from None
     except HandlerError as exc:
         error_type = exc.error_type or SUBSCRIBE_ERROR_TYPE
@@ -370,7 +379,8 @@ class PublishOutcome:
     """What the shell answers and broadcasts after ``on_publish``.
 
     Events the handler filtered out are listed in ``successful`` although nothing is
-    broadcast for them (§3.3.9 EMULATOR-CHOICE).
+    broadcast for them (EMULATOR-CHOICE, docs: emulator-fidelity.rst,
+    "Events a handler filtered out").
     """
 
     broadcast: tuple[str, ...]
@@ -448,7 +458,7 @@ def _dump(payload: Any) -> str:
 def _apply_result(
     config: EmulatorConfig, result: Any, identifiers: tuple[str, ...]
 ) -> PublishOutcome:
-    """Turn ``on_publish``'s return value into an outcome (§8.3).
+    """Turn ``on_publish``'s return value into an outcome (docs: protocol.rst, "onPublish").
 
     Raises:
         HandlerFailure: the value breaks the contract (not a list, unknown or duplicate id,
@@ -464,7 +474,7 @@ def _apply_result(
     out: dict[int, str] = {}
     failed: dict[int, FailedEvent] = {}
     for position, entry in enumerate(result):
-        if entry is None:  # §8.3: null entries are ignored
+        if entry is None:  # docs: protocol.rst, "onPublish": null entries are ignored
             continue
         if not isinstance(entry, Mapping):
             raise HandlerFailure(

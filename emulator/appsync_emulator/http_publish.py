@@ -70,7 +70,7 @@ CORS_HEADERS: Final[Mapping[str, str]] = {
     ),
     "Access-Control-Max-Age": "86400",
 }
-"""The preflight answer of EMULATOR-CHOICE §6.1."""
+"""The preflight answer (EMULATOR-CHOICE, docs: emulator-fidelity.rst, "CORS preflight")."""
 
 
 async def not_found(recorder: Recorder, request: web.Request) -> web.Response:

@@ -219,7 +219,8 @@ class Emulator:
         return await ws.handle_realtime(self, request)
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        """Close every socket with 1001 so that cleanup is immediate (TESTING-RESEARCH §4)."""
+        """Close every socket with 1001 so that cleanup is immediate
+        (docs: design.rst, "Closing connections at shutdown")."""
         self.closing.set()
         conns = list(self.connections.values())
         if conns:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 HOST = "example1234567890000.appsync-api.us-east-1.amazonaws.com"
-"""The HTTP host of the docs' examples (PROTOCOL.md §2.2, §5.4)."""
+"""The HTTP host of the docs' examples
+(docs: protocol.rst, "The header- subprotocol", "IAM (SigV4)")."""
 HTTP_ENDPOINT = f"https://{HOST}/event"
 REALTIME_ENDPOINT = (
     "wss://example1234567890000.appsync-realtime-api.us-east-1.amazonaws.com/event/realtime"
@@ -62,7 +63,7 @@ def independent_signature(headers: Mapping[str, str], body: str, secret_key: str
     """Recompute the SigV4 signature of ``POST /event`` with hashlib/hmac only.
 
     Independent of botocore: header values come from the map, as the AppSync verifier
-    takes them (PROTOCOL.md §5.4, fact 4).
+    takes them (docs: protocol.rst, "What the verifier checks").
     """
     auth = parse_authorization(headers["Authorization"])
     lower = {key.lower(): value for key, value in headers.items()}

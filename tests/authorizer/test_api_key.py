@@ -1,4 +1,4 @@
-"""Tests for the API_KEY authorizer (PROTOCOL.md §5.3)."""
+"""Tests for the API_KEY authorizer (docs: protocol.rst, "API key")."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ async def test_api_key_map_for_each_operation(request_: AuthorizeRequest) -> Non
 
 
 def test_api_key_reproduces_the_docs_subprotocol() -> None:
-    """host + x-api-key of our map encode to the docs' §2.2 example token byte for byte."""
+    """host + x-api-key of our map encode to AWS's example token byte for byte.
+
+    The example is in docs: protocol.rst, "The header- subprotocol".
+    """
     headers = api_key_headers(api_key=DOCS_KEY, host=HOST, now=datetime(2020, 4, 1))
     docs_map = {"host": headers["host"], "x-api-key": headers["x-api-key"]}
     assert encode_auth_subprotocol(docs_map) == DOCS_TOKEN

@@ -1,4 +1,4 @@
-"""Tests for the IAM (SigV4) authorizer, PROTOCOL.md §5.4."""
+"""Tests for the IAM (SigV4) authorizer, docs: protocol.rst, "IAM (SigV4)"."""
 
 from __future__ import annotations
 
@@ -124,7 +124,10 @@ def test_sign_request_matches_botocore_and_an_independent_signer(
 
 
 def test_sign_request_map_has_the_docs_shape_with_a_session_token() -> None:
-    """Keys, order and fixed values are those of the §5.4 example."""
+    """Keys, order and fixed values are those of AWS's example.
+
+    See docs: protocol.rst, "IAM (SigV4)".
+    """
     signature = sign_request(credentials=creds(), region="us-east-1", host=HOST, body="{}", now=NOW)
     assert list(signature) == [
         "accept",
@@ -242,7 +245,7 @@ def test_sign_request_rejects_foreign_credential_objects() -> None:
         )
 
 
-# --- AWS's get-vanilla known-answer vector (TESTING-RESEARCH §6.1) ---------------------
+# --- AWS's get-vanilla known-answer vector (docs: design.rst, "Checking SigV4") -------------
 
 VANILLA = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None)
 VANILLA_AUTH = (
@@ -324,7 +327,10 @@ async def test_iam_signs_per_call_at_the_current_time() -> None:
 
 
 def test_iam_derives_the_host_and_region_of_the_docs_example() -> None:
-    """The §2.2/§5.4 example host gives region us-east-1, from either endpoint."""
+    """AWS's example host gives region us-east-1, from either endpoint.
+
+    The host is described in docs: protocol.rst, "The header- subprotocol", "IAM (SigV4)".
+    """
     for endpoint in (HTTP_ENDPOINT, REALTIME_ENDPOINT):
         authz = IAM(endpoint=endpoint)
         assert (authz.host, authz.region) == (HOST, "us-east-1")

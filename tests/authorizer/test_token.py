@@ -1,4 +1,5 @@
-"""Tests for the token authorizer: Cognito, OIDC and Lambda (PROTOCOL.md §5.5, §5.6)."""
+"""Tests for the token authorizer: Cognito, OIDC and Lambda
+(docs: protocol.rst, "Cognito user pools and OpenID Connect", "Lambda authorizers")."""
 
 from __future__ import annotations
 

@@ -43,13 +43,15 @@ async def test_iam_connect_subscribe_publish_signatures(server: ScriptedServer) 
         _, pub_frame = await publish(client, peer, TRICKY, b'{"raw":"<&>"}', "plain")
         events = pub_frame["events"]
         verify_sigv4(pub_frame["authorization"], signing_body("default/a", events))
-        # Escaped for IAM (PROTOCOL.md §5.4 point 3): no raw < > & = ' left, same values.
+        # Escaped for IAM (docs: protocol.rst, "What the verifier checks"): no raw < > & = ' left,
+        # same values.
         for text in events:
             assert not set("<>&='") & set(text)
         assert [json.loads(t) for t in events] == [TRICKY, {"raw": "<&>"}, "plain"]
         assert "Grüße, 東京 €" in events[0]  # non-ASCII stays raw UTF-8
         # The server-side (Gson-style) re-escaping of these texts is a no-op, so the
-        # signature holds under both readings of §5.4.
+        # signature holds whichever body the service rebuilds
+        # (docs: protocol.rst, "What the verifier checks").
         assert signing_body("default/a", events, html_escape=True) == signing_body(
             "default/a", events
         )

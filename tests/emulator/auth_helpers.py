@@ -75,7 +75,10 @@ def signed_ws(
     escape: bool = False,
     **sign_kw: object,
 ) -> AuthRequest:
-    """A WebSocket request whose map is signed over its own §5.4 body."""
+    """A WebSocket request whose map is signed over its own virtual request body.
+
+    The body is described in docs: protocol.rst, "IAM (SigV4)".
+    """
     body = signing_body(channel, events, html_escape=escape)
     auth = botocore_sign(body, **sign_kw)  # type: ignore[arg-type]
     return ws_request(operation, auth, channel=channel, events=events)

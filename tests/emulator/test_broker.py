@@ -33,7 +33,8 @@ def test_broker_exact_pattern_matches_only_its_channel() -> None:
 
 
 def test_broker_wildcard_matches_any_depth_below_but_not_the_prefix() -> None:
-    """/ns/a/* receives /ns/a/x and /ns/a/x/y, but not /ns/a itself (EMULATOR-CHOICE §7.1)."""
+    """/ns/a/* receives /ns/a/x and /ns/a/x/y, but not /ns/a itself (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Channels")."""
     broker = Broker()
     broker.add("c1", "s1", pat("default/a/*"))
     assert broker.match(ch("default/a/x")) == [("c1", "s1")]

@@ -104,7 +104,8 @@ async def test_ack_timeout_override(server: EmulatorServer) -> None:
 
 @pytest.mark.asyncio
 async def test_never_ack(server: EmulatorServer) -> None:
-    """NeverAck: connection_init gets no answer; pipelined replies stay held (§3.3.1)."""
+    """NeverAck: connection_init gets no answer; pipelined replies stay held
+    (docs: protocol.rst, "connection_ack")."""
     with server.inject(NeverAck()):
         raw = await open_raw(server)
         await raw.send({"type": "connection_init"})

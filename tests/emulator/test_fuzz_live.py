@@ -1,4 +1,4 @@
-"""Hypothesis throws arbitrary frames at a live emulator (TESTING-RESEARCH.md §5.4 rows 6-7).
+"""Hypothesis throws arbitrary frames at a live emulator (docs: design.rst, "Hostile input").
 
 Each example opens a fresh connection, sends one hostile frame (text, binary, huge, deeply
 nested JSON, wrong field types, invalid operations) and asserts that the server answers with

@@ -1,4 +1,7 @@
-"""on_publish / on_subscribe handlers (PROTOCOL.md §8): transform, filter, fail, reject."""
+"""on_publish / on_subscribe handlers: transform, filter, fail, reject.
+
+See docs: protocol.rst, "Event handlers".
+"""
 
 from __future__ import annotations
 
@@ -123,7 +126,8 @@ async def test_handler_filters_events_and_filtered_ones_stay_successful() -> Non
 
     outcome = await publish(handler)
     assert [json.loads(t)["n"] for t in outcome.broadcast] == [0, 2, 4]
-    assert outcome.successful == ok(0, 1, 2, 3, 4)  # EMULATOR-CHOICE §3.3.9
+    # EMULATOR-CHOICE, docs: emulator-fidelity.rst, "Events a handler filtered out"
+    assert outcome.successful == ok(0, 1, 2, 3, 4)
     assert outcome.failed == ()
 
 

@@ -1,4 +1,7 @@
-"""HTTP publish, ``POST /event`` (PROTOCOL.md §6), over a real loopback socket."""
+"""HTTP publish, ``POST /event``, over a real loopback socket.
+
+See docs: protocol.rst, "HTTP publish".
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ async def _post(
 async def test_publish_returns_200_with_failed_then_successful(
     server: EmulatorServer, http: aiohttp.ClientSession
 ) -> None:
-    """200 {"failed":[],"successful":[{identifier,index}]}, failed first as AWS does (§6.2)."""
+    """200 {"failed":[],"successful":[{identifier,index}]}, failed first as AWS does
+    (docs: protocol.rst, "Success: successful and failed")."""
     async with http.post(
         server.http_endpoint,
         data=_body(events=['{"a":1}', "2"]),
@@ -167,7 +171,8 @@ async def test_too_many_events_is_400_limit_exceeded(
 
 @pytest.mark.asyncio
 async def test_oversized_event_is_200_with_failed_entry(http: aiohttp.ClientSession) -> None:
-    """An event over the event limit gives 200 with an EventTooLargeException entry (§6.2)."""
+    """An event over the event limit gives 200 with an EventTooLargeException entry
+    (docs: protocol.rst, "Success: successful and failed")."""
     async with EmulatorServer(fast_config(limits=Limits(max_event_bytes=50))) as server:
         status, body, _ = await _post(
             http, server, _body(events=[json.dumps("z" * 80)]), key=server.api_key
@@ -223,7 +228,10 @@ async def test_other_methods_on_event_are_405(
 
 @pytest.mark.asyncio
 async def test_cors_preflight(server: EmulatorServer, http: aiohttp.ClientSession) -> None:
-    """OPTIONS answers 204 with the CORS headers of EMULATOR-CHOICE §6.1."""
+    """OPTIONS answers 204 with the CORS headers the emulator chose.
+
+    EMULATOR-CHOICE, docs: emulator-fidelity.rst, "CORS preflight".
+    """
     async with http.options(
         server.http_endpoint,
         headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
@@ -245,7 +253,8 @@ def _error(ctx: HandlerContext) -> None:
 
 @pytest.mark.asyncio
 async def test_handler_rejections_map_to_401_and_403(http: aiohttp.ClientSession) -> None:
-    """onPublish util.unauthorized() is 401, util.error() is 403 (§6.3)."""
+    """onPublish util.unauthorized() is 401, util.error() is 403
+    (docs: protocol.rst, "Errors")."""
     config = fast_config(
         namespaces=(
             NamespaceConfig(name="default"),

@@ -783,7 +783,10 @@ def test_server_duplicate_subscription_id_is_rejected_while_active() -> None:
     ],
 )
 def test_server_subscribe_to_invalid_channel_is_rejected(channel: str, rule: str) -> None:
-    """A channel that breaks §7.1 gets subscribe_error Invalid Channel Format + the rule."""
+    """A channel that breaks a channel rule gets subscribe_error Invalid Channel Format + the rule.
+
+    The rules are described in docs: protocol.rst, "Channels and namespaces".
+    """
     proto = ServerProtocol()
     proto.receive_text(subscribe(channel=channel))
     assert sent(proto) == [error_frame("subscribe_error", SUB_ID, invalid_channel(rule))]
@@ -1003,7 +1006,8 @@ def test_server_output_carries_kind_and_id() -> None:
 
 
 def test_server_unsubscribe_while_pending_is_dropped_and_subscribe_completes() -> None:
-    """An unsubscribe before subscribe_success is silently ignored (§3.2.3)."""
+    """An unsubscribe before subscribe_success is silently ignored
+    (docs: protocol.rst, "unsubscribe")."""
     proto = ServerProtocol()
     proto.receive_text(subscribe())
     proto.receive_text(unsubscribe())

@@ -1,7 +1,9 @@
 """The WebSocket side of the emulator over real loopback sockets, frame by frame.
 
-Covers PROTOCOL.md §2 (handshake), §3 (every frame and every error the emulator produces),
-§4 (keep-alive and lifetime) and the §10 checklist items about the real-time endpoint.
+Covers the handshake, every frame and every error the emulator produces, keep-alive and
+lifetime (docs: protocol.rst, "The WebSocket handshake", "Messages", "Timing and lifecycle"),
+and the emulator's choices about the real-time endpoint
+(docs: emulator-fidelity.rst, "Emulator fidelity: where AWS is silent").
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _errors(frame: dict[str, Any]) -> list[tuple[str, str]]:
     return [(e["errorType"], e["message"]) for e in frame["errors"]]
 
 
-# --- handshake (§2) ------------------------------------------------------------------------
+# --- handshake (docs: protocol.rst, "The WebSocket handshake") -------------------------------
 
 
 @pytest.mark.asyncio
@@ -138,7 +140,8 @@ async def test_upgrade_headers_without_credentials_are_unauthorized(
 async def test_wrong_api_key_gets_connection_error_then_close_1000(
     server: EmulatorServer,
 ) -> None:
-    """A wrong key still upgrades (101), then connection_error 401 and close 1000 (§2.3)."""
+    """A wrong key still upgrades (101), then connection_error 401 and close 1000
+    (docs: protocol.rst, "Connection authorization")."""
     raw = await open_raw(server, auth=api_auth(server, "da2-wrong"))
     assert raw.ws.subprotocol == PROTOCOL_EVENTS
     await raw.send({"type": "connection_init"})
@@ -186,7 +189,8 @@ async def test_header_token_with_json_whitespace_is_accepted(server: EmulatorSer
     await raw.ws.close()
 
 
-# --- connection_init, ack, ka (§3.3.1, §3.3.2, §4) -------------------------------------------
+# --- connection_init, ack, ka ---------------------------------------------------------------
+# docs: protocol.rst, "connection_ack", "Keep-alive", "Timing and lifecycle"
 
 
 @pytest.mark.asyncio
@@ -212,7 +216,8 @@ async def test_ka_repeats_every_interval(client: RawClient) -> None:
 
 @pytest.mark.asyncio
 async def test_second_connection_init_is_ignored(client: RawClient) -> None:
-    """A second connection_init gets no second ack (EMULATOR-CHOICE §3.2.1)."""
+    """A second connection_init gets no second ack (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "A second connection_init")."""
     await client.send({"type": "connection_init"})
     assert await client.subscribe("default/x") == {"type": "subscribe_success", "id": "s1"}
 
@@ -232,7 +237,8 @@ async def test_initless_subscribe_and_publish_work(server: EmulatorServer) -> No
 
 @pytest.mark.asyncio
 async def test_initless_ka_starts_at_first_successful_operation(server: EmulatorServer) -> None:
-    """An init-less socket gets no ka until an operation succeeds (EMULATOR-CHOICE §3.3.2)."""
+    """An init-less socket gets no ka until an operation succeeds (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Keep-alive on a connection without connection_init")."""
     raw = await open_raw(server)
     assert (await raw.subscribe("default/bad_channel"))["type"] == "subscribe_error"
     assert (await raw.subscribe("default/x", "s2"))["type"] == "subscribe_success"
@@ -265,12 +271,14 @@ async def test_pipelined_frames_are_answered_in_order(server: EmulatorServer) ->
     await raw.ws.close()
 
 
-# --- subscribe, publish, data, unsubscribe (§3.2, §3.3) --------------------------------------
+# --- subscribe, publish, data, unsubscribe ------------------------------------------------
+# docs: protocol.rst, "Client to server", "Server to client"
 
 
 @pytest.mark.asyncio
 async def test_data_carries_the_event_text_verbatim(client: RawClient) -> None:
-    """The event string is passed through byte for byte when no handler runs (§3.3.6)."""
+    """The event string is passed through byte for byte when no handler runs
+    (docs: protocol.rst, "data")."""
     await client.subscribe("default/v")
     event = '{ "msg" : "Hello World!", "n": 1.0, "u": "\\u00e9" }'
     await client.publish("default/v", [event])
@@ -280,7 +288,8 @@ async def test_data_carries_the_event_text_verbatim(client: RawClient) -> None:
 
 @pytest.mark.asyncio
 async def test_publish_success_lists_uuid_identifiers_by_index(client: RawClient) -> None:
-    """publish_success has one {identifier, index} per event and an empty failed (§3.3.9)."""
+    """publish_success has one {identifier, index} per event and an empty failed
+    (docs: protocol.rst, "publish_success")."""
     await client.publish("default/ids", ['"a"', '"b"'])
     ack = await client.expect("publish_success", id="p1", failed=[])
     assert [s["index"] for s in ack["successful"]] == [0, 1]
@@ -325,7 +334,8 @@ async def test_every_matching_subscription_gets_a_copy(
 
 @pytest.mark.asyncio
 async def test_wildcard_matches_any_depth_but_not_the_namespace(client: RawClient) -> None:
-    """/default/* matches /default/a/b/c but not /default itself (EMULATOR-CHOICE §7.1)."""
+    """/default/* matches /default/a/b/c but not /default itself (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Channels")."""
     await client.subscribe("/default/*")
     await client.publish("/default", ['"root"'], "p1")
     await client.expect("publish_success", id="p1")
@@ -347,7 +357,8 @@ async def test_leading_slash_is_optional_and_case_matters(client: RawClient) -> 
 
 @pytest.mark.asyncio
 async def test_unsubscribe_stops_data_for_that_id(client: RawClient) -> None:
-    """After unsubscribe_success no data is sent for the id (§3.3.8)."""
+    """After unsubscribe_success no data is sent for the id
+    (docs: protocol.rst, "unsubscribe_success and unsubscribe_error")."""
     await client.subscribe("default/a", "sa")
     await client.subscribe("default/b", "sb")
     await client.send({"type": "unsubscribe", "id": "sa"})
@@ -361,7 +372,8 @@ async def test_unsubscribe_stops_data_for_that_id(client: RawClient) -> None:
 
 @pytest.mark.asyncio
 async def test_unsubscribe_of_unknown_id(client: RawClient) -> None:
-    """unsubscribe_error UnknownOperationError 'Unknown operation id <id>' (§3.3.8)."""
+    """unsubscribe_error UnknownOperationError 'Unknown operation id <id>'
+    (docs: protocol.rst, "unsubscribe_success and unsubscribe_error")."""
     await client.send({"type": "unsubscribe", "id": "nope"})
     frame = await client.expect("unsubscribe_error", id="nope")
     assert _errors(frame) == [("UnknownOperationError", "Unknown operation id nope")]
@@ -405,7 +417,10 @@ async def test_subscription_limit_per_connection() -> None:
     ["default/bad_chan", "default/" + "a" * 51, "default/1/2/3/4/5", "default/-x", "/*", "**"],
 )
 async def test_invalid_subscribe_channel(client: RawClient, channel: str) -> None:
-    """A channel breaking §7.1 gets subscribe_error BadRequestException Invalid Channel Format."""
+    """A bad channel gets subscribe_error BadRequestException Invalid Channel Format.
+
+    The rules are described in docs: protocol.rst, "Channels and namespaces".
+    """
     frame = await client.subscribe(channel)
     assert frame["type"] == "subscribe_error"
     assert frame["errors"][0]["errorType"] == "BadRequestException"
@@ -444,7 +459,8 @@ async def test_publish_event_count_limits(client: RawClient) -> None:
 
 @pytest.mark.asyncio
 async def test_event_that_is_not_json(client: RawClient) -> None:
-    """An event string that is not JSON text: publish_error naming its index (§7.2)."""
+    """An event string that is not JSON text: publish_error naming its index
+    (docs: protocol.rst, "Events")."""
     await client.publish("default/x", ['"ok"', "{not json"])
     frame = await client.expect("publish_error", id="p1")
     assert frame["errors"][0]["errorType"] == "BadRequestException"
@@ -532,7 +548,8 @@ async def test_malformed_json_gets_bad_request_error(client: RawClient, frame: s
 
 @pytest.mark.asyncio
 async def test_binary_frame_gets_error(client: RawClient) -> None:
-    """A binary frame is answered with error (EMULATOR-CHOICE §3.1); the socket stays up."""
+    """A binary frame is answered with error (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Messages and operations"); the socket stays up."""
     await client.send(b'{"type":"connection_init"}')
     frame = await client.expect("error")
     assert _errors(frame) == [(BINARY_FRAME.error_type, BINARY_FRAME.message)]
@@ -559,7 +576,8 @@ async def test_wrong_field_type_gets_error_with_reason(client: RawClient) -> Non
     assert "'events'" in frame["errors"][0]["message"]
 
 
-# --- per-operation authorization (§5.7) --------------------------------------------------------
+# --- per-operation authorization ----------------------------------------------------------
+# docs: protocol.rst, "Per-operation authorization on the WebSocket"
 
 
 @pytest.mark.asyncio
@@ -617,7 +635,7 @@ async def test_publish_rate_limit_per_connection() -> None:
         await raw.ws.close()
 
 
-# --- handlers (§8) ---------------------------------------------------------------------------
+# --- handlers (docs: protocol.rst, "Event handlers") ----------------------------------------
 
 
 def _deny(ctx: HandlerContext) -> None:
@@ -742,7 +760,7 @@ async def test_slow_handler_blocks_only_its_own_connection() -> None:
             await raw.ws.close()
 
 
-# --- lifecycle (§4, §3.5) ----------------------------------------------------------------------
+# --- lifecycle (docs: protocol.rst, "Timing and lifecycle", "Close codes") -----------------
 
 
 @pytest.mark.asyncio

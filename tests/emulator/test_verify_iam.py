@@ -1,4 +1,7 @@
-"""AWS_IAM verifier: SigV4 over the §5.4 virtual request and over real HTTP publishes."""
+"""AWS_IAM verifier: SigV4 over the WebSocket virtual request and over real HTTP publishes.
+
+The virtual request is described in docs: protocol.rst, "IAM (SigV4)".
+"""
 
 from __future__ import annotations
 
@@ -167,7 +170,7 @@ async def test_unsigned_extra_keys_in_the_map_are_ignored() -> None:
     await verifier().verify(noisy, NOW)
 
 
-# --- HTML escaping of WebSocket bodies (§5.4 fact 3) -------------------------------------------
+# --- HTML escaping of WebSocket bodies (docs: protocol.rst, "What the verifier checks") -----
 
 EVENTS_WITH_HTML = ('{"m":"<b>&</b> = \'x\'"}',)
 
@@ -478,7 +481,7 @@ def test_applies_only_to_sigv4_maps() -> None:
     assert v.applies(ws_request(Operation.CONNECT, {"authorization": "AWS4-HMAC-SHA256 x"}))
 
 
-# --- the IAM policy stand-in (§5.4 item 8) --------------------------------------------------
+# --- the IAM policy stand-in (docs: protocol.rst, "IAM policies") ------------------------
 
 
 @pytest.mark.asyncio

@@ -2,7 +2,7 @@
 
 Loaded by the emulator as ``interop_lambda_authorizer:authorize`` (its ``authorizerUri``), with
 this directory on ``PYTHONPATH``. It accepts exactly one token and answers in the Lambda
-authorizer response shape of PROTOCOL.md §5.6.
+authorizer response shape (docs: protocol.rst, "Lambda authorizers").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The official AWS Amplify JS v6 ``events`` client against the emulator (PROTOCOL.md §9.1).
+"""The official AWS Amplify JS v6 ``events`` client against the emulator
+(docs: protocol.rst, "Amplify JS").
 
 Each test runs ``amplify/driver.mjs`` once: a fresh Node process, so a fresh Amplify singleton
 and a fresh WebSocket. The driver reports what Amplify's public API observed, plus the frames on
@@ -139,8 +140,9 @@ def test_amplify_wrong_api_key_fails_clearly(amplify: AmplifyRunner) -> None:
 def test_amplify_handshake_frames(amplify: AmplifyRunner) -> None:
     """The server selects ``aws-appsync-event-ws``, acks ``connection_init`` and sends ``ka``.
 
-    Amplify refreshes its keep-alive clock only on ``ka``/``data`` (PROTOCOL.md §3.3.2), so a
-    ``ka`` right after the ack is what keeps a late-connecting app from being dropped.
+    Amplify refreshes its keep-alive clock only on ``ka``/``data`` (docs: protocol.rst,
+    "Keep-alive"), so a ``ka`` right after the ack is what keeps a late-connecting app from
+    being dropped.
     """
     run = amplify(
         [
@@ -218,15 +220,19 @@ def _config_for(mode: str, *, jwks_file: Path | None = None) -> dict[str, Any]:
     The format belongs to ``EmulatorConfig.from_mapping`` (emulator/appsync_emulator/config.py);
     this was written against it as it stood then and assumes:
 
-    * ``eventConfig`` is AWS's ``EventConfig`` (PROTOCOL.md §5.1): ``authProviders`` entries
+    * ``eventConfig`` is AWS's ``EventConfig`` (docs: protocol.rst,
+      "Auth modes and where they apply"): ``authProviders`` entries
       carry their settings (``cognitoConfig``, ``lambdaAuthorizerConfig``) and the three
       ``*AuthModes`` lists name the allowed modes; the ``default`` namespace is implicit;
-    * AWS_IAM accepts the top-level ``iamCredentials`` and allows every action (§5.4 item 8);
+    * AWS_IAM accepts the top-level ``iamCredentials`` and allows every action
+      (docs: protocol.rst, "IAM policies");
     * AWS_LAMBDA's ``authorizerUri`` is a ``module:function`` the emulator imports (the module
       is ``interop_lambda_authorizer`` beside this file, put on the emulator's ``PYTHONPATH``),
-      called with the §5.6 request and answering ``{"isAuthorized", "handlerContext"}``;
+      called with AWS's authorizer request (docs: protocol.rst, "Lambda authorizers") and
+      answering ``{"isAuthorized", "handlerContext"}``;
     * AMAZON_COGNITO_USER_POOLS trusts ``cognitoConfig.jwksFile`` and checks ``iss`` against
-      ``cognitoConfig.issuer`` (Amplify sends the access token, §5.5).
+      ``cognitoConfig.issuer`` (Amplify sends the access token; docs: protocol.rst,
+      "Cognito user pools and OpenID Connect").
     """
     auth_type = _AUTH_TYPES[mode]
     provider: dict[str, Any] = {"authType": auth_type}
@@ -300,7 +306,8 @@ def _round_trip_steps() -> list[dict[str, Any]]:
     return [
         {"op": "connect", "name": "c", "channel": "default/modes"},
         {"op": "subscribe", "name": "s", "on": "c"},
-        # `<`, `>` and `&` exercise the IAM signed-body escaping of PROTOCOL.md §5.4 item 3.
+        # `<`, `>` and `&` exercise the IAM signed-body escaping
+        # (docs: protocol.rst, "What the verifier checks").
         {"op": "publish", "on": "c", "events": [{"via": "ws", "html": "<b>&</b>"}]},
         {"op": "post", "channel": "default/modes", "events": [{"via": "http"}]},
         {"op": "receive", "sub": "s", "count": 2},

@@ -1,4 +1,7 @@
-"""Tests of ``appsync_events.protocol.channels``: the §7.1 rules and wildcard matching."""
+"""Tests of ``appsync_events.protocol.channels``: the channel rules and wildcard matching.
+
+The rules are described in docs: protocol.rst, "Channels and namespaces".
+"""
 
 from __future__ import annotations
 
@@ -150,7 +153,8 @@ def test_parse_subscribe_channel_rejects_invalid_channels(text: str, rule: str) 
     ],
 )
 def test_parse_channel_rejects_publish_to_wildcard(text: str, rule: str) -> None:
-    """Publishing to a wildcard channel is refused (EMULATOR-CHOICE §7.1)."""
+    """Publishing to a wildcard channel is refused (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Channels")."""
     with pytest.raises(InvalidChannelError, match="wildcards are only allowed") as info:
         parse_channel(text)
     assert info.value.rule == rule
@@ -166,7 +170,8 @@ def test_parse_channel_rejects_publish_to_wildcard(text: str, rule: str) -> None
     ],
 )
 def test_parse_subscribe_channel_rejects_bad_wildcards(text: str, rule: str) -> None:
-    """``/*`` alone and a wildcard as sixth segment are refused (EMULATOR-CHOICE §7.1)."""
+    """``/*`` alone and a wildcard as sixth segment are refused (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Channels")."""
     with pytest.raises(InvalidChannelError) as info:
         parse_subscribe_channel(text)
     assert info.value.rule == rule
@@ -225,13 +230,19 @@ def test_validate_namespace_rejects_non_strings() -> None:
 
 @given(channel_segments)
 def test_validate_namespace_accepts_every_valid_segment(name: str) -> None:
-    """Every string matching the §7.1 namespace regex is accepted."""
+    """Every string matching AWS's namespace regex is accepted.
+
+    The regex is described in docs: protocol.rst, "Channels and namespaces".
+    """
     assert validate_namespace(name) == name
 
 
 @given(st.text(max_size=60))
 def test_validate_namespace_agrees_with_spec_regex(name: str) -> None:
-    """validate_namespace accepts exactly the §7.1 namespace pattern."""
+    """validate_namespace accepts exactly AWS's namespace pattern.
+
+    The pattern is described in docs: protocol.rst, "Channels and namespaces".
+    """
     spec = re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?", name, re.ASCII)
     try:
         validate_namespace(name)
@@ -243,7 +254,10 @@ def test_validate_namespace_agrees_with_spec_regex(name: str) -> None:
 
 @given(st.text(alphabet="ab-*/_ ", max_size=16))
 def test_parse_channel_agrees_with_spec_regex(text: str) -> None:
-    """parse_channel accepts exactly the §7.1 channel regex of DOC-WS."""
+    """parse_channel accepts exactly the channel regex of AWS's WebSocket documentation.
+
+    The regex is described in docs: protocol.rst, "Channels and namespaces".
+    """
     spec = re.fullmatch(
         r"\/?[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?"
         r"(?:\/[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?){0,4}\/?",
@@ -324,7 +338,8 @@ def test_wildcard_matches_any_deeper_channel(prefix: str, tail: list[str], slash
 
 @given(channels(max_segments=4))
 def test_wildcard_does_not_match_its_prefix(prefix: str) -> None:
-    """``prefix/*`` does not match ``prefix`` itself (EMULATOR-CHOICE §7.1)."""
+    """``prefix/*`` does not match ``prefix`` itself (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Channels")."""
     bare = prefix.strip("/")
     assert not channel_matches(bare + "/*", bare)
     assert not channel_matches(bare + "/*", prefix)

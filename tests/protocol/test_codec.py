@@ -168,12 +168,12 @@ def test_encode_errors_includes_error_code_only_when_set() -> None:
     ]
 
 
-# --- the frame examples of PROTOCOL.md §3, copied literally --------------------------------
+# --- the frame examples of docs: protocol.rst, "Messages", copied literally -----------
 
 SPEC_FRAMES: list[tuple[str, Message]] = [
-    # §3.2.1
+    # docs: protocol.rst, "connection_init"
     ('{"type":"connection_init"}', ConnectionInit()),
-    # §3.2.2
+    # docs: protocol.rst, "subscribe"
     (
         """{
   "type": "subscribe",
@@ -190,12 +190,12 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
             authorization={"x-api-key": API_KEY, "host": HOST},
         ),
     ),
-    # §3.2.3
+    # docs: protocol.rst, "unsubscribe"
     (
         '{"type":"unsubscribe","id":"ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69"}',
         Unsubscribe(id=UUID),
     ),
-    # §3.2.4
+    # docs: protocol.rst, "publish"
     (
         """{
   "type": "publish",
@@ -211,24 +211,24 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
             authorization={"x-api-key": API_KEY},
         ),
     ),
-    # §3.3.1
+    # docs: protocol.rst, "connection_ack"
     (
         '{"type":"connection_ack","connectionTimeoutMs":300000}',
         ConnectionAck(connection_timeout_ms=300000),
     ),
-    # §3.3.2
+    # docs: protocol.rst, "Keep-alive"
     ('{"type":"ka"}', KeepAlive()),
-    # §3.3.3 (and §2.3)
+    # docs: protocol.rst, "connection_error", "Connection authorization"
     (
         '{"type":"connection_error","errors":[{"errorType":"UnauthorizedException","message":"You are not authorized to make this call.","errorCode":401}]}',  # noqa: E501
         ConnectionErrorMessage(errors=(UNAUTHORIZED,)),
     ),
-    # §3.3.4
+    # docs: protocol.rst, "subscribe_success"
     (
         '{"type":"subscribe_success","id":"ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69"}',
         SubscribeSuccess(id=UUID),
     ),
-    # §3.3.5
+    # docs: protocol.rst, "subscribe_error"
     (
         '{"type":"subscribe_error","id":"ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69","errors":[{"errorType":"SubscriptionProcessingError","message":"There was an error processing the operation"}]}',  # noqa: E501
         SubscribeError(
@@ -241,12 +241,12 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
             ),
         ),
     ),
-    # §3.3.6
+    # docs: protocol.rst, "data"
     (
         '{"type":"data","id":"ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69","event":"{\\"msg\\":\\"Hello World!\\"}"}',  # noqa: E501
         Data(id=UUID, event='{"msg":"Hello World!"}'),
     ),
-    # §3.3.7
+    # docs: protocol.rst, "broadcast_error"
     (
         '{"type":"broadcast_error","id":"ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69","errors":[{"errorType":"MessageProcessingError","message":"There was an error processing the message"}]}',  # noqa: E501
         BroadcastError(
@@ -259,7 +259,7 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
             ),
         ),
     ),
-    # §3.3.8
+    # docs: protocol.rst, "unsubscribe_success and unsubscribe_error"
     (
         '{"type":"unsubscribe_success","id":"ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69"}',
         UnsubscribeSuccess(id=UUID),
@@ -275,7 +275,7 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
             ),
         ),
     ),
-    # §3.3.9
+    # docs: protocol.rst, "publish_success"
     (
         """{
   "id": "ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69",
@@ -291,14 +291,14 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
             failed=(),
         ),
     ),
-    # §3.3.10
+    # docs: protocol.rst, "publish_error"
     (
         '{"id":"ee849ef0-cf23-4cb8-9fcb-152ae4fd1e69","type":"publish_error","errors":[{"errorType":"An error type","message":"A message"}]}',  # noqa: E501
         PublishError(
             id=UUID, errors=(ErrorDetail(error_type="An error type", message="A message"),)
         ),
     ),
-    # §3.3.11
+    # docs: protocol.rst, "error"
     (
         '{"type":"error","errors":[{"errorType":"UnsupportedOperation","message":"Operation not supported through the realtime channel"}]}',  # noqa: E501
         ErrorMessage(
@@ -315,7 +315,7 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
 
 @pytest.mark.parametrize(("text", "expected"), SPEC_FRAMES)
 def test_codec_decodes_spec_frame_examples(text: str, expected: Message) -> None:
-    """Every frame example of PROTOCOL.md §3 decodes to the expected message."""
+    """Every frame example (docs: protocol.rst, "Messages") decodes to the expected message."""
     assert decode(text) == expected
     side = decode_client if expected.TYPE in CLIENT_TYPES else decode_server
     assert side(text) == expected
@@ -323,7 +323,10 @@ def test_codec_decodes_spec_frame_examples(text: str, expected: Message) -> None
 
 
 def test_codec_decodes_spec_failed_entry() -> None:
-    """The observed failed entry of §3.3.9 decodes with its code and message."""
+    """The observed failed entry decodes with its code and message.
+
+    The entry is described in docs: protocol.rst, "publish_success".
+    """
     frame = (
         '{"id":"p","type":"publish_success","successful":[],"failed":['
         '{"code":"EventTooLargeException","identifier":"<uuid>","index":0,'
@@ -357,8 +360,8 @@ def test_codec_decodes_swift_style_failed_entry() -> None:
     )
 
 
-# §3.6, the Amplify transcript.  The lines are copied literally; the spec's placeholders
-# that are not JSON (H, K, {…same…}, {…}) are filled in by _fill.
+# The Amplify transcript of docs: protocol.rst, "A complete session".  The lines are copied
+# literally; the page's placeholders that are not JSON (H, K, {…same…}, {…}) are filled in by _fill.
 TRANSCRIPT = r"""
 C→S  {"type":"connection_init"}
 S→C  {"type":"connection_ack","connectionTimeoutMs":300000}
@@ -404,7 +407,10 @@ def _fill(line: str) -> str:
 
 
 def test_codec_decodes_spec_transcript() -> None:
-    """The §3.6 Amplify transcript decodes frame by frame, legacy ``payload`` ignored."""
+    """The Amplify transcript decodes frame by frame, legacy ``payload`` ignored.
+
+    The transcript is described in docs: protocol.rst, "A complete session".
+    """
     lines = [line for line in TRANSCRIPT.strip().splitlines()]
     assert len(lines) == len(TRANSCRIPT_MESSAGES)
     for line, expected in zip(lines, TRANSCRIPT_MESSAGES, strict=True):
@@ -413,11 +419,14 @@ def test_codec_decodes_spec_transcript() -> None:
         assert decoder(_fill(frame)) == expected, line
 
 
-# --- §6 HTTP bodies ------------------------------------------------------------------------
+# --- HTTP bodies (docs: protocol.rst, "HTTP publish") ---------------------------------------
 
 
 def test_http_publish_body_matches_spec() -> None:
-    """encode_publish_body writes the §6.1 body and decode_publish_body reads it back."""
+    """encode_publish_body writes the publish body and decode_publish_body reads it back.
+
+    The body is described in docs: protocol.rst, "The request".
+    """
     body = '{"channel":"default/channel","events":["{\\"event_1\\":\\"data_1\\"}","{\\"event_2\\":\\"data_2\\"}"]}'  # noqa: E501
     events = ('{"event_1":"data_1"}', '{"event_2":"data_2"}')
     assert encode_publish_body("default/channel", events) == body
@@ -450,7 +459,10 @@ def test_http_publish_body_rejects_bad_shapes(body: str, reason: str) -> None:
 
 
 def test_http_publish_result_matches_spec() -> None:
-    """The §6.2 success body decodes, and encode_publish_result writes ``failed`` first."""
+    """The success body decodes, and encode_publish_result writes ``failed`` first.
+
+    The body is described in docs: protocol.rst, "Success: successful and failed".
+    """
     body = '{"failed":[],"successful":[{"identifier":"53287bee-ae0d-42e7-8a90-e9d2a49e4bd7","index":0}]}'  # noqa: E501
     ok = (PublishedEvent(identifier="53287bee-ae0d-42e7-8a90-e9d2a49e4bd7", index=0),)
     assert decode_publish_result(body) == (ok, ())
@@ -458,7 +470,10 @@ def test_http_publish_result_matches_spec() -> None:
 
 
 def test_http_publish_result_with_failed_entry() -> None:
-    """The observed §6.2 failed entry decodes and re-encodes."""
+    """The observed failed entry decodes and re-encodes.
+
+    The entry is described in docs: protocol.rst, "Success: successful and failed".
+    """
     body = (
         '{"failed":[{"identifier":"u","index":0,"code":"EventTooLargeException",'
         '"message":"Transformed event is larger than 240KB"}],"successful":[]}'
@@ -508,7 +523,10 @@ def test_http_publish_result_accepts_missing_arrays() -> None:
 
 
 def test_http_error_body_round_trips() -> None:
-    """The §6.3 error body decodes, and encode_error_body writes it."""
+    """The error body decodes, and encode_error_body writes it.
+
+    The body is described in docs: protocol.rst, "Errors".
+    """
     body = '{"errors":[{"errorType":"UnauthorizedException","message":"You are not authorized to make this call."}]}'  # noqa: E501
     detail = ErrorDetail(
         error_type="UnauthorizedException", message="You are not authorized to make this call."
@@ -549,7 +567,7 @@ def test_decode_errors_reads_a_bare_array() -> None:
 
 
 def test_decode_ignores_unknown_fields() -> None:
-    """Unknown top-level and nested fields are ignored (§3.1)."""
+    """Unknown top-level and nested fields are ignored (docs: protocol.rst, "The envelope")."""
     frame = (
         '{"type":"subscribe","id":"1","channel":"c","authorization":{"x":"y"},'
         '"payload":{"deep":[1,2,{"z":null}]},"extra":true}'

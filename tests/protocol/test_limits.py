@@ -14,7 +14,10 @@ from tests.strategies import ids
 
 
 def test_limits_match_the_spec() -> None:
-    """The constants are the §4 / §7.3 values (KB = 1024 bytes, EMULATOR-CHOICE §7.2)."""
+    """The constants are AWS's values (docs: protocol.rst, "Timing and lifecycle", "Limits").
+
+    KB = 1024 bytes (EMULATOR-CHOICE, docs: emulator-fidelity.rst, "Events and limits").
+    """
     assert limits.MAX_EVENTS_PER_PUBLISH == 5
     assert limits.MAX_EVENT_BYTES == 240 * 1024
     assert limits.MAX_REQUEST_BYTES == 1_200 * 1024
@@ -45,7 +48,8 @@ def test_limits_match_the_spec() -> None:
     ],
 )
 def test_is_valid_id_accepts(value: str) -> None:
-    """Ids of 1-128 characters of ``[a-zA-Z0-9-_+]`` are valid (§3.1)."""
+    """Ids of 1-128 characters of ``[a-zA-Z0-9-_+]`` are valid
+    (docs: protocol.rst, "The envelope")."""
     assert is_valid_id(value)
 
 
@@ -83,7 +87,10 @@ def test_generated_ids_are_valid(value: str) -> None:
 
 @given(st.text(max_size=140))
 def test_is_valid_id_agrees_with_spec_character_set(value: str) -> None:
-    """is_valid_id is the spec's rule spelled out character by character."""
+    """is_valid_id is AWS's id rule, spelled out character by character.
+
+    The rule is described in docs: protocol.rst, "The envelope".
+    """
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+")
     expected = 1 <= len(value) <= 128 and set(value) <= allowed
     assert is_valid_id(value) is expected

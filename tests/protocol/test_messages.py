@@ -82,7 +82,8 @@ def _pascal(wire_type: str) -> str:
 
 @pytest.mark.parametrize(("wire_type", "cls"), list(CLASSES.items()))
 def test_message_type_names(wire_type: str, cls: type) -> None:
-    """Each class carries its wire type in TYPE and is named after it (STYLE §2)."""
+    """Each class carries its wire type in TYPE and is named after it
+    (docs: design.rst, "Naming")."""
     assert cls.TYPE == wire_type  # type: ignore[attr-defined]
     expected = {"ka": "KeepAlive", "connection_error": "ConnectionErrorMessage"}.get(
         wire_type, _pascal(wire_type)
@@ -105,7 +106,7 @@ def test_message_unions_cover_every_wire_type() -> None:
 
 @pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: type(m).__name__)
 def test_messages_are_frozen_slotted_and_keyword_only(message: object) -> None:
-    """Messages are immutable, slotted and built with keywords only (STYLE §4)."""
+    """Messages are immutable, slotted and built with keywords only (docs: design.rst, "Types")."""
     cls = type(message)
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     assert params.frozen
@@ -141,7 +142,10 @@ def test_messages_without_mappings_are_hashable() -> None:
 
 
 def test_connection_ack_timeout_in_seconds() -> None:
-    """ConnectionAck exposes connectionTimeoutMs in seconds (STYLE §2: seconds as float)."""
+    """ConnectionAck exposes connectionTimeoutMs in seconds, as a float.
+
+    Durations are seconds as floats: docs: design.rst, "Naming".
+    """
     assert ConnectionAck(connection_timeout_ms=300000).connection_timeout == 300.0
     assert ConnectionAck(connection_timeout_ms=50).connection_timeout == 0.05
     assert ConnectionAck().connection_timeout is None

@@ -134,7 +134,8 @@ def test_pair_ack_timeout_chosen_by_shell() -> None:
 
 
 def test_pair_serves_operations_without_connection_init() -> None:
-    """An init-less client subscribes and publishes; no ack is ever sent (§3.2.1)."""
+    """An init-less client subscribes and publishes; no ack is ever sent
+    (docs: protocol.rst, "connection_init")."""
     pair = ProtocolPair()
     sub_id = subscribed(pair, "default/chat")
     publish(pair, "default/chat", ['{"a":1}'])
@@ -145,7 +146,8 @@ def test_pair_serves_operations_without_connection_init() -> None:
 
 
 def test_pair_pipelined_subscribe_waits_for_the_ack() -> None:
-    """A subscribe pipelined after init is answered only after the ack (§3.3.1)."""
+    """A subscribe pipelined after init is answered only after the ack
+    (docs: protocol.rst, "connection_ack")."""
     pair = ProtocolPair()
     pair.client.send_connection_init()
     sub_id = pair.client.send_subscribe("default/x", AUTH)
@@ -161,7 +163,8 @@ def test_pair_pipelined_subscribe_waits_for_the_ack() -> None:
 
 
 def test_pair_unauthorized_connection_fails_the_handshake() -> None:
-    """A connection refused at the upgrade gets connection_error and a close (§2.3)."""
+    """A connection refused at the upgrade gets connection_error and a close
+    (docs: protocol.rst, "Connection authorization")."""
     pair = ProtocolPair(server=ServerProtocol(connection_authorized=False))
     pair.client.send_connection_init()
     assert pair.to_server() == [
@@ -312,7 +315,8 @@ def test_pair_publish_six_events_rejected_locally() -> None:
 
 
 def test_pair_publish_six_events_rejected_by_server() -> None:
-    """A client allowing six events gets publish_error from the server (§7.3)."""
+    """A client allowing six events gets publish_error from the server
+    (docs: protocol.rst, "Limits")."""
     pair = connected()
     pair.client.max_events_per_publish = 6
     pub_id = publish(pair, "default/chat", ["1"] * 6)
@@ -445,7 +449,8 @@ def test_pair_unsubscribe_stops_delivery() -> None:
 
 
 def test_pair_unsubscribe_unknown_id_rejected_by_server() -> None:
-    """An unsubscribe the server does not know gets unsubscribe_error (§3.3.8)."""
+    """An unsubscribe the server does not know gets unsubscribe_error
+    (docs: protocol.rst, "unsubscribe_success and unsubscribe_error")."""
     pair = connected()
     sub_id = subscribed(pair, "default/a")
     # The server forgets the subscription behind the client's back (a restart, say).
@@ -508,7 +513,8 @@ def test_pair_duplicate_id_rejected_locally() -> None:
 
 
 def test_pair_duplicate_subscription_id_rejected_by_server() -> None:
-    """A duplicate subscription id from another implementation gets subscribe_error (§3.2.2)."""
+    """A duplicate subscription id from another implementation gets subscribe_error
+    (docs: protocol.rst, "subscribe")."""
     pair = connected()
     sub_id = subscribed(pair, "default/a", sub_id="dup")
     pair.server.receive_text(codec.encode(Subscribe(id="dup", channel="default/b")))
@@ -617,7 +623,10 @@ class PairMachine(RuleBasedStateMachine):
 
 
 def channel_matches_pattern(pattern: str, channel: Channel) -> bool:
-    """The model's matcher, written from §7.1 independently of channels.matches."""
+    """The model's matcher, written from the rules independently of channels.matches.
+
+    The rules are described in docs: protocol.rst, "Channels and namespaces".
+    """
     wanted = pattern.strip("/").split("/")
     got = list(channel.segments)
     if wanted[-1] == "*":

@@ -1,4 +1,5 @@
-"""Tests of ``appsync_events.protocol.signing``: the virtual request IAM signs (§5.4)."""
+"""Tests of ``appsync_events.protocol.signing``: the virtual request IAM signs
+(docs: protocol.rst, "IAM (SigV4)")."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from tests.strategies import json_texts
 
 
 def test_virtual_request_constants() -> None:
-    """Method, path, service and headers are those of §5.4 (the path is /event, not /connect)."""
+    """Method, path, service and headers are AWS's (the path is /event, not /connect).
+
+    See docs: protocol.rst, "IAM (SigV4)".
+    """
     assert SIGNING_METHOD == "POST"
     assert SIGNING_PATH == "/event"
     assert SIGNING_SERVICE == "appsync"
@@ -49,7 +53,8 @@ def test_signing_body_connect() -> None:
     ],
 )
 def test_signing_body_subscribe_keeps_channel_as_sent(channel: str, body: str) -> None:
-    """The subscribe body holds the channel exactly as sent, not normalised (§5.4 fact 2)."""
+    """The subscribe body holds the channel exactly as sent, not normalised
+    (docs: protocol.rst, "What the verifier checks")."""
     assert signing_body(channel) == body
 
 
@@ -82,7 +87,7 @@ def test_json_string_matches_json_stringify() -> None:
     ],
 )
 def test_signing_body_html_escape(events: list[str], escaped: str) -> None:
-    """``html_escape=True`` writes ``< > & = '`` as ``\\uXXXX`` (the server form, ISS-400)."""
+    """``html_escape=True`` writes ``< > & = '`` as ``\\uXXXX`` (the server's form)."""
     body = signing_body("default/x", events, html_escape=True)
     assert body == '{"channel":"default/x","events":' + escaped + "}"
     assert json.loads(body) == json.loads(signing_body("default/x", events))

@@ -1,4 +1,7 @@
-"""Tests of ``appsync_events.protocol.subprotocol``: the ``header-`` codec of §2.2."""
+"""Tests of ``appsync_events.protocol.subprotocol``: the ``header-`` codec.
+
+See docs: protocol.rst, "The header- subprotocol".
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from appsync_events.protocol.subprotocol import (
 )
 from tests.strategies import authorizations
 
-# PROTOCOL.md §2.2, the docs' sample values, copied literally.
+# AWS's sample values, copied literally (docs: protocol.rst, "The header- subprotocol").
 SPEC_JSON = '{"host":"example1234567890000.appsync-api.us-east-1.amazonaws.com","x-api-key":"da2-12345678901234567890123456"}'  # noqa: E501
 SPEC_TOKEN = "header-eyJob3N0IjoiZXhhbXBsZTEyMzQ1Njc4OTAwMDAuYXBwc3luYy1hcGkudXMtZWFzdC0xLmFtYXpvbmF3cy5jb20iLCJ4LWFwaS1rZXkiOiJkYTItMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTYifQ"  # noqa: E501
 SPEC_MAP = {
@@ -42,14 +45,20 @@ def test_constants() -> None:
 
 
 def test_encode_matches_spec_example() -> None:
-    """The §2.2 API-key example encodes to the documented token exactly."""
+    """AWS's API-key example encodes to the documented token exactly.
+
+    The example is in docs: protocol.rst, "The header- subprotocol".
+    """
     assert json.loads(SPEC_JSON) == SPEC_MAP
     assert encode_auth_subprotocol(SPEC_MAP) == SPEC_TOKEN
     assert _token(SPEC_JSON.encode()) == SPEC_TOKEN
 
 
 def test_decode_matches_spec_example() -> None:
-    """The §2.2 token decodes to the documented map."""
+    """AWS's example token decodes to the documented map.
+
+    The example is in docs: protocol.rst, "The header- subprotocol".
+    """
     assert decode_auth_subprotocol(SPEC_TOKEN) == SPEC_MAP
 
 
@@ -65,7 +74,8 @@ def test_encode_is_unpadded_base64url_of_compact_json() -> None:
 
 @pytest.mark.parametrize("value", ["h", "hh", "hhh", "hhhh"])
 def test_decode_accepts_padding_or_not(value: str) -> None:
-    """Tokens decode with or without ``=`` padding (EMULATOR-CHOICE §2.2)."""
+    """Tokens decode with or without ``=`` padding (EMULATOR-CHOICE,
+    docs: emulator-fidelity.rst, "Decoding the header- token")."""
     raw = json.dumps({"host": value}).encode()
     for padded in (False, True):
         assert decode_auth_subprotocol(_token(raw, padded=padded)) == {"host": value}
@@ -133,7 +143,8 @@ def test_lower_keys_first_spelling_wins() -> None:
 
 
 def test_non_latin1_values_round_trip() -> None:
-    """Values outside Latin-1 are UTF-8 encoded and decoded (§2.2; Amplify's btoa cannot)."""
+    """Values outside Latin-1 are UTF-8 encoded and decoded
+    (docs: protocol.rst, "The header- subprotocol"; Amplify's btoa cannot)."""
     headers = {"Authorization": "Bearer ✓ 日本語 🎉", "host": "h"}
     token = encode_auth_subprotocol(headers)
     assert token.isascii()
@@ -218,6 +229,7 @@ def test_decode_arbitrary_payload_raises_only_remote_protocol_error(raw: bytes) 
     ],
 )
 def test_find_auth_subprotocol_in_any_position(offered: list[str], expected: str | None) -> None:
-    """The first ``header-`` entry is found wherever it is offered (§2.1)."""
+    """The first ``header-`` entry is found wherever it is offered
+    (docs: protocol.rst, "The upgrade request")."""
     assert find_auth_subprotocol(offered) == expected
     assert find_auth_subprotocol(iter(offered)) == expected

@@ -1,4 +1,4 @@
-"""API_KEY mode (PROTOCOL.md §5.3): configured keys with optional expiry."""
+"""API_KEY mode (docs: protocol.rst, "API key"): configured keys with optional expiry."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ def api_key_principal(key: str) -> str:
 
 
 class ApiKeyVerifier:
-    """Accepts a known, unexpired ``x-api-key``; identity is ``null`` as in AWS (§5.8).
+    """Accepts a known, unexpired ``x-api-key``; identity is ``null`` as in AWS
+    (docs: protocol.rst, "The identity handlers see").
 
-    The principal (in logs and the recorder) is ``key:`` and the key's
-    :func:`~appsync_emulator._logging.fingerprint`, never characters of the key.
+    The principal (in logs and the recorder) is :func:`api_key_principal`, never
+    characters of the key.
     """
 
     mode = AuthType.API_KEY

@@ -2,8 +2,10 @@
 
 The server shell builds an :class:`AuthRequest` for every connect, subscribe, publish (WS
 and HTTP) and asks :class:`AuthPolicy` to authorize it against the modes allowed for that
-operation (PROTOCOL.md §5.1, §5.7).  Modes are tried in the listed order and the first
-success wins (EMULATOR-CHOICE, §5.1).  A new mode only needs a new :class:`Verifier`.
+operation (docs: protocol.rst, "Auth modes and where they apply",
+"Per-operation authorization on the WebSocket").  Modes are tried in the listed order and the
+first success wins (EMULATOR-CHOICE, docs: emulator-fidelity.rst,
+"A map that matches several modes").  A new mode only needs a new :class:`Verifier`.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ class AuthRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Identity:
-    """Who was authorized, and how; ``ctx`` is the APPSYNC_JS ``ctx.identity`` (§5.8)."""
+    """Who was authorized, and how; ``ctx`` is the APPSYNC_JS ``ctx.identity``
+    (docs: protocol.rst, "The identity handlers see")."""
 
     mode: AuthType
     ctx: Mapping[str, Any] | None = None
@@ -105,7 +108,10 @@ class Verifier(Protocol):
     mode: AuthType
 
     def applies(self, request: AuthRequest) -> bool:
-        """Whether the auth map looks like this mode (§5.1 mode detection)."""
+        """Whether the auth map looks like this mode.
+
+        How modes are told apart: docs: protocol.rst, "Auth modes and where they apply".
+        """
         ...
 
     async def verify(self, request: AuthRequest, now: datetime) -> Identity:

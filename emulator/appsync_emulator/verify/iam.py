@@ -1,4 +1,6 @@
-"""AWS_IAM mode (PROTOCOL.md §5.4): SigV4 verification of WebSocket maps and HTTP publish.
+"""AWS_IAM mode: SigV4 verification of WebSocket maps and HTTP publish.
+
+See docs: protocol.rst, "IAM (SigV4)".
 
 For WebSocket operations the signed request is *virtual* (``POST /event`` with the body
 ``{}``, ``{"channel":…}`` or ``{"channel":…,"events":[…]}`` rebuilt from the message as
@@ -85,8 +87,9 @@ class _Context:
         self.connect = request.operation is Operation.CONNECT and not self.http
 
     def bad_request(self, message: str) -> AuthFailure:
-        # errorCode 400 on connect (the connection_error of §2.3 [O] shows no code; 400 is
-        # our EMULATOR-CHOICE); HTTP answers 403 as AWS does for signature problems.
+        # errorCode 400 on connect (the observed connection_error shows no code, see
+        # docs: protocol.rst, "Connection authorization"; 400 is our EMULATOR-CHOICE);
+        # HTTP answers 403 as AWS does for signature problems.
         code = 400 if self.connect else None
         detail = bad_request(message, code)
         return AuthFailure([detail], status=403 if self.http else 400)
@@ -96,7 +99,8 @@ class _Context:
         return AuthFailure([detail], status=401)
 
     def skewed(self, message: str) -> AuthFailure:
-        # §5.4 point 7 EMULATOR-CHOICE: UnauthorizedException for WebSocket messages,
+        # EMULATOR-CHOICE (docs: emulator-fidelity.rst, "IAM clock skew and signature errors"):
+        # UnauthorizedException for WebSocket messages,
         # BadRequestException "Signature expired…" for connect (and, by extension, HTTP).
         if self.connect or self.http:
             return self.bad_request(message)
@@ -241,13 +245,16 @@ def _shown_algorithm(algorithm: str) -> str:
 
 
 class IamVerifier:
-    """Verifies SigV4 against configured credentials (§5.4); identity per §5.8.
+    """Verifies SigV4 against configured credentials (docs: protocol.rst, "IAM (SigV4)").
+
+    The identity is the one described in docs: protocol.rst, "The identity handlers see".
 
     Args:
         credentials: the accepted access keys.
         region: the region the credential scope must name.
         strict_aws_escaping: rebuild WebSocket bodies only in the HTML-escaped form that
-            AWS is believed to use (reproduces ISS-400); by default the plain
+            AWS is believed to use (reproduces the service's signature failure on ``<``
+            and ``>``, docs: protocol.rst, "What the verifier checks"); by default the plain
             ``JSON.stringify`` form is accepted as well.
         custom_domains: ``host`` values a signature may name besides the host the
             request arrived at (AppSync custom domain names, or the AWS host name reached
@@ -420,7 +427,8 @@ class IamVerifier:
     def _target(request: AuthRequest) -> tuple[str, str, str]:
         if request.transport is Transport.HTTP:
             return request.http_method, request.http_path, request.http_query
-        # §5.4 fact 1: the virtual request is POST /event (not /event/connect).
+        # The virtual request is POST /event, not /event/connect
+        # (docs: protocol.rst, "IAM (SigV4)").
         return "POST", "/event", ""
 
     @staticmethod
@@ -434,7 +442,7 @@ class IamVerifier:
         if not any(self._payload_hash_ok(headers, b) for b in bodies):
             raise ctx.bad_request(catalogue.SIGV4_PAYLOAD_HASH_MISMATCH)
 
-    # --- the IAM policy stand-in (§5.4 item 8) ----------------------------------------------
+    # --- the IAM policy stand-in (docs: protocol.rst, "IAM policies") -------------------------
 
     def _check_policy(self, ctx: _Context, creds: IamCredentials, request: AuthRequest) -> None:
         action, resource = self.action_and_resource(request)
@@ -445,7 +453,8 @@ class IamVerifier:
             raise ctx.unauthorized(UNAUTHORIZED_MESSAGE)
 
     def action_and_resource(self, request: AuthRequest) -> tuple[str, str]:
-        """The IAM action and resource ARN an operation needs (§5.4 item 8)."""
+        """The IAM action and resource ARN an operation needs
+        (docs: protocol.rst, "IAM policies")."""
         if request.operation is Operation.CONNECT:
             return "appsync:EventConnect", self.api_arn
         action = (

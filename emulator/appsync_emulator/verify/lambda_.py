@@ -1,4 +1,6 @@
-"""AWS_LAMBDA mode (PROTOCOL.md §5.6): a Python callable stands in for the authorizer Lambda.
+"""AWS_LAMBDA mode: a Python callable stands in for the authorizer Lambda.
+
+See docs: protocol.rst, "Lambda authorizers".
 
 The callable (a function object, or ``"package.module:function"``) may be sync or async.
 It receives the Lambda authorizer request::
@@ -94,7 +96,8 @@ def _channel_path(request: AuthRequest) -> str | None:
 
 
 class LambdaVerifier:
-    """Calls the configured authorizer; identity is ``{"handlerContext": ...}`` (§5.8).
+    """Calls the configured authorizer; identity is ``{"handlerContext": ...}``
+    (docs: protocol.rst, "The identity handlers see").
 
     Args:
         config: the ``lambdaAuthorizerConfig``.
@@ -131,7 +134,8 @@ class LambdaVerifier:
 
     def applies(self, request: AuthRequest) -> bool:
         value = request.header("authorization")
-        # Any authorization that is not a SigV4 signature may be a Lambda token (§5.1).
+        # Any authorization that is not a SigV4 signature may be a Lambda token
+        # (docs: protocol.rst, "Auth modes and where they apply").
         return isinstance(value, str) and bool(value.strip()) and not value.startswith("AWS4-")
 
     async def verify(self, request: AuthRequest, now: datetime) -> Identity:

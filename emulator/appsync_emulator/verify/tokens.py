@@ -1,4 +1,5 @@
-"""AMAZON_COGNITO_USER_POOLS and OPENID_CONNECT modes (PROTOCOL.md §5.5): JWT verification.
+"""AMAZON_COGNITO_USER_POOLS and OPENID_CONNECT modes
+(docs: protocol.rst, "Cognito user pools and OpenID Connect"): JWT verification.
 
 Tokens are verified with PyJWT against a JWKS: the emulator's :class:`LocalIssuer` or a
 ``jwks_file``.  The algorithm is pinned to RS256 (``alg: none``, HS256 and friends are
@@ -8,8 +9,8 @@ the policy passes in (wall clock plus ``clock_offset``), not PyJWT's own clock.
 
 Failures are ``UnauthorizedException`` 401 ``You are not authorized to make this call.``;
 an expired token (``exp``, or ``iatTTL``/``authTTL`` exceeded) says ``Token expired``
-instead, the text Amplify looks for (ISS-14569) — EMULATOR-CHOICE, the exact AWS text
-is unknown (§3.4).
+instead, the text Amplify JS looks for to refresh its token — EMULATOR-CHOICE, the exact AWS text
+is unknown (docs: protocol.rst, "Error types").
 """
 
 from __future__ import annotations
@@ -212,7 +213,8 @@ def _matches(pattern: str, value: object) -> bool:
 
 
 class CognitoVerifier(_JwtVerifier):
-    """``AMAZON_COGNITO_USER_POOLS``: ID or access tokens of one user pool (§5.5).
+    """``AMAZON_COGNITO_USER_POOLS``: ID or access tokens of one user pool
+    (docs: protocol.rst, "Cognito user pools and OpenID Connect").
 
     Args:
         config: the ``cognitoConfig``; its ``issuer`` defaults to AWS's format

@@ -1,4 +1,4 @@
-"""Sans-I/O core of the AppSync Events wire protocol (PROTOCOL.md).
+"""Sans-I/O core of the AppSync Events wire protocol (docs: protocol.rst).
 
 Nothing here does I/O, reads a clock or imports a third-party package: the client
 (``appsync_events``) and the emulator (``appsync_emulator``) both drive these objects.

@@ -1,10 +1,13 @@
-"""Channel and namespace rules of PROTOCOL.md §7.1, and wildcard matching.
+"""Channel and namespace rules, and wildcard matching.
+
+The rules are described in docs: protocol.rst, "Channels and namespaces".
 
 A channel path has 1 to 5 segments separated by ``/`` (an optional leading and trailing
 ``/``), the first segment naming the namespace.  A segment is 1 to 50 characters of
 ``[A-Za-z0-9-]`` that neither starts nor ends with ``-``.  Matching is case-sensitive.
 A subscription pattern may end in the segment ``*``, which matches every channel below
-that prefix at any depth, but not the prefix itself (EMULATOR-CHOICE, §7.1); the ``*``
+that prefix at any depth, but not the prefix itself
+(EMULATOR-CHOICE, docs: emulator-fidelity.rst, "Channels"); the ``*``
 counts toward the five segments.
 """
 

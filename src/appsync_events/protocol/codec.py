@@ -1,9 +1,9 @@
-"""Text frame <-> message codec (PROTOCOL.md §3).
+"""Text frame <-> message codec (docs: protocol.rst, "Messages").
 
 This is the only module that knows the JSON field names of the wire format.  Decoding is
 strict about the fields a message needs and ignores every field it does not know
-(§3.1): a bad frame raises :class:`~appsync_events.errors.RemoteProtocolError` naming
-what was wrong, and nothing else.
+(docs: protocol.rst, "The envelope"): a bad frame raises
+:class:`~appsync_events.errors.RemoteProtocolError` naming what was wrong, and nothing else.
 """
 
 from __future__ import annotations
@@ -240,20 +240,29 @@ def encode_data_frames(subscription_id: str, events: Sequence[str] | DataEvents)
 
 
 def encode_publish_body(channel: str, events: Sequence[str]) -> str:
-    """Return the HTTP ``POST /event`` body (§6.1) for JSON-text ``events``."""
+    """Return the HTTP ``POST /event`` body for JSON-text ``events``.
+
+    See docs: protocol.rst, "The request".
+    """
     return dumps({"channel": channel, "events": list(events)})
 
 
 def encode_publish_result(
     successful: Sequence[PublishedEvent], failed: Sequence[FailedEvent]
 ) -> str:
-    """Return the HTTP 200 publish body (§6.2), ``failed`` first as AWS does."""
+    """Return the HTTP 200 publish body, ``failed`` first as AWS does.
+
+    See docs: protocol.rst, "Success: successful and failed".
+    """
     ok, bad = _encode_result(successful, failed)
     return dumps({"failed": bad, "successful": ok})
 
 
 def encode_error_body(errors: Sequence[ErrorDetail]) -> str:
-    """Return an HTTP error body ``{"errors":[...]}`` (§6.3)."""
+    """Return an HTTP error body ``{"errors":[...]}``.
+
+    See docs: protocol.rst, "Errors".
+    """
     return dumps({"errors": encode_errors(errors)})
 
 
@@ -273,8 +282,8 @@ def event_json_error(text: str) -> str | None:
     """Return why ``text`` is not one JSON value as UTF-8 text, or ``None`` when it is.
 
     Stricter than ``json.loads``: ``NaN``/``Infinity`` (not JSON, RFC 8259 §6) and lone
-    surrogates (no UTF-8 text frame can carry them, §3.1) are refused.  The reasons for
-    malformed JSON are ``json``'s own messages.  Never raises.
+    surrogates (no UTF-8 text frame can carry them; docs: protocol.rst, "The envelope") are
+    refused.  The reasons for malformed JSON are ``json``'s own messages.  Never raises.
     """
     if not text.isascii():
         surrogate = lone_surrogate(text)
@@ -396,7 +405,8 @@ class _Fields:
         for i, obj in enumerate(self.objects("failed", required=False)):
             sub = self._sub(obj)
             try:
-                # The Swift client models errorCode/errorMessage (§3.3.9); accept both forms.
+                # The Swift client models errorCode/errorMessage
+                # (docs: protocol.rst, "publish_success"); accept both forms.
                 code = sub.optional_string("code")
                 if code is None and obj.get("errorCode") is not None:
                     code = str(obj["errorCode"])
@@ -621,7 +631,9 @@ def decode_error_body(text: str | bytes) -> tuple[ErrorDetail, ...]:
 
 
 def decode_publish_body(text: str | bytes) -> tuple[str, tuple[str, ...]]:
-    """Decode an HTTP ``POST /event`` body (§6.1) into ``(channel, events)``.
+    """Decode an HTTP ``POST /event`` body into ``(channel, events)``.
+
+    The body is described in docs: protocol.rst, "The request".
 
     Only the shape is checked (unknown fields are ignored); the channel syntax and the
     event count and contents are the caller's to validate.

@@ -1,4 +1,4 @@
-"""Service limits of PROTOCOL.md §4 and §7.3, as named constants."""
+"""Service limits as named constants (docs: protocol.rst, "Timing and lifecycle", "Limits")."""
 
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ __all__ = [
 MAX_EVENTS_PER_PUBLISH: Final = 5
 """Events in one publish, HTTP or WebSocket (not adjustable)."""
 MAX_EVENT_BYTES: Final = 240 * 1024
-"""Bytes of one event's UTF-8 JSON text (EMULATOR-CHOICE: KB = 1024 bytes, §7.2)."""
+"""Bytes of one event's UTF-8 JSON text (EMULATOR-CHOICE: KB = 1024 bytes,
+docs: emulator-fidelity.rst, "Events and limits")."""
 MAX_REQUEST_BYTES: Final = 1_200 * 1024
-"""Bytes of one publish request or WebSocket frame (1.2 MB, §7.3)."""
+"""Bytes of one publish request or WebSocket frame (1.2 MB, docs: protocol.rst, "Limits")."""
 MAX_SUBSCRIPTIONS_PER_CONNECTION: Final = 200
 """Subscriptions on one connection (adjustable in AWS)."""
 MAX_PUBLISH_PER_SECOND: Final = 25
@@ -35,7 +36,7 @@ MAX_CHANNEL_SEGMENTS: Final = 5
 MAX_SEGMENT_LENGTH: Final = 50
 MAX_ID_LENGTH: Final = 128
 ID_PATTERN: Final = re.compile(r"^[a-zA-Z0-9\-_+]{1,128}$")
-"""Operation ids (§3.1)."""
+"""Operation ids (docs: protocol.rst, "The envelope")."""
 
 DEFAULT_CONNECTION_TIMEOUT_MS: Final = 300_000
 """``connectionTimeoutMs`` of AWS's ``connection_ack``."""

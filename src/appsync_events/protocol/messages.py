@@ -1,4 +1,4 @@
-"""One frozen dataclass per wire message of PROTOCOL.md §3.
+"""One frozen dataclass per wire message (docs: protocol.rst, "Messages").
 
 Python names are snake_case; the wire names live only in :mod:`.codec`.  Event payloads
 (``Publish.events`` and ``Data.event``) stay JSON *text*, exactly as on the wire.
@@ -76,14 +76,14 @@ class Outgoing:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionInit:
-    """``{"type":"connection_init"}`` (optional, §3.2.1)."""
+    """``{"type":"connection_init"}`` (optional, docs: protocol.rst, "connection_init")."""
 
     TYPE: ClassVar[Literal["connection_init"]] = "connection_init"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscribe:
-    """``subscribe`` (§3.2.2)."""
+    """``subscribe`` (docs: protocol.rst, "subscribe")."""
 
     TYPE: ClassVar[Literal["subscribe"]] = "subscribe"
     id: str
@@ -93,7 +93,7 @@ class Subscribe:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unsubscribe:
-    """``unsubscribe`` (§3.2.3)."""
+    """``unsubscribe`` (docs: protocol.rst, "unsubscribe")."""
 
     TYPE: ClassVar[Literal["unsubscribe"]] = "unsubscribe"
     id: str
@@ -101,7 +101,7 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Publish:
-    """``publish`` (§3.2.4); ``events`` are JSON texts."""
+    """``publish`` (docs: protocol.rst, "publish"); ``events`` are JSON texts."""
 
     TYPE: ClassVar[Literal["publish"]] = "publish"
     id: str
@@ -115,7 +115,8 @@ class Publish:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionAck:
-    """``connection_ack`` with the top-level ``connectionTimeoutMs`` (§3.3.1)."""
+    """``connection_ack`` with the top-level ``connectionTimeoutMs``
+    (docs: protocol.rst, "connection_ack")."""
 
     TYPE: ClassVar[Literal["connection_ack"]] = "connection_ack"
     connection_timeout_ms: int | None = None
@@ -130,14 +131,14 @@ class ConnectionAck:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeepAlive:
-    """``{"type":"ka"}`` (§3.3.2)."""
+    """``{"type":"ka"}`` (docs: protocol.rst, "Keep-alive")."""
 
     TYPE: ClassVar[Literal["ka"]] = "ka"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionErrorMessage:
-    """``connection_error`` (§3.3.3)."""
+    """``connection_error`` (docs: protocol.rst, "connection_error")."""
 
     TYPE: ClassVar[Literal["connection_error"]] = "connection_error"
     errors: tuple[ErrorDetail, ...] = ()
@@ -145,7 +146,7 @@ class ConnectionErrorMessage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeSuccess:
-    """``subscribe_success`` (§3.3.4)."""
+    """``subscribe_success`` (docs: protocol.rst, "subscribe_success")."""
 
     TYPE: ClassVar[Literal["subscribe_success"]] = "subscribe_success"
     id: str
@@ -153,7 +154,7 @@ class SubscribeSuccess:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeError:
-    """``subscribe_error`` (§3.3.5)."""
+    """``subscribe_error`` (docs: protocol.rst, "subscribe_error")."""
 
     TYPE: ClassVar[Literal["subscribe_error"]] = "subscribe_error"
     id: str
@@ -162,7 +163,7 @@ class SubscribeError:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Data:
-    """``data``: one event (JSON text) for subscription ``id`` (§3.3.6)."""
+    """``data``: one event (JSON text) for subscription ``id`` (docs: protocol.rst, "data")."""
 
     TYPE: ClassVar[Literal["data"]] = "data"
     id: str
@@ -171,7 +172,7 @@ class Data:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BroadcastError:
-    """``broadcast_error`` (§3.3.7)."""
+    """``broadcast_error`` (docs: protocol.rst, "broadcast_error")."""
 
     TYPE: ClassVar[Literal["broadcast_error"]] = "broadcast_error"
     id: str
@@ -180,7 +181,7 @@ class BroadcastError:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnsubscribeSuccess:
-    """``unsubscribe_success`` (§3.3.8)."""
+    """``unsubscribe_success`` (docs: protocol.rst, "unsubscribe_success and unsubscribe_error")."""
 
     TYPE: ClassVar[Literal["unsubscribe_success"]] = "unsubscribe_success"
     id: str
@@ -188,7 +189,7 @@ class UnsubscribeSuccess:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnsubscribeError:
-    """``unsubscribe_error`` (§3.3.8)."""
+    """``unsubscribe_error`` (docs: protocol.rst, "unsubscribe_success and unsubscribe_error")."""
 
     TYPE: ClassVar[Literal["unsubscribe_error"]] = "unsubscribe_error"
     id: str
@@ -215,7 +216,7 @@ class FailedEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PublishSuccess:
-    """``publish_success`` (§3.3.9)."""
+    """``publish_success`` (docs: protocol.rst, "publish_success")."""
 
     TYPE: ClassVar[Literal["publish_success"]] = "publish_success"
     id: str
@@ -225,7 +226,7 @@ class PublishSuccess:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PublishError:
-    """``publish_error`` (§3.3.10)."""
+    """``publish_error`` (docs: protocol.rst, "publish_error")."""
 
     TYPE: ClassVar[Literal["publish_error"]] = "publish_error"
     id: str
@@ -234,7 +235,7 @@ class PublishError:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorMessage:
-    """Generic ``error`` (§3.3.11), sometimes with an ``id``."""
+    """Generic ``error`` (docs: protocol.rst, "error"), sometimes with an ``id``."""
 
     TYPE: ClassVar[Literal["error"]] = "error"
     id: str | None = None

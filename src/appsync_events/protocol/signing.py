@@ -1,4 +1,6 @@
-"""The virtual request that IAM (SigV4) signs for WebSocket operations, PROTOCOL.md §5.4.
+"""The virtual request that IAM (SigV4) signs for WebSocket operations.
+
+See docs: protocol.rst, "IAM (SigV4)".
 
 Pure data and string building, shared by the client's IAM authorizer (which signs it with
 botocore) and the emulator's IAM verifier (which rebuilds it), so that the two cannot
@@ -39,7 +41,11 @@ HTML_ESCAPES: Final[Mapping[str, str]] = {
     "=": "\\u003d",
     "'": "\\u0027",
 }
-"""Gson-style HTML-safe escapes that the service is believed to apply (§5.4, ISS-400)."""
+"""Gson-style HTML-safe escapes that the service is believed to apply to signed bodies.
+
+A WebSocket publish whose events contain ``<`` or ``>`` fails the service's signature check
+unless the client signed the escaped text (docs: protocol.rst, "What the verifier checks").
+"""
 
 
 def json_string(value: str) -> str:

@@ -1,4 +1,7 @@
-"""The ``header-<base64url(JSON)>`` WebSocket subprotocol of PROTOCOL.md §2.2."""
+"""The ``header-<base64url(JSON)>`` WebSocket subprotocol.
+
+See docs: protocol.rst, "The header- subprotocol".
+"""
 
 from __future__ import annotations
 
@@ -35,8 +38,9 @@ def encode_auth_subprotocol(authorization: Mapping[str, str]) -> str:
 def decode_auth_subprotocol(value: str) -> dict[str, str]:
     """Decode a ``header-`` subprotocol into its authorization map.
 
-    Tolerant as §2.2 asks: padding present or not, the standard or URL-safe alphabet,
-    any JSON whitespace.  Keys keep their case; look them up with :func:`lookup`.
+    Tolerant, as docs: protocol.rst, "The header- subprotocol" asks: padding present or not,
+    the standard or URL-safe alphabet, any JSON whitespace.  Keys keep their case; look them
+    up with :func:`lookup`.
 
     Raises:
         RemoteProtocolError: not a ``header-`` value, bad base64, bad UTF-8, not a JSON
