@@ -352,7 +352,10 @@ def _iam(args: argparse.Namespace, env: Mapping[str, str], region: Any) -> Any:
 
 async def _run_sub(args: argparse.Namespace, target: Target) -> int:
     from .client import connect
+    from .protocol.channels import parse_subscribe_channel
 
+    for channel in args.channels:  # checked before connecting
+        parse_subscribe_channel(channel)
     out = _Printer(sys.stdout, readable=_readable(args))
     seen = 0
 
@@ -475,10 +478,9 @@ def _parse_event(text: str, where: str) -> Any:
     return RawJSON(text)
 
 
-async def _batches(args: argparse.Namespace) -> AsyncIterator[list[Any]]:
-    """The events to publish, in batches of at most :data:`MAX_BATCH`."""
-    if args.events:
-        events = [_parse_event(t, f"EVENT {i + 1}") for i, t in enumerate(args.events)]
+async def _batches(events: list[Any]) -> AsyncIterator[list[Any]]:
+    """The events to publish (``events``, or else stdin), in batches of :data:`MAX_BATCH`."""
+    if events:
         for start in range(0, len(events), MAX_BATCH):
             yield events[start : start + MAX_BATCH]
         return
@@ -562,7 +564,11 @@ class _StdinLines:
 async def _run_pub(args: argparse.Namespace, target: Target) -> int:
     from .client import connect
     from .http import HttpPublisher
+    from .protocol.channels import parse_channel
 
+    # Checked before connecting: a typo costs no connection.
+    parse_channel(args.channel)
+    events = [_parse_event(t, f"EVENT {i + 1}") for i, t in enumerate(args.events)]
     out = _Printer(sys.stdout, readable=_readable(args))
     if args.http:
         publisher: Any = HttpPublisher(
@@ -581,7 +587,7 @@ async def _run_pub(args: argparse.Namespace, target: Target) -> int:
         )
     sent = failed = 0
     async with publisher as client:
-        async for batch in _batches(args):
+        async for batch in _batches(events):
             result = await client.publish(args.channel, *batch)
             out.result(args.channel, sent, result)
             sent += len(batch)
