@@ -148,9 +148,12 @@ class _Portal:
         """Run ``coro`` on the loop and wait at most ``timeout`` seconds for its result.
 
         Raises:
-            RuntimeError: the thread is gone (the owner was closed).
+            RuntimeError: the thread is gone (the owner was closed), or this is that thread.
             TimeoutError: the outer bound expired (the operation is cancelled).
         """
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("the sync API cannot be called from its own callbacks")
         if not self.alive or self.loop.is_closed():
             coro.close()
             raise RuntimeError("the client is closed")

@@ -308,3 +308,20 @@ def test_sync_keyboard_interrupt_ends_the_thread(appsync_server: EmulatorThread)
         interrupter.join(5)
     assert not client.thread.is_alive()
     assert client.closed
+
+
+@pytest.mark.usefixtures("no_leftover_threads")
+def test_sync_call_from_a_callback_is_refused(appsync_server: EmulatorThread) -> None:
+    """Calling the sync API from its own background thread raises instead of deadlocking."""
+    errors: list[BaseException] = []
+    with connect(appsync_server) as client:
+
+        async def from_the_loop() -> None:
+            try:
+                client.publish(CHANNEL, 1)
+            except RuntimeError as exc:
+                errors.append(exc)
+
+        client._portal.call(from_the_loop(), 5, client.close)
+    assert len(errors) == 1
+    assert "own callbacks" in str(errors[0])
