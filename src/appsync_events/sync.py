@@ -108,6 +108,8 @@ class _Portal:
         self.loop = _RealClockLoop()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = threading.Event()
+        self.closing: asyncio.Task[None] | None = None
+        """The finalizer's closing task, if it ran."""
         self.thread.start()
         if not self._started.wait(_STOP_TIMEOUT):  # pragma: no cover - a starved machine
             raise RuntimeError("the background event loop did not start")
@@ -186,10 +188,28 @@ class _Portal:
         self.thread.join(_STOP_TIMEOUT)
 
 
-def _stop_portal(portal: _Portal) -> None:
-    """Finalizer of an owner that was garbage-collected without being closed."""
-    with contextlib.suppress(RuntimeError):
-        portal.loop.call_soon_threadsafe(portal.loop.stop)
+def _stop_portal(
+    portal: _Portal, close: Callable[[], Coroutine[Any, Any, None]], timeout: float | None
+) -> None:
+    """Finalizer of an owner garbage-collected unclosed: close (bounded), then stop the loop.
+
+    It runs in whichever thread collected the owner and never waits.
+    """
+
+    async def close_and_stop() -> None:
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else _STOP_TIMEOUT):
+                await close()
+        except Exception:  # nobody is left to tell
+            pass
+        finally:
+            portal.loop.stop()
+
+    def start() -> None:
+        portal.closing = portal.loop.create_task(close_and_stop())  # kept: tasks are weak
+
+    with contextlib.suppress(RuntimeError):  # the loop is already closed
+        portal.loop.call_soon_threadsafe(start)
 
 
 def connect(
@@ -266,7 +286,9 @@ class Client:
         self._client = client
         self._portal = portal
         self._close_lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _stop_portal, portal)
+        self._finalizer = weakref.finalize(
+            self, _stop_portal, portal, client.close, client.close_timeout
+        )
 
     def __repr__(self) -> str:
         return f"<sync {self._client!r}>"
@@ -559,7 +581,9 @@ class HttpPublisher:
         """The HTTP URL posted to."""
         self._portal = _Portal("appsync-events sync HTTP publisher")
         self._close_lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _stop_portal, self._portal)
+        self._finalizer = weakref.finalize(
+            self, _stop_portal, self._portal, self._publisher.close, _STOP_TIMEOUT
+        )
 
     @property
     def closed(self) -> bool:

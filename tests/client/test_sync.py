@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from collections import Counter
@@ -325,3 +326,15 @@ def test_sync_call_from_a_callback_is_refused(appsync_server: EmulatorThread) ->
         client._portal.call(from_the_loop(), 5, client.close)
     assert len(errors) == 1
     assert "own callbacks" in str(errors[0])
+
+
+@pytest.mark.usefixtures("no_leftover_threads")
+def test_sync_forgotten_client_is_closed_when_collected(appsync_server: EmulatorThread) -> None:
+    """A client garbage-collected without close() closes its connection and ends its thread."""
+    client = connect(appsync_server)
+    thread = client.thread
+    appsync_server.wait_connected_sync(1)
+    del client
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
