@@ -71,11 +71,13 @@ def cli(
     )
 
 
-def start_cli(*args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
+def start_cli(
+    *args: str, env: Mapping[str, str], stdin: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
     """Start ``python -m appsync_events ARGS`` as a foreground program would run (SIGINT on)."""
     return subprocess.Popen(
         [sys.executable, "-m", "appsync_events", *args],
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -239,6 +241,24 @@ def test_cli_sub_ctrl_c_exits_0(appsync_server: EmulatorThread, cli_env: dict[st
     assert status == 0, err
     assert "Traceback" not in err
     assert out == ""
+
+
+def test_cli_pub_ctrl_c_exits_130(
+    appsync_server: EmulatorThread, cli_env: dict[str, str], subscriber: sync.Subscription
+) -> None:
+    """SIGINT while `pub` waits for stdin ends it with status 130, what was sent stays sent."""
+    proc = start_cli("pub", *key_args(appsync_server), CHANNEL, env=cli_env, stdin=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("1\n")
+        proc.stdin.flush()
+        assert subscriber.next(timeout=RUN_TIMEOUT).json() == 1
+        proc.send_signal(signal.SIGINT)
+    finally:
+        status, out, err = finish(proc)
+    assert status == 130, err
+    assert "Traceback" not in err
+    assert len(json_lines(out)) == 1
 
 
 def test_cli_sub_timeout_without_count_exits_0(
