@@ -50,6 +50,7 @@ __all__ = [
     "missing_dependency",
     "add_subcommands",
     "build_parser",
+    "example_authorizer",
     "main",
     "ready_info",
     "run_demo",
@@ -127,9 +128,11 @@ authProviders = [
   { authType = "AMAZON_COGNITO_USER_POOLS", cognitoConfig = { userPoolId = "us-east-1_example", awsRegion = "us-east-1", appIdClientRegex = ".*" } },
   { authType = "OPENID_CONNECT", openIDConnectConfig = { issuer = "https://issuer.example.com", clientId = "my-client", iatTTL = 0, authTTL = 0 } },
   # The Lambda authorizer is a Python callable "module:function", imported at start-up from
-  # the current folder.  identityValidationExpression is searched in the token (anchor it
-  # with ^ and $ to match all of it); a token it does not match is refused without a call.
-  { authType = "AWS_LAMBDA", lambdaAuthorizerConfig = { authorizerUri = "my_authorizers:authorize", authorizerResultTtlInSeconds = 0, identityValidationExpression = "^token-" } },
+  # the current folder: write your own, e.g. "my_authorizers:authorize" for a function
+  # authorize(event) in my_authorizers.py (the one named here allows every token).
+  # identityValidationExpression is searched in the token (anchor it with ^ and $ to match
+  # all of it); a token it does not match is refused without calling the authorizer.
+  { authType = "AWS_LAMBDA", lambdaAuthorizerConfig = { authorizerUri = "appsync_emulator.cli:example_authorizer", authorizerResultTtlInSeconds = 0, identityValidationExpression = "^token-" } },
 ]
 connectionAuthModes = [{ authType = "API_KEY" }, { authType = "AWS_IAM" }]
 defaultPublishAuthModes = [{ authType = "API_KEY" }, { authType = "AWS_IAM" }]
@@ -158,6 +161,15 @@ send_queue_frames = 10000             # frames queued for a slow client before i
 init_timeout = 300.0                  # seconds an upgraded socket may stay silent
 """  # noqa: E501 - TOML inline tables cannot span lines
 """A configuration file using every key of :class:`appsync_emulator.config_schema.ConfigFile`."""
+
+
+def example_authorizer(event: dict[str, Any]) -> dict[str, Any]:
+    """The Lambda authorizer :data:`EXAMPLE_CONFIG` names: it allows every token.
+
+    Only tokens that pass ``identityValidationExpression`` reach it; replace it with your
+    own ``module:function``.
+    """
+    return {"isAuthorized": True, "handlerContext": {"authorizer": "example"}}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,7 +78,9 @@ async def test_example_config_expression_accepts_its_own_token_shape(
     data = tomllib.loads(capsys.readouterr().out)
     (lam,) = [p for p in data["eventConfig"]["authProviders"] if p["authType"] == "AWS_LAMBDA"]
     assert lam["lambdaAuthorizerConfig"]["identityValidationExpression"] == "^token-"
-    lam["lambdaAuthorizerConfig"]["authorizerUri"] = f"{__name__}:authorize"
+    assert lam["lambdaAuthorizerConfig"]["authorizerUri"] == (
+        "appsync_emulator.cli:example_authorizer"
+    )
     data["eventConfig"]["connectionAuthModes"] = [{"authType": "AWS_LAMBDA"}]
     data["eventConfig"]["defaultSubscribeAuthModes"] = [{"authType": "AWS_LAMBDA"}]
     data["namespaces"] = ["default"]
