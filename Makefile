@@ -1,6 +1,7 @@
 # Developer commands.  Every target creates .venv when it is missing (scripts/bootstrap).
 #
 #   make demo       start the emulator and run a publish/subscribe demo against it
+#                   (installs only `-e .[emulator]`: no test tools, no npm)
 #   make test       run the whole test suite with branch coverage over both packages
 #   make lint       ruff check + ruff format --check
 #   make types      mypy --strict (configured in pyproject.toml)
@@ -22,7 +23,8 @@ PYTEST_ARGS ?=
 setup:
 	scripts/bootstrap $(VENV)
 
-run demo: setup
+run demo:
+	scripts/bootstrap --demo $(VENV)
 	$(PY) -m appsync_emulator --demo
 
 test: setup

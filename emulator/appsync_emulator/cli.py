@@ -6,10 +6,15 @@
     appsync-emulator --port 0 --tls --ready-file ready.json --config emulator.toml
     appsync-emulator --demo                   # start, run a short publish/subscribe demo, exit
     appsync-emulator example-config > emulator.toml
+    appsync-emulator check-config emulator.toml   # validate (and import handlers), no server
 
-The server stops cleanly (exit status 0) on SIGINT or SIGTERM.  ``--ready-file`` gets a
-JSON object once the server listens: ``http_endpoint``, ``realtime_endpoint``, ``region``,
-``api_key``, ``api_keys`` and, with ``--tls``, ``ca_cert``.
+The server stops cleanly (exit status 0) on SIGINT or SIGTERM.  A configuration mistake, an
+unwritable ``--ready-file`` or a bad ``--port`` prints one line and exits with status 2;
+without the ``emulator`` extra the command prints the ``pip install`` line and exits 1.
+``module:function`` references (handlers, Lambda authorizer) are imported at start-up with
+the current folder on the import path, as ``python -m appsync_emulator`` does.
+``--ready-file`` gets a JSON object once the server listens: ``http_endpoint``,
+``realtime_endpoint``, ``region``, ``api_key``, ``api_keys`` and, with ``--tls``, ``ca_cert``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -25,21 +31,26 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 
 from . import __version__
 from ._logging import LOG_SERVER
 from .config import ConfigError, EmulatorConfig
-from .hosting import EmulatorServer
-from .issuer import TOKEN_DESCRIPTION, add_token_arguments, default_key_file, token_command
+
+if TYPE_CHECKING:
+    from .hosting import EmulatorServer
 
 __all__ = [
     "DEFAULT_PORT",
+    "EMULATOR_DEPENDENCIES",
+    "EMULATOR_EXTRA",
     "EXAMPLE_CONFIG",
+    "missing_dependency",
     "add_subcommands",
     "build_parser",
+    "example_authorizer",
     "main",
     "ready_info",
     "run_demo",
@@ -52,6 +63,24 @@ DEMO_CHANNEL: Final = "default/demo"
 DEMO_TIMEOUT: Final = 10.0
 
 Handler = Callable[[argparse.Namespace], int]
+
+EMULATOR_EXTRA: Final = "pip install 'appsync-events[emulator]'"
+"""What to run when the emulator's dependencies are missing (the pytest plugin names the
+same command as ``appsync_emulator.pytest_plugin.EMULATOR_EXTRA``)."""
+
+EMULATOR_DEPENDENCIES: Final = ("jwt", "cryptography", "trustme", "pydantic")
+"""Top-level modules the ``emulator`` extra installs (imported by :func:`missing_dependency`)."""
+
+
+def missing_dependency() -> str | None:
+    """The first module of the ``emulator`` extra that cannot be imported, else ``None``."""
+    for name in EMULATOR_DEPENDENCIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return name
+    return None
+
 
 EXAMPLE_CONFIG: Final = """\
 # appsync-emulator configuration (TOML; the same keys work in a .json file).
@@ -99,8 +128,12 @@ authProviders = [
   # Cognito/OIDC tokens are checked against the emulator's local issuer unless jwksFile is set.
   { authType = "AMAZON_COGNITO_USER_POOLS", cognitoConfig = { userPoolId = "us-east-1_example", awsRegion = "us-east-1", appIdClientRegex = ".*" } },
   { authType = "OPENID_CONNECT", openIDConnectConfig = { issuer = "https://issuer.example.com", clientId = "my-client", iatTTL = 0, authTTL = 0 } },
-  # The Lambda authorizer is a Python callable "module:function" (imported on first use).
-  { authType = "AWS_LAMBDA", lambdaAuthorizerConfig = { authorizerUri = "my_authorizers:authorize", authorizerResultTtlInSeconds = 0, identityValidationExpression = "^token-" } },
+  # The Lambda authorizer is a Python callable "module:function", imported at start-up from
+  # the current folder: write your own, e.g. "my_authorizers:authorize" for a function
+  # authorize(event) in my_authorizers.py (the one named here allows every token).
+  # identityValidationExpression is searched in the token (anchor it with ^ and $ to match
+  # all of it); a token it does not match is refused without calling the authorizer.
+  { authType = "AWS_LAMBDA", lambdaAuthorizerConfig = { authorizerUri = "appsync_emulator.cli:example_authorizer", authorizerResultTtlInSeconds = 0, identityValidationExpression = "^token-" } },
 ]
 connectionAuthModes = [{ authType = "API_KEY" }, { authType = "AWS_IAM" }]
 defaultPublishAuthModes = [{ authType = "API_KEY" }, { authType = "AWS_IAM" }]
@@ -113,7 +146,8 @@ name = "default"
 name = "chat"
 publishAuthModes = [{ authType = "AMAZON_COGNITO_USER_POOLS" }, { authType = "AWS_LAMBDA" }]
 subscribeAuthModes = [{ authType = "API_KEY" }, { authType = "OPENID_CONNECT" }]
-# Handlers are Python callables "module:function" taking the APPSYNC_JS-like ctx.
+# Handlers are Python callables "module:function" taking the APPSYNC_JS-like ctx, imported at
+# start-up from the current folder.
 # onPublish = "my_handlers:on_publish"
 # onSubscribe = "my_handlers:on_subscribe"
 
@@ -127,7 +161,16 @@ max_connections = 10000
 send_queue_frames = 10000             # frames queued for a slow client before it is closed (1008)
 init_timeout = 300.0                  # seconds an upgraded socket may stay silent
 """  # noqa: E501 - TOML inline tables cannot span lines
-"""A configuration file using every key :meth:`EmulatorConfig.from_mapping` reads."""
+"""A configuration file using every key of :class:`appsync_emulator.config_schema.ConfigFile`."""
+
+
+def example_authorizer(event: dict[str, Any]) -> dict[str, Any]:
+    """The Lambda authorizer :data:`EXAMPLE_CONFIG` names: it allows every token.
+
+    Only tokens that pass ``identityValidationExpression`` reach it; replace it with your
+    own ``module:function``.
+    """
+    return {"isAuthorized": True, "handlerContext": {"authorizer": "example"}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="start the emulator, run a short subscribe/publish demo against it, and exit",
+        help="start the emulator, run a short subscribe/publish demo against it, and exit "
+        "(the server stops with the demo)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_subcommands(subparsers)
@@ -190,6 +234,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "example-config", help="print an example configuration file using every key"
     )
     example.set_defaults(handler=_example_config_command)
+    check = subparsers.add_parser(
+        "check-config",
+        help="validate a configuration file (and import its handlers) without starting",
+    )
+    check.add_argument("file", type=Path, metavar="FILE", help="a .toml or .json file")
+    check.set_defaults(handler=_check_config_command)
+    from .issuer import TOKEN_DESCRIPTION, add_token_arguments, token_command
+
     token = subparsers.add_parser(
         "token",
         help="print a JWT from the local issuer (Cognito/OIDC modes)",
@@ -204,8 +256,52 @@ def _example_config_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_config_command(args: argparse.Namespace) -> int:
+    config = _load_config(args.file)
+    if config is None:
+        return 2
+    print(
+        f"{args.file.name}: OK (namespaces: {', '.join(ns.name for ns in config.namespaces)}; "
+        f"auth providers: {', '.join(config.auth_providers)})"
+    )
+    return 0
+
+
+def _load_config(path: Path | None) -> EmulatorConfig | None:
+    """Load and check ``path`` (handlers imported); print the one-line error and return None."""
+    from .config_schema import resolve_references
+
+    _import_from_current_folder()
+    try:
+        config = EmulatorConfig.from_file(path) if path is not None else EmulatorConfig()
+        resolve_references(config, source=path.name if path is not None else None)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+    return config
+
+
+def _import_from_current_folder() -> None:
+    """Put the current folder first on the import path, as ``python -m`` does.
+
+    The ``appsync-emulator`` script starts with its own folder on ``sys.path`` instead, so
+    ``my_auth:authorize`` next to the config file could not be imported.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    missing = missing_dependency()
+    if missing is not None:
+        print(
+            f"appsync-emulator: the emulator needs {missing!r}, which is not installed: "
+            f"{EMULATOR_EXTRA}",
+            file=sys.stderr,
+        )
+        return 1
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
@@ -221,22 +317,46 @@ def _serve_command(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    try:
-        config = EmulatorConfig.from_file(args.config) if args.config else EmulatorConfig()
-    except ConfigError as exc:
-        print(f"appsync-emulator: invalid configuration: {exc}", file=sys.stderr)
+    config = _load_config(args.config)
+    if config is None:
         return 2
     if config.token_key_file is None:
+        from .issuer import default_key_file
+
         # The key `appsync-emulator token` signs with (created only when first needed).
         config = config.replace(token_key_file=str(default_key_file()))
     port = args.port if args.port is not None else (0 if args.demo else DEFAULT_PORT)
     if not 0 <= port <= 65535:
         print(f"appsync-emulator: --port must be 0..65535, got {port}", file=sys.stderr)
         return 2
+    if args.ready_file is not None and (problem := _unwritable(args.ready_file)) is not None:
+        print(
+            f"appsync-emulator: cannot write --ready-file {args.ready_file}: {problem}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return asyncio.run(_serve(args, config, port))
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown
         return 130
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the ready file cannot be written (checked before the server starts), or None."""
+    folder = path.resolve().parent
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is not a folder"
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".ready-", dir=folder)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
+    return None
 
 
 def warn_if_exposed(host: str) -> bool:
@@ -252,6 +372,8 @@ def warn_if_exposed(host: str) -> bool:
 
 
 async def _serve(args: argparse.Namespace, config: EmulatorConfig, port: int) -> int:
+    from .hosting import EmulatorServer
+
     warn_if_exposed(args.host)
     server = EmulatorServer(
         config, host=args.host, port=port, tls=args.tls, console=not args.no_console
@@ -265,9 +387,17 @@ async def _serve(args: argparse.Namespace, config: EmulatorConfig, port: int) ->
         print(f"appsync-emulator: invalid configuration: {exc}", file=sys.stderr)
         return 2
     try:
-        _print_banner(server)
         if args.ready_file is not None:
-            write_ready_file(args.ready_file, ready_info(server))
+            try:
+                write_ready_file(args.ready_file, ready_info(server))
+            except OSError as exc:
+                print(
+                    f"appsync-emulator: cannot write --ready-file {args.ready_file}: "
+                    f"{exc.strerror or exc}",
+                    file=sys.stderr,
+                )
+                return 2
+        _print_banner(server, demo=args.demo)
         if args.demo:
             return await run_demo(server)
         await _wait_for_signal()
@@ -325,7 +455,7 @@ def write_ready_file(path: Path, info: dict[str, Any]) -> None:
         raise
 
 
-def _print_banner(server: EmulatorServer) -> None:
+def _print_banner(server: EmulatorServer, *, demo: bool = False) -> None:
     lines = [
         f"AppSync Events emulator {__version__}",
         f"  HTTP publish : {server.http_endpoint}",
@@ -339,6 +469,11 @@ def _print_banner(server: EmulatorServer) -> None:
         lines.append(f"  CA cert      : {server.ca_cert_path}")
         lines.append(f"                 (Node: NODE_EXTRA_CA_CERTS={server.ca_cert_path})")
     lines.append("")
+    if demo:
+        # The demo server stops when the demo ends: invite nobody to a port about to close.
+        lines.append("This server runs only for the demo below; `appsync-emulator` keeps one up.")
+        print("\n".join(lines), flush=True)
+        return
     lines.append("Try it:")
     lines.append(
         f"  curl -s {'--cacert ' + server.ca_cert_path + ' ' if server.ca_cert_path else ''}"

@@ -9,11 +9,9 @@ and meaning), so users can paste their real settings; see
 from __future__ import annotations
 
 import enum
-import json
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +146,24 @@ class Limits:
     init_timeout: float = 300.0
     """Seconds an upgraded socket may stay silent before its first frame."""
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "max_publish_per_second" and value is None:
+                continue
+            kind = float if f.name == "init_timeout" else int
+            _check_number(f"limits.{f.name}", value, kind)
+
+
+def _check_number(name: str, value: Any, kind: type[int] | type[float]) -> None:
+    """Refuse what is not a positive ``kind`` (``bool`` is not a number; an int is a float)."""
+    ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
+    if not ok or isinstance(value, bool):
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name}: expected {what}, got {value!r}")
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+
 
 def _default_api_keys() -> tuple[ApiKeyConfig, ...]:
     return (ApiKeyConfig(key=DEFAULT_API_KEY, description="default emulator key"),)
@@ -221,10 +237,13 @@ class EmulatorConfig:
             if ns.name in seen:
                 raise ConfigError(f"namespaces: {ns.name!r} is defined twice")
             seen.add(ns.name)
-        if self.connection_timeout_ms <= 0:
-            raise ConfigError("connection_timeout_ms must be positive")
-        if self.keepalive_interval <= 0:
-            raise ConfigError("keepalive_interval must be positive")
+        _check_number("connection_timeout_ms", self.connection_timeout_ms, int)
+        _check_number("keepalive_interval", self.keepalive_interval, float)
+        _check_number("max_connection_lifetime", self.max_connection_lifetime, float)
+        _check_number("handler_timeout", self.handler_timeout, float)
+        _check_number("record_limit", self.record_limit, int)
+        if not isinstance(self.limits, Limits):
+            raise ConfigError(f"limits: expected a Limits, got {self.limits!r}")
         for name in (
             "connection_auth_modes",
             "default_publish_auth_modes",
@@ -267,236 +286,28 @@ class EmulatorConfig:
         """Load a ``.toml`` or ``.json`` file (see :meth:`from_mapping` for the keys).
 
         Raises:
-            ConfigError: unreadable file, bad syntax, or an invalid setting.
+            ConfigError: one line starting with the file name and naming the key: an
+                unreadable file, an unsupported suffix, bad syntax, or an invalid setting.
         """
-        p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {p}: {exc}") from None
-        try:
-            data = tomllib.loads(raw.decode()) if p.suffix == ".toml" else json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: the top level must be a table/object")
-        return cls.from_mapping(data)
+        from .config_schema import load_config_file
+
+        return load_config_file(path)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> EmulatorConfig:
         """Build a config from plain data (a parsed TOML/JSON file).
 
-        Keys (all optional): ``region``, ``apiId``, ``accountId``, ``apiKeys`` (strings or
-        ``{key, expires, description}``), ``iamCredentials`` (``{accessKeyId,
-        secretAccessKey, sessionToken?}``), ``namespaces`` (names or AWS
-        ``ChannelNamespace`` objects: ``{name, publishAuthModes, subscribeAuthModes,
-        onPublish, onSubscribe}``), ``eventConfig`` (AWS ``EventConfig``:
-        ``authProviders``, ``connectionAuthModes``, ``defaultPublishAuthModes``,
-        ``defaultSubscribeAuthModes``), ``connectionTimeoutMs``, ``keepAliveIntervalSeconds``,
-        ``maxConnectionLifetimeSeconds``, ``limits`` (snake_case :class:`Limits` fields),
-        ``clockOffsetSeconds``, ``strictAwsEscaping``, ``customDomains`` (host names).
+        The keys are AWS's (``EventConfig``/``ChannelNamespace``), all optional; the schema
+        is :class:`appsync_emulator.config_schema.ConfigFile` and
+        ``appsync-emulator example-config`` writes a file using every key.  Unknown keys,
+        wrong types and modes naming a provider that is not configured are refused.
 
         Raises:
-            ConfigError: naming the offending key.
+            ConfigError: one line naming the first mistake at the key the user wrote.
         """
-        return _Loader(data).build()
+        from .config_schema import config_from_mapping
 
-
-def _modes(value: Any, where: str) -> tuple[AuthType, ...]:
-    if not isinstance(value, list):
-        raise ConfigError(f"{where}: expected a list of auth modes")
-    out = []
-    for item in value:
-        name = item.get("authType") if isinstance(item, dict) else item
-        try:
-            out.append(AuthType(str(name)))
-        except ValueError:
-            raise ConfigError(
-                f"{where}: unknown auth mode {name!r} (one of {', '.join(AuthType)})"
-            ) from None
-    return tuple(out)
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: expected a list of strings")
-    return tuple(value)
-
-
-def _parse_time(value: Any, where: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{where}: {value!r} is not an ISO 8601 time") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ConfigError(f"{where}: expected an ISO 8601 time or epoch seconds")
-
-
-class _Loader:
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self.data = data
-        self.kw: dict[str, Any] = {}
-
-    def build(self) -> EmulatorConfig:
-        d = self.data
-        simple = {
-            "region": ("region", str),
-            "apiId": ("api_id", str),
-            "accountId": ("account_id", str),
-            "connectionTimeoutMs": ("connection_timeout_ms", int),
-            "keepAliveIntervalSeconds": ("keepalive_interval", float),
-            "maxConnectionLifetimeSeconds": ("max_connection_lifetime", float),
-            "clockOffsetSeconds": ("clock_offset", float),
-            "strictAwsEscaping": ("strict_aws_escaping", bool),
-            "failedEventCode": ("failed_event_code", str),
-            "recordLimit": ("record_limit", int),
-            "handlerTimeoutSeconds": ("handler_timeout", float),
-            "tokenKeyFile": ("token_key_file", str),
-        }
-        for key, (attr, typ) in simple.items():
-            if key in d:
-                value = d[key]
-                ok = isinstance(value, typ) or (typ is float and isinstance(value, int))
-                if not ok or (typ is not bool and isinstance(value, bool)):
-                    raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
-                self.kw[attr] = typ(value)
-        if "customDomains" in d:
-            self.kw["custom_domains"] = _strings(d["customDomains"], "customDomains")
-        if "apiKeys" in d:
-            self.kw["api_keys"] = tuple(self._api_key(i, v) for i, v in enumerate(d["apiKeys"]))
-        if "iamCredentials" in d:
-            self.kw["iam_credentials"] = tuple(
-                self._iam(i, v) for i, v in enumerate(d["iamCredentials"])
-            )
-        if "namespaces" in d:
-            self.kw["namespaces"] = tuple(
-                self._namespace(i, v) for i, v in enumerate(d["namespaces"])
-            )
-        if "limits" in d:
-            self._limits(d["limits"])
-        if "eventConfig" in d:
-            self._event_config(d["eventConfig"])
-        try:
-            return EmulatorConfig(**self.kw)
-        except TypeError as exc:
-            raise ConfigError(str(exc)) from None
-
-    def _api_key(self, i: int, v: Any) -> ApiKeyConfig:
-        if isinstance(v, str):
-            return ApiKeyConfig(key=v)
-        if not isinstance(v, dict) or not isinstance(v.get("key") or v.get("id"), str):
-            raise ConfigError(f"apiKeys[{i}]: expected a string or {{key, expires}}")
-        return ApiKeyConfig(
-            key=v.get("key") or v["id"],
-            expires=_parse_time(v.get("expires"), f"apiKeys[{i}].expires"),
-            description=str(v.get("description", "")),
-        )
-
-    def _iam(self, i: int, v: Any) -> IamCredentials:
-        if not isinstance(v, dict):
-            raise ConfigError(f"iamCredentials[{i}]: expected an object")
-        try:
-            return IamCredentials(
-                access_key_id=str(v["accessKeyId"]),
-                secret_access_key=str(v["secretAccessKey"]),
-                session_token=v.get("sessionToken"),
-                account_id=str(v.get("accountId", "123456789012")),
-                user_arn=v.get("userArn"),
-                username=v.get("username"),
-                allowed_actions=_strings(
-                    v.get("allowedActions", ["appsync:*"]), f"iamCredentials[{i}].allowedActions"
-                ),
-                allowed_resources=_strings(
-                    v.get("allowedResources", ["*"]), f"iamCredentials[{i}].allowedResources"
-                ),
-            )
-        except KeyError as exc:
-            raise ConfigError(f"iamCredentials[{i}]: missing {exc.args[0]!r}") from None
-
-    def _namespace(self, i: int, v: Any) -> NamespaceConfig:
-        if isinstance(v, str):
-            return NamespaceConfig(name=v)
-        if not isinstance(v, dict) or not isinstance(v.get("name"), str):
-            raise ConfigError(f"namespaces[{i}]: expected a name or {{name, ...}}")
-        where = f"namespaces[{i}]"
-        pub = v.get("publishAuthModes")
-        sub = v.get("subscribeAuthModes")
-        return NamespaceConfig(
-            name=v["name"],
-            publish_auth_modes=None if pub is None else _modes(pub, f"{where}.publishAuthModes"),
-            subscribe_auth_modes=None
-            if sub is None
-            else _modes(sub, f"{where}.subscribeAuthModes"),
-            on_publish=v.get("onPublish"),
-            on_subscribe=v.get("onSubscribe"),
-        )
-
-    def _limits(self, v: Any) -> None:
-        if not isinstance(v, dict):
-            raise ConfigError("limits: expected a table/object")
-        names = set(Limits.__dataclass_fields__)
-        for key in v:
-            if key not in names:
-                raise ConfigError(
-                    f"limits.{key}: unknown limit (one of {', '.join(sorted(names))})"
-                )
-        self.kw["limits"] = Limits(**v)
-
-    def _event_config(self, v: Any) -> None:
-        if not isinstance(v, dict):
-            raise ConfigError("eventConfig: expected an object")
-        providers = v.get("authProviders")
-        if providers is not None:
-            self.kw["auth_providers"] = _modes(providers, "eventConfig.authProviders")
-            for i, p in enumerate(providers):
-                if isinstance(p, dict):
-                    self._provider(i, p)
-        for key, attr in (
-            ("connectionAuthModes", "connection_auth_modes"),
-            ("defaultPublishAuthModes", "default_publish_auth_modes"),
-            ("defaultSubscribeAuthModes", "default_subscribe_auth_modes"),
-        ):
-            if key in v:
-                self.kw[attr] = _modes(v[key], f"eventConfig.{key}")
-
-    def _provider(self, i: int, p: Mapping[str, Any]) -> None:
-        where = f"eventConfig.authProviders[{i}]"
-        if "cognitoConfig" in p:
-            c = p["cognitoConfig"]
-            self.kw["cognito"] = CognitoConfig(
-                user_pool_id=str(c.get("userPoolId", "local_emulator")),
-                aws_region=c.get("awsRegion"),
-                app_id_client_regex=c.get("appIdClientRegex"),
-                jwks_file=c.get("jwksFile"),
-                issuer=c.get("issuer"),
-            )
-        if "openIDConnectConfig" in p:
-            c = p["openIDConnectConfig"]
-            self.kw["oidc"] = OidcConfig(
-                issuer=c.get("issuer"),
-                client_id=c.get("clientId"),
-                iat_ttl=c.get("iatTTL"),
-                auth_ttl=c.get("authTTL"),
-                jwks_file=c.get("jwksFile"),
-            )
-        if "lambdaAuthorizerConfig" in p:
-            c = p["lambdaAuthorizerConfig"]
-            if not isinstance(c.get("authorizerUri"), str):
-                raise ConfigError(
-                    f"{where}.lambdaAuthorizerConfig.authorizerUri: expected 'module:function'"
-                )
-            self.kw["lambda_authorizer"] = LambdaAuthorizerConfig(
-                authorizer=c["authorizerUri"],
-                result_ttl_seconds=int(c.get("authorizerResultTtlInSeconds", 0)),
-                identity_validation_expression=c.get("identityValidationExpression"),
-            )
+        return config_from_mapping(dict(data) if isinstance(data, Mapping) else data)
 
 
 def namespaces(names: Sequence[str]) -> tuple[NamespaceConfig, ...]:

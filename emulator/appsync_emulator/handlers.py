@@ -271,7 +271,7 @@ def _context(
     events: list[dict[str, Any]] | None,
 ) -> HandlerContext:
     return HandlerContext(
-        identity=None if identity is None else identity.ctx,
+        identity=None if identity is None else _identity(identity),
         request=_request_info(headers, None),
         info=OperationInfo(
             channel=ChannelInfo(path=channel.path, segments=_segments(channel)),
@@ -281,6 +281,20 @@ def _context(
         events=events,
         auth_mode=None if identity is None else str(identity.mode),
     )
+
+
+def _identity(identity: Identity) -> Mapping[str, Any] | None:
+    """``ctx.identity``; a Cognito user in no group has ``groups: []``.
+
+    AWS's context reference for Event API handlers types the Cognito identity's ``groups``
+    as a list of strings, so a handler can write ``"admins" in ctx.identity["groups"]``
+    (or ``ctx.identity.groups.includes(...)`` in APPSYNC_JS) for every user.
+    """
+    ctx = identity.ctx
+    if ctx is not None and identity.mode == "AMAZON_COGNITO_USER_POOLS":
+        if "groups" not in ctx or ctx["groups"] is None:
+            return {**ctx, "groups": []}
+    return ctx
 
 
 def _segments(channel: Channel) -> tuple[str, ...]:

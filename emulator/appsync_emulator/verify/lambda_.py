@@ -11,7 +11,7 @@ It receives the Lambda authorizer request::
      "requestHeaders": {...}}
 
 and returns ``{"isAuthorized": bool, "handlerContext"?: {...}, "ttlOverride"?: seconds}``.
-``identityValidationExpression`` is checked before the call; results are cached per
+``identityValidationExpression`` is searched in the token before the call; results are cached per
 (token, operation, channel) for ``authorizerResultTtlInSeconds`` or ``ttlOverride``.  A
 deny, a malformed answer or an exception (logged with its traceback, never fatal) is an
 ``UnauthorizedException``.
@@ -140,7 +140,14 @@ class LambdaVerifier:
 
     async def verify(self, request: AuthRequest, now: datetime) -> Identity:
         token = request.header("authorization") or ""
-        if self._validation is not None and not self._validation.fullmatch(token):
+        # AWS documents identityValidationExpression only as "a regular expression for
+        # validation of tokens before the Lambda function is called" (AppSync API
+        # Reference, LambdaAuthorizerConfig), without saying whether it must match the
+        # whole token.  DIVERGENCE (docs/topics/emulator-fidelity.rst, "The Lambda
+        # authorizer's request"): the emulator searches the token (re.search, as
+        # JavaScript's RegExp.test does), so "^tok-" accepts "tok-123"; anchor the
+        # expression with ^ and $ to require a full match.
+        if self._validation is not None and self._validation.search(token) is None:
             log.info("AWS_LAMBDA token rejected by identityValidationExpression")
             raise unauthorized()
         channel = _channel_path(request)
