@@ -245,6 +245,19 @@ async def test_an_aws_name_is_only_ours_when_listed() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_listed_name_without_a_port_matches_any_port() -> None:
+    """An emulator on a random local port, reached through a DNS override of a listed name."""
+    await _verifier(AWS_HTTP).verify(_request(f"{AWS_HTTP}:45729", f"{AWS_HTTP}:45729"), NOW)
+    await _verifier(CUSTOM).verify(_request(f"{CUSTOM}:8443", None), NOW)
+    # A listed name WITH a port names that port only.
+    message = await _message(_verifier(f"{CUSTOM}:8443"), _request(f"{CUSTOM}:9443", None))
+    assert "is not this API's HTTP host" in message
+    # Another name on the same port is still refused.
+    other = await _message(_verifier(AWS_HTTP), _request(f"{OTHER_API}:45729", None))
+    assert "is not this API's HTTP host" in other
+
+
+@pytest.mark.asyncio
 async def test_without_a_host_header_or_domains_the_host_is_not_checked() -> None:
     await _verifier().verify(_request(OTHER_API, None), NOW)
     message = await _message(_verifier(CUSTOM), _request(OTHER_API, None))

@@ -202,6 +202,14 @@ def _normal_host(host: str) -> str:
     return host.rstrip(".")
 
 
+def _without_port(host: str) -> str:
+    """``hostname`` of a normalised ``hostname[:port]`` (IPv6 literals keep their brackets)."""
+    if host.startswith("["):
+        return host[: host.index("]") + 1] if "]" in host else host
+    name, _, port = host.rpartition(":")
+    return name if name and port.isdigit() else host
+
+
 def _is_aws_host(host: str) -> bool:
     return region_from_host(host) is not None
 
@@ -382,7 +390,8 @@ class IamVerifier:
         """The signed ``host`` must be this API's HTTP host as the client reached it.
 
         Accepted: the ``Host`` the request (the upgrade, for WebSocket operations) arrived
-        with, unless it is an AWS AppSync host name; and every name in ``custom_domains``.
+        with, unless it is an AWS AppSync host name; and every name in ``custom_domains``
+        (one listed without a port matches on any port).
         AWS host names (``<id>.appsync-api.<region>.amazonaws.com``, used with a DNS
         override) must be listed in ``custom_domains``: otherwise a request signed
         consistently for another API's host would pass.  Without ``Host``
@@ -399,6 +408,11 @@ class IamVerifier:
             return
         host = _normal_host(signed)
         if host in expected:
+            return
+        # A listed name without a port stands for that name on any port (an emulator on a
+        # random local port reached through a DNS override of a custom or AWS name).
+        listed_names = {d for d in self.custom_domains if _without_port(d) == d}
+        if _without_port(host) in listed_names:
             return
         # DIVERGENCE: AWS answers a signature for another host with its plain signature
         # mismatch (it recomputes with its own host); the emulator names the host it expected.
