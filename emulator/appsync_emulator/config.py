@@ -147,6 +147,14 @@ class Limits:
     """Frames queued for one slow client before it is closed with 1008."""
     init_timeout: float = 300.0
     """Seconds an upgraded socket may stay silent before its first frame."""
+    header_timeout: float = 10.0
+    """Seconds a request's headers (an upgrade's included) may take to arrive, counted from
+    the connection's opening or the request's first byte; slower peers are disconnected."""
+    body_timeout: float = 10.0
+    """Seconds a ``POST /event`` body may take to arrive once its headers are read (408)."""
+    max_sockets: int = 11_000
+    """Open sockets of any kind (idle, HTTP, WebSocket) before new ones are answered 429
+    and closed; lowered to fit the process's descriptor limit."""
 
 
 def _default_api_keys() -> tuple[ApiKeyConfig, ...]:
