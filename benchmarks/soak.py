@@ -143,14 +143,25 @@ class Soak:
         self.ids += 1
         return f"w{worker}-e{self.ids}"
 
-    async def run(self) -> None:
-        deadline = asyncio.get_running_loop().time() + self.args.duration
+    async def run(self, server: ServerProcess) -> list[float]:
+        """Run the workers until the deadline; return the server's RSS (MB) sampled at
+        each quarter of the run (the recorder's bounded history makes it grow, then level)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.args.duration
+        samples: list[float] = []
         async with (
             HttpPublisher(self.endpoint, authorizer=self.authorizer) as http,
             asyncio.TaskGroup() as group,
         ):
-            for worker in range(self.args.clients):
+            workers = [
                 group.create_task(self.worker(worker, deadline, http))
+                for worker in range(self.args.clients)
+            ]
+            for quarter in range(1, 4):
+                due = deadline - self.args.duration * (1 - quarter / 4)
+                await asyncio.wait(workers, timeout=max(0.0, due - loop.time()))
+                samples.append(server.rss_mb())
+        return samples
 
     async def worker(self, worker: int, deadline: float, http: HttpPublisher) -> None:
         loop = asyncio.get_running_loop()
@@ -260,7 +271,7 @@ async def main_async(args: argparse.Namespace, server: ServerProcess, info: dict
     soak = Soak(info, args)
     started = time.monotonic()
     async with asyncio.timeout(args.duration + 60 + DELIVERY_WAIT):
-        await soak.run()
+        samples = await soak.run(server)
     elapsed = time.monotonic() - started
     fds_end = await settle(server, fds_start, args.settle)
     rss_end = server.rss_mb()
@@ -276,6 +287,7 @@ async def main_async(args: argparse.Namespace, server: ServerProcess, info: dict
         ("stray (received, not expected)", f"{totals.stray}"),
         ("publishes failed", f"{totals.publish_failed}"),
         ("server RSS MB", f"start {rss_start:.1f}   end {rss_end:.1f}"),
+        ("server RSS MB at 1/4, 1/2, 3/4", "   ".join(f"{mb:.1f}" for mb in samples)),
         ("server open fds", f"start {fds_start}   end {fds_end}   leaked {leaked}"),
     ]
     print(f"soak: {args.clients} clients for {elapsed:.1f} s, emulator pid {server.proc.pid}")
