@@ -111,7 +111,7 @@ async def _read_body(
     if size is not None and size > limit:
         return error_response(recorder, 413, [request_too_large(size, limit)])
     try:
-        async with asyncio.timeout(body_seconds):
+        async with asyncio.timeout(body_seconds if body_seconds > 0 else None):
             body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return error_response(recorder, 413, [request_too_large(limit + 1, limit)])

@@ -86,7 +86,8 @@ class WebSocketConnection:
         self.ws = ws
         self.request = request
         self.transport = request.transport
-        """The socket's transport, kept: aiohttp forgets it once it starts closing."""
+        """The socket's transport, kept: aiohttp's handler drops its reference once it
+        closes the transport (gracefully), and :meth:`_finish` may still have to abort it."""
         self.info = info
         self.id = info.id
         self.headers = headers

@@ -208,3 +208,25 @@ async def test_queued_close_to_a_stalled_subscriber_is_not_held_back(
         assert await wait_fds(connected - 1, within=WAIT) == connected - 1
     finally:
         sock.close()
+
+
+@pytest.mark.asyncio
+async def test_shutdown_releases_a_stalled_subscriber() -> None:
+    """Stopping the server with a stalled subscriber is bounded and releases its socket."""
+    async with EmulatorServer(fast_config()) as server:
+        baseline = open_fds()
+        sock = await upgrade(server, api_auth(server))
+        try:
+            await stalled_subscriber(server, sock)
+            connected = open_fds()
+            (conn,) = server.emulator.connections.values()
+            await publish_until(server, lambda: len(conn.outbound.queue) >= 10)
+            async with asyncio.timeout(WAIT + 2 * CLOSE_TIMEOUT):
+                await server.stop()
+            assert server.emulator.connections == {}
+            assert connected - baseline == 2
+            # Only ours is left (the listener is closed too).
+            assert await wait_fds(connected - 2) == connected - 2
+            assert await read_until_cut(sock) in ("reset", "eof")
+        finally:
+            sock.close()
