@@ -43,6 +43,7 @@ __all__ = [
     "UNSUPPORTED_OPERATION",
     "UPGRADE_REQUIRED",
     "bad_request",
+    "body_timeout",
     "event_too_large",
     "event_too_large_message",
     "handler_unauthorized",
@@ -247,6 +248,14 @@ def request_too_large(size: int, limit: int) -> ErrorDetail:
     return ErrorDetail(
         error_type=LIMIT_EXCEEDED,
         message=f"Request is larger than {_kb(limit)} ({size} bytes)",
+    )
+
+
+def body_timeout(seconds: float) -> ErrorDetail:
+    """An HTTP body that did not arrive within ``limits.body_timeout`` (answered 408)."""
+    return ErrorDetail(
+        error_type="RequestTimeoutException",
+        message=f"The request body was not received within {seconds:g} s",
     )
 
 

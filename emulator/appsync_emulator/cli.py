@@ -160,6 +160,9 @@ max_publish_per_second = 25           # per WebSocket connection; remove the key
 max_connections = 10000
 send_queue_frames = 10000             # frames queued for a slow client before it is closed (1008)
 init_timeout = 300.0                  # seconds an upgraded socket may stay silent
+header_timeout = 10.0                 # seconds a request's headers may take to arrive
+body_timeout = 10.0                   # seconds a POST /event body may take to arrive (408)
+max_sockets = 11000                   # open sockets of any kind before new ones get 429
 """  # noqa: E501 - TOML inline tables cannot span lines
 """A configuration file using every key of :class:`appsync_emulator.config_schema.ConfigFile`."""
 

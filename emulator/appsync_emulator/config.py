@@ -145,6 +145,16 @@ class Limits:
     """Frames queued for one slow client before it is closed with 1008."""
     init_timeout: float = 300.0
     """Seconds an upgraded socket may stay silent before its first frame."""
+    header_timeout: float = 10.0
+    """Seconds a request's headers (an upgrade's included) may take to arrive, counted from
+    the connection's opening or the request's first byte; slower peers are disconnected
+    (0 disables)."""
+    body_timeout: float = 10.0
+    """Seconds a ``POST /event`` body may take to arrive once its headers are read (408;
+    0 disables)."""
+    max_sockets: int = 11_000
+    """Open sockets of any kind (idle, HTTP, WebSocket) before new ones are answered 429
+    and closed; lowered to fit the process's descriptor limit."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

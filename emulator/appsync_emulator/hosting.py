@@ -29,6 +29,7 @@ from aiohttp import web
 
 from ._clock import RealClockLoop
 from ._logging import LOG_SERVER
+from ._runner import EmulatorRunner
 from .config import EmulatorConfig
 from .faults import Fault, Target
 from .issuer import LocalIssuer
@@ -472,8 +473,10 @@ class EmulatorServer(EmulatorHost):
         if state.tls:
             state.ca = LocalCA([state.host])
             ssl_context = state.ca.server_context()
-        runner = web.AppRunner(
+        runner = EmulatorRunner(
             state.emulator.build_app(),
+            header_timeout=state.config.limits.header_timeout,
+            max_sockets=state.config.limits.max_sockets,
             handle_signals=False,
             shutdown_timeout=self.shutdown_timeout,
             access_log=None,

@@ -23,6 +23,7 @@ from ._logging import LOG_FAULTS, LOG_HTTP, redact_frame
 from .catalogue import (
     SHUTTING_DOWN,
     Rejection,
+    body_timeout,
     invalid_message,
     not_found as no_route,
     request_too_large,
@@ -96,14 +97,37 @@ async def handle_event(host: PublishHost, request: web.Request) -> web.StreamRes
     return await asyncio.shield(task)
 
 
-async def _read_body(recorder: Recorder, request: web.Request, limit: int) -> bytes | web.Response:
+async def _read_body(
+    recorder: Recorder, request: web.Request, limit: int, body_seconds: float
+) -> bytes | web.Response:
+    # Reading the body is where a peer shows it is slow or gone; each case is one
+    # quiet log line and an answer (that a gone peer never reads), never a traceback:
+    # - announced or actual size over the limit: 413;
+    # - not all of it within ``limits.body_timeout``: 408, and the connection is closed
+    #   (the rest of the body is not waited for);
+    # - the peer closed or reset the connection: 400, logged at INFO (normal behaviour);
+    # - a malformed body framing (bad chunks, short body at EOF): 400.
     size = request.content_length
     if size is not None and size > limit:
         return error_response(recorder, 413, [request_too_large(size, limit)])
     try:
-        body = await request.read()
+        async with asyncio.timeout(body_seconds if body_seconds > 0 else None):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return error_response(recorder, 413, [request_too_large(limit + 1, limit)])
+    except TimeoutError:
+        LOG_HTTP.info(
+            "POST /event from %s: body not received within %g s", request.remote, body_seconds
+        )
+        response = error_response(recorder, 408, [body_timeout(body_seconds)])
+        response.force_close()
+        return response
+    except ConnectionError as exc:
+        LOG_HTTP.info("POST /event from %s: client went away mid-body (%s)", request.remote, exc)
+        return error_response(recorder, 400, [invalid_message("incomplete body")], record=False)
+    except web.RequestPayloadError as exc:
+        LOG_HTTP.info("POST /event from %s: malformed body (%s)", request.remote, exc)
+        return error_response(recorder, 400, [invalid_message(f"malformed body: {exc}")])
     if len(body) > limit:
         return error_response(recorder, 413, [request_too_large(len(body), limit)])
     return body
@@ -114,7 +138,7 @@ async def _publish(host: PublishHost, request: web.Request) -> web.Response:
     recorder = operations.recorder
     config = operations.config
     limits = config.limits
-    body = await _read_body(recorder, request, limits.max_request_bytes)
+    body = await _read_body(recorder, request, limits.max_request_bytes, limits.body_timeout)
     if isinstance(body, web.Response):
         return body
     headers = request_headers(request)

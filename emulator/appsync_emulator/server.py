@@ -87,6 +87,9 @@ class Emulator:
         """The local JWT issuer (Cognito/OIDC modes) whose JWKS the server publishes."""
         self.policy = self.build_policy()
         self.connections: dict[str, WebSocketConnection] = {}
+        self.upgrading: set[str] = set()
+        """Upgrades past the connection limit check and not yet open (they count against
+        ``limits.max_connections``)."""
         self.operations = Operations(
             config=config,
             recorder=self.recorder,

@@ -64,6 +64,12 @@ class RealtimeHost(Protocol):
         """The open connections by id."""
         ...
 
+    @property
+    def upgrading(self) -> set[str]:
+        """The ids of the upgrades past the connection limit check, not yet open: they
+        count against ``limits.max_connections`` (authorizing one may take a while)."""
+        ...
+
     def new_connection_id(self) -> str:
         """A fresh connection id."""
         ...
@@ -115,9 +121,29 @@ async def handle_realtime(host: RealtimeHost, request: web.Request) -> web.Strea
     )
     if not ws.can_prepare(request).ok:
         return error_response(recorder, 400, [UPGRADE_REQUIRED], record=False)
-    if len(host.connections) >= operations.config.limits.max_connections:
+    if len(host.connections) + len(host.upgrading) >= operations.config.limits.max_connections:
+        log.info("refusing upgrade: %d connections open", len(host.connections))
         return error_response(recorder, 429, [TOO_MANY_CONNECTIONS], record=False)
+    host.upgrading.add(conn_id)
+    try:
+        return await _upgrade(host, request, ws, info, offered, log)
+    finally:
+        host.upgrading.discard(conn_id)
+        host.connections.pop(conn_id, None)
+        operations.broker.remove_connection(conn_id)
 
+
+async def _upgrade(
+    host: RealtimeHost,
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    info: ConnectionInfo,
+    offered: list[str],
+    log: ConnectionLogger,
+) -> web.StreamResponse:
+    operations = host.operations
+    recorder = operations.recorder
+    conn_id = info.id
     headers = request_headers(request)
     failure: AuthFailure | None = None
     identity: Identity | None = None
@@ -160,6 +186,7 @@ async def handle_realtime(host: RealtimeHost, request: web.Request) -> web.Strea
         return ws
     conn = WebSocketConnection(operations, ws, request, info, headers, failure, log)
     host.connections[conn_id] = conn
+    host.upgrading.discard(conn_id)
     recorder.record_connection(info)
     log.info(
         "= open from %s, subprotocols %s, auth %s",
@@ -167,9 +194,5 @@ async def handle_realtime(host: RealtimeHost, request: web.Request) -> web.Strea
         list(info.subprotocols),
         identity.mode if identity else "FAILED",
     )
-    try:
-        await conn.run()
-    finally:
-        host.connections.pop(conn_id, None)
-        operations.broker.remove_connection(conn_id)
+    await conn.run()
     return ws

@@ -85,6 +85,9 @@ class WebSocketConnection:
         self.recorder = operations.recorder
         self.ws = ws
         self.request = request
+        self.transport = request.transport
+        """The socket's transport, kept: aiohttp's handler drops its reference once it
+        closes the transport (gracefully), and :meth:`_finish` may still have to abort it."""
         self.info = info
         self.id = info.id
         self.headers = headers
@@ -117,6 +120,8 @@ class WebSocketConnection:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
+        self.close_deadline: asyncio.TimerHandle | None = None
+        """Closes at once if a queued close is not reached in time (see schedule_close)."""
         self.first_frame = True
         self.closing = False
         self.yield_now = False
@@ -151,6 +156,8 @@ class WebSocketConnection:
         with contextlib.suppress(LocalProtocolError):
             self.protocol.receive_eof()
         self.timers.cancel()
+        if self.close_deadline is not None:
+            self.close_deadline.cancel()
         self.outbound.shut()
         if self.closer is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -168,6 +175,11 @@ class WebSocketConnection:
         self.info = replace(self.info, closed_at=real_time(), close_code=code, close_reason=reason)
         self.recorder.record_close(self.id, code, reason)
         self.log.info("= closed (code %s%s)", code, f", {reason}" if reason else "")
+        if self.transport is not None:
+            # A graceful transport close waits until every buffered byte is written, which
+            # a peer that never reads prevents forever (holding the descriptor and the
+            # buffer): give it the close timeout, then abort (a no-op once it is closed).
+            self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` as a task owned by this connection (cancelled when it closes)."""
@@ -460,9 +472,20 @@ class WebSocketConnection:
             self.schedule_close(*expected)
 
     def schedule_close(self, code: int, reason: str = "") -> None:
-        """Close after the frames already queued (idempotent)."""
-        if not self.closing:
-            self.outbound.put_close(code, reason)
+        """Close after the frames already queued (idempotent).
+
+        If the queued frames are not written within :data:`CLOSE_TIMEOUT` (a peer that
+        does not read), they are dropped and the connection is closed at once.
+        """
+        if not self.closing and self.outbound.put_close(code, reason):
+            self.close_deadline = self.loop.call_later(
+                CLOSE_TIMEOUT, self._close_overdue, code, reason
+            )
+
+    def _close_overdue(self, code: int, reason: str) -> None:
+        if not self.closing and self.closer is None:
+            self.log.info("= queued frames not written within %s s: closing now", CLOSE_TIMEOUT)
+            self._start_closer(code, reason)
 
     def _start_closer(self, code: int, reason: str) -> None:
         if self.closer is None:
@@ -484,6 +507,17 @@ class WebSocketConnection:
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self.ws.close(code=code, message=reason.encode())
+        except asyncio.CancelledError:
+            # Either this task is being cancelled, or aiohttp's shared drain waiter was
+            # cancelled under it: cancelling a task blocked in ``drain()`` (the writer, or
+            # this close at its timeout) cancels the future every drain of the connection
+            # awaits, and each later drain raises CancelledError at once.  The peer is not
+            # reading: abort in both cases, and re-raise only a cancellation of this task.
+            self.abort()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            self.log.info("= close frame not written (the peer is not reading): aborted")
         except (TimeoutError, ConnectionError, RuntimeError):
             self.abort()
 
@@ -492,9 +526,8 @@ class WebSocketConnection:
         self.closing = True
         self.outbound.closed = True
         self.outbound.clear()
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
 
     # --- faults ----------------------------------------------------------------------------
 
