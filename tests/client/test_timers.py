@@ -63,6 +63,7 @@ def test_timer_heartbeat_counts_from_the_last_frame() -> None:
             assert not client.closed
             await loop.advance(EPSILON)
             assert isinstance(client.failure, HeartbeatTimeoutError)
+            await client.close()
 
     run_on_clock(main)
 
@@ -78,6 +79,7 @@ def test_timer_heartbeat_override_replaces_the_ack_value() -> None:
             await loop.advance(EPSILON)
             assert isinstance(client.failure, HeartbeatTimeoutError)
             assert client.failure.timeout == pytest.approx(0.1)
+            await client.close()
 
     run_on_clock(main)
 
