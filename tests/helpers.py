@@ -1,14 +1,24 @@
-"""Shared test helpers: :class:`ProtocolPair` wires the two sans-I/O machines in memory.
+"""Shared test helpers: :class:`ProtocolPair` and :class:`ClockLoop`.
 
-Modelled on h11's ``ConnectionPair`` (``h11/tests/helpers.py``): no event loop and no
-socket; frames move between :class:`ClientProtocol` and :class:`ServerProtocol` only when a
-test asks, so every intermediate state can be asserted.
+:class:`ProtocolPair` wires the two sans-I/O machines in memory, modelled on h11's
+``ConnectionPair`` (``h11/tests/helpers.py``): no event loop and no socket; frames move
+between :class:`ClientProtocol` and :class:`ServerProtocol` only when a test asks, so every
+intermediate state can be asserted.
+
+:class:`ClockLoop` is an event loop whose clock the test moves: timers (the client's
+heartbeat, ``asyncio.timeout`` deadlines) fire when the test says so, never because the
+machine was slow, so a timing test asserts exact bounds under any
+``APPSYNC_TESTS_TIMEOUT_FACTOR``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from appsync_emulator.server_protocol import (
     InitReceived,
@@ -23,7 +33,61 @@ from appsync_events.protocol.channels import matches
 from appsync_events.protocol.client import ClientEvent, ClientProtocol
 from appsync_events.protocol.messages import Message, PublishedEvent
 
-__all__ = ["ProtocolPair", "ServerPolicy"]
+__all__ = ["ClockLoop", "ProtocolPair", "ServerPolicy", "run_on_clock"]
+
+_T = TypeVar("_T")
+
+CLOCK_GUARD = 30.0
+"""Real seconds a :class:`ClockLoop` stays frozen without an :meth:`~ClockLoop.advance`
+before its clock starts following real time again, so that a test which hangs on a frozen
+clock still reaches its ``asyncio.timeout`` bounds (and pytest-timeout's) instead of hanging."""
+
+
+class ClockLoop(asyncio.SelectorEventLoop):
+    """A selector loop whose ``time()`` stands still until the test advances it.
+
+    Sockets work as usual (the selector still waits on them in real time); only timers are
+    frozen: ``call_at``/``call_later``, ``asyncio.sleep`` and ``asyncio.timeout`` fire when
+    :meth:`advance` moves the clock past them.  If nothing advances the clock for
+    :data:`CLOCK_GUARD` real seconds, it follows real time from then on (a hang guard).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._virtual = time.monotonic()
+        self._real_at = self._virtual
+        # Debug mode times callbacks with this clock: an advance inside a step is no slowness.
+        self.slow_callback_duration = math.inf
+
+    def time(self) -> float:
+        drift = time.monotonic() - self._real_at - CLOCK_GUARD
+        return self._virtual + max(0.0, drift)
+
+    async def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward; return once every timer due by then has run.
+
+        Timers due at the new time all run in one loop iteration, before the marker timer
+        scheduled here wakes this coroutine; so on return, anything a due timer does
+        synchronously (a heartbeat failure, a cancelled ``asyncio.timeout``) has happened.
+        """
+        target = self.time() + seconds
+        self._virtual = target
+        self._real_at = time.monotonic()
+        reached: asyncio.Future[None] = self.create_future()
+        self.call_at(target, reached.set_result, None)
+        await reached
+
+
+def run_on_clock(main: Callable[[ClockLoop], Awaitable[_T]]) -> _T:
+    """Run ``main(loop)`` to completion on a fresh :class:`ClockLoop`, in debug mode."""
+
+    async def body() -> _T:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, ClockLoop)
+        return await main(loop)
+
+    with asyncio.Runner(debug=True, loop_factory=ClockLoop) as runner:
+        return runner.run(body())
 
 
 @dataclass(slots=True)

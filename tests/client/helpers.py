@@ -46,7 +46,8 @@ class ServerOptions:
     select: str | None = PROTOCOL_EVENTS
     """Subprotocol to select (``None``: select none)."""
     auto_ack: bool = True
-    connection_timeout_ms: int | None = 300
+    connection_timeout_ms: int | None = round(300 * MS * 1000)
+    """``connectionTimeoutMs`` of the ack: 300 ms, scaled like :attr:`ka_interval`."""
     ka_interval: float | None = 50 * MS
     status: int | None = None
     """Refuse the upgrade with this HTTP status."""

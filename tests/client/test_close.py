@@ -74,7 +74,7 @@ async def test_close_fails_pending_operations(server: ScriptedServer) -> None:
 async def test_close_bounded_when_unsubscribes_hang() -> None:
     """Unanswered unsubscribes delay close() by at most close_timeout."""
     async with scripted(auto_unsubscribe=False) as server:
-        client, peer = await open_client(server, close_timeout=150 * MS, operation_timeout=5.0)
+        client, peer = await open_client(server, close_timeout=150 * MS, operation_timeout=4 * WAIT)
         await subscribe(client, peer)
         loop = asyncio.get_running_loop()
         start = loop.time()

@@ -60,8 +60,8 @@ async def test_connect_offers_subprotocols_and_sends_init(server: ScriptedServer
         assert [r.operation for r in authz.requests] == [authorizer.Operation.CONNECT]
         assert authz.requests[0].channel is None
         assert client.subprotocol == PROTOCOL_EVENTS
-        assert client.keepalive_timeout == 0.3
-        assert client.connection_timeout_ms == 300
+        assert client.keepalive_timeout == pytest.approx(300 * MS)
+        assert client.connection_timeout_ms == round(300 * MS * 1000)
         assert not client.closed
 
 

@@ -44,8 +44,8 @@ BOTH = (AuthType.API_KEY, AuthType.AWS_IAM)
 def config(**changes: object) -> EmulatorConfig:
     base = EmulatorConfig(
         region=REGION,
-        connection_timeout_ms=300,
-        keepalive_interval=0.05,
+        connection_timeout_ms=round(300 * MS * 1000),
+        keepalive_interval=50 * MS,
         auth_providers=BOTH,
         connection_auth_modes=BOTH,
         default_publish_auth_modes=BOTH,
@@ -202,7 +202,7 @@ async def test_emulator_drops_keepalives(emulator: EmulatorServer) -> None:
     """DropKeepAlives gives HeartbeatTimeoutError within the ack's timeout."""
     async with connect(emulator) as client:
         sub = await client.subscribe("default/a")
-        assert client.keepalive_timeout == 0.3
+        assert client.keepalive_timeout == pytest.approx(300 * MS)
         with emulator.inject(faults.DropKeepAlives()):
             with pytest.raises(HeartbeatTimeoutError):
                 await asyncio.wait_for(sub.next(), WAIT)

@@ -23,14 +23,10 @@ async def test_heartbeat_timeout_fails_pending_and_future_calls(server: Scripted
     await peer.data(message["id"], '{"n":1}')
     publishing = asyncio.ensure_future(client.publish("default/a", 1))
     await peer.recv("publish")  # never answered
-    loop = asyncio.get_running_loop()
     peer.stop_ka()
-    stopped = loop.time()
-    with pytest.raises(HeartbeatTimeoutError) as info:
+    with pytest.raises(HeartbeatTimeoutError) as info:  # exact timing: test_timers.py
         await publishing
-    elapsed = loop.time() - stopped
-    assert 250 * MS <= elapsed < 300 * MS + WAIT / 5
-    assert info.value.timeout == pytest.approx(0.3)
+    assert info.value.timeout == pytest.approx(300 * MS)
     assert isinstance(info.value, TimeoutError)
     assert (await sub.next()).data == '{"n":1}'  # buffered events are still delivered
     with pytest.raises(HeartbeatTimeoutError):
@@ -75,12 +71,10 @@ async def test_heartbeat_survives_ka(server: ScriptedServer) -> None:
 async def test_heartbeat_override_shorter(server: ScriptedServer) -> None:
     """heartbeat_timeout overrides the ack's value."""
     client, peer = await open_client(server, heartbeat_timeout=100 * MS)
-    loop = asyncio.get_running_loop()
     peer.stop_ka()
-    start = loop.time()
     await asyncio.wait_for(client.wait_closed(), WAIT)
-    assert loop.time() - start < 300 * MS
     assert isinstance(client.failure, HeartbeatTimeoutError)
+    assert client.failure.timeout == pytest.approx(100 * MS)  # exact timing: test_timers.py
 
 
 async def test_server_close_fails_everything(server: ScriptedServer) -> None:

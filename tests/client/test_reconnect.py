@@ -410,18 +410,15 @@ async def test_max_attempts_exhausted(emulator: EmulatorServer) -> None:
 async def test_close_during_backoff(emulator: EmulatorServer) -> None:
     """close() during a long backoff returns at once; subscriptions end quietly."""
     states = States()
-    slow = Reconnect(initial_delay=60.0, max_delay=60.0, jitter=0.0)
+    slow = Reconnect(initial_delay=3600.0, max_delay=3600.0, jitter=0.0)
     client = await connect(emulator, on_state_change=states, reconnect=slow)
     sub = await client.subscribe("default/c")
     emulator.inject(faults.DropConnection())
     await states.wait(ConnectionState.DISCONNECTED)
     assert client.subscriptions == (sub,)
     assert not client.closed
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    async with asyncio.timeout(WAIT):
+    async with asyncio.timeout(WAIT):  # far below the hour of backoff
         await client.close()
-    assert loop.time() - started < 1.0
     assert client.closed
     assert isinstance(client.failure, ConnectionClosedError)
     assert client._reconnector is not None

@@ -469,7 +469,7 @@ async def test_flood_subscription_at_a_rate(server: EmulatorServer, client: RawC
     loop = asyncio.get_running_loop()
     await client.subscribe("default/flood")
     started = loop.time()
-    server.inject(FloodSubscription(count=5, rate=100))
+    server.inject(FloodSubscription(count=5, rate=1 / (10 * MS)))
     for _ in range(5):
         await client.expect("data", id="s1")
     assert loop.time() - started >= 4 * 10 * MS

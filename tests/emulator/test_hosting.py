@@ -32,7 +32,7 @@ from appsync_emulator.handlers import HandlerContext
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 from tests.conftest import MS
 
-from .conftest import api_auth, fast_config, open_raw
+from .conftest import WAIT, api_auth, fast_config, open_raw
 
 
 @pytest.mark.asyncio
@@ -259,7 +259,7 @@ async def test_shutdown_with_many_sockets_is_fast() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     await server.stop()
-    assert loop.time() - started < 500 * MS * 2
+    assert loop.time() - started < WAIT  # a hang guard; speed is benchmarked
     for raw in raws:
         assert (await raw.closed())[0] == 1001
 

@@ -40,7 +40,7 @@ from appsync_emulator.server import MAX_FRAME_MARGIN
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 from tests.conftest import MS
 
-from .conftest import TIMEOUT_MS, RawClient, api_auth, fast_config, open_raw
+from .conftest import TIMEOUT_MS, WAIT, RawClient, api_auth, fast_config, open_raw
 
 UNAUTHORIZED_FRAME = {
     "type": "connection_error",
@@ -797,7 +797,7 @@ async def test_server_shutdown_closes_sockets_with_1001() -> None:
     started = loop.time()
     await server.stop()
     assert await raw.closed() == (1001, "server shutdown")
-    assert loop.time() - started < 1.0
+    assert loop.time() - started < WAIT  # a hang guard; speed is benchmarked
 
 
 @pytest.mark.asyncio

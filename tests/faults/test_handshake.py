@@ -37,7 +37,7 @@ async def test_never_ack_raises_handshake_timeout(
         await appsync_client_factory(appsync_server)
     assert info.value.timeout == pytest.approx(300 * ms)
     assert isinstance(info.value, TimeoutError)
-    assert loop.time() - started < 1000 * ms
+    assert loop.time() - started < 5000 * ms  # a hang guard
 
 
 @pytest.mark.asyncio

@@ -42,7 +42,7 @@ async def test_drop_keepalives_raises_heartbeat_timeout(
     with pytest.raises(HeartbeatTimeoutError) as info:
         await sub.next()
     assert info.value.timeout == pytest.approx(300 * ms)
-    assert 250 * ms <= loop.time() - started < 1000 * ms
+    assert 250 * ms <= loop.time() - started < 5000 * ms  # a hang guard
     with pytest.raises(HeartbeatTimeoutError):
         await appsync_client.publish("default/ka", {"n": 1})
 

@@ -78,7 +78,7 @@ async def test_stalled_connection_raises_heartbeat_timeout(
     appsync_server.inject(Stall())
     with pytest.raises(HeartbeatTimeoutError):
         await sub.next()
-    assert loop.time() - started < 1000 * ms
+    assert loop.time() - started < 5000 * ms  # a hang guard
 
 
 @pytest.mark.asyncio

@@ -91,7 +91,13 @@ from .client_events import (
     is_unauthorized as is_unauthorized,
     operation_error as operation_error,
 )
-from .limits import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH, MAX_REQUEST_BYTES, is_valid_id
+from .limits import (
+    DEFAULT_MAX_CONNECTION_LIFETIME,
+    MAX_EVENT_BYTES,
+    MAX_EVENTS_PER_PUBLISH,
+    MAX_REQUEST_BYTES,
+    is_valid_id,
+)
 from .messages import (
     BroadcastError as BroadcastErrorMessage,
     ConnectionAck,
@@ -184,6 +190,8 @@ _SEND: Final[Mapping[tuple[ClientState, str], ClientState]] = {
     (_O, "unsubscribe"): _O,
 }
 _SERVER_TYPES: Final = frozenset(t for _, t in _RECEIVE)
+_MAX_CONNECTION_TIMEOUT_MS: Final = round(DEFAULT_MAX_CONNECTION_LIFETIME * 1000)
+"""``connectionTimeoutMs`` values above this (a connection's maximum lifetime) are clamped."""
 _new_tuple: Final = tuple.__new__
 
 
@@ -520,7 +528,11 @@ class ClientProtocol:
             return
         self._acked = True
         # A missing or non-positive timeout is treated as absent: the shell's default applies.
-        self.connection_timeout_ms = ms if ms is not None and ms > 0 else None
+        # One longer than a connection may live is clamped to that (a hostile 1e400 would
+        # otherwise overflow the float conversion to seconds).
+        self.connection_timeout_ms = (
+            min(ms, _MAX_CONNECTION_TIMEOUT_MS) if ms is not None and ms > 0 else None
+        )
         self._events.append(ConnectionAccepted(connection_timeout_ms=self.connection_timeout_ms))
 
     def _on_subscribe_success(self, frame_id: str) -> None:
