@@ -161,18 +161,29 @@ class Limits:
             value = getattr(self, f.name)
             if f.name == "max_publish_per_second" and value is None:
                 continue
-            kind = float if f.name == "init_timeout" else int
-            _check_number(f"limits.{f.name}", value, kind)
+            kind = float if f.name in _SECONDS_LIMITS else int
+            zero_ok = f.name in _ZERO_DISABLES
+            _check_number(f"limits.{f.name}", value, kind, zero_ok=zero_ok)
 
 
-def _check_number(name: str, value: Any, kind: type[int] | type[float]) -> None:
-    """Refuse what is not a positive ``kind`` (``bool`` is not a number; an int is a float)."""
+_SECONDS_LIMITS: Final = frozenset({"init_timeout", "header_timeout", "body_timeout"})
+"""The :class:`Limits` fields in seconds (a float; the others are counts)."""
+_ZERO_DISABLES: Final = frozenset({"header_timeout", "body_timeout"})
+"""The :class:`Limits` fields where 0 turns the check off."""
+
+
+def _check_number(
+    name: str, value: Any, kind: type[int] | type[float], *, zero_ok: bool = False
+) -> None:
+    """Refuse what is not a positive ``kind`` (``bool`` is not a number; an int is a float);
+    with ``zero_ok``, 0 is accepted too."""
     ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
     if not ok or isinstance(value, bool):
         what = "an integer" if kind is int else "a number"
         raise ConfigError(f"{name}: expected {what}, got {value!r}")
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        least = "0 or more" if zero_ok else "positive"
+        raise ConfigError(f"{name} must be {least}, got {value!r}")
 
 
 def _default_api_keys() -> tuple[ApiKeyConfig, ...]:

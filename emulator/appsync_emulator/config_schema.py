@@ -149,6 +149,8 @@ def _reference(value: Any) -> Any:
 
 _Positive = Annotated[int, Field(gt=0)]
 _PositiveFloat = Annotated[float, Field(gt=0)]
+_Seconds = Annotated[float, Field(ge=0)]
+"""A timeout where 0 disables the check."""
 _Regex = Annotated[str, BeforeValidator(_regex)]
 _Reference = Annotated[str, BeforeValidator(_reference)]
 
@@ -235,6 +237,9 @@ class _Limits(_Model):
     max_connections: _Positive | None = None
     send_queue_frames: _Positive | None = None
     init_timeout: _PositiveFloat | None = None
+    header_timeout: _Seconds | None = None
+    body_timeout: _Seconds | None = None
+    max_sockets: _Positive | None = None
 
 
 class ConfigFile(_Model):
