@@ -35,9 +35,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import sys
 import threading
-import time
 import types
 import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -45,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
 
 from . import client as aio
 from ._types import Backpressure, JSONValue, Message, PublishResult
+from .clock import RealClockLoop
 from .errors import BroadcastError
 from .http import DEFAULT_HTTP_TIMEOUT, HttpPublisher as AsyncHttpPublisher
 from .reconnect import ConnectionState, Reconnect, StateCallback
@@ -67,33 +66,6 @@ _STOP_TIMEOUT: Final = 5.0
 """Seconds to wait for the background thread to end once its loop is stopped."""
 
 
-def _capture_monotonic() -> Callable[[], float]:
-    """Return a function reading the real ``time.monotonic``, held only in a closure.
-
-    freezegun swaps every *module attribute* that is the real function for its fake, but
-    not references held in closures.  If freezegun is already active, its module keeps the
-    real function as ``real_monotonic``.
-    """
-    api = sys.modules.get("freezegun.api")
-    real = getattr(api, "real_monotonic", None) if api is not None else None
-    func: Callable[[], float] = real if callable(real) else time.monotonic
-
-    def clock() -> float:
-        return func()
-
-    return clock
-
-
-_real_monotonic = _capture_monotonic()
-
-
-class _RealClockLoop(asyncio.SelectorEventLoop):
-    """A selector loop whose ``time()`` is the real monotonic clock, immune to freezegun."""
-
-    def time(self) -> float:
-        return _real_monotonic()
-
-
 def _bound(*timeouts: float | None) -> float | None:
     """The outer wait for an operation bounded by ``timeouts`` (``None`` if any is)."""
     if any(t is None for t in timeouts):
@@ -105,7 +77,7 @@ class _Portal:
     """One daemon thread running a private event loop, and the calls marshalled onto it."""
 
     def __init__(self, name: str) -> None:
-        self.loop = _RealClockLoop()
+        self.loop = RealClockLoop()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = threading.Event()
         self.closing: asyncio.Task[None] | None = None
