@@ -31,7 +31,7 @@ from appsync_emulator.server_protocol import (
 from appsync_events.protocol import codec
 from appsync_events.protocol.channels import matches
 from appsync_events.protocol.client import ClientEvent, ClientProtocol
-from appsync_events.protocol.messages import Message, PublishedEvent
+from appsync_events.protocol.messages import Frame, PublishedEvent
 
 __all__ = ["ClockLoop", "ProtocolPair", "ServerPolicy", "run_on_clock"]
 
@@ -121,8 +121,8 @@ class ProtocolPair:
     client: ClientProtocol = field(default_factory=ClientProtocol)
     server: ServerProtocol = field(default_factory=ServerProtocol)
     policy: ServerPolicy = field(default_factory=ServerPolicy)
-    client_sent: list[Message] = field(default_factory=list)
-    server_sent: list[Message] = field(default_factory=list)
+    client_sent: list[Frame] = field(default_factory=list)
+    server_sent: list[Frame] = field(default_factory=list)
     server_events: list[ServerEvent] = field(default_factory=list)
     """Every server event :meth:`run` saw (and served)."""
     identifier: Callable[[str, int], str] = field(default=lambda id, index: f"{id}:{index}")

@@ -18,8 +18,8 @@ from appsync_events.protocol.messages import (
     Data,
     ErrorMessage,
     FailedEvent,
+    Frame,
     KeepAlive,
-    Message,
     Publish,
     PublishedEvent,
     PublishError,
@@ -210,12 +210,12 @@ _server: dict[str, st.SearchStrategy[ServerMessage]] = {
 assert tuple(_client) == CLIENT_TYPES
 assert tuple(_server) == SERVER_TYPES
 
-MESSAGE_STRATEGIES: dict[str, st.SearchStrategy[Message]] = {**_client, **_server}
+MESSAGE_STRATEGIES: dict[str, st.SearchStrategy[Frame]] = {**_client, **_server}
 """One strategy per wire ``type``."""
 
 client_messages: st.SearchStrategy[ClientMessage] = st.one_of(*_client.values())
 server_messages: st.SearchStrategy[ServerMessage] = st.one_of(*_server.values())
-messages: st.SearchStrategy[Message] = st.one_of(client_messages, server_messages)
+messages: st.SearchStrategy[Frame] = st.one_of(client_messages, server_messages)
 
 
 def _field_values() -> st.SearchStrategy[Any]:

@@ -99,7 +99,7 @@ def test_authorize_result_copies_the_map() -> None:
     result = AuthorizeResult(source)
     source["x-api-key"] = "changed"
     assert result.authorization == {"host": HOST, "x-api-key": "da2-k"}
-    assert result.signature is result.authorization  # the former name, kept for now
+    assert not hasattr(result, "signature")  # the former name is gone (see the changelog)
     assert json.loads(json.dumps(result.authorization)) == {"host": HOST, "x-api-key": "da2-k"}
 
 

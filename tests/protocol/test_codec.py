@@ -34,8 +34,8 @@ from appsync_events.protocol.messages import (
     Data,
     ErrorMessage,
     FailedEvent,
+    Frame,
     KeepAlive,
-    Message,
     Publish,
     PublishedEvent,
     PublishError,
@@ -83,25 +83,25 @@ def test_codec_round_trips_every_message_type(wire_type: str, data: st.DataObjec
 
 
 @given(client_messages)
-def test_codec_decode_client_round_trips(message: Message) -> None:
+def test_codec_decode_client_round_trips(message: Frame) -> None:
     """decode_client inverts encode for client messages."""
     assert decode_client(encode(message)) == message
 
 
 @given(server_messages)
-def test_codec_decode_server_round_trips(message: Message) -> None:
+def test_codec_decode_server_round_trips(message: Frame) -> None:
     """decode_server inverts encode for server messages."""
     assert decode_server(encode(message)) == message
 
 
 @given(messages)
-def test_codec_round_trips_utf8_bytes(message: Message) -> None:
+def test_codec_round_trips_utf8_bytes(message: Frame) -> None:
     """A frame given as UTF-8 bytes decodes like the text."""
     assert decode(encode(message).encode("utf-8")) == message
 
 
 @given(messages)
-def test_codec_encode_is_compact_json(message: Message) -> None:
+def test_codec_encode_is_compact_json(message: Frame) -> None:
     """encode writes compact JSON (no spaces between tokens) and keeps non-ASCII."""
     text = encode(message)
     assert text == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
@@ -170,7 +170,7 @@ def test_encode_errors_includes_error_code_only_when_set() -> None:
 
 # --- the frame examples of docs: protocol.rst, "Messages", copied literally -----------
 
-SPEC_FRAMES: list[tuple[str, Message]] = [
+SPEC_FRAMES: list[tuple[str, Frame]] = [
     # docs: protocol.rst, "connection_init"
     ('{"type":"connection_init"}', ConnectionInit()),
     # docs: protocol.rst, "subscribe"
@@ -314,7 +314,7 @@ SPEC_FRAMES: list[tuple[str, Message]] = [
 
 
 @pytest.mark.parametrize(("text", "expected"), SPEC_FRAMES)
-def test_codec_decodes_spec_frame_examples(text: str, expected: Message) -> None:
+def test_codec_decodes_spec_frame_examples(text: str, expected: Frame) -> None:
     """Every frame example (docs: protocol.rst, "Messages") decodes to the expected message."""
     assert decode(text) == expected
     side = decode_client if expected.TYPE in CLIENT_TYPES else decode_server
@@ -381,7 +381,7 @@ AMPLIFY_AUTH = {
     "x-api-key": "K",
     "x-amz-user-agent": "aws-amplify/…",
 }
-TRANSCRIPT_MESSAGES: list[Message] = [
+TRANSCRIPT_MESSAGES: list[Frame] = [
     ConnectionInit(),
     ConnectionAck(connection_timeout_ms=300000),
     KeepAlive(),
@@ -973,7 +973,7 @@ def test_parse_data_frame(text: str, expected: tuple[str, str] | None) -> None:
 
 
 @given(st.one_of(MESSAGE_STRATEGIES["data"], server_messages))
-def test_parse_data_frame_agrees_with_decode(message: Message) -> None:
+def test_parse_data_frame_agrees_with_decode(message: Frame) -> None:
     """On encoded frames the fast path agrees with decode_server."""
     parsed = codec.parse_data_frame(encode(message))
     if isinstance(message, Data):
@@ -1035,7 +1035,7 @@ def test_frames_are_always_utf8_text(text: str) -> None:
     A text frame must be UTF-8; the escaped form decodes to what JSON makes of the text
     (two surrogates that form a pair come back as one character).
     """
-    makers: list[Callable[[str], Message]] = [
+    makers: list[Callable[[str], Frame]] = [
         lambda t: ErrorMessage(errors=(ErrorDetail(error_type="BadRequestException", message=t),)),
         lambda t: Data(id="s1", event=t),
         lambda t: PublishSuccess(id="p1", successful=(PublishedEvent(identifier=t, index=0),)),

@@ -19,8 +19,8 @@ from appsync_events.protocol.messages import (
     ErrorDetail,
     ErrorMessage,
     FailedEvent,
+    Frame,
     KeepAlive,
-    Message,
     Publish,
     PublishedEvent,
     PublishError,
@@ -100,7 +100,7 @@ def test_message_unions_cover_every_wire_type() -> None:
     server = typing.get_args(ServerMessage)
     assert [c.TYPE for c in client] == list(CLIENT_TYPES)
     assert [c.TYPE for c in server] == list(SERVER_TYPES)
-    assert set(typing.get_args(Message)) == set(client) | set(server)
+    assert set(typing.get_args(Frame)) == set(client) | set(server)
     assert set(CLASSES.values()) == set(client) | set(server)
 
 

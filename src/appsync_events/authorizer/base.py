@@ -131,11 +131,6 @@ class AuthorizeResult:
     authorization: Mapping[str, str]
     """Header name -> value, e.g. ``{"host": …, "x-api-key": …}``.  A private copy."""
 
-    @property
-    def signature(self) -> Mapping[str, str]:
-        """The same map as :attr:`authorization` (its former name; use ``authorization``)."""
-        return self.authorization
-
     def __post_init__(self) -> None:
         # A copy, so that the caller's dict can change without affecting the result; a plain
         # dict (not a proxy) so that ``json.dumps(result.authorization)`` keeps working.

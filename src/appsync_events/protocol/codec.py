@@ -24,8 +24,8 @@ from .messages import (
     Data,
     ErrorMessage,
     FailedEvent,
+    Frame,
     KeepAlive,
-    Message,
     Publish,
     PublishedEvent,
     PublishError,
@@ -128,7 +128,7 @@ def _encode_result(
     return ok, bad
 
 
-def _to_wire(message: Message) -> JSONObject:
+def _to_wire(message: Frame) -> JSONObject:
     match message:
         case ConnectionInit() | KeepAlive():
             return {"type": message.TYPE}
@@ -173,7 +173,7 @@ def _to_wire(message: Message) -> JSONObject:
             assert_never(message)
 
 
-def encode(message: Message) -> str:
+def encode(message: Frame) -> str:
     """Return the text frame for ``message`` (compact JSON, UTF-8 kept)."""
     if type(message) is PublishSuccess and not message.failed:
         text = _encode_publish_success(message)
@@ -601,7 +601,7 @@ def is_json_object(text: str) -> bool:
     return isinstance(obj, dict)
 
 
-def decode(text: str | bytes) -> Message:
+def decode(text: str | bytes) -> Frame:
     """Decode a frame of either direction."""
     fields = _load(text)
     assert fields.type is not None

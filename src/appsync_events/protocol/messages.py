@@ -24,7 +24,7 @@ __all__ = [
     "ErrorMessage",
     "FailedEvent",
     "KeepAlive",
-    "Message",
+    "Frame",
     "Operation",
     "Outgoing",
     "Publish",
@@ -257,4 +257,6 @@ ServerMessage = (
     | PublishError
     | ErrorMessage
 )
-Message = ClientMessage | ServerMessage
+Frame = ClientMessage | ServerMessage
+"""Any wire message, either way (the received event a user reads is
+:class:`appsync_events.Message`)."""
