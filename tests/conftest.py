@@ -1,7 +1,7 @@
-"""Suite-wide setup: the appsync plugin, pytester, Hypothesis profiles and the MS time unit.
+"""Suite-wide setup: Hypothesis profiles and the MS time unit.
 
-``pyproject.toml`` passes ``-p no:appsync`` so the entry point does not load the plugin a
-second time; loading it here by module name lets coverage see its import.
+The plugin, pytester and the markers are loaded by the repository's top-level
+``conftest.py``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
-
-pytest_plugins = ["appsync_emulator.pytest_plugin", "pytester"]
 
 TIMEOUT_FACTOR = float(os.environ.get("APPSYNC_TESTS_TIMEOUT_FACTOR", "1"))
 """Scales every test delay and timeout (raise it on slow CI machines)."""
