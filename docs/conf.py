@@ -121,26 +121,30 @@ def _help_text(parser: argparse.ArgumentParser) -> str:
     return parser.format_help().rstrip() + "\n"
 
 
+def _write_help(folder: Path, prefix: str, parser: argparse.ArgumentParser) -> None:
+    """Write ``PREFIX-help.txt`` and ``PREFIX-subcommands.rst`` (one section per subcommand)."""
+    _write_if_changed(folder / f"{prefix}-help.txt", _help_text(parser))
+    sections = []
+    for action in parser._actions:  # argparse has no public way to list subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                block = textwrap.indent(_help_text(sub), "   ")
+                title = f"``{name}``"
+                sections.append(f"{title}\n{'~' * len(title)}\n\n.. code-block:: text\n\n{block}")
+    _write_if_changed(folder / f"{prefix}-subcommands.rst", "\n".join(sections))
+
+
 def generate_cli_pages(folder: Path = GENERATED) -> None:
-    """Write the ``--help`` of the command and its subcommands, and the example config."""
+    """Write the ``--help`` of both commands and their subcommands, and the example config."""
     from appsync_emulator import cli
+    from appsync_events import cli as client_cli
 
     folder.mkdir(exist_ok=True)
     previous = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal width
     try:
-        parser = cli.build_parser()
-        _write_if_changed(folder / "cli-help.txt", _help_text(parser))
-        sections = []
-        for action in parser._actions:  # argparse has no public way to list subparsers
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    block = textwrap.indent(_help_text(sub), "   ")
-                    title = f"``{name}``"
-                    sections.append(
-                        f"{title}\n{'~' * len(title)}\n\n.. code-block:: text\n\n{block}"
-                    )
-        _write_if_changed(folder / "cli-subcommands.rst", "\n".join(sections))
+        _write_help(folder, "cli", cli.build_parser())
+        _write_help(folder, "client-cli", client_cli.build_parser())
     finally:
         if previous is None:
             del os.environ["COLUMNS"]

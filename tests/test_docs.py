@@ -125,6 +125,7 @@ SCRIPT_EXAMPLES = (
     "how-to/client_errors_example.py",
     "how-to/client_reconnect_example.py",
     "how-to/emulator_example.py",
+    "how-to/sync_example.py",
 )
 """Scripts run against an emulator (``APPSYNC_HTTP_ENDPOINT`` and ``APPSYNC_API_KEY`` name it)."""
 
@@ -282,6 +283,55 @@ def test_docs_pubsub_script_runs_against_the_cli(tmp_path: Path) -> None:
         "received {'text': 'world'}",
         "received {'text': 'over HTTP'}",
     ]
+
+
+SHELL_EXAMPLES = ("how-to/cli_client_example.sh",)
+"""Shell scripts, run by ``sh`` with ``appsync-events`` and ``appsync-emulator`` on ``PATH``."""
+
+
+def test_docs_every_shell_example_is_run() -> None:
+    """Each ``*_example.sh`` under docs/ is run by a test in this module."""
+    found = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*_example.sh")}
+    assert found == set(SHELL_EXAMPLES)
+
+
+def _commands(folder: Path) -> Path:
+    """A folder of ``appsync-events`` and ``appsync-emulator`` commands for this interpreter.
+
+    They run this interpreter, so the scripts use the code under test whether or not the
+    package's console scripts are installed.
+    """
+    folder.mkdir()
+    for command, module in (
+        ("appsync-events", "appsync_events"),
+        ("appsync-emulator", "appsync_emulator"),
+    ):
+        path = folder / command
+        path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
+        path.chmod(0o755)
+    return folder
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+@pytest.mark.parametrize("script", SHELL_EXAMPLES)
+def test_docs_shell_example_runs(tmp_path: Path, script: str) -> None:
+    """A shell example runs to the end in an empty folder, as a user would run it."""
+    bin_dir = _commands(tmp_path / "bin")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        ["sh", str(DOCS / script)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = [json.loads(line)["event"] for line in result.stdout.splitlines()[-4:]]
+    assert events == [{"text": "hi"}, "plain text", {"n": 1}, {"n": 2}]
 
 
 @pytest.mark.parametrize(

@@ -441,7 +441,8 @@ class Subscription:
 
         Raises:
             TimeoutError: no event within ``timeout``.
-            DecodeError, ConfigurationError, and the errors of :meth:`next`.
+            DecodeError, ConfigurationError: as the asyncio ``decode_next()``; also the
+                errors of :meth:`next`.
         """
         seconds = _check_timeout(timeout)
         decoded: T | JSONValue = self._client._call(
