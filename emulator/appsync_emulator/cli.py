@@ -97,7 +97,7 @@ keepAliveIntervalSeconds = 60
 maxConnectionLifetimeSeconds = 86400
 
 clockOffsetSeconds = 0          # shifts the clock of SigV4 date and JWT exp/iat checks
-strictAwsEscaping = false       # IAM over WebSocket: accept only the HTML-escaped body (ISS-400)
+strictAwsEscaping = false       # IAM over WebSocket: accept only the HTML-escaped body (the service refuses some signatures on < and >)
 customDomains = []              # IAM: signed hosts accepted besides the emulator's HTTP host
 failedEventCode = "EventProcessingError"   # `code` of failed[] entries set by a handler
 recordLimit = 10000             # entries the recorder keeps per list
