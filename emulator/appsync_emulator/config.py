@@ -9,6 +9,7 @@ and meaning), so users can paste their real settings; see
 from __future__ import annotations
 
 import enum
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from appsync_events.protocol import limits as _limits
 from appsync_events.protocol.channels import validate_namespace
 
 __all__ = [
+    "resolve_callable",
     "ApiKeyConfig",
     "AuthType",
     "CognitoConfig",
@@ -334,3 +336,38 @@ class EmulatorConfig:
 def namespaces(names: Sequence[str]) -> tuple[NamespaceConfig, ...]:
     """Shorthand: ``namespaces(["default", "chat"])``."""
     return tuple(NamespaceConfig(name=n) for n in names)
+
+
+# --- references to user code ("package.module:function") --------------------------------
+
+_resolved: dict[str, Callable[..., Any]] = {}
+
+
+def resolve_callable(
+    ref: str | Callable[..., Any], *, what: str = "callable"
+) -> Callable[..., Any]:
+    """Return the callable named by ``ref`` (a callable, or ``"package.module:attr"``).
+
+    Raises:
+        ConfigError: the module cannot be imported or has no such callable.
+    """
+    if callable(ref):
+        return ref
+    if ref in _resolved:
+        return _resolved[ref]
+    module_name, sep, attr = str(ref).partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{what} {ref!r}: expected 'package.module:function'")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(f"{what} {ref!r}: cannot import {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ConfigError(f"{what} {ref!r}: {module_name!r} has no {attr!r}") from None
+    if not callable(target):
+        raise ConfigError(f"{what} {ref!r}: {attr!r} is not callable")
+    _resolved[ref] = target
+    return target  # type: ignore[no-any-return]

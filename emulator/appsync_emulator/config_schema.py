@@ -49,6 +49,7 @@ from .config import (
     Limits,
     NamespaceConfig,
     OidcConfig,
+    resolve_callable,
 )
 
 __all__ = [
@@ -692,8 +693,6 @@ def resolve_references(config: EmulatorConfig, *, source: str | None = None) -> 
     Raises:
         ConfigError: one line naming the user's key and the reference.
     """
-    from .verify.lambda_ import resolve_callable
-
     prefix = f"{source}: " if source else ""
     for where, what, ref in _references(config):
         try:

@@ -53,10 +53,9 @@ from .catalogue import (
     UNAUTHORIZED_MESSAGE,
     Rejection,
 )
-from .config import EmulatorConfig, HandlerRef, NamespaceConfig
+from .config import EmulatorConfig, HandlerRef, NamespaceConfig, resolve_callable
 from .validation import size_over
 from .verify.base import Identity
-from .verify.lambda_ import resolve_callable
 
 __all__ = [
     "EVENT_TOO_LARGE_CODE",

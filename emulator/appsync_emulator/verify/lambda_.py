@@ -20,7 +20,6 @@ deny, a malformed answer or an exception (logged with its traceback, never fatal
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import logging
 import re
@@ -35,7 +34,7 @@ from appsync_events.errors import InvalidChannelError
 from appsync_events.protocol.channels import parse_channel, parse_subscribe_channel
 
 from .._logging import fingerprint
-from ..config import AuthType, ConfigError, LambdaAuthorizerConfig
+from ..config import AuthType, LambdaAuthorizerConfig, resolve_callable
 from .base import AuthRequest, Identity, Operation, lambda_operation, unauthorized
 
 __all__ = ["CACHE_SIZE", "LambdaVerifier", "resolve_callable"]
@@ -44,38 +43,6 @@ log = logging.getLogger("appsync_emulator.verify")
 
 CACHE_SIZE: Final = 10_000
 """Cached authorizer results kept (least recently stored dropped first)."""
-
-_resolved: dict[str, Callable[..., Any]] = {}
-
-
-def resolve_callable(
-    ref: str | Callable[..., Any], *, what: str = "callable"
-) -> Callable[..., Any]:
-    """Return the callable named by ``ref`` (a callable, or ``"package.module:attr"``).
-
-    Raises:
-        ConfigError: the module cannot be imported or has no such callable.
-    """
-    if callable(ref):
-        return ref
-    if ref in _resolved:
-        return _resolved[ref]
-    module_name, sep, attr = str(ref).partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"{what} {ref!r}: expected 'package.module:function'")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(f"{what} {ref!r}: cannot import {module_name!r}: {exc}") from exc
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ConfigError(f"{what} {ref!r}: {module_name!r} has no {attr!r}") from None
-    if not callable(target):
-        raise ConfigError(f"{what} {ref!r}: {attr!r} is not callable")
-    _resolved[ref] = target
-    return target  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
