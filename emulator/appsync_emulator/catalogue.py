@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from appsync_events.errors import ErrorDetail
+from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS
 
 __all__ = [
     "Rejection",
@@ -279,13 +280,13 @@ SHUTTING_DOWN: Final = ErrorDetail(
 
 UPGRADE_REQUIRED: Final = ErrorDetail(
     error_type=BAD_REQUEST,
-    message="WebSocket upgrade required, offering the subprotocol 'aws-appsync-event-ws'",
+    message=f"WebSocket upgrade required, offering the subprotocol {PROTOCOL_EVENTS!r}",
 )
 """400 for a plain GET of the realtime path."""
 
 MISSING_SUBPROTOCOL: Final = ErrorDetail(
     error_type=BAD_REQUEST,
-    message="Sec-WebSocket-Protocol must offer 'aws-appsync-event-ws'",
+    message=f"Sec-WebSocket-Protocol must offer {PROTOCOL_EVENTS!r}",
 )
 """400 for an upgrade that does not offer the events subprotocol."""
 
