@@ -1,7 +1,8 @@
 # Developer commands.  Every target creates .venv when it is missing (scripts/bootstrap).
 #
 #   make demo       start the emulator and run a publish/subscribe demo against it
-#                   (installs only `-e .[emulator]`: no test tools, no npm)
+#                   (installs only the emulator's requirements and runs from the source
+#                   folders: no build, no test tools, no npm)
 #   make test       run the whole test suite with branch coverage over both packages
 #   make lint       ruff check + ruff format --check
 #   make types      mypy --strict (configured in pyproject.toml)
@@ -25,7 +26,7 @@ setup:
 
 run demo:
 	scripts/bootstrap --demo $(VENV)
-	$(PY) -m appsync_emulator --demo
+	PYTHONPATH=src:emulator $(PY) -m appsync_emulator --demo
 
 test: setup
 	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
