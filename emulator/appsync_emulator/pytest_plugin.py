@@ -290,6 +290,7 @@ def _target_factory(config: pytest.Config, start: ServerFactory) -> ServerFactor
         return start
 
     def skip(*args: Any, **options: Any) -> EmulatorThread:
+        __tracebackhide__ = True
         target.emulator_only("appsync_server_factory (it starts emulators)")
 
     return skip

@@ -63,7 +63,6 @@ __all__ = [
     "CA_FILE_ENV",
     "EMULATOR_ONLY",
     "SHARED_MEMBERS",
-    "TARGET_ENV",
     "AppSyncTarget",
     "AuthMode",
     "RemoteAuthorizers",
@@ -95,9 +94,9 @@ SHARED_MEMBERS: Final = frozenset(
 """The members of :class:`AppSyncTarget`: what tests may use on either kind of server."""
 
 _INSTANCE_MEMBERS: Final = frozenset(
-    {"server", "shutdown_timeout", "start_timeout", "stop_timeout"}
+    {"_state", "server", "shutdown_timeout", "start_timeout", "stop_timeout"}
 )
-"""Public attributes emulator hosts set in ``__init__`` (``dir()`` of the class misses them)."""
+"""Attributes emulator hosts set in ``__init__`` (``dir()`` of the class misses them)."""
 
 
 class AuthMode(enum.StrEnum):
@@ -152,12 +151,16 @@ def resolve_target(
 
 
 def emulator_only_members() -> frozenset[str]:
-    """Public members of the emulator hosts that a :class:`RemoteTarget` does not have."""
+    """Members of the emulator hosts that a :class:`RemoteTarget` does not have.
+
+    Private ones count too (not dunders): a helper that reaches into an emulator host
+    (``server._call``) skips on a remote target rather than failing.
+    """
     from .hosting import EmulatorHost, EmulatorServer, EmulatorThread
 
     names = {n for cls in (EmulatorHost, EmulatorServer, EmulatorThread) for n in dir(cls)}
-    public = {n for n in names if not n.startswith("_")} | _INSTANCE_MEMBERS
-    return frozenset(public - SHARED_MEMBERS)
+    members = {n for n in names if not n.startswith("__")} | _INSTANCE_MEMBERS
+    return frozenset(members - SHARED_MEMBERS)
 
 
 class RemoteTarget:
@@ -339,6 +342,7 @@ class RemoteTarget:
 
     def emulator_only(self, what: str) -> NoReturn:
         """Report that ``what`` needs the emulator: the hook, else ``AttributeError``."""
+        __tracebackhide__ = True  # pytest reports the skip at the caller
         reason = f"{EMULATOR_ONLY}: {what} needs the emulator; the target is {self._http}"
         if self._on_emulator_only is not None:
             self._on_emulator_only(reason)
@@ -347,15 +351,20 @@ class RemoteTarget:
     @property
     def config(self) -> EmulatorConfig:
         """Emulator-only: the remote endpoint's configuration is not known."""
+        __tracebackhide__ = True  # pytest reports the skip at the caller
         self.emulator_only("appsync_server.config")
 
     @property
     def issuer(self) -> LocalIssuer:
         """Emulator-only: the local token issuer."""
+        __tracebackhide__ = True  # pytest reports the skip at the caller
         self.emulator_only("appsync_server.issuer")
 
     def __getattr__(self, name: str) -> Any:
-        if not name.startswith("_") and name in emulator_only_members():
+        __tracebackhide__ = True  # pytest reports the skip at the caller
+        if name.startswith("_on_emulator_only") or name.startswith("__"):
+            raise AttributeError(name)  # during __init__, copy and pickle: no hook yet
+        if name in emulator_only_members():
             self.emulator_only(f"appsync_server.{name}")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -391,9 +400,11 @@ class RemoteAuthorizers(Authorizers):
         return authorizer.IAM(region=self.server.region, endpoint=self.server.http_endpoint)
 
     def cognito(self, *, sub: str = "user-1", **mint: Any) -> Authorizer:
+        __tracebackhide__ = True  # pytest reports the skip at the caller
         self.server.emulator_only("appsync_auth.cognito() (the local token issuer)")
 
     def oidc(self, *, sub: str = "user-1", **mint: Any) -> Authorizer:
+        __tracebackhide__ = True  # pytest reports the skip at the caller
         self.server.emulator_only("appsync_auth.oidc() (the local token issuer)")
 
 

@@ -166,9 +166,10 @@ def test_target_emulator_only_member_skips_with_its_name(
     url = target["http_endpoint"]
     result.stdout.fnmatch_lines(
         [
-            f"SKIPPED*emulator-only: appsync_server.assert_published needs the emulator; "
+            f"SKIPPED*test_user.py:*: emulator-only: appsync_server.assert_published needs the "
+            f"emulator; the target is {url}",
+            f"SKIPPED*test_user.py:*: emulator-only: appsync_server.inject needs the emulator; "
             f"the target is {url}",
-            f"SKIPPED*emulator-only: appsync_server.inject needs the emulator; the target is {url}",
         ],
         consecutive=False,
     )

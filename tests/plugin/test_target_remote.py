@@ -115,8 +115,10 @@ def test_remote_target_unknown_attribute_is_a_plain_attribute_error() -> None:
     target = RemoteTarget(LOCAL, api_key=KEY, on_emulator_only=hook)
     with pytest.raises(AttributeError, match="'RemoteTarget' object has no attribute 'nope'"):
         target.nope  # noqa: B018
-    with pytest.raises(AttributeError):
-        target._state  # noqa: B018
+    with pytest.raises(AttributeError, match="'RemoteTarget' object has no attribute '_nope'"):
+        target._nope  # noqa: B018
+    with pytest.raises(AssertionError, match=r"appsync_server._call needs the emulator"):
+        target._call  # noqa: B018
     with pytest.raises(AssertionError, match=r"appsync_server.wait_published needs the emulator"):
         target.wait_published  # noqa: B018
 
