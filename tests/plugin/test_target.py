@@ -52,8 +52,10 @@ async def test_roundtrip(appsync_server, appsync_client):
 
 
 def test_sync_http_publish(appsync_server, appsync_authorizer):
+    ssl = appsync_server.client_ssl_context() if appsync_server.tls else None
     result = sync.publish_http(
-        appsync_server.http_endpoint, "default/jobs", {"job": 1}, authorizer=appsync_authorizer
+        appsync_server.http_endpoint, "default/jobs", {"job": 1},
+        authorizer=appsync_authorizer, ssl=ssl,
     )
     assert [s.index for s in result.successful] == [0]
 """
@@ -355,3 +357,17 @@ def test_target_ini_option_and_the_emulator_override(
     run(pytester, source, ini=ini).assert_outcomes(passed=1)
     environ.setenv("APPSYNC_TARGET", "http://256.0.0.1/event")  # beaten by the option
     run(pytester, source, "--appsync-target=emulator", ini=ini).assert_outcomes(passed=1)
+
+
+def test_target_over_tls_with_a_ca_file(
+    pytester: pytest.Pytester, environ: pytest.MonkeyPatch
+) -> None:
+    """A wss:// target whose CA is named by APPSYNC_CA_FILE: the fixtures trust it."""
+    from appsync_emulator import EmulatorThread
+
+    with EmulatorThread(tls=True) as server:
+        assert server.ca_cert_path is not None
+        environ.setenv("APPSYNC_API_KEY", str(server.api_key))
+        environ.setenv("APPSYNC_CA_FILE", server.ca_cert_path)
+        result = targeted(pytester, server.http_endpoint, NEUTRAL)
+    result.assert_outcomes(passed=2)

@@ -183,3 +183,39 @@ def test_marked_server_options_ignore_client() -> None:
     marks = [pytest.mark.appsync(client={"x": 1}).mark, pytest.mark.appsync(tls=True).mark]
     assert marked_server_options(marks) == ["tls"]
     assert marked_server_options([pytest.mark.appsync(client={}).mark]) == []
+
+
+def test_remote_target_copies_and_pickles() -> None:
+    """Copy and pickle see no emulator-only member on the way (no hook call, no recursion)."""
+    import copy
+    import pickle
+
+    target = RemoteTarget(LOCAL, api_key=KEY)
+    for clone in (copy.copy(target), pickle.loads(pickle.dumps(target))):
+        assert clone.http_endpoint == LOCAL
+        assert clone.api_key == KEY
+    with pytest.raises(AttributeError, match=r"appsync_server\.issuer needs the emulator"):
+        target.issuer  # noqa: B018
+
+
+def test_remote_target_iam_with_given_credentials() -> None:
+    """``appsync_auth.iam(credentials)`` signs with exactly those credentials."""
+    from appsync_emulator import IamCredentials
+
+    auth = authorizers_for(RemoteTarget(AWS, auth="iam"))
+    signer = auth.iam(IamCredentials(access_key_id="AKIAGIVEN", secret_access_key="s"))
+    assert isinstance(signer, authorizer.IAM)
+    assert "explicit credentials" in repr(signer)
+
+
+def test_remote_target_trusts_the_ca_file(tmp_path: pytest.TempPathFactory) -> None:
+    """``APPSYNC_CA_FILE`` adds its authorities to the default SSL context."""
+    from appsync_emulator import EmulatorThread
+
+    with EmulatorThread(tls=True) as server:
+        assert server.ca_cert_path is not None
+        env = {"APPSYNC_API_KEY": KEY, "APPSYNC_CA_FILE": server.ca_cert_path}
+        target = RemoteTarget.from_environment(server.http_endpoint, env)
+        assert target.tls
+        context = target.client_ssl_context()
+        assert len(context.get_ca_certs()) >= 1
