@@ -264,23 +264,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip ``@pytest.mark.appsync_emulator_only`` tests before set-up on a remote target."""
     target = _target(item.config)
     mark = item.get_closest_marker("appsync_emulator_only")
-    if target is None or mark is None:
-        return
-    why = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
-    target.emulator_only(f"{item.name} (marked appsync_emulator_only{': ' if why else ''}{why})")
+    if target is not None and mark is not None:
+        target.emulator_only_mark(item.name, mark)
 
 
 def _remote_server(request: pytest.FixtureRequest) -> RemoteTarget | None:
     """The target for ``appsync_server``; skips a test whose mark configures the server."""
     target = _target(request.config)
     if target is not None:
-        from .remote import marked_server_options
-
-        if options := marked_server_options(request.node.iter_markers("appsync")):
-            target.emulator_only(
-                f"@pytest.mark.appsync({', '.join(f'{o}=...' for o in options)}) "
-                "(it configures the server)"
-            )
+        target.check_server_marks(request.node.iter_markers("appsync"))
     return target
 
 

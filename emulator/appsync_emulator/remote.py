@@ -52,6 +52,8 @@ from ._plugin_options import TARGET_ENV
 from .testing import Authorizers, ServerLike, api_key_authorizer
 
 if TYPE_CHECKING:
+    import pytest
+
     from appsync_events.authorizer import Authorizer
 
     from .config import EmulatorConfig, IamCredentials
@@ -348,6 +350,23 @@ class RemoteTarget:
             self._on_emulator_only(reason)
         raise AttributeError(reason)
 
+    def emulator_only_mark(self, test: str, mark: pytest.Mark) -> NoReturn:
+        """Report ``test``, marked ``appsync_emulator_only(reason=...)``, as emulator-only."""
+        __tracebackhide__ = True
+        why = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
+        self.emulator_only(f"{test} (marked appsync_emulator_only{': ' if why else ''}{why})")
+
+    def check_server_marks(self, marks: Iterable[pytest.Mark]) -> None:
+        """Report a test as emulator-only when its ``appsync`` marks configure the server.
+
+        ``marks`` are given closest first; every keyword but ``client=`` configures the
+        emulator, which a remote target cannot be.
+        """
+        __tracebackhide__ = True
+        if options := marked_server_options(marks):
+            listed = ", ".join(f"{option}=..." for option in options)
+            self.emulator_only(f"@pytest.mark.appsync({listed}) (it configures the server)")
+
     @property
     def config(self) -> EmulatorConfig:
         """Emulator-only: the remote endpoint's configuration is not known."""
@@ -422,7 +441,7 @@ def authorizers_for(server: ServerLike) -> Authorizers:
     return Authorizers(server)
 
 
-def marked_server_options(marks: Iterable[Any]) -> list[str]:
+def marked_server_options(marks: Iterable[pytest.Mark]) -> list[str]:
     """The ``appsync`` mark keywords (closest first) that configure the server, sorted.
 
     Everything but ``client=`` configures the emulator, which a remote target cannot be.
