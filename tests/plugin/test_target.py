@@ -371,3 +371,19 @@ def test_target_over_tls_with_a_ca_file(
         environ.setenv("APPSYNC_CA_FILE", server.ca_cert_path)
         result = targeted(pytester, server.http_endpoint, NEUTRAL)
     result.assert_outcomes(passed=2)
+
+
+def test_target_under_xdist(
+    pytester: pytest.Pytester, environ: pytest.MonkeyPatch, target: dict[str, str]
+) -> None:
+    """Every xdist worker runs against the one target (the option reaches the workers)."""
+    pytest.importorskip("xdist")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(test_user=textwrap.dedent(NEUTRAL))
+    url = target["http_endpoint"]
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", f"--appsync-target={url}"
+    )
+    result.assert_outcomes(passed=2)
