@@ -4,6 +4,8 @@
 #                   (installs only the emulator's requirements and runs from the source
 #                   folders: no build, no test tools, no npm)
 #   make test       run the whole test suite with branch coverage over both packages
+#   make test-target  run tests/examples against an emulator started as another process,
+#                   through pytest --appsync-target (scripts/test_against_target)
 #   make lint       ruff check + ruff format --check
 #   make types      mypy --strict (configured in pyproject.toml)
 #   make coverage   make test, then require 100% branch coverage of the protocol cores and the catalogue
@@ -19,7 +21,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup run demo test lint format types coverage lean ci clean
+.PHONY: setup run demo test test-target lint format types coverage lean ci clean
 
 setup:
 	scripts/bootstrap $(VENV)
@@ -30,6 +32,9 @@ run demo:
 
 test: setup
 	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
+
+test-target: setup
+	scripts/test_against_target $(PY)
 
 lint: setup
 	$(PY) -m ruff check .

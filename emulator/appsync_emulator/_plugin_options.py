@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["INI_OPTIONS", "MARKER"]
+__all__ = ["EMULATOR_ONLY_MARKER", "INI_OPTIONS", "MARKER", "TARGET_ENV", "TARGET_HELP"]
 
 INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
     ("appsync_host", "string", "127.0.0.1", "interface the emulator fixtures listen on"),
@@ -20,6 +20,7 @@ INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
     ("appsync_connection_timeout_ms", "string", "", "connectionTimeoutMs sent in the ack"),
     ("appsync_handshake_timeout", "string", "", "handshake_timeout of client fixtures"),
     ("appsync_operation_timeout", "string", "", "operation_timeout of client fixtures"),
+    ("appsync_target", "string", "", "URL of a running AppSync Events endpoint to test against"),
 )
 """``(name, type, default, help)`` of the ini options the plugin registers."""
 
@@ -31,3 +32,23 @@ MARKER: Final = (
     "merge, the closest winning"
 )
 """The ``markers`` ini line registering ``@pytest.mark.appsync``."""
+
+# --- the remote target (--appsync-target) ---------------------------------------------------
+
+TARGET_ENV: Final = "APPSYNC_TARGET"
+"""Environment variable naming the target when ``--appsync-target`` is not given."""
+
+TARGET_HELP: Final = (
+    "run the appsync fixtures against this already running AppSync Events endpoint (its "
+    "HTTP URL, https://....appsync-api.REGION.amazonaws.com/event or "
+    "http://127.0.0.1:PORT/event) instead of starting emulators; 'emulator' starts them. "
+    "Default: $APPSYNC_TARGET, else the ini option appsync_target. Auth: $APPSYNC_API_KEY, "
+    "or APPSYNC_AUTH=iam for AWS credentials"
+)
+"""Help of the ``--appsync-target`` command-line option."""
+
+EMULATOR_ONLY_MARKER: Final = (
+    "appsync_emulator_only(reason=None): this test needs the emulator (faults, the "
+    "recorder, its configuration); skipped when --appsync-target points at a running endpoint"
+)
+"""The ``markers`` ini line registering ``@pytest.mark.appsync_emulator_only``."""

@@ -18,18 +18,20 @@ fixtures (``appsync_client``, ``appsync_client_factory``) follow pytest-asyncio'
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast
 
 import pytest
 
-from ._plugin_options import INI_OPTIONS, MARKER
+from ._plugin_options import EMULATOR_ONLY_MARKER, INI_OPTIONS, MARKER, TARGET_ENV, TARGET_HELP
 
 if TYPE_CHECKING:
     from appsync_events import Client
     from appsync_events.authorizer import Authorizer
 
     from . import EmulatorConfig, EmulatorThread, testing
+    from .remote import RemoteTarget
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -97,10 +99,12 @@ class ClientFactory(Protocol):
 def pytest_addoption(parser: pytest.Parser) -> None:
     for name, kind, default, help in INI_OPTIONS:
         parser.addini(name, help, type=kind, default=default)  # type: ignore[arg-type]
+    _add_target_option(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
+    config.addinivalue_line("markers", EMULATOR_ONLY_MARKER)
 
 
 @pytest.fixture(scope="session")
@@ -120,14 +124,16 @@ def appsync_server_config(appsync_settings: testing.Settings) -> EmulatorConfig:
 
 @pytest.fixture
 def appsync_server_factory(
-    appsync_server_config: EmulatorConfig, appsync_settings: testing.Settings
+    request: pytest.FixtureRequest,
+    appsync_server_config: EmulatorConfig,
+    appsync_settings: testing.Settings,
 ) -> Iterator[ServerFactory]:
     """Start extra emulators (same options as the marker); all are checked and stopped, LIFO."""
     from .testing import ServerPool
 
     pool = ServerPool(appsync_server_config, host=appsync_settings.host, tls=appsync_settings.tls)
     try:
-        yield pool.start
+        yield _target_factory(request.config, pool.start)
     finally:
         pool.close()
 
@@ -135,9 +141,15 @@ def appsync_server_factory(
 @pytest.fixture
 def appsync_server(
     request: pytest.FixtureRequest, appsync_server_factory: ServerFactory
-) -> EmulatorThread:
-    """A fresh emulator for this test, configured by ``@pytest.mark.appsync(...)``."""
+) -> EmulatorThread | RemoteTarget:
+    """A fresh emulator for this test, configured by ``@pytest.mark.appsync(...)``.
+
+    With ``--appsync-target``: the running endpoint, as a :class:`~.remote.RemoteTarget`.
+    """
     from .testing import merge_markers
+
+    if (target := _remote_server(request)) is not None:
+        return target
 
     options = merge_markers(request.node.iter_markers("appsync"))
     options.pop("client", None)
@@ -147,17 +159,17 @@ def appsync_server(
 @pytest.fixture
 def appsync_auth(appsync_server: EmulatorThread) -> testing.Authorizers:
     """Authorizers for ``appsync_server``: ``.api_key()``, ``.iam()``, ``.cognito(sub=...)``."""
-    from .testing import Authorizers
+    from .remote import authorizers_for
 
-    return Authorizers(appsync_server)
+    return authorizers_for(appsync_server)
 
 
 @pytest.fixture
 def appsync_authorizer(appsync_server: EmulatorThread) -> Authorizer:
     """The authorizer ``appsync_client`` connects with (API key); override to change it."""
-    from .testing import api_key_authorizer
+    from .remote import default_authorizer
 
-    return api_key_authorizer(appsync_server)
+    return default_authorizer(appsync_server)
 
 
 @pytest.fixture
@@ -197,3 +209,80 @@ async def appsync_client(
 ) -> Client:
     """A client connected to ``appsync_server`` on the test's event loop."""
     return await appsync_client_factory(appsync_server, authorizer=appsync_authorizer)
+
+
+# --- the remote target: --appsync-target, APPSYNC_TARGET, ini appsync_target ---------------
+# One suite, two targets: with a target set, appsync_server is the running endpoint (a
+# RemoteTarget) instead of a fresh emulator.  Tests that need emulator-only powers are
+# skipped with a reason starting "emulator-only": before set-up when marked
+# appsync_emulator_only or when their appsync mark configures the server, and at the point
+# of use when they read an emulator-only member of appsync_server (see remote.py).
+
+_TARGET_KEY: Final = pytest.StashKey["RemoteTarget | None"]()
+
+
+def _add_target_option(parser: pytest.Parser) -> None:
+    group = parser.getgroup("appsync", "AppSync Events fixtures")
+    group.addoption("--appsync-target", dest="appsync_target", metavar="URL", help=TARGET_HELP)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Resolve and check the target once, so a bad one is one line at start, not N failures."""
+    config = session.config
+    chosen = _target_setting(config)
+    config.stash[_TARGET_KEY] = None
+    if chosen is None:
+        return
+    from appsync_events.errors import AppSyncEventsError
+
+    from .remote import RemoteTarget
+
+    url, source = chosen
+    try:
+        target = RemoteTarget.from_environment(url, on_emulator_only=pytest.skip)
+        target.check_credentials()
+        target.probe()
+    except (AppSyncEventsError, ConnectionError) as exc:
+        raise pytest.UsageError(f"appsync target (from {source}): {exc}") from None
+    config.stash[_TARGET_KEY] = target
+
+
+def _target_setting(config: pytest.Config) -> tuple[str, str] | None:
+    option, ini = config.getoption("appsync_target", None), config.getini("appsync_target")
+    if option is None and not os.environ.get(TARGET_ENV) and not ini:
+        return None  # the usual case: import nothing
+    from .remote import resolve_target
+
+    return resolve_target(option, os.environ, str(ini))
+
+
+def _target(config: pytest.Config) -> RemoteTarget | None:
+    return config.stash.get(_TARGET_KEY, None)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``@pytest.mark.appsync_emulator_only`` tests before set-up on a remote target."""
+    target = _target(item.config)
+    mark = item.get_closest_marker("appsync_emulator_only")
+    if target is not None and mark is not None:
+        target.emulator_only_mark(item.name, mark)
+
+
+def _remote_server(request: pytest.FixtureRequest) -> RemoteTarget | None:
+    """The target for ``appsync_server``; skips a test whose mark configures the server."""
+    target = _target(request.config)
+    if target is not None:
+        target.check_server_marks(request.node.iter_markers("appsync"))
+    return target
+
+
+def _target_factory(config: pytest.Config, start: ServerFactory) -> ServerFactory:
+    target = _target(config)
+    if target is None:
+        return start
+
+    def skip(*args: Any, **options: Any) -> EmulatorThread:
+        __tracebackhide__ = True
+        target.emulator_only("appsync_server_factory (it starts emulators)")
+
+    return skip

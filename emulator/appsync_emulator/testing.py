@@ -443,12 +443,14 @@ class ClientPool:
     async def connect(
         self, server: ServerLike, /, *, authorizer: Authorizer | None = None, **options: Any
     ) -> Client:
-        """Return a client connected to ``server`` (API-key auth unless ``authorizer``).
+        """Return a client connected to ``server`` (its default authorizer unless ``authorizer``).
 
         ``options`` are :func:`appsync_events.connect` keywords over the pool's defaults;
         ``backpressure`` may be a mapping of :class:`~appsync_events.Backpressure` fields.
         """
         import appsync_events
+
+        from .remote import default_authorizer
 
         opts = {**self.defaults, **options}
         if isinstance(opts.get("backpressure"), Mapping):  # marker shorthand
@@ -457,7 +459,7 @@ class ClientPool:
             opts["ssl"] = server.client_ssl_context()
         client = await appsync_events.connect(
             server.realtime_endpoint,
-            authorizer=authorizer if authorizer is not None else api_key_authorizer(server),
+            authorizer=authorizer if authorizer is not None else default_authorizer(server),
             **opts,
         )
         self._clients.append((client, asyncio.get_running_loop()))
