@@ -18,7 +18,8 @@ The one exception to "never waits for user code": a subscription with
 reader (``_hold``) before its next ``recv()`` until reads make room.  Frames then wait in
 the WebSocket receive queue, then in the kernel, and TCP slows the service down.  The
 heartbeat does not count that time: frames are not missing, we are not reading them; its
-deadline restarts when reading resumes.
+deadline restarts when reading resumes.  The socket closing ends the wait too, so that a
+close by the service is noticed during a pause.
 
 A failure (heartbeat, ``connection_error``, protocol violation, socket closed) is
 recorded once — the first one wins — and raised by every pending and later call; the
@@ -478,7 +479,9 @@ class Connection:
             self.log.debug("= %s for %s: nobody waits for it", type(event).__name__, operation_id)
 
     async def _pause_reading(self) -> None:
-        """Read nothing until ``_hold`` has room again or ends (:attr:`Overflow.PAUSE`).
+        """Read nothing until ``_hold`` has room again or ends (:attr:`Overflow.PAUSE`), or
+        the socket closes (the frames still buffered are then read, kept beyond the
+        inbox's capacity, before the close is reported).
 
         The heartbeat deadline restarts when reading resumes.
         """
@@ -486,9 +489,16 @@ class Connection:
         assert sub is not None
         if self.debug:
             self.log.debug("= paused reading: the inbox of subscription %s is full", sub.id)
+        closed = self.ws.connection_lost_waiter
+
+        def on_closed(_: object) -> None:
+            sub._release_room()
+
+        closed.add_done_callback(on_closed)
         try:
             await sub._wait_room()
         finally:
+            closed.remove_done_callback(on_closed)
             self._hold = None
             self._last_frame = self._loop.time()
         if self.debug:

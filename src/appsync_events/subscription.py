@@ -344,8 +344,9 @@ class Subscription:
         self._drops_logged = self.dropped
 
     async def _wait_room(self) -> None:
-        """Wait until reads brought the inbox down to half its capacity, or the
-        subscription is no longer active (:attr:`Overflow.PAUSE`; called by the reader).
+        """Wait until reads brought the inbox down to half its capacity, the subscription
+        is no longer active, or the connection gives up waiting (its socket closed) and
+        calls :meth:`_release_room` (:attr:`Overflow.PAUSE`; called by the reader).
 
         No timeout: the reader waits as long as the consumer does not read.  Cancelling it
         (the connection closing) changes nothing in the subscription.

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 import appsync_events
-from appsync_emulator import EmulatorConfig, EmulatorServer, NamespaceConfig
+from appsync_emulator import EmulatorConfig, EmulatorServer, NamespaceConfig, faults
 from appsync_events import Overflow, authorizer
 from appsync_events.errors import (
     ConfigurationError,
@@ -399,3 +399,40 @@ async def test_overflow_inbox_is_created_by_the_first_event(
         assert sub._inbox is not _NO_INBOX
         await sub.close()
         assert sub._inbox is _NO_INBOX
+
+
+async def test_overflow_pause_server_close_reconnects_and_keeps_every_event(
+    emulator: EmulatorServer,
+) -> None:
+    """A close by the service during a pause is noticed; no event is lost across the
+    reconnection, and the resumed subscription reads on."""
+    authz = authorizer.ApiKey(emulator.api_key or "")
+
+    async def publish(*events: int) -> None:
+        result = await appsync_events.publish_http(
+            emulator.http_endpoint, "default/a", *events, authorizer=authz
+        )
+        assert result.ok
+
+    connected = asyncio.Event()
+
+    def on_state_change(state: appsync_events.ConnectionState) -> None:
+        if state is appsync_events.ConnectionState.CONNECTED:
+            connected.set()
+
+    policy = appsync_events.Reconnect(initial_delay=10 * MS)
+    client = await connect(emulator, reconnect=policy, on_state_change=on_state_change)
+    async with client:
+        sub = await client.subscribe("default/a", overflow=Overflow.PAUSE, capacity=INBOX)
+        pauses = watch_pauses(sub)
+        for start in range(0, 2 * INBOX, 5):
+            await publish(*range(start, start + 5))
+        await emulator.wait_for(
+            lambda r: sum(p.deliveries for p in r.published) >= 2 * INBOX or None, WAIT
+        )
+        await asyncio.wait_for(pauses.get(), WAIT)
+        emulator.inject(faults.CloseConnection(1012, "service restart"))  # after the events
+        await asyncio.wait_for(connected.wait(), WAIT)
+        assert client.reconnects == 1
+        await publish(2 * INBOX)
+        assert await read(sub, 2 * INBOX + 1) == [str(n) for n in range(2 * INBOX + 1)]
