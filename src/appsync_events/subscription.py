@@ -153,6 +153,7 @@ class Subscription:
     _room: asyncio.Future[None] | None = None  # the reader waits on it (Overflow.PAUSE)
     _drop_logged_at: float | None = None  # loop time of the last "dropped" line
     _drops_logged = 0  # ``dropped`` when that line was logged
+    _broadcast_errors: deque[BroadcastError] | None = None  # created by the first one
 
     def __init__(
         self,
@@ -183,7 +184,6 @@ class Subscription:
         """The authorizer used for this subscription (and its unsubscribe)."""
         self.broadcast_error_count = 0
         """How many ``broadcast_error`` s reads reached (skipped or raised)."""
-        self._broadcast_errors: deque[BroadcastError] = deque(maxlen=MAX_BROADCAST_ERRORS)
         self._on_broadcast_error = on_broadcast_error
         self._unsubscribe = unsubscribe
         self._on_overflow = on_overflow
@@ -227,7 +227,7 @@ class Subscription:
     def broadcast_errors(self) -> tuple[BroadcastError, ...]:
         """The last :data:`MAX_BROADCAST_ERRORS` ``broadcast_error`` s reads reached,
         oldest first (see :attr:`broadcast_error_count` for the total)."""
-        return tuple(self._broadcast_errors)
+        return () if self._broadcast_errors is None else tuple(self._broadcast_errors)
 
     # --- state changes, called by the client and the connection (sync, never block) ----------
 
@@ -409,6 +409,8 @@ class Subscription:
                 assert isinstance(item, _Failure)
                 if isinstance(item.error, BroadcastError):
                     self.broadcast_error_count += 1
+                    if self._broadcast_errors is None:
+                        self._broadcast_errors = deque(maxlen=MAX_BROADCAST_ERRORS)
                     self._broadcast_errors.append(item.error)
                 raise item.error
             if self._error is not None:
