@@ -15,7 +15,7 @@ import appsync_events
 from appsync_emulator import EmulatorThread
 from appsync_events import Overflow, authorizer, sync
 from appsync_events.errors import ConfigurationError
-from appsync_events.subscription import DROP_LOG_INTERVAL, Subscription
+from appsync_events.subscription import _NO_INBOX, DROP_LOG_INTERVAL, Subscription
 from tests.helpers import ClockLoop, run_on_clock
 
 from .conftest import open_client as open_scripted
@@ -123,3 +123,100 @@ def test_overflow_sync_api_passes_it_through(appsync_server: EmulatorThread) -> 
         assert [sub.next(timeout=WAIT).json() for _ in range(2)] == [4, 5]
         with pytest.raises(ConfigurationError, match="'pause'"):
             client.subscribe("default/a", overflow="stop")
+
+
+# --- the subscription alone (no connection) -------------------------------------------------
+
+
+async def _unsubscribe(sub: Subscription) -> None:
+    pass
+
+
+def make_subscription(overflow: Overflow, capacity: int) -> Subscription:
+    sub = Subscription(
+        subscription_id="s1",
+        channel="default/a",
+        capacity=capacity,
+        authorizer=authorizer.ApiKey("da2-x"),
+        unsubscribe=_unsubscribe,
+        on_overflow=lambda sub: None,
+        overflow=overflow,
+    )
+    assert sub._accepted()
+    return sub
+
+
+def message(n: int) -> appsync_events.Message:
+    return appsync_events.Message(str(n), "s1", "default/a")
+
+
+@pytest.mark.asyncio
+async def test_overflow_pause_unit_room_at_half_capacity() -> None:
+    """PAUSE: the event filling the inbox asks to pause; room comes back at half capacity."""
+    sub = make_subscription(Overflow.PAUSE, 4)
+    assert [sub._deliver(message(n)) for n in range(4)] == [False, False, False, True]
+    assert sub._limit == 3  # the reader's fast path leaves the last slot to _deliver
+    waiting = asyncio.ensure_future(sub._wait_room())
+    await asyncio.sleep(0)  # let it start waiting (nothing to synchronise on: no I/O)
+    assert sub.pausing
+    assert (await sub.next()).data == "0"
+    assert sub.pausing  # 3 left, more than half
+    assert (await sub.next()).data == "1"
+    await asyncio.wait_for(waiting, WAIT)
+    assert not sub.pausing
+    assert sub._deliver(message(4)) is False  # 3 of 4
+
+
+@pytest.mark.asyncio
+async def test_overflow_pause_unit_keeps_events_beyond_capacity() -> None:
+    """PAUSE never drops: an event arriving at a full inbox is kept and asks to pause again."""
+    sub = make_subscription(Overflow.PAUSE, 1)
+    assert sub._deliver(message(0)) is True
+    assert sub._deliver(message(1)) is True
+    assert sub.pending == 2
+    assert [(await sub.next()).data for _ in range(2)] == ["0", "1"]
+    await asyncio.wait_for(sub._wait_room(), WAIT)  # room already: returns at once
+
+
+@pytest.mark.asyncio
+async def test_overflow_pause_unit_ending_releases_the_reader() -> None:
+    """Closing (or failing, or suspending) a full subscription releases a waiting reader."""
+    for end in ("close", "fail", "suspend"):
+        sub = make_subscription(Overflow.PAUSE, 2)
+        sub._deliver(message(0))
+        assert sub._deliver(message(1)) is True
+        waiting = asyncio.ensure_future(sub._wait_room())
+        await asyncio.sleep(0)
+        assert sub.pausing
+        if end == "close":
+            await sub.close()
+            assert sub._inbox is _NO_INBOX
+        elif end == "fail":
+            sub._fail(appsync_events.ConnectionClosedError(1006, "gone"))
+            assert sub.pending == 2  # still readable
+        else:
+            assert sub._suspend()
+        await asyncio.wait_for(waiting, WAIT)
+        assert not sub.pausing
+        await asyncio.wait_for(sub._wait_room(), WAIT)  # not active: returns at once
+        if end != "suspend":
+            assert sub._deliver(message(2)) is False  # ended: nothing more comes in
+
+
+@pytest.mark.asyncio
+async def test_overflow_broadcast_errors_take_a_place_in_the_inbox() -> None:
+    """A broadcast_error counts for every policy: it pauses, or is dropped and counted."""
+    error = appsync_events.BroadcastError((), id="s1", channel="default/a")
+    paused = make_subscription(Overflow.PAUSE, 2)
+    assert paused._deliver(message(0)) is False
+    assert paused._deliver_error(error) is True
+    assert (await paused.next()).data == "0"
+    with pytest.raises(appsync_events.BroadcastError):
+        await paused.next()
+    assert paused.broadcast_error_count == 1
+    dropping = make_subscription(Overflow.DROP_OLDEST, 1)
+    assert dropping._deliver_error(error) is False
+    assert dropping._deliver(message(1)) is False
+    assert dropping.dropped == 1
+    assert (await dropping.next()).data == "1"
+    assert dropping.broadcast_errors == ()
