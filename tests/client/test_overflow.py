@@ -209,9 +209,12 @@ async def test_overflow_drop_oldest_logs_at_a_bounded_rate(
 
 
 async def test_overflow_pause_delivers_every_event_in_order(
-    emulator: EmulatorServer, publisher: appsync_events.Client
+    emulator: EmulatorServer,
+    publisher: appsync_events.Client,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """PAUSE: a burst of ten inboxes arrives whole and in order; the inbox never overflows."""
+    caplog.set_level(logging.DEBUG, logger="appsync_events.client")
     backpressure = appsync_events.Backpressure(subscription_events=INBOX, overflow="pause")  # type: ignore[arg-type]
     async with await connect(emulator, backpressure=backpressure) as client:
         sub = await client.subscribe("default/a")
@@ -229,6 +232,9 @@ async def test_overflow_pause_delivers_every_event_in_order(
         assert pauses.qsize() >= 1  # paused again after the first resume
         assert sub.active
         assert not sub.pausing
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(f"paused reading: the inbox of subscription {sub.id} is full" in m for m in lines)
+    assert any("resumed reading" in m for m in lines)
 
 
 async def test_overflow_pause_holds_every_subscription_of_the_connection(

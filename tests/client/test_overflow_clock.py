@@ -220,3 +220,20 @@ async def test_overflow_broadcast_errors_take_a_place_in_the_inbox() -> None:
     assert dropping.dropped == 1
     assert (await dropping.next()).data == "1"
     assert dropping.broadcast_errors == ()
+
+
+@pytest.mark.asyncio
+async def test_overflow_pause_unit_cancelled_wait_leaves_nothing() -> None:
+    """Cancelling the reader's wait (its connection closing) leaves the subscription as it was."""
+    sub = make_subscription(Overflow.PAUSE, 2)
+    sub._deliver(message(0))
+    sub._deliver(message(1))
+    waiting = asyncio.ensure_future(sub._wait_room())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not sub.pausing
+    sub._release_room()  # nothing to release: no effect
+    assert [(await sub.next()).data for _ in range(2)] == ["0", "1"]
+    assert sub.active
