@@ -124,6 +124,7 @@ SCRIPT_EXAMPLES = (
     "how-to/client_authorizers_example.py",
     "how-to/client_errors_example.py",
     "how-to/client_reconnect_example.py",
+    "how-to/client_overflow_example.py",
     "how-to/emulator_example.py",
     "how-to/sync_example.py",
 )

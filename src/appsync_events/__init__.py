@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Backpressure as Backpressure,
         JSONValue as JSONValue,
         Message as Message,
+        Overflow as Overflow,
         PublishResult as PublishResult,
         RawJSON as RawJSON,
     )
@@ -48,6 +49,7 @@ __all__ = [
     "HttpPublisher",
     "JSONValue",
     "Message",
+    "Overflow",
     "PublishResult",
     "PublishedEvent",
     "RawJSON",
@@ -66,6 +68,7 @@ _LAZY: Final[dict[str, str]] = {
     "Backpressure": "_types",
     "JSONValue": "_types",
     "Message": "_types",
+    "Overflow": "_types",
     "PublishResult": "_types",
     "RawJSON": "_types",
     "Client": "client",

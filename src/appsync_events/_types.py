@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from typing import NamedTuple, NewType, TypeAlias
@@ -14,6 +15,7 @@ __all__ = [
     "ChannelPath",
     "JSONValue",
     "Message",
+    "Overflow",
     "PublishResult",
     "RawJSON",
     "SubscriptionId",
@@ -29,12 +31,58 @@ SubscriptionId = NewType("SubscriptionId", str)
 _DEFAULT_BUFFER = 100
 
 
+class Overflow(enum.StrEnum):
+    """What a subscription does when an event arrives and its inbox is full.
+
+    Set it for every subscription of a connection with ``Backpressure(overflow=...)``, or
+    for one subscription with ``client.subscribe(channel, overflow=...)``.  The plain
+    strings (``"fail"``, ``"drop_oldest"``, ``"pause"``) are accepted too.
+    """
+
+    FAIL = "fail"
+    """The default: the subscription fails with
+    :class:`~appsync_events.errors.SubscriptionInboxFullError` (after its buffered events
+    are read) and is unsubscribed; the connection and the other subscriptions go on."""
+    DROP_OLDEST = "drop_oldest"
+    """The oldest buffered entry is dropped to make room: the inbox keeps the newest
+    events.  :attr:`Subscription.dropped <appsync_events.Subscription.dropped>` counts the
+    dropped entries, and a WARNING is logged on the first drop and then at most once every
+    :data:`~appsync_events.subscription.DROP_LOG_INTERVAL` seconds."""
+    PAUSE = "pause"
+    """The client stops reading the connection until the consumer has emptied the inbox
+    to half its size: nothing is lost and the service is slowed down by TCP flow control.
+    This holds back *every* subscription of the connection, and the answers to its
+    publishes, subscribes and unsubscribes; the keep-alive deadline does not run while
+    reading is paused (see the how-to guide, "Choose what happens when a consumer falls
+    behind")."""
+
+    @classmethod
+    def parse(cls, value: object, *, name: str = "overflow") -> Overflow:
+        """Return ``value`` as an :class:`Overflow` (a member or its string value).
+
+        Raises:
+            ConfigurationError: ``value`` is neither; the message names it and the allowed
+                values.
+        """
+        if isinstance(value, str):
+            try:
+                return cls(value)
+            except ValueError:
+                pass
+        allowed = ", ".join(repr(member.value) for member in cls)
+        raise ConfigurationError(
+            f"{name} must be an appsync_events.Overflow or one of {allowed}, not {value!r}"
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backpressure:
-    """Buffer sizes of one connection (the Go client's defaults: 100 each).
+    """Buffer sizes of one connection (the Go client's defaults: 100 each) and what a full
+    subscription inbox does.
 
     Raises:
-        ConfigurationError: a size is not a positive integer.
+        ConfigurationError: a size is not a positive integer, or ``overflow`` is not an
+            :class:`Overflow` (or its string value).
     """
 
     connection_inbound: int = _DEFAULT_BUFFER
@@ -44,18 +92,34 @@ class Backpressure:
     """Frames queued for sending.  When it is full, operations wait (within their
     ``operation_timeout``) for room."""
     subscription_events: int = _DEFAULT_BUFFER
-    """Events buffered per subscription.  When a subscription's inbox overflows, that
-    subscription alone fails with :class:`~appsync_events.errors.SubscriptionInboxFullError`
-    (after its buffered events are read) and is unsubscribed from the service; the
-    connection and every other subscription keep working."""
+    """Events buffered per subscription (``client.subscribe(..., capacity=...)`` overrides
+    it for one subscription).  What happens when an event arrives at a full inbox is
+    ``overflow``."""
+    overflow: Overflow = Overflow.FAIL
+    """The default overflow policy of the connection's subscriptions
+    (``client.subscribe(..., overflow=...)`` overrides it for one subscription).  The
+    default, :attr:`Overflow.FAIL`, fails that subscription alone with
+    :class:`~appsync_events.errors.SubscriptionInboxFullError` (after its buffered events
+    are read) and unsubscribes it from the service; the connection and every other
+    subscription keep working."""
 
     def __post_init__(self) -> None:
         for name in ("connection_inbound", "connection_outbound", "subscription_events"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigurationError(
-                    f"Backpressure.{name} must be a positive integer, not {value!r}"
-                )
+            check_size(f"Backpressure.{name}", getattr(self, name))
+        object.__setattr__(
+            self, "overflow", Overflow.parse(self.overflow, name="Backpressure.overflow")
+        )
+
+
+def check_size(name: str, value: object) -> int:
+    """Return ``value`` if it is a positive ``int`` (not a ``bool``).
+
+    Raises:
+        ConfigurationError: it is not; the message names ``name`` and ``value``.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, not {value!r}")
+    return value
 
 
 class Message(NamedTuple):

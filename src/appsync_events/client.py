@@ -24,7 +24,7 @@ from typing import Any, Final, Self
 
 from ._dial import Dialer
 from ._reconnector import Dial, Reconnector
-from ._types import Backpressure, PublishResult
+from ._types import Backpressure, Overflow, PublishResult, check_size
 from .authorizer import IAM, Authorizer, AuthorizeRequest, Operation
 from .authorizer.base import endpoint_host
 from .connection import Connection, operation_deadline
@@ -97,7 +97,8 @@ class connect:
         authorizer: authorizes the connection and, unless overridden per call, every
             operation.
         subprotocols: subprotocols to offer besides the ``header-`` one.
-        backpressure: buffer sizes (:class:`~appsync_events.Backpressure`).
+        backpressure: buffer sizes and the subscriptions' default overflow policy
+            (:class:`~appsync_events.Backpressure`).
         handshake_timeout: seconds for authorizing, opening and the ack.
         operation_timeout: seconds for each subscribe, publish and unsubscribe (the
             authorizer call included).
@@ -236,6 +237,7 @@ class connect:
             close_timeout=self.close_timeout,
             html_escape=self.html_escape,
             capacity=self.backpressure.subscription_events,
+            overflow=self.backpressure.overflow,
             connection_timeout_ms=accepted,
             reconnect=self.reconnect,
             dial=dial,
@@ -287,6 +289,7 @@ class Client:
         html_escape: bool | None,
         capacity: int,
         connection_timeout_ms: int | None,
+        overflow: Overflow = Overflow.FAIL,
         host: str | None = None,
         reconnect: Reconnect | None = None,
         dial: Dial | None = None,
@@ -304,6 +307,7 @@ class Client:
         self.close_timeout = close_timeout
         self.html_escape = html_escape
         self._capacity = capacity
+        self._overflow = overflow
         self.connection_timeout_ms = connection_timeout_ms
         """``connectionTimeoutMs`` from the ack (``None`` when absent)."""
         self.reconnect = reconnect
@@ -443,6 +447,8 @@ class Client:
         *,
         authorizer: Authorizer | None = None,
         on_broadcast_error: BroadcastErrorCallback | None = None,
+        overflow: Overflow | str | None = None,
+        capacity: int | None = None,
     ) -> SubscriptionRequest:
         """Subscribe to ``channel`` (a channel, or a pattern ending in ``/*``).
 
@@ -457,6 +463,11 @@ class Client:
             on_broadcast_error: called with the subscription and each
                 :class:`~appsync_events.errors.BroadcastError` that ``async for`` skips
                 (see :meth:`Subscription.__anext__ <appsync_events.Subscription.__anext__>`).
+            overflow: what an event arriving at a full inbox does
+                (:class:`~appsync_events.Overflow` or its string value); default: the
+                connection's ``Backpressure.overflow``.
+            capacity: the inbox size; default: the connection's
+                ``Backpressure.subscription_events``.
 
         Returns:
             An awaitable async context manager giving the active
@@ -468,6 +479,8 @@ class Client:
 
         Raises:
             InvalidChannelError: ``channel`` breaks the channel rules (nothing is sent).
+            ConfigurationError: a bad ``overflow``, ``capacity`` or ``on_broadcast_error``
+                (nothing is sent).
             SubscribeError, UnauthorizedError: the service refused it.
             OperationTimeoutError: no answer within ``operation_timeout``.
             ConnectionClosedError, HeartbeatTimeoutError, ...: the connection failed.
@@ -478,6 +491,8 @@ class Client:
                 channel,
                 authorizer=authorizer,
                 on_broadcast_error=on_broadcast_error,
+                overflow=overflow,
+                capacity=capacity,
             )
         )
 
@@ -487,21 +502,26 @@ class Client:
         *,
         authorizer: Authorizer | None,
         on_broadcast_error: BroadcastErrorCallback | None,
+        overflow: Overflow | str | None = None,
+        capacity: int | None = None,
     ) -> Subscription:
         self._check()
         parse_subscribe_channel(channel)
         if on_broadcast_error is not None and not callable(on_broadcast_error):
             raise ConfigurationError("on_broadcast_error must be callable or None")
+        policy = self._overflow if overflow is None else Overflow.parse(overflow)
+        size = self._capacity if capacity is None else check_size("capacity", capacity)
         authz = self.authorizer if authorizer is None else authorizer
         subscription_id = str(uuid.uuid4())
         sub = Subscription(
             subscription_id=subscription_id,
             channel=channel,
-            capacity=self._capacity,
+            capacity=size,
             authorizer=authz,
             unsubscribe=self._unsubscribe,
             on_overflow=self._overflowed,
             on_broadcast_error=on_broadcast_error,
+            overflow=policy,
         )
 
         connection = self._connection

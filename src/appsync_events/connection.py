@@ -13,6 +13,14 @@ the background, all owned by it and cancelled when it closes:
   kind and then fails the connection with
   :class:`~appsync_events.errors.HeartbeatTimeoutError`.
 
+The one exception to "never waits for user code": a subscription with
+:attr:`Overflow.PAUSE <appsync_events.Overflow.PAUSE>` whose inbox is full holds the
+reader (``_hold``) before its next ``recv()`` until reads make room.  Frames then wait in
+the WebSocket receive queue, then in the kernel, and TCP slows the service down.  The
+heartbeat does not count that time: frames are not missing, we are not reading them; its
+deadline restarts when reading resumes.  The socket closing ends the wait too, so that a
+close by the service is noticed during a pause.
+
 A failure (heartbeat, ``connection_error``, protocol violation, socket closed) is
 recorded once — the first one wins — and raised by every pending and later call; the
 socket is then closed.
@@ -235,6 +243,7 @@ class Connection:
         self._watchdog: asyncio.TimerHandle | None = None
         self._closer: asyncio.Task[None] | None = None
         self._failed = asyncio.Event()
+        self._hold: Subscription | None = None  # Overflow.PAUSE: wait for its room, then read
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -396,6 +405,8 @@ class Connection:
         subscriptions = self.subscriptions
         try:
             while True:
+                if self._hold is not None:
+                    await self._pause_reading()
                 frame = await ws.recv()
                 self._last_frame = loop.time()
                 if isinstance(frame, str):
@@ -411,10 +422,10 @@ class Connection:
                         if sub is None:
                             continue
                         inbox = sub._inbox
-                        if sub._state is _ACTIVE and len(inbox) < sub.capacity and not sub._waiters:
+                        if sub._state is _ACTIVE and len(inbox) < sub._limit and not sub._waiters:
                             inbox.append(event)  # Subscription._deliver's common case, inlined
-                        else:
-                            sub._deliver(event)
+                        elif sub._deliver(event):
+                            self._hold = sub  # Overflow.PAUSE and its inbox is full
                     else:
                         self._dispatch(event)
                 for out in protocol.data_to_send():
@@ -445,8 +456,8 @@ class Connection:
             )
         elif isinstance(event, BroadcastFailed):
             sub = self.subscriptions.get(event.id)
-            if sub is not None:
-                sub._deliver_error(event.error)
+            if sub is not None and sub._deliver_error(event.error):
+                self._hold = sub
         elif isinstance(event, ConnectionAccepted):
             if not self._ack.done():  # a late ack after a handshake timeout is dropped
                 self._ack.set_result(event)
@@ -467,6 +478,32 @@ class Connection:
         else:
             self.log.debug("= %s for %s: nobody waits for it", type(event).__name__, operation_id)
 
+    async def _pause_reading(self) -> None:
+        """Read nothing until ``_hold`` has room again or ends (:attr:`Overflow.PAUSE`), or
+        the socket closes (the frames still buffered are then read, kept beyond the
+        inbox's capacity, before the close is reported).
+
+        The heartbeat deadline restarts when reading resumes.
+        """
+        sub = self._hold
+        assert sub is not None
+        if self.debug:
+            self.log.debug("= paused reading: the inbox of subscription %s is full", sub.id)
+        closed = self.ws.connection_lost_waiter
+
+        def on_closed(_: object) -> None:
+            sub._release_room()
+
+        closed.add_done_callback(on_closed)
+        try:
+            await sub._wait_room()
+        finally:
+            closed.remove_done_callback(on_closed)
+            self._hold = None
+            self._last_frame = self._loop.time()
+        if self.debug:
+            self.log.debug("= resumed reading")
+
     # --- heartbeat ------------------------------------------------------------------------------
 
     def _arm(self) -> None:
@@ -479,8 +516,10 @@ class Connection:
     def _check_heartbeat(self) -> None:
         if self.failure is not None:  # pragma: no cover - fail() cancels the timer
             return
-        if self._last_frame == self._armed_at:  # nothing arrived since the timer was armed
+        if self._hold is not None:  # we stopped reading: nothing is known to be missing
+            self._last_frame = self._loop.time()
+        elif self._last_frame == self._armed_at:  # nothing arrived since the timer was armed
             assert self.keepalive_timeout is not None
             self.fail(HeartbeatTimeoutError(self.keepalive_timeout))
-        else:
-            self._arm()
+            return
+        self._arm()

@@ -1,12 +1,28 @@
 """One subscription: a bounded inbox fed by the connection's reader, read with ``next()``.
 
-Overflow policy: the inbox holds at most ``Backpressure.subscription_events`` entries.
-The reader never waits for a consumer (it must keep reading ``ka`` frames), so when an
-event arrives at a full inbox, *this* subscription fails: the events already buffered
-are still delivered, then reads raise
-:class:`~appsync_events.errors.SubscriptionInboxFullError`, and the client unsubscribes
-it from the service.  The connection and every other subscription keep working.  (The
-Go client tears the whole connection down here; we do not.)
+Overflow policy: the inbox holds at most ``capacity`` entries
+(``Backpressure.subscription_events`` unless ``subscribe()`` overrides it), and its
+:class:`~appsync_events.Overflow` policy decides what an event arriving at a full inbox
+does.  The reader never waits for a consumer in the first two policies (it must keep
+reading ``ka`` frames):
+
+* ``FAIL`` (the default): *this* subscription fails: the events already buffered are
+  still delivered, then reads raise
+  :class:`~appsync_events.errors.SubscriptionInboxFullError`, and the client unsubscribes
+  it from the service.  The connection and every other subscription keep working.  (The
+  Go client tears the whole connection down here; we do not.)
+* ``DROP_OLDEST``: the oldest entry is dropped, :attr:`Subscription.dropped` counts it,
+  and a WARNING is logged on the first drop and then at most every
+  :data:`DROP_LOG_INTERVAL` seconds (with the count since the last line).
+* ``PAUSE``: the event that fills the inbox is kept and the reader stops reading the
+  socket (:meth:`Subscription._wait_room`) until a read brings the inbox down to half its
+  capacity or the subscription ends.  Nothing is lost; every subscription of the
+  connection waits meanwhile.  An event that arrives at a full inbox anyway (a resumed
+  subscription on a new connection) is kept too, beyond ``capacity``, and pauses again.
+
+The inbox itself (a ``deque``) is only created with the first event and dropped when the
+subscription closes: until then ``_inbox`` is the shared, always-empty :data:`_NO_INBOX`
+and ``_limit`` is 0, which sends the first event down :meth:`Subscription._deliver`.
 
 ``broadcast_error`` is delivered in-band: it takes its place in the inbox.  An explicit
 read (:meth:`Subscription.next`) that reaches it raises
@@ -32,7 +48,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Gener
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
 
 from ._decode import decode_event
-from ._types import JSONValue, Message
+from ._types import JSONValue, Message, Overflow
 from .errors import (
     AppSyncEventsError,
     BroadcastError,
@@ -44,6 +60,7 @@ if TYPE_CHECKING:
     from .authorizer import Authorizer
 
 __all__ = [
+    "DROP_LOG_INTERVAL",
     "MAX_BROADCAST_ERRORS",
     "BroadcastErrorCallback",
     "Subscription",
@@ -59,6 +76,11 @@ MAX_BROADCAST_ERRORS: Final = 100
 """How many of the most recent ``broadcast_error`` s a subscription keeps in
 :attr:`Subscription.broadcast_errors` (:attr:`Subscription.broadcast_error_count` counts
 them all)."""
+
+DROP_LOG_INTERVAL: Final = 10.0
+"""Seconds between two WARNING lines about the events a subscription with
+:attr:`Overflow.DROP_OLDEST <appsync_events.Overflow.DROP_OLDEST>` dropped (the first drop
+is logged at once; :attr:`Subscription.dropped` counts every one)."""
 
 BroadcastErrorCallback = Callable[["Subscription", BroadcastError], object]
 """``on_broadcast_error``: called synchronously with the subscription and the error each
@@ -112,6 +134,11 @@ class _Failure:
         self.error = error
 
 
+_NO_INBOX: Final[deque[Message | _Failure]] = deque(maxlen=0)
+"""The inbox of every subscription that has received nothing yet (or was closed): empty
+for ever, shared, never appended to (``_limit`` is 0 while it is in place)."""
+
+
 class Subscription:
     """A subscription to a channel (pattern) on a :class:`~appsync_events.Client`.
 
@@ -121,6 +148,12 @@ class Subscription:
     by the caller, skips ``broadcast_error`` s, and raises for every other ending (inbox
     overflow, connection failure).
     """
+
+    # Rarely used state lives on the class until a subscription needs its own.
+    _room: asyncio.Future[None] | None = None  # the reader waits on it (Overflow.PAUSE)
+    _drop_logged_at: float | None = None  # loop time of the last "dropped" line
+    _drops_logged = 0  # ``dropped`` when that line was logged
+    _broadcast_errors: deque[BroadcastError] | None = None  # created by the first one
 
     def __init__(
         self,
@@ -132,22 +165,30 @@ class Subscription:
         unsubscribe: Callable[[Subscription], Awaitable[None]],
         on_overflow: Callable[[Subscription], None],
         on_broadcast_error: BroadcastErrorCallback | None = None,
+        overflow: Overflow = Overflow.FAIL,
     ) -> None:
         self.id = subscription_id
         """The subscription id (unique on its connection, kept across reconnections)."""
         self.channel = channel
         """The channel (pattern) as subscribed."""
         self.capacity = capacity
-        """Inbox size (``Backpressure.subscription_events``)."""
+        """Inbox size (``Backpressure.subscription_events`` unless ``subscribe()`` set it)."""
+        self.overflow = overflow
+        """What an event arriving at a full inbox does (``Backpressure.overflow`` unless
+        ``subscribe()`` set it)."""
+        self.dropped = 0
+        """How many inbox entries :attr:`Overflow.DROP_OLDEST
+        <appsync_events.Overflow.DROP_OLDEST>` dropped to make room for newer ones (events,
+        and the ``broadcast_error`` reports that take their place in the inbox)."""
         self.authorizer = authorizer
         """The authorizer used for this subscription (and its unsubscribe)."""
         self.broadcast_error_count = 0
         """How many ``broadcast_error`` s reads reached (skipped or raised)."""
-        self._broadcast_errors: deque[BroadcastError] = deque(maxlen=MAX_BROADCAST_ERRORS)
         self._on_broadcast_error = on_broadcast_error
         self._unsubscribe = unsubscribe
         self._on_overflow = on_overflow
-        self._inbox: deque[Message | _Failure] = deque()
+        self._inbox = _NO_INBOX  # created by the first event (see the module docstring)
+        self._limit = 0  # the reader appends directly while len(_inbox) < _limit
         self._waiters: list[asyncio.Future[None]] = []
         self._state = SubscriptionState.PENDING
         self._error: AppSyncEventsError | None = None  # raised by reads once ended
@@ -176,16 +217,25 @@ class Subscription:
         return len(self._inbox)
 
     @property
+    def pausing(self) -> bool:
+        """Whether this subscription's full inbox holds its connection's reading paused
+        (:attr:`Overflow.PAUSE <appsync_events.Overflow.PAUSE>`) until reads bring it down
+        to half its capacity."""
+        return self._room is not None
+
+    @property
     def broadcast_errors(self) -> tuple[BroadcastError, ...]:
         """The last :data:`MAX_BROADCAST_ERRORS` ``broadcast_error`` s reads reached,
         oldest first (see :attr:`broadcast_error_count` for the total)."""
-        return tuple(self._broadcast_errors)
+        return () if self._broadcast_errors is None else tuple(self._broadcast_errors)
 
     # --- state changes, called by the client and the connection (sync, never block) ----------
 
     def _move(self, state: SubscriptionState) -> None:
         assert state in _TRANSITIONS[self._state], f"{self._state} -> {state}"
         self._state = state
+        if self._room is not None:  # no longer active: the reader must not wait for it
+            self._release_room()
 
     def _accepted(self) -> bool:
         """``subscribe_success``: ``PENDING``/``SUSPENDED`` -> ``ACTIVE``.
@@ -238,25 +288,85 @@ class Subscription:
             self._move(_S.CLOSED)
 
     def _closed(self, reason: str) -> None:
-        self._inbox.clear()
+        self._inbox = _NO_INBOX  # the buffered events are dropped, and the deque freed
+        self._limit = 0
         self._error = SubscriptionClosedError(self.id, self.channel, reason)
         self._wake()
 
     # --- fed by the connection's reader (sync, never blocks) ---------------------------------
 
-    def _deliver(self, item: Message | _Failure) -> None:
+    def _deliver(self, item: Message | _Failure) -> bool:
+        """Put ``item`` in the inbox, applying the overflow policy.
+
+        Returns whether the reader must stop reading until :meth:`_wait_room` returns
+        (:attr:`Overflow.PAUSE`, and the inbox is now full).
+        """
         if self._state in _ENDED:
-            return
-        if len(self._inbox) >= self.capacity:
-            self._fail(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
-            self._on_overflow(self)
-            return
-        self._inbox.append(item)
+            return False
+        inbox = self._inbox
+        if inbox is _NO_INBOX:
+            inbox = self._inbox = deque()
+            # PAUSE: the event filling the last slot comes here too, to pause the reader.
+            self._limit = self.capacity - 1 if self.overflow is Overflow.PAUSE else self.capacity
+        if len(inbox) >= self.capacity:
+            if self.overflow is Overflow.FAIL:
+                self._fail(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
+                self._on_overflow(self)
+                return False
+            if self.overflow is Overflow.DROP_OLDEST:
+                inbox.popleft()
+                self._dropped_one()
+            # PAUSE: kept all the same (never lost), beyond the capacity
+        inbox.append(item)
         if self._waiters:
             self._wake()
+        return self.overflow is Overflow.PAUSE and len(inbox) >= self.capacity
 
-    def _deliver_error(self, error: AppSyncEventsError) -> None:
-        self._deliver(_Failure(error))
+    def _deliver_error(self, error: AppSyncEventsError) -> bool:
+        return self._deliver(_Failure(error))
+
+    def _dropped_one(self) -> None:
+        """Count one entry dropped by DROP_OLDEST; log at most every DROP_LOG_INTERVAL."""
+        self.dropped += 1
+        now = asyncio.get_running_loop().time()
+        if self._drop_logged_at is not None and now - self._drop_logged_at < DROP_LOG_INTERVAL:
+            return
+        logger.warning(
+            "subscription %s on %r: inbox full (%d events), dropping the oldest:"
+            " %d since the last report, %d in total",
+            self.id,
+            self.channel,
+            self.capacity,
+            self.dropped - self._drops_logged,
+            self.dropped,
+        )
+        self._drop_logged_at = now
+        self._drops_logged = self.dropped
+
+    async def _wait_room(self) -> None:
+        """Wait until reads brought the inbox down to half its capacity, the subscription
+        is no longer active, or the connection gives up waiting (its socket closed) and
+        calls :meth:`_release_room` (:attr:`Overflow.PAUSE`; called by the reader).
+
+        No timeout: the reader waits as long as the consumer does not read.  Cancelling it
+        (the connection closing) changes nothing in the subscription.
+        """
+        if self._state is not _ACTIVE or len(self._inbox) <= self.capacity // 2:
+            return
+        room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._room = room
+        try:
+            await room
+        finally:
+            if self._room is room:
+                del self._room  # back to the class default, None
+
+    def _release_room(self) -> None:
+        room = self._room
+        if room is not None:
+            del self._room
+            if not room.done():
+                room.set_result(None)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -276,8 +386,9 @@ class Subscription:
 
         Raises:
             SubscriptionClosedError: the subscription (or its client) was closed.
-            SubscriptionInboxFullError: the inbox overflowed; raised after the buffered
-                events were returned.
+            SubscriptionInboxFullError: the inbox overflowed (:attr:`Overflow.FAIL
+                <appsync_events.Overflow.FAIL>`); raised after the buffered events were
+                returned.
             BroadcastError: the service reported a ``broadcast_error`` at this point of the
                 stream (also recorded in :attr:`broadcast_errors`); the next call goes on
                 with the following events.
@@ -291,11 +402,15 @@ class Subscription:
         while True:
             if self._inbox:
                 item = self._inbox.popleft()
+                if self._room is not None and len(self._inbox) <= self.capacity // 2:
+                    self._release_room()  # Overflow.PAUSE: the reader may read again
                 if type(item) is Message:
                     return item
                 assert isinstance(item, _Failure)
                 if isinstance(item.error, BroadcastError):
                     self.broadcast_error_count += 1
+                    if self._broadcast_errors is None:
+                        self._broadcast_errors = deque(maxlen=MAX_BROADCAST_ERRORS)
                     self._broadcast_errors.append(item.error)
                 raise item.error
             if self._error is not None:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
 
 from . import client as aio
-from ._types import Backpressure, JSONValue, Message, PublishResult
+from ._types import Backpressure, JSONValue, Message, Overflow, PublishResult
 from .clock import RealClockLoop
 from .errors import BroadcastError
 from .http import DEFAULT_HTTP_TIMEOUT, HttpPublisher as AsyncHttpPublisher
@@ -294,6 +294,8 @@ class Client:
         *,
         authorizer: Authorizer | None = None,
         on_broadcast_error: Callable[[AsyncSubscription, BroadcastError], object] | None = None,
+        overflow: Overflow | str | None = None,
+        capacity: int | None = None,
     ) -> Subscription:
         """Subscribe to ``channel`` and return the active :class:`Subscription`.
 
@@ -310,7 +312,11 @@ class Client:
 
         async def open_subscription() -> AsyncSubscription:
             return await self._client.subscribe(
-                channel, authorizer=authorizer, on_broadcast_error=on_broadcast_error
+                channel,
+                authorizer=authorizer,
+                on_broadcast_error=on_broadcast_error,
+                overflow=overflow,
+                capacity=capacity,
             )
 
         sub = self._call(open_subscription(), _bound(self._client.operation_timeout))
@@ -416,6 +422,12 @@ class Subscription:
     def broadcast_errors(self) -> tuple[BroadcastError, ...]:
         """The most recent ``broadcast_error`` s read or skipped."""
         return self._sub.broadcast_errors
+
+    @property
+    def dropped(self) -> int:
+        """How many inbox entries :attr:`Overflow.DROP_OLDEST
+        <appsync_events.Overflow.DROP_OLDEST>` dropped."""
+        return self._sub.dropped
 
     def next(self, timeout: float | None = None) -> Message:
         """Return the next event, waiting at most ``timeout`` seconds (``None``: no limit).
