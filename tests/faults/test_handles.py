@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from typing import Any
 
 import pytest
 
 import appsync_events
-from appsync_emulator import EmulatorServer, EmulatorThread, FaultNotDoneError
+from appsync_emulator import EmulatorConfig, EmulatorServer, EmulatorThread, FaultNotDoneError
 from appsync_emulator.faults import (
     CloseConnection,
     CorruptFrame,
@@ -34,6 +35,19 @@ from appsync_events import (
     authorizer,
     sync,
 )
+
+
+@pytest.fixture
+def appsync_server_config() -> EmulatorConfig:
+    """AWS's timings, not the fast ones of this folder: these tests wait for the faults,
+    never for a timeout, and a busy machine must not time their clients out."""
+    return EmulatorConfig()
+
+
+@pytest.fixture
+def appsync_client_options() -> dict[str, Any]:
+    """The client's default timeouts (see ``appsync_server_config``)."""
+    return {}
 
 
 @pytest.mark.asyncio

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from appsync_emulator import EmulatorThread, RecorderAssertionError
+from appsync_emulator import EmulatorConfig, EmulatorThread, RecorderAssertionError
 from appsync_emulator.faults import FloodSubscription, SendBroadcastError
 from appsync_emulator.pytest_plugin import ClientFactory
 from appsync_events import Client, InvalidChannelError, authorizer, sync
+
+
+@pytest.fixture
+def appsync_server_config() -> EmulatorConfig:
+    """AWS's timings, not the fast ones of this folder: these tests wait for the faults,
+    never for a timeout, and a busy machine must not time their clients out."""
+    return EmulatorConfig()
+
+
+@pytest.fixture
+def appsync_client_options() -> dict[str, Any]:
+    """The client's default timeouts (see ``appsync_server_config``)."""
+    return {}
 
 
 @pytest.mark.asyncio
