@@ -65,6 +65,7 @@ EXAMPLES: dict[str, Example] = {
     "AuthFailure": lambda cls: cls([DETAIL], status=403),
     "LoopScopeError": lambda cls: cls("different loops"),
     "RecorderAssertionError": lambda cls: cls("no publish on 'd/a'"),
+    "FaultNotDoneError": lambda cls: cls("DropKeepAlives()", 0, "was not done within 1.0 s"),
     # appsync_emulator.appsync_js
     "EngineFailure": lambda cls: cls("out of memory", memory=True),
     "EngineTimeout": lambda cls: cls("ran past 1.0 s"),

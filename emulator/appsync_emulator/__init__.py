@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         EmulatorServer as EmulatorServer,
         EmulatorThread as EmulatorThread,
         FaultHandle as FaultHandle,
+        FaultNotDoneError as FaultNotDoneError,
     )
     from .recorder import (
         ConnectionInfo as ConnectionInfo,
@@ -59,6 +60,7 @@ __all__ = [
     "EmulatorServer",
     "EmulatorThread",
     "FaultHandle",
+    "FaultNotDoneError",
     "HandlerError",
     "IamCredentials",
     "Limits",
@@ -89,6 +91,7 @@ _LAZY: Final[dict[str, str]] = {
     "EmulatorServer": "hosting",
     "EmulatorThread": "hosting",
     "FaultHandle": "hosting",
+    "FaultNotDoneError": "hosting",
     "ConnectionInfo": "recorder",
     "Recorder": "recorder",
     "RecorderAssertionError": "recorder",

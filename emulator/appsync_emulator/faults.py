@@ -21,7 +21,15 @@ Two kinds of faults:
 
 The plan is pure: :meth:`FaultPlan.decide` maps a decision point (the upgrade, the first
 frame, the ack, an operation, an outbound frame, the flow of a connection) to a
-:class:`Decision`; it does no I/O and reads no clock.
+:class:`Decision`; it does no I/O and reads no clock.  It tells a fault's listener (the
+:class:`~appsync_emulator.FaultHandle`) each time the fault acts, so that a test can wait
+for it: ``await server.inject(fault).wait_done()``.
+
+Faults that act on subscriptions (:class:`FloodSubscription`, :class:`SendBroadcastError`)
+name them as a test knows them: ``subscription=`` takes the client's
+:class:`~appsync_events.Subscription` (or anything with an ``id``, such as a
+:class:`~appsync_emulator.recorder.SubscriptionRecord`, or the id itself), and
+``channel=`` takes the channel (pattern) as subscribed.
 """
 
 from __future__ import annotations
@@ -29,11 +37,12 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Literal
+from dataclasses import KW_ONLY, InitVar, dataclass, field
+from typing import Final, Literal, Protocol
 
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
+from appsync_events.protocol.channels import parse_subscribe_channel
 
 from . import catalogue
 from ._logging import LOG_FAULTS
@@ -51,6 +60,7 @@ __all__ = [
     "DropKeepAlives",
     "FailEvents",
     "Fault",
+    "FaultListener",
     "FaultPlan",
     "FloodSubscription",
     "FrameLatency",
@@ -68,8 +78,10 @@ __all__ = [
     "SendRawText",
     "Stall",
     "StallSubscriber",
+    "SubscriptionRef",
     "Target",
     "WithholdReply",
+    "subscription_id_of",
 ]
 
 ReplyType = Literal["subscribe_success", "publish_success", "unsubscribe_success"]
@@ -105,6 +117,51 @@ def _errors(value: Sequence[ErrorDetail], name: str) -> tuple[ErrorDetail, ...]:
 def _reply(match: str) -> None:
     if match not in _REPLY_TYPES:
         raise ValueError(f"match must be one of {', '.join(_REPLY_TYPES)}, got {match!r}")
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+SubscriptionRef = str | _HasId
+"""A subscription as a test knows it: the client's :class:`~appsync_events.Subscription`,
+a :class:`~appsync_emulator.recorder.SubscriptionRecord`, or the subscription id itself
+(anything with a string ``id``)."""
+
+
+def subscription_id_of(ref: SubscriptionRef) -> str:
+    """The id of ``ref``.
+
+    Raises:
+        TypeError: ``ref`` is neither an id nor has one.
+    """
+    value = ref if isinstance(ref, str) else getattr(ref, "id", None)
+    if not isinstance(value, str) or not value:
+        raise TypeError(
+            "subscription must be a subscription id or have one in .id (the client's "
+            f"Subscription, a SubscriptionRecord), not {ref!r}"
+        )
+    return value
+
+
+def _target_subscription(
+    fault: FloodSubscription | SendBroadcastError, subscription: SubscriptionRef | None
+) -> None:
+    """Resolve ``subscription=`` into ``subscription_id`` and canonicalise ``channel``."""
+    if subscription is not None:
+        sub_id = subscription_id_of(subscription)
+        if fault.subscription_id is not None and fault.subscription_id != sub_id:
+            raise ValueError(
+                f"subscription= (id {sub_id!r}) and subscription_id={fault.subscription_id!r} "
+                "name different subscriptions: give one"
+            )
+        object.__setattr__(fault, "subscription_id", sub_id)
+    if fault.channel is not None:
+        if fault.subscription_id is not None:
+            raise ValueError("give a subscription or a channel, not both")
+        # InvalidChannelError (a ValueError) names the rule a bad channel breaks.
+        object.__setattr__(fault, "channel", parse_subscribe_channel(fault.channel).path)
 
 
 # --- keep-alive ---------------------------------------------------------------------------
@@ -273,14 +330,24 @@ class FailEvents(Fault):
 
 @dataclass(frozen=True, slots=True)
 class SendBroadcastError(Fault):
-    """One-shot: ``broadcast_error`` for ``subscription_id`` (or every active subscription)."""
+    """One-shot: ``broadcast_error`` for one subscription (or every active one).
+
+    Name the subscription with ``subscription=`` (the client's ``Subscription``, a
+    record or an id), or every subscription to ``channel`` (the pattern as subscribed);
+    ``subscription_id`` is the older spelling of ``subscription=``.
+    """
 
     subscription_id: str | None = None
     errors: Sequence[ErrorDetail] = (BROADCAST_FAILED,)
+    _: KW_ONLY
+    channel: str | None = None
+    """Every subscription to this channel (pattern), as subscribed (``/`` optional)."""
+    subscription: InitVar[SubscriptionRef | None] = None
     one_shot = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, subscription: SubscriptionRef | None) -> None:
         object.__setattr__(self, "errors", _errors(self.errors, "errors"))
+        _target_subscription(self, subscription)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,18 +446,30 @@ def _check_frame_text(text: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class FloodSubscription(Fault):
-    """One-shot: ``count`` ``data`` frames of ``event`` to ``subscription_id`` (or each one).
+    """One-shot: ``count`` ``data`` frames of ``event`` to one subscription (or each one).
 
-    ``rate`` caps frames per second; ``None`` sends as fast as the connection drains.
+    Name the subscription with ``subscription=`` (the client's ``Subscription``, a
+    record or an id), or every subscription to ``channel`` (the pattern as subscribed);
+    ``subscription_id`` is the older spelling of ``subscription=``.  With none of them,
+    every active subscription of the targeted connections is flooded.  ``rate`` caps
+    frames per second; ``None`` sends as fast as the connection drains.  The flood stops
+    early when its subscriptions end (a client unsubscribes one whose inbox overflowed).
     """
 
     subscription_id: str | None = None
     count: int = 100
     rate: float | None = None
     event: str = "{}"
+    _: KW_ONLY
+    channel: str | None = None
+    """Every subscription to this channel (pattern), as subscribed (``/`` optional)."""
+    subscription: InitVar[SubscriptionRef | None] = None
     one_shot = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, subscription: SubscriptionRef | None) -> None:
+        _target_subscription(self, subscription)
+        if isinstance(self.count, bool) or not isinstance(self.count, int):
+            raise ValueError(f"count must be an int, got {self.count!r}")
         if self.count < 1:
             raise ValueError(f"count must be >= 1, got {self.count}")
         if self.rate is not None and not self.rate > 0:
@@ -462,6 +541,31 @@ Target = str | Callable[[ConnectionInfo], bool] | None
 """Which connections a fault applies to: all (``None``), an id, or a predicate."""
 
 
+class FaultListener(Protocol):
+    """Told how far an installed fault got (a :class:`~appsync_emulator.FaultHandle` is one).
+
+    Every method is called on the server's loop thread and must not block.  A standing
+    fault calls :meth:`fault_acted` each time it acts; a one-shot fault calls
+    :meth:`target_started` for each connection it acts on, :meth:`target_finished` when
+    that action is over, and :meth:`targets_known` once every target was started.
+    """
+
+    def fault_acted(self) -> None:
+        """A standing fault acted once more."""
+
+    def fault_removed(self) -> None:
+        """The fault was uninstalled (``remove()``, ``clear_faults()``)."""
+
+    def target_started(self) -> None:
+        """A one-shot fault started acting on one more connection."""
+
+    def target_finished(self) -> None:
+        """A one-shot fault finished acting on one connection."""
+
+    def targets_known(self) -> None:
+        """A one-shot fault has started on every connection it will act on."""
+
+
 @dataclass(slots=True)
 class _Entry:
     key: int
@@ -469,6 +573,9 @@ class _Entry:
     target: Target
     remaining: int | None = None
     points: frozenset[Point] = field(default_factory=frozenset)
+    listener: FaultListener | None = None
+    stalled: set[str] = field(default_factory=set)
+    """Connections a ``Stall``/``StallSubscriber`` stalled (each counts once as an action)."""
 
 
 def _points(fault: Fault) -> frozenset[Point]:
@@ -512,8 +619,13 @@ class FaultPlan:
         self._counts: dict[Point, int] = dict.fromkeys(Point, 0)
         self._on_error = on_error
 
-    def add(self, fault: Fault, target: Target = None) -> int:
-        """Install ``fault`` for ``target``; return the key that removes it."""
+    def add(
+        self, fault: Fault, target: Target = None, listener: FaultListener | None = None
+    ) -> int:
+        """Install ``fault`` for ``target``; return the key that removes it.
+
+        ``listener`` is told each time the fault acts, and when it is removed.
+        """
         if not isinstance(fault, Fault):
             raise TypeError(f"not a fault: {fault!r}")
         if target is not None and not isinstance(target, str) and not callable(target):
@@ -522,7 +634,7 @@ class FaultPlan:
             key = self._next
             self._next += 1
             remaining = fault.times if isinstance(fault, CorruptFrame) else None
-            entry = _Entry(key, fault, target, remaining, _points(fault))
+            entry = _Entry(key, fault, target, remaining, _points(fault), listener)
             self._entries[key] = entry
             for point in entry.points:
                 self._counts[point] += 1
@@ -538,13 +650,19 @@ class FaultPlan:
             for point in entry.points:
                 self._counts[point] -= 1
         LOG_FAULTS.info("removed fault #%d %r", key, entry.fault)
+        if entry.listener is not None:
+            entry.listener.fault_removed()
         return True
 
     def clear(self) -> None:
         with self._lock:
+            entries = list(self._entries.values())
             self._entries.clear()
             self._counts = dict.fromkeys(Point, 0)
         LOG_FAULTS.info("cleared all faults")
+        for entry in entries:
+            if entry.listener is not None:
+                entry.listener.fault_removed()
 
     def __len__(self) -> int:
         with self._lock:
@@ -606,6 +724,7 @@ class FaultPlan:
             fault = entry.fault
             if not self.matches(entry.target, conn):
                 continue
+            acted = True
             match fault:
                 case RefuseUpgrade(status=s, body=b) if status is None:
                     status, body = s, b
@@ -644,14 +763,19 @@ class FaultPlan:
                 case CorruptFrame(match=m, text=t) if replace is None and (
                     m is None or m == frame_type
                 ):
-                    if self._consume(entry):
+                    acted = self._consume(entry)
+                    if acted:
                         replace = t
                 case Stall():
                     stall_reads = stall_writes = True
+                    acted = self._stalls(entry, conn)
                 case StallSubscriber():
                     stall_writes = True
+                    acted = self._stalls(entry, conn)
                 case _:
                     continue
+            if acted and entry.listener is not None:
+                entry.listener.fault_acted()
             LOG_FAULTS.debug(
                 "fault #%d %r applies at %s on %s (frame %s)",
                 entry.key,
@@ -685,6 +809,15 @@ class FaultPlan:
             if entry.remaining == 0 and self._entries.pop(entry.key, None) is not None:
                 for point in entry.points:
                     self._counts[point] -= 1
+            return True
+
+    def _stalls(self, entry: _Entry, conn: ConnectionInfo | None) -> bool:
+        """Whether ``entry`` stalls ``conn`` for the first time (the flow is re-decided often)."""
+        key = conn.id if conn is not None else ""
+        with self._lock:
+            if key in entry.stalled:
+                return False
+            entry.stalled.add(key)
             return True
 
 

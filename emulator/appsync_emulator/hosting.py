@@ -23,21 +23,32 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self, TypeVar, TypeVarTuple
+from typing import Protocol, Self, TypeVar, TypeVarTuple
 
 from aiohttp import web
+
+from appsync_events.protocol.channels import parse_subscribe_channel
 
 from ._clock import RealClockLoop
 from ._logging import LOG_SERVER
 from ._runner import EmulatorRunner
 from .config import EmulatorConfig
-from .faults import Fault, Target
+from .fault_handles import FaultHandle as FaultHandle, FaultNotDoneError as FaultNotDoneError
+from .faults import Fault, SubscriptionRef, Target, subscription_id_of
 from .issuer import LocalIssuer
 from .recorder import ConnectionInfo, PublishRecord, Recorder, SubscriptionRecord
 from .server import Emulator
 from .tls import LocalCA
 
-__all__ = ["EmulatorHost", "EmulatorServer", "EmulatorThread", "FaultHandle"]
+__all__ = [
+    "ConnectionRef",
+    "EmulatorHost",
+    "EmulatorServer",
+    "EmulatorThread",
+    "FaultHandle",
+    "FaultNotDoneError",
+    "HasLocalAddress",
+]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -46,37 +57,28 @@ CONTROL_TIMEOUT = 10.0
 """Seconds a cross-thread control call may take."""
 
 
-class FaultHandle:
-    """An installed fault.  A context manager that removes it on exit; also ``remove()``.
+class HasLocalAddress(Protocol):
+    """A client, as the server can recognise it: by the address of its end of the socket
+    (:attr:`appsync_events.Client.local_address`)."""
 
-    Without ``with`` the fault stays until removed, ``clear_faults()`` or ``reset()``.
-    """
+    @property
+    def local_address(self) -> tuple[str, int] | None: ...
 
-    def __init__(self, remove: Callable[[], None], fault: Fault) -> None:
-        self._remove = remove
-        self.fault = fault
-        self._removed = False
 
-    def remove(self) -> None:
-        """Uninstall the fault (idempotent)."""
-        if not self._removed:
-            self._removed = True
-            self._remove()
+ConnectionRef = Target | ConnectionInfo | HasLocalAddress
+"""A connection as a test knows it: every connection (``None``), its id (``"c2"``), its
+:class:`~appsync_emulator.recorder.ConnectionInfo`, the client connected over it, or a
+predicate over ``ConnectionInfo``."""
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
+def _ended(sub_id: str) -> Callable[[Recorder], SubscriptionRecord | None]:
+    """Recorder predicate: the latest record of ``sub_id``, once it has ended."""
 
-    def __repr__(self) -> str:
-        state = "removed" if self._removed else "installed"
-        return f"<FaultHandle {self.fault!r} {state}>"
+    def ended(recorder: Recorder) -> SubscriptionRecord | None:
+        found = [s for s in recorder.subscriptions if s.id == sub_id]
+        return found[-1] if found and not found[-1].active else None
+
+    return ended
 
 
 def _url_host(host: str) -> str:
@@ -272,15 +274,41 @@ class EmulatorHost:
         loop.call_soon_threadsafe(run)
         return future.result(CONTROL_TIMEOUT)
 
-    def inject(self, fault: Fault, *, connection: Target = None) -> FaultHandle:
-        """Install ``fault`` for every connection, one connection id, or a predicate.
+    def inject(self, fault: Fault, *, connection: ConnectionRef = None) -> FaultHandle:
+        """Install ``fault`` for every connection, one connection, or a predicate.
 
         One-shot faults act at once on the matching open connections.  The handle removes
-        the fault when used as a context manager, or on ``remove()``.
+        the fault when used as a context manager, or on ``remove()``, and waits until the
+        fault has acted: ``await handle.wait_done()`` (``wait_done_sync()`` in sync tests).
+
+        Args:
+            fault: the fault value (:mod:`appsync_emulator.faults`).
+            connection: ``None`` (every connection), a connection id, its
+                :class:`~appsync_emulator.recorder.ConnectionInfo`, the client connected
+                over it (see :meth:`connection_of`), or a predicate over ``ConnectionInfo``.
+
+        Raises:
+            LookupError: ``connection`` is a client the server has no open connection from.
+            TypeError: ``fault`` is not a fault, or ``connection`` none of the above.
         """
         emulator = self._state.emulator
-        key = self._call(emulator.add_fault, fault, connection)
-        return FaultHandle(lambda: self._call(emulator.remove_fault, key), fault)
+        target = self._target(connection)
+        handle = FaultHandle(fault)
+        key = self._call(emulator.add_fault, fault, target, handle._listener)
+        handle._bind(lambda: self._call(emulator.remove_fault, key))
+        return handle
+
+    def _target(self, connection: ConnectionRef) -> Target:
+        if isinstance(connection, ConnectionInfo):
+            return connection.id
+        if connection is None or isinstance(connection, str) or callable(connection):
+            return connection
+        if hasattr(connection, "local_address"):
+            return self.connection_of(connection).id
+        raise TypeError(
+            "connection must be None, a connection id, a ConnectionInfo, a client or a "
+            f"predicate, not {connection!r}"
+        )
 
     def clear_faults(self) -> None:
         """Remove every installed fault."""
@@ -293,6 +321,133 @@ class EmulatorHost:
             KeyError: no open connection has that id.
         """
         self._call(self._state.emulator.close_connection, connection_id, code, reason)
+
+    # --- finding what a test knows: a client's connection, a subscription ------------------
+
+    def connection_of(self, client: HasLocalAddress | tuple[str, int]) -> ConnectionInfo:
+        """The open connection ``client`` (or the client socket address) is connected over.
+
+        The server knows a client by the address of the client's end of the socket, which
+        the client shows as :attr:`appsync_events.Client.local_address`.  Never waits: a
+        connected client's connection is open on the server from before its
+        ``connection_ack``.
+
+        Raises:
+            LookupError: no open connection comes from that address (listing the open ones).
+        """
+        if isinstance(client, tuple):
+            address: tuple[str, int] | None = client
+        else:
+            address = client.local_address
+        if address is None:
+            raise LookupError(f"{client!r} has no local address: it is not connected")
+        found = self._call(self._connection_from, (str(address[0]), int(address[1])))
+        if isinstance(found, str):
+            raise LookupError(found)
+        return found
+
+    def _connection_from(self, address: tuple[str, int]) -> ConnectionInfo | str:
+        # On the server's loop: the open connections and their peers.
+        seen = []
+        for conn in list(self._state.emulator.connections.values()):
+            peer = conn.transport.get_extra_info("peername") if conn.transport else None
+            if peer is not None and (str(peer[0]), int(peer[1])) == address:
+                return self.recorder.connection(conn.id) or conn.info
+            where = f"{peer[0]}:{peer[1]}" if peer is not None else "?"
+            seen.append(f"{conn.id} from {where}")
+        return (
+            f"no open connection from {address[0]}:{address[1]} (open: "
+            + (", ".join(seen) or "none")
+            + ")"
+        )
+
+    def subscription(self, channel: str, *, connection: ConnectionRef = None) -> SubscriptionRecord:
+        """The active subscription to ``channel`` (the pattern as subscribed; ``/`` optional).
+
+        Never waits: after ``await client.subscribe(...)`` returns, the server has recorded
+        the subscription already.  To wait for one that other code makes, use
+        :meth:`wait_subscribed`.
+
+        Args:
+            channel: the channel or pattern, as subscribed (``"default/*"``).
+            connection: only on this connection (an id, a ``ConnectionInfo``, a client),
+                when several connections subscribe to the same channel.
+
+        Raises:
+            LookupError: no active subscription to ``channel``, or several (listing them).
+        """
+        pattern = parse_subscribe_channel(channel).path
+        conn_id = self._conn_id(connection)
+        subs = self.recorder.active_subscriptions
+        found = [s for s in subs if s.pattern == pattern and conn_id in (None, s.connection_id)]
+        if len(found) == 1:
+            return found[0]
+        where = f" on {conn_id}" if conn_id is not None else ""
+        listing = ", ".join(f"{s.pattern} ({s.connection_id} {s.id})" for s in subs) or "none"
+        if not found:
+            raise LookupError(f"no active subscription to {pattern}{where} (active: {listing})")
+        raise LookupError(
+            f"{len(found)} active subscriptions to {pattern}{where}: name the connection "
+            f"(active: {listing})"
+        )
+
+    def _conn_id(self, connection: ConnectionRef) -> str | None:
+        target = self._target(connection)
+        if target is not None and not isinstance(target, str):
+            raise TypeError("connection must be an id, a ConnectionInfo or a client here")
+        return target
+
+    def subscription_of(self, subscription: SubscriptionRef) -> SubscriptionRecord:
+        """The server's record of ``subscription`` (the client's ``Subscription``, or an id).
+
+        The latest record with that id, active or ended (``record.active``).  Never waits.
+
+        Raises:
+            LookupError: the server never recorded a subscription with that id.
+        """
+        sub_id = subscription_id_of(subscription)
+        found = [s for s in self.recorder.subscriptions if s.id == sub_id]
+        if not found:
+            raise LookupError(f"no subscription {sub_id!r} was recorded")
+        return found[-1]
+
+    async def wait_unsubscribed(
+        self,
+        subscription: SubscriptionRef,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the recorder waits' signature
+    ) -> SubscriptionRecord:
+        """Wait until ``subscription`` has ended on the server; return its record.
+
+        It ends when the client unsubscribes it (a client does so by itself for a
+        subscription whose inbox overflowed) or its connection closes.
+
+        Raises:
+            RecorderAssertionError: after ``timeout`` seconds, saying whether the
+                subscription is still active or was never recorded.
+
+        Cancel-safe; works on any event loop.
+        """
+        sub_id = subscription_id_of(subscription)
+        return await self.recorder._wait(
+            _ended(sub_id), timeout, f"wait_unsubscribed({sub_id!r})", self._still(sub_id)
+        )
+
+    def wait_unsubscribed_sync(
+        self, subscription: SubscriptionRef, timeout: float = 5.0
+    ) -> SubscriptionRecord:
+        """Blocking :meth:`wait_unsubscribed`, for sync tests."""
+        sub_id = subscription_id_of(subscription)
+        return self.recorder._wait_sync(
+            _ended(sub_id), timeout, f"wait_unsubscribed({sub_id!r})", self._still(sub_id)
+        )
+
+    def _still(self, sub_id: str) -> Callable[[], str]:
+        def describe() -> str:
+            if any(s.id == sub_id for s in self.recorder.subscriptions):
+                return f"subscription {sub_id} is still active"
+            return f"no subscription {sub_id} was ever recorded"
+
+        return describe
 
     def check(self) -> None:
         """Re-raise the first server-side exception collected since the last check."""

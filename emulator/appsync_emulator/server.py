@@ -53,7 +53,7 @@ from .broker import Broker
 from .catalogue import THROTTLED
 from .config import EmulatorConfig
 from .console import Console
-from .faults import Fault, FaultPlan, Target
+from .faults import Fault, FaultListener, FaultPlan, Target
 from .http_publish import CORS_HEADERS
 from .issuer import LocalIssuer, routes as issuer_routes
 from .operations import Operations
@@ -171,13 +171,18 @@ class Emulator:
 
     # --- faults (event-loop thread) -------------------------------------------------------
 
-    def add_fault(self, fault: Fault, target: Target) -> int:
-        """Install ``fault``; act at once if it is one-shot.  Returns its key."""
-        key = self.plan.add(fault, target)
+    def add_fault(self, fault: Fault, target: Target, listener: FaultListener | None = None) -> int:
+        """Install ``fault``; act at once if it is one-shot.  Returns its key.
+
+        ``listener`` is told how far the fault got (see :class:`.faults.FaultListener`).
+        """
+        key = self.plan.add(fault, target, listener)
         if fault.one_shot:
             for conn in list(self.connections.values()):
                 if self.plan.matches(target, conn.info):
-                    conn.execute(fault)
+                    conn.execute(fault, listener)
+            if listener is not None:
+                listener.targets_known()
         self.refresh_flow()
         return key
 

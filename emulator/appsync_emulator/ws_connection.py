@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
@@ -26,7 +26,7 @@ from appsync_events.protocol.messages import Operation
 from ._clock import real_time
 from ._logging import LOG_FAULTS, LOG_WS, ConnectionLogger, redact_frame
 from .catalogue import THROTTLED, Rejection
-from .faults import Fault, Point
+from .faults import Fault, FaultListener, Point
 from .operations import Operations
 from .outbound import OutboundQueue
 from .recorder import ConnectionInfo
@@ -128,6 +128,8 @@ class WebSocketConnection:
         """Set when this connection's fan-out filled a subscriber's queue past half: the
         reader yields at once so that the writers drain before more fan-out."""
         self.publish_times: deque[float] = deque()
+        self.closed_callbacks: list[Callable[[], None]] = []
+        """Called once the connection is closed and recorded (one-shot close faults)."""
 
     @property
     def under_pressure(self) -> bool:
@@ -175,6 +177,9 @@ class WebSocketConnection:
         self.info = replace(self.info, closed_at=real_time(), close_code=code, close_reason=reason)
         self.recorder.record_close(self.id, code, reason)
         self.log.info("= closed (code %s%s)", code, f", {reason}" if reason else "")
+        callbacks, self.closed_callbacks = self.closed_callbacks, []
+        for callback in callbacks:
+            callback()
         if self.transport is not None:
             # A graceful transport close waits until every buffered byte is written, which
             # a peer that never reads prevents forever (holding the descriptor and the
@@ -535,6 +540,10 @@ class WebSocketConnection:
         """Apply ``Stall``/``StallSubscriber`` to this connection's reads and writes."""
         self.timers.refresh_flow()
 
-    def execute(self, fault: Fault) -> None:
-        """Carry out a one-shot fault on this connection."""
-        self.timers.execute(fault)
+    def execute(self, fault: Fault, listener: FaultListener | None = None) -> None:
+        """Carry out a one-shot fault on this connection (``listener`` follows it)."""
+        self.timers.execute(fault, listener)
+
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the connection is closed and recorded as such."""
+        self.closed_callbacks.append(callback)

@@ -4,7 +4,7 @@ and the one-shot faults (close, drop, broadcast errors, raw text, floods)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from ._logging import LOG_FAULTS
@@ -13,6 +13,7 @@ from .faults import (
     CloseConnection,
     DropConnection,
     Fault,
+    FaultListener,
     FaultPlan,
     FloodSubscription,
     Point,
@@ -53,6 +54,7 @@ class TimedConnection(Protocol):
     def schedule_close(self, code: int, reason: str = "") -> None: ...
     def abort(self) -> None: ...
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None: ...
+    def when_closed(self, callback: Callable[[], None]) -> None: ...
 
 
 class ConnectionTimers:
@@ -111,42 +113,80 @@ class ConnectionTimers:
         if stall_reads or stall_writes:
             LOG_FAULTS.info("[%s] stalled: reads %s, writes %s", conn.id, stall_reads, stall_writes)
 
-    def execute(self, fault: Fault) -> None:
-        """Carry out a one-shot fault on this connection."""
+    def execute(self, fault: Fault, listener: FaultListener | None = None) -> None:
+        """Carry out a one-shot fault on this connection.
+
+        ``listener`` hears ``target_started`` if the fault has something to do here, and
+        ``target_finished`` once that is done: its frames queued, its flood over, or the
+        connection closed (``CloseConnection``, ``DropConnection``).
+        """
         conn = self.conn
         if conn.closing:
             return
-        LOG_FAULTS.info("[%s] executing %r", conn.id, fault)
         protocol = conn.protocol
         match fault:
+            case SendBroadcastError() | FloodSubscription():
+                targets = self._targets(fault.subscription_id, fault.channel)
+                if not targets:
+                    LOG_FAULTS.info("[%s] %r: no matching subscription here", conn.id, fault)
+                    return
+            case _:
+                targets = []
+        LOG_FAULTS.info("[%s] executing %r", conn.id, fault)
+        if listener is not None:
+            listener.target_started()
+        finished = listener.target_finished if listener is not None else _nothing
+        match fault:
             case CloseConnection(code=code, reason=reason):
+                conn.when_closed(finished)
                 conn.schedule_close(code, reason)
+                return
             case DropConnection():
+                conn.when_closed(finished)
                 conn.abort()
-            case SendBroadcastError(subscription_id=subscription_id, errors=errors):
-                for target in self._targets(subscription_id):
-                    if target in protocol.subscriptions:
-                        protocol.send_broadcast_error(target, errors)
+                return
+            case SendBroadcastError(errors=errors):
+                for target in targets:
+                    protocol.send_broadcast_error(target, errors)
                 conn.flush()
             case SendError(errors=errors, id=operation_id):
                 protocol.send_error(errors, operation_id)
                 conn.flush()
             case SendRawText(text=text):
                 conn.outbound.put_raw(text)
-            case FloodSubscription(
-                subscription_id=subscription_id, count=count, rate=rate, event=text
-            ):
-                targets = self._targets(subscription_id)
-                conn.spawn(self._flood(targets, count, rate, text), "flood")
+            case FloodSubscription(count=count, rate=rate, event=text):
+                # A flood also ends with its connection (even one cancelled before it ran).
+                finished = _once(finished)
+                conn.when_closed(finished)
+                conn.spawn(self._flood(targets, count, rate, text, finished), "flood")
+                return
             case _:
                 pass
+        finished()
 
-    def _targets(self, subscription_id: str | None) -> list[str]:
+    def _targets(self, subscription_id: str | None, channel: str | None) -> list[str]:
+        """The active subscriptions of this connection that a one-shot fault names."""
+        active = self.conn.protocol.subscriptions
         if subscription_id is not None:
-            return [subscription_id]
-        return list(self.conn.protocol.subscriptions)
+            return [subscription_id] if subscription_id in active else []
+        if channel is not None:
+            return [sub_id for sub_id, pattern in active.items() if pattern.path == channel]
+        return list(active)
 
     async def _flood(
+        self,
+        targets: Sequence[str],
+        count: int,
+        rate: float | None,
+        text: str,
+        finished: Callable[[], None],
+    ) -> None:
+        try:
+            await self._flood_frames(targets, count, rate, text)
+        finally:  # over, cut short, or cancelled with its connection
+            finished()
+
+    async def _flood_frames(
         self, targets: Sequence[str], count: int, rate: float | None, text: str
     ) -> None:
         conn = self.conn
@@ -161,9 +201,26 @@ class ConnectionTimers:
             sent = [conn.protocol.send_data(target, text) for target in targets]
             conn.flush()
             if not any(sent):
-                return  # every target was unsubscribed (or never existed)
+                return  # every target was unsubscribed
             if period:
                 next_at += period
                 await asyncio.sleep(max(0.0, next_at - conn.loop.time()))
             # Without a rate, frames are queued back to back (a burst on the wire); the
             # only pause is the wait for the queue to drain below half its capacity.
+
+
+def _nothing() -> None:
+    pass
+
+
+def _once(callback: Callable[[], None]) -> Callable[[], None]:
+    """``callback``, called at most once."""
+    called = False
+
+    def call() -> None:
+        nonlocal called
+        if not called:
+            called = True
+            callback()
+
+    return call

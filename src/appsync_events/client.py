@@ -363,6 +363,16 @@ class Client:
         return self._connection.ws.subprotocol
 
     @property
+    def local_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of this end of the current WebSocket connection: the peer
+        address the server sees (the emulator's ``server.connection_of(client)`` finds the
+        connection by it).  A reconnection changes it; ``None`` when unknown."""
+        address = self._connection.ws.local_address
+        if not address:
+            return None
+        return str(address[0]), int(address[1])
+
+    @property
     def subscriptions(self) -> tuple[Subscription, ...]:
         """The subscriptions of this client that are active, being set up, or suspended
         (waiting for a reconnection)."""

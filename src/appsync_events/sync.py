@@ -281,6 +281,12 @@ class Client:
         return self._client.closed
 
     @property
+    def local_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of this end of the WebSocket (see
+        :attr:`appsync_events.Client.local_address`)."""
+        return self._client.local_address
+
+    @property
     def thread(self) -> threading.Thread:
         """The background thread running the client's event loop."""
         return self._portal.thread

@@ -12,7 +12,7 @@ from appsync_events import BroadcastError
 async def test_next_raises_then_continues(appsync_server, appsync_client):
     """sub.next() raises BroadcastError once; the subscription stays active."""
     sub = await appsync_client.subscribe("default/news")
-    appsync_server.inject(SendBroadcastError(sub.id))
+    appsync_server.inject(SendBroadcastError(subscription=sub))
     with pytest.raises(BroadcastError):
         await sub.next()
     await appsync_client.publish("default/news", {"n": 1})
@@ -23,7 +23,7 @@ async def test_next_raises_then_continues(appsync_server, appsync_client):
 async def test_async_for_skips_it(appsync_server, appsync_client):
     """`async for` skips the error and records it on the subscription."""
     sub = await appsync_client.subscribe("default/news")
-    appsync_server.inject(SendBroadcastError(sub.id))
+    appsync_server.inject(SendBroadcastError(subscription=sub))
     await appsync_client.publish("default/news", {"n": 1})
     async for message in sub:
         assert message.json() == {"n": 1}

@@ -22,7 +22,8 @@ async def test_service_closes(appsync_server, appsync_client):
 async def test_connection_drops(appsync_server, appsync_client):
     """A TCP abort without a close frame: code 1006, also a ConnectionLostError."""
     sub = await appsync_client.subscribe("default/news")
-    appsync_server.inject(DropConnection())
+    # Aimed at this client's connection; done once the server has dropped it.
+    await appsync_server.inject(DropConnection(), connection=appsync_client).wait_done()
     with pytest.raises(ConnectionLostError) as caught:
         await sub.next()
     assert caught.value.code == 1006
