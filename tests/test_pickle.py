@@ -65,6 +65,8 @@ EXAMPLES: dict[str, Example] = {
     "AuthFailure": lambda cls: cls([DETAIL], status=403),
     "LoopScopeError": lambda cls: cls("different loops"),
     "RecorderAssertionError": lambda cls: cls("no publish on 'd/a'"),
+    "RecordingFormatError": lambda cls: cls("rec.jsonl", 3, "frame: missing field 'conn'"),
+    "ReplayMismatchError": lambda cls: cls(["connection 1: unexpected publish frame"]),
     # appsync_emulator.appsync_js
     "EngineFailure": lambda cls: cls("out of memory", memory=True),
     "EngineTimeout": lambda cls: cls("ran past 1.0 s"),

@@ -151,6 +151,7 @@ class WebSocketConnection:
             await self._finish()
 
     async def _finish(self) -> None:
+        by_server = self.closing or self.outbound.close_sent is not None  # closed or aborted
         self.closing = True
         self.outbound.closed = True
         with contextlib.suppress(LocalProtocolError):
@@ -173,7 +174,7 @@ class WebSocketConnection:
         else:
             code, reason = self.ws.close_code, ""
         self.info = replace(self.info, closed_at=real_time(), close_code=code, close_reason=reason)
-        self.recorder.record_close(self.id, code, reason)
+        self.recorder.record_close(self.id, code, reason, by_server=by_server)
         self.log.info("= closed (code %s%s)", code, f", {reason}" if reason else "")
         if self.transport is not None:
             # A graceful transport close waits until every buffered byte is written, which
