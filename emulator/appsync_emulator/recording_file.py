@@ -75,6 +75,7 @@ __all__ = [
     "load_recording",
     "parse_header",
     "parse_line",
+    "record_test",
     "recording_middleware",
     "redact_client_text",
     "scrub",
@@ -544,6 +545,31 @@ def start_recording(
         recording.close()
         raise
     return recording
+
+
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def record_test(server: EmulatorHost, pattern: str, nodeid: str, rootdir: Path) -> RecordingFile:
+    """The ``appsync_record`` ini option: record one test's server to ``pattern``.
+
+    ``{test}`` in the pattern is the test's node id made safe for a file name
+    (``tests/test_chat.py::test_send[x]`` gives ``tests_test_chat.py_test_send_x_``); a
+    relative path is relative to ``rootdir``; missing folders are created.  The recording
+    ends when the server stops.
+
+    Raises:
+        ValueError: the pattern has no ``{test}`` (every test would overwrite one file).
+    """
+    if "{test}" not in pattern:
+        raise ValueError(
+            f"appsync_record = {pattern!r} must contain {{test}}, or every test would "
+            "overwrite the same file"
+        )
+    name = _UNSAFE.sub("_", nodeid).strip("_") or "test"
+    path = rootdir / pattern.replace("{test}", name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return start_recording(server, path)
 
 
 # --- reading --------------------------------------------------------------------------------

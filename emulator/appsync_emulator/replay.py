@@ -46,12 +46,21 @@ from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS
 
 from .recording_file import load_recording
 
-__all__ = ["LOG_REPLAY", "MISMATCH_CLOSE_CODE", "ReplayMismatchError", "Replayer"]
+__all__ = [
+    "LOG_REPLAY",
+    "MISMATCH_CLOSE_CODE",
+    "REPLAY_API_KEY",
+    "ReplayMismatchError",
+    "Replayer",
+]
 
 LOG_REPLAY: Final = logging.getLogger("appsync_emulator.replay")
 
 MISMATCH_CLOSE_CODE: Final = 1008
 """The close code a connection gets after a mismatch (policy violation)."""
+
+REPLAY_API_KEY: Final = "da2-replay00000000000000000000"
+""":attr:`Replayer.api_key`: any key works, this one is for code that needs one."""
 
 _ABORT_CODES: Final = frozenset({None, 1006})
 """Recorded server-side close codes that mean the TCP connection was dropped."""
@@ -186,7 +195,6 @@ class Replayer:
         self._http: list[_Input] = []
         self._inputs: list[_Input] = []
         self._last_input_before: list[int] = []
-        self._build(records)
         self._next_slot = 0
         self._next_http = 0
         self._first_unmatched = 0
@@ -194,6 +202,7 @@ class Replayer:
         self._progress = asyncio.Condition()
         self._done = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._build(records)
 
     # --- loading ----------------------------------------------------------------------------
 
@@ -248,6 +257,12 @@ class Replayer:
     def realtime_endpoint(self) -> str:
         """``ws://127.0.0.1:PORT/event/realtime``."""
         return f"ws://{self._url_host}:{self.port}/event/realtime"
+
+    @property
+    def api_key(self) -> str:
+        """A placeholder API key: the replay accepts any credentials (the recording has
+        none), this one lets code written for an emulator (``server.api_key``) run as is."""
+        return REPLAY_API_KEY
 
     @property
     def _url_host(self) -> str:
@@ -316,11 +331,16 @@ class Replayer:
 
     # --- results ----------------------------------------------------------------------------
 
-    async def wait_done(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_done(self, timeout: float | None = 10.0) -> None:  # noqa: ASYNC109
         """Wait until every recorded connection and HTTP request has been played.
 
-        Cancel-safe.  Raises:
-            TimeoutError: not done within ``timeout`` seconds.
+        Cancel-safe (nothing is consumed by waiting).
+
+        Args:
+            timeout: seconds to wait; ``None`` waits as long as it takes.
+
+        Raises:
+            TimeoutError: not done within ``timeout`` (the message is :meth:`report`).
         """
         try:
             async with asyncio.timeout(timeout):
@@ -328,6 +348,35 @@ class Replayer:
         except TimeoutError:
             raise TimeoutError(
                 f"the replay was not done within {timeout} s: {self.report()}"
+            ) from None
+
+    async def wait_received(
+        self,
+        frame_type: str,
+        count: int = 1,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> None:
+        """Wait until ``count`` client frames of ``frame_type`` have been matched.
+
+        For a test that must know the replayed client got somewhere (say, the
+        ``unsubscribe`` a client sends when a subscription's inbox overflowed) without
+        sleeping.  Cancel-safe.
+
+        Raises:
+            TimeoutError: fewer within ``timeout`` seconds.
+        """
+
+        def enough() -> bool:
+            seen = [e for e in self._inputs if e.arrived is not None]
+            return sum(e.record.get("type") == frame_type for e in seen) >= count
+
+        try:
+            async with asyncio.timeout(timeout), self._progress:
+                await self._progress.wait_for(enough)
+        except TimeoutError:
+            raise TimeoutError(
+                f"fewer than {count} {frame_type} frame(s) from the client within "
+                f"{timeout} s: {self.report()}"
             ) from None
 
     def report(self) -> str:

@@ -1,0 +1,271 @@
+"""Replaying recordings: a recorded session replays to the client with the same outcome.
+
+Each test records a real session (the project's client against the emulator, with a
+fault), replays the file with :class:`~appsync_emulator.replay.Replayer` to the same client
+code, and compares what the client observed: the events in order and the error raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from appsync_emulator import EmulatorServer
+from appsync_emulator.faults import CloseConnection, DropKeepAlives, FloodSubscription
+from appsync_emulator.recording_file import RecordingFormatError, load_recording, start_recording
+from appsync_emulator.replay import MISMATCH_CLOSE_CODE, Replayer, ReplayMismatchError
+from appsync_events import (
+    Backpressure,
+    ConnectionClosedError,
+    HeartbeatTimeoutError,
+    SubscriptionInboxFullError,
+    connect,
+    publish_http,
+)
+from appsync_events.authorizer import ApiKey
+from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS
+
+from .conftest import WAIT, fast_config
+
+Step = Callable[[Any], Awaitable[None]]
+"""What a session does at its fault point: inject on the emulator, wait on the replayer."""
+
+
+def _auth(target: EmulatorServer | Replayer) -> ApiKey:
+    return ApiKey(api_key=target.api_key or "", endpoint=target.http_endpoint)
+
+
+async def _chat_session(target: Any, at_fault: Step) -> list[str]:
+    """Subscribe, publish over WebSocket and HTTP, then lose the keep-alives."""
+    seen: list[str] = []
+    realtime, http, auth = target.realtime_endpoint, target.http_endpoint, _auth(target)
+    async with asyncio.timeout(WAIT * 5):
+        async with connect(realtime, authorizer=auth) as client:
+            sub = await client.subscribe("default/chat")
+            await client.publish("default/chat", {"n": 1}, {"n": 2})
+            seen += [(await sub.next()).data for _ in range(2)]
+            await publish_http(http, "default/chat", {"n": 3}, authorizer=auth)
+            seen.append((await sub.next()).data)
+            await at_fault(target)
+            with pytest.raises(HeartbeatTimeoutError) as raised:
+                await sub.next()
+            seen.append(type(raised.value).__name__)
+    return seen
+
+
+async def _flood_session(target: Any, at_fault: Step) -> list[str]:
+    """A burst overflows a five-event inbox."""
+    realtime, auth = target.realtime_endpoint, _auth(target)
+    async with asyncio.timeout(WAIT * 5):
+        async with connect(
+            realtime, authorizer=auth, backpressure=Backpressure(subscription_events=5)
+        ) as client:
+            sub = await client.subscribe("default/firehose")
+            await at_fault((target, sub.id))
+            seen = [(await sub.next()).data for _ in range(5)]
+            with pytest.raises(SubscriptionInboxFullError) as raised:
+                await sub.next()
+            seen.append(type(raised.value).__name__)
+    return seen
+
+
+async def _close_session(target: Any, at_fault: Step) -> list[str]:
+    """The service closes the connection with a code."""
+    realtime, auth = target.realtime_endpoint, _auth(target)
+    async with asyncio.timeout(WAIT * 5):
+        client = await connect(realtime, authorizer=auth)
+        try:
+            sub = await client.subscribe("default/chat")
+            await at_fault(target)
+            with pytest.raises(ConnectionClosedError) as raised:
+                await sub.next()
+        finally:
+            await client.close()
+    return [f"{type(raised.value).__name__} {raised.value.code}"]
+
+
+async def _drop_keepalives(server: EmulatorServer) -> None:
+    server.inject(DropKeepAlives())
+
+
+async def _flood(target: tuple[EmulatorServer, str]) -> None:
+    server, sub_id = target
+    server.inject(FloodSubscription(subscription_id=sub_id, count=50))
+    await server.wait_for(lambda r: not r.active_subscriptions or None)
+
+
+async def _close_4001(server: EmulatorServer) -> None:
+    server.inject(CloseConnection(code=4001, reason="maintenance"))
+
+
+async def _nothing(target: Any) -> None:
+    pass
+
+
+async def _after_unsubscribe(target: tuple[Replayer, str]) -> None:
+    await target[0].wait_received("unsubscribe")
+
+
+Session = Callable[[Any, Step], Awaitable[list[str]]]
+
+
+async def _record(path: Path, session: Session, at_fault: Step) -> list[str]:
+    async with EmulatorServer(fast_config()) as server:
+        start_recording(server, path)
+        return await session(server, at_fault)
+
+
+async def _replay(path: Path, session: Session, at_fault: Step, speed: float = 1.0) -> list[str]:
+    async with Replayer(path, speed=speed, input_timeout=WAIT) as replayer:
+        seen = await session(replayer, at_fault)
+        await replayer.wait_done(WAIT)
+    return seen
+
+
+@pytest.mark.asyncio
+async def test_replay_reproduces_events_and_heartbeat_timeout(tmp_path: Path) -> None:
+    """Same events in order over WebSocket and HTTP, then the same heartbeat timeout."""
+    path = tmp_path / "chat.jsonl"
+    recorded = await _record(path, _chat_session, _drop_keepalives)
+    assert recorded == ['{"n":1}', '{"n":2}', '{"n":3}', "HeartbeatTimeoutError"]
+    assert await _replay(path, _chat_session, _nothing) == recorded
+
+
+@pytest.mark.asyncio
+async def test_replay_reproduces_an_inbox_flood(tmp_path: Path) -> None:
+    """A recorded flood overflows the replayed client's inbox the same way."""
+    path = tmp_path / "flood.jsonl"
+    recorded = await _record(path, _flood_session, _flood)
+    assert recorded[-1] == "SubscriptionInboxFullError"
+    assert await _replay(path, _flood_session, _after_unsubscribe) == recorded
+
+
+@pytest.mark.asyncio
+async def test_replay_reproduces_a_close_code(tmp_path: Path) -> None:
+    """A close the service made (a fault) is made again, with its code."""
+    path = tmp_path / "close.jsonl"
+    recorded = await _record(path, _close_session, _close_4001)
+    assert recorded == ["ConnectionClosedError 4001"]
+    assert await _replay(path, _close_session, _nothing, speed=4.0) == recorded
+
+
+async def _id_session(target: Any, at_fault: Step) -> list[str]:
+    """Subscribe, publish, read: the ids the client chose and the ones it got back."""
+    async with connect(target.realtime_endpoint, authorizer=_auth(target)) as client:
+        sub = await client.subscribe("default/chat")
+        await client.publish("default/chat", {"n": 1})
+        message = await sub.next()
+        return [sub.id, message.subscription_id]
+
+
+@pytest.mark.asyncio
+async def test_replay_maps_the_clients_ids_onto_the_recorded_ones(tmp_path: Path) -> None:
+    """The client's own subscription id comes back in subscribe_success and data."""
+    path = tmp_path / "ids.jsonl"
+    recorded_id, _ = await _record(path, _id_session, _nothing)
+    sub_id, data_id = await _replay(path, _id_session, _nothing)
+    assert sub_id != recorded_id
+    assert data_id == sub_id
+
+
+async def _raw(replayer: Replayer) -> Any:
+    return await ws_connect(
+        replayer.realtime_endpoint,
+        subprotocols=[Subprotocol(PROTOCOL_EVENTS)],
+        ping_interval=None,
+        proxy=None,
+    )
+
+
+@pytest.mark.asyncio
+async def test_replay_mismatch_gets_an_error_frame_a_close_and_a_report(tmp_path: Path) -> None:
+    """A frame of another type than recorded: error frame, close 1008, check() raises."""
+    path = tmp_path / "chat.jsonl"
+    await _record(path, _chat_session, _drop_keepalives)
+    replayer = Replayer(path, input_timeout=WAIT)
+    with pytest.raises(ReplayMismatchError) as raised:
+        async with replayer:
+            ws = await _raw(replayer)
+            await ws.send(json.dumps({"type": "publish", "id": "p1"}))
+            async with asyncio.timeout(WAIT):
+                frame = json.loads(await ws.recv())
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+            assert ws.close_code == MISMATCH_CLOSE_CODE
+    assert frame["type"] == "error"
+    assert frame["errors"][0]["errorType"] == "ReplayMismatch"
+    assert "expects connection_init" in frame["errors"][0]["message"]
+    assert raised.value.mismatches == tuple(replayer.mismatches)
+    assert "mismatches" in replayer.report()
+
+
+@pytest.mark.asyncio
+async def test_replay_reports_a_client_frame_that_never_comes(tmp_path: Path) -> None:
+    """A recorded client frame that does not arrive is a mismatch after input_timeout."""
+    path = tmp_path / "chat.jsonl"
+    await _record(path, _chat_session, _drop_keepalives)
+    async with Replayer(path, input_timeout=0.2) as replayer:
+        ws = await _raw(replayer)
+        async with asyncio.timeout(WAIT):
+            await ws.send(json.dumps({"type": "connection_init"}))
+            frames = []
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    frames.append(json.loads(await ws.recv()))
+        replayer.mismatches.clear()  # checked below; the block must not raise
+        assert frames[-1]["errors"][0]["errorType"] == "ReplayMismatch"
+        assert "waited 0.2 s for a subscribe frame" in frames[-1]["errors"][0]["message"]
+
+
+@pytest.mark.asyncio
+async def test_replay_refuses_a_connection_more_than_recorded(tmp_path: Path) -> None:
+    """A second connection to a one-connection recording is refused and reported."""
+    path = tmp_path / "close.jsonl"
+    await _record(path, _close_session, _close_4001)
+    async with Replayer(path, input_timeout=WAIT) as replayer:
+        await _close_session(replayer, _nothing)
+        with pytest.raises(Exception, match="400"):
+            await _raw(replayer)
+        assert replayer.mismatches == ["connection 2: the recording has only 1 connection(s)"]
+        replayer.mismatches.clear()
+
+
+@pytest.mark.asyncio
+async def test_replay_refuses_an_http_request_more_than_recorded(tmp_path: Path) -> None:
+    """A POST the recording does not have gets 400 ReplayMismatch."""
+    path = tmp_path / "close.jsonl"
+    await _record(path, _close_session, _close_4001)
+    async with Replayer(path, input_timeout=WAIT) as replayer:
+        with pytest.raises(Exception, match="ReplayMismatch"):
+            await publish_http(
+                replayer.http_endpoint,
+                "default/x",
+                1,
+                authorizer=ApiKey(api_key="x", endpoint=replayer.http_endpoint),
+            )
+        assert len(replayer.mismatches) == 1
+        replayer.mismatches.clear()
+
+
+def test_replayer_refuses_a_bad_file_and_bad_options(tmp_path: Path) -> None:
+    """The constructor names the problem: the file's line, or the option."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("hello\n")
+    with pytest.raises(RecordingFormatError, match="line 1: not a recording"):
+        Replayer(bad)
+    with pytest.raises(RecordingFormatError, match="cannot read"):
+        Replayer(tmp_path / "missing.jsonl")
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"format": "appsync-emulator-recording", "version": 1}\n')
+    for speed in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="speed"):
+            Replayer(good, speed=speed)
+    assert Replayer(good).done
