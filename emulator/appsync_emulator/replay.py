@@ -368,7 +368,8 @@ class Replayer:
 
         def enough() -> bool:
             seen = [e for e in self._inputs if e.arrived is not None]
-            return sum(e.record.get("type") == frame_type for e in seen) >= count
+            matching = sum(1 for e in seen if e.record.get("type") == frame_type)
+            return matching >= count
 
         try:
             async with asyncio.timeout(timeout), self._progress:

@@ -20,7 +20,7 @@ from websockets.typing import Subprotocol
 
 from appsync_emulator import EmulatorServer
 from appsync_emulator.faults import CloseConnection, DropKeepAlives, FloodSubscription
-from appsync_emulator.recording_file import RecordingFormatError, load_recording, start_recording
+from appsync_emulator.recording_file import RecordingFormatError, start_recording
 from appsync_emulator.replay import MISMATCH_CLOSE_CODE, Replayer, ReplayMismatchError
 from appsync_events import (
     Backpressure,
@@ -185,26 +185,55 @@ async def _raw(replayer: Replayer) -> Any:
     )
 
 
+async def _frames_until_closed(ws: Any) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(WAIT):
+        try:
+            while True:
+                frames.append(json.loads(await ws.recv()))
+        except ConnectionClosed:
+            return frames
+
+
+async def _send_publish_first(replayer: Replayer) -> tuple[list[dict[str, Any]], int | None]:
+    ws = await _raw(replayer)
+    await ws.send(json.dumps({"type": "publish", "id": "p1"}))
+    frames = await _frames_until_closed(ws)
+    return frames, ws.close_code
+
+
 @pytest.mark.asyncio
 async def test_replay_mismatch_gets_an_error_frame_a_close_and_a_report(tmp_path: Path) -> None:
     """A frame of another type than recorded: error frame, close 1008, check() raises."""
     path = tmp_path / "chat.jsonl"
     await _record(path, _chat_session, _drop_keepalives)
-    replayer = Replayer(path, input_timeout=WAIT)
+    replayer = await Replayer(path, input_timeout=WAIT).start()
+    try:
+        frames, code = await _send_publish_first(replayer)
+    finally:
+        await replayer.stop()
+    assert code == MISMATCH_CLOSE_CODE
+    assert [f["type"] for f in frames] == ["error"]
+    assert frames[0]["errors"][0]["errorType"] == "ReplayMismatch"
+    assert "expects connection_init" in frames[0]["errors"][0]["message"]
     with pytest.raises(ReplayMismatchError) as raised:
-        async with replayer:
-            ws = await _raw(replayer)
-            await ws.send(json.dumps({"type": "publish", "id": "p1"}))
-            async with asyncio.timeout(WAIT):
-                frame = json.loads(await ws.recv())
-                with pytest.raises(ConnectionClosed):
-                    await ws.recv()
-            assert ws.close_code == MISMATCH_CLOSE_CODE
-    assert frame["type"] == "error"
-    assert frame["errors"][0]["errorType"] == "ReplayMismatch"
-    assert "expects connection_init" in frame["errors"][0]["message"]
+        replayer.check()
     assert raised.value.mismatches == tuple(replayer.mismatches)
     assert "mismatches" in replayer.report()
+
+
+async def _replay_with_a_mismatch(path: Path) -> None:
+    async with Replayer(path, input_timeout=WAIT) as replayer:
+        await _send_publish_first(replayer)
+
+
+@pytest.mark.asyncio
+async def test_replay_block_raises_the_mismatches_at_its_end(tmp_path: Path) -> None:
+    """``async with Replayer(...)`` raises ReplayMismatchError when its block ends."""
+    path = tmp_path / "chat.jsonl"
+    await _record(path, _chat_session, _drop_keepalives)
+    with pytest.raises(ReplayMismatchError, match="expects connection_init"):
+        await _replay_with_a_mismatch(path)
 
 
 @pytest.mark.asyncio
@@ -212,17 +241,17 @@ async def test_replay_reports_a_client_frame_that_never_comes(tmp_path: Path) ->
     """A recorded client frame that does not arrive is a mismatch after input_timeout."""
     path = tmp_path / "chat.jsonl"
     await _record(path, _chat_session, _drop_keepalives)
-    async with Replayer(path, input_timeout=0.2) as replayer:
+    replayer = await Replayer(path, input_timeout=0.2).start()
+    try:
         ws = await _raw(replayer)
-        async with asyncio.timeout(WAIT):
-            await ws.send(json.dumps({"type": "connection_init"}))
-            frames = []
-            with pytest.raises(ConnectionClosed):
-                while True:
-                    frames.append(json.loads(await ws.recv()))
-        replayer.mismatches.clear()  # checked below; the block must not raise
-        assert frames[-1]["errors"][0]["errorType"] == "ReplayMismatch"
-        assert "waited 0.2 s for a subscribe frame" in frames[-1]["errors"][0]["message"]
+        await ws.send(json.dumps({"type": "connection_init"}))
+        frames = await _frames_until_closed(ws)
+    finally:
+        await replayer.stop()
+    assert frames[0]["type"] == "connection_ack"
+    assert frames[-1]["errors"][0]["errorType"] == "ReplayMismatch"
+    assert "waited 0.2 s for a subscribe frame" in frames[-1]["errors"][0]["message"]
+    assert len(replayer.mismatches) == 1
 
 
 @pytest.mark.asyncio
