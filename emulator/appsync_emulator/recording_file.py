@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -686,7 +687,7 @@ def parse_line(text: str, line: int = 0, path: str | None = None) -> dict[str, A
     if fields is None or not isinstance(kind, str):
         raise RecordingFormatError(path, line, f"unknown record type {kind!r}")
     t = record.get("t")
-    if not isinstance(t, int | float) or isinstance(t, bool) or not t >= 0:
+    if not isinstance(t, int | float) or isinstance(t, bool) or not 0 <= t < math.inf:
         raise RecordingFormatError(path, line, f"{kind}: 't' must be a number >= 0, got {t!r}")
     for name, types in fields.items():
         if name not in record:
@@ -699,6 +700,8 @@ def parse_line(text: str, line: int = 0, path: str | None = None) -> dict[str, A
                 f"{kind}: {name!r} must be {' or '.join(_type_name_of(t) for t in types)}, "
                 f"got {_type_name(value)}",
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecordingFormatError(path, line, f"{kind}: {name!r} must be finite")
         choices = _CHOICES.get((kind, name))
         if choices is not None and value not in choices:
             raise RecordingFormatError(

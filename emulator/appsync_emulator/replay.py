@@ -13,8 +13,9 @@ instead of from an emulator:
   **by type and in order**; the ids the client chose are mapped onto the recorded ones, so
   the server frames sent back carry the client's ids (``subscribe_success``, ``data``...);
 * a server frame is sent once every client frame and HTTP request recorded before it (on
-  any connection) has arrived, and no sooner than its recorded delay after the latest of
-  them (and after the previous server frame of its connection), divided by ``speed``;
+  any connection) has arrived, then after its recorded delay divided by ``speed``,
+  counted from the later (in recorded time) of the last of those client inputs and the
+  previous server frame of its connection;
 * a close the server made is made again (its code and reason; an abort drops the TCP
   connection); a silence (dropped keep-alives) is a silence;
 * the *n*-th ``POST /event`` is answered with the *n*-th recorded HTTP answer (status and
@@ -31,6 +32,7 @@ and raised by :meth:`Replayer.check` (and when the ``async with`` block ends).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -101,7 +103,7 @@ class _Script:
     inputs: list[_Input] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Live:
     """One replayed connection."""
 
@@ -187,6 +189,8 @@ class Replayer:
         self.input_timeout = float(input_timeout)
         self.mismatches: list[str] = []
         """Every mismatch so far, one line each."""
+        self.frames_sent = 0
+        """Server frames sent so far (counted as each is handed to the socket)."""
         self._requested_port = port
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -195,6 +199,8 @@ class Replayer:
         self._http: list[_Input] = []
         self._inputs: list[_Input] = []
         self._last_input_before: list[int] = []
+        self._input_at: dict[int, _Input] = {}
+        self._live: set[_Live] = set()
         self._next_slot = 0
         self._next_http = 0
         self._first_unmatched = 0
@@ -232,6 +238,7 @@ class Replayer:
                     self._inputs.append(entry)
                     last_input = position
         self._inputs.sort(key=lambda entry: entry.position)
+        self._input_at = {entry.position: entry for entry in self._inputs}
         if not self._slots and not self._http:
             self._done.set()
 
@@ -313,6 +320,9 @@ class Replayer:
         runner, self._runner = self._runner, None
         for task in list(self._tasks):
             task.cancel()
+        for live in list(self._live):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await live.ws.close(code=1001, message=b"replay stopped")
         if runner is not None:
             await runner.cleanup()
 
@@ -450,15 +460,22 @@ class Replayer:
     async def _pace(
         self, position: int, record: dict[str, Any], anchor: tuple[float, float]
     ) -> None:
-        """Sleep until ``record``'s recorded delay (scaled) after its causes has passed."""
+        """Sleep until ``record``'s recorded delay (divided by speed) has passed.
+
+        The delay counts from the latest (in recorded time) of: the connection's previous
+        server frame (or its opening), ``anchor``; and the last client input recorded
+        before ``record`` on any connection, when it came.  So an answer follows its
+        request promptly however long the client took to send it, and ``ka`` frames and
+        silences keep their rhythm.
+        """
         loop = asyncio.get_running_loop()
-        due = anchor[1] + (record["t"] - anchor[0]) / self.speed
+        since, real = anchor
         cause = self._last_input_before[position]
         if cause >= 0:
-            arrived = next(e for e in self._inputs if e.position == cause).arrived
-            if arrived is not None:
-                due = max(due, arrived + (record["t"] - self._records[cause]["t"]) / self.speed)
-        delay = due - loop.time()
+            entry = self._input_at[cause]
+            if entry.arrived is not None and entry.record["t"] >= since:
+                since, real = entry.record["t"], entry.arrived
+        delay = real + (record["t"] - since) / self.speed - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -488,8 +505,14 @@ class Replayer:
         ]
         protocols = (PROTOCOL_EVENTS,) if PROTOCOL_EVENTS in offered else ()
         ws = web.WebSocketResponse(protocols=protocols, autoping=True, heartbeat=None)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except (ConnectionError, RuntimeError):
+            self._mismatch(f"connection {number}: the client went away during the upgrade")
+            self._finished_one()
+            return ws
         live = _Live(number=number, script=slot, ws=ws)
+        self._live.add(live)
         task = asyncio.get_running_loop().create_task(self._write(live), name=f"replay-{number}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -506,6 +529,7 @@ class Replayer:
                     f"connection {number}: the client closed before sending the recorded "
                     f"{missing.get('type') or 'non-JSON'} frame (t={missing['t']:g})"
                 )
+            self._live.discard(live)
             self._finished_one()
         return ws
 
@@ -578,6 +602,7 @@ class Replayer:
             recorded_id = record.get("id")
             if isinstance(recorded_id, str) and recorded_id in live.ids:
                 text = _with_id(text, recorded_id, live.ids[recorded_id])
+            self.frames_sent += 1
             try:
                 await live.ws.send_str(text)
             except (ConnectionError, RuntimeError):

@@ -273,6 +273,18 @@ def test_parse_line_raises_only_its_own_error(text: str) -> None:
         ('{"record": "nope", "t": 1}', "unknown record type 'nope'"),
         ('{"record": "end", "t": -1}', "'t' must be a number >= 0"),
         ('{"record": "end", "t": NaN}', "not JSON"),
+        ('{"record": "end", "t": 1e400}', "'t' must be a number >= 0"),
+        ('{"record": "truncated", "t": 1, "limit": 1.5}', "'limit' must be an integer"),
+        (
+            '{"record": "http", "t": 1, "method": "POST", "path": "/event", "headers": {}, '
+            '"body": null, "status": 200, "response": null, "duration": 1e400}',
+            "http: 'duration' must be finite",
+        ),
+        (
+            '{"record": "frame", "t": 1, "conn": "c1", "dir": "up", "type": null, "id": null, '
+            '"text": null}',
+            "frame: 'dir' must be one of ['in', 'out'], got 'up'",
+        ),
         (
             '{"record": "close", "t": 1, "conn": "c1", "code": true, "reason": "", "by": null}',
             "'code' must be an integer or null, got bool",

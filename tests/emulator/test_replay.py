@@ -32,6 +32,7 @@ from appsync_events import (
 )
 from appsync_events.authorizer import ApiKey
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS
+from tests.helpers import ClockLoop, run_on_clock
 
 from .conftest import WAIT, fast_config
 
@@ -298,3 +299,39 @@ def test_replayer_refuses_a_bad_file_and_bad_options(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="speed"):
             Replayer(good, speed=speed)
     assert Replayer(good).done
+
+
+def _write_recording(path: Path, *records: dict[str, Any]) -> None:
+    header = {"format": "appsync-emulator-recording", "version": 1}
+    path.write_text("\n".join(json.dumps(r) for r in (header, *records)) + "\n")
+
+
+def test_replay_divides_the_recorded_delays_by_speed(tmp_path: Path) -> None:
+    """An ack recorded 2 s after the init is sent 0.5 s after it at speed 4, not before."""
+    path = tmp_path / "slow-ack.jsonl"
+    ack = '{"type":"connection_ack","connectionTimeoutMs":300000}'
+    _write_recording(
+        path,
+        {"record": "open", "t": 0.0, "conn": "c1", "subprotocols": [], "auth": None,
+         "authorized": True, "auth_mode": "API_KEY"},
+        {"record": "frame", "t": 1.0, "conn": "c1", "dir": "in", "type": "connection_init",
+         "id": None, "text": '{"type":"connection_init"}'},
+        {"record": "frame", "t": 3.0, "conn": "c1", "dir": "out", "type": "connection_ack",
+         "id": None, "text": ack},
+        {"record": "close", "t": 4.0, "conn": "c1", "code": 1000, "reason": "", "by": "client"},
+    )  # fmt: skip
+
+    async def main(loop: ClockLoop) -> None:
+        async with Replayer(path, speed=4.0) as replayer:
+            ws = await _raw(replayer)
+            await ws.send(json.dumps({"type": "connection_init"}))
+            await replayer.wait_received("connection_init")
+            await loop.advance(0.49)
+            assert replayer.frames_sent == 0
+            await loop.advance(0.01)
+            assert replayer.frames_sent == 1
+            assert await ws.recv() == ack
+            await ws.close()
+            await replayer.wait_done()
+
+    run_on_clock(main)
