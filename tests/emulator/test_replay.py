@@ -19,7 +19,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from appsync_emulator import EmulatorServer
-from appsync_emulator.faults import CloseConnection, DropKeepAlives, FloodSubscription
+from appsync_emulator.faults import (
+    CloseConnection,
+    DropConnection,
+    DropKeepAlives,
+    FloodSubscription,
+    RefuseUpgrade,
+)
 from appsync_emulator.recording_file import RecordingFormatError, start_recording
 from appsync_emulator.replay import MISMATCH_CLOSE_CODE, Replayer, ReplayMismatchError
 from appsync_events import (
@@ -27,6 +33,7 @@ from appsync_events import (
     ConnectionClosedError,
     HeartbeatTimeoutError,
     SubscriptionInboxFullError,
+    UnauthorizedError,
     connect,
     publish_http,
 )
@@ -335,3 +342,74 @@ def test_replay_divides_the_recorded_delays_by_speed(tmp_path: Path) -> None:
             await replayer.wait_done()
 
     run_on_clock(main)
+
+
+async def _drop(server: EmulatorServer) -> None:
+    server.inject(DropConnection())
+
+
+@pytest.mark.asyncio
+async def test_replay_drops_the_connection_as_recorded(tmp_path: Path) -> None:
+    """A recorded abort (no close frame) is an abort again: the same error and code."""
+    path = tmp_path / "drop.jsonl"
+    recorded = await _record(path, _close_session, _drop)
+    assert recorded[0].startswith("ConnectionClosedError")
+    assert await _replay(path, _close_session, _nothing) == recorded
+
+
+async def _refused_session(target: Any, at_fault: Step) -> list[str]:
+    """Two connections: the first upgrade is refused, the second works."""
+    await at_fault(target)
+    seen = []
+    with pytest.raises(UnauthorizedError) as raised:
+        await connect(target.realtime_endpoint, authorizer=_auth(target))
+    seen.append(f"{type(raised.value).__name__}: {raised.value}")
+    await at_fault(None)
+    async with connect(target.realtime_endpoint, authorizer=_auth(target)) as client:
+        sub = await client.subscribe("default/a")
+        await client.publish("default/a", {"n": 1})
+        seen.append((await sub.next()).data)
+    return seen
+
+
+def _refuse_once() -> Step:
+    handles: list[Any] = []
+
+    async def step(target: Any) -> None:
+        if target is not None:
+            handles.append(target.inject(RefuseUpgrade(status=403)))
+        else:
+            handles.pop().remove()
+
+    return step
+
+
+@pytest.mark.asyncio
+async def test_replay_refuses_the_upgrade_it_recorded_refused(tmp_path: Path) -> None:
+    """A recorded refused upgrade (status and body) is refused again; the next one works."""
+    path = tmp_path / "refused.jsonl"
+    recorded = await _record(path, _refused_session, _refuse_once())
+    assert "403" in recorded[0]
+    assert await _replay(path, _refused_session, _nothing) == recorded
+
+
+async def _two_clients(target: Any, at_fault: Step) -> list[str]:
+    """A subscriber and a publisher on two connections, and an HTTP publish."""
+    auth = _auth(target)
+    async with (
+        connect(target.realtime_endpoint, authorizer=auth) as subscriber,
+        connect(target.realtime_endpoint, authorizer=auth) as publisher,
+    ):
+        sub = await subscriber.subscribe("default/room")
+        await publisher.publish("default/room", {"from": "ws"})
+        await publish_http(target.http_endpoint, "default/room", {"from": "http"}, authorizer=auth)
+        return [(await sub.next()).data, (await sub.next()).data]
+
+
+@pytest.mark.asyncio
+async def test_replay_follows_causes_across_connections(tmp_path: Path) -> None:
+    """A data frame caused by another connection's publish waits for that publish."""
+    path = tmp_path / "two.jsonl"
+    recorded = await _record(path, _two_clients, _nothing)
+    assert recorded == ['{"from":"ws"}', '{"from":"http"}']
+    assert await _replay(path, _two_clients, _nothing) == recorded
