@@ -46,6 +46,7 @@ from aiohttp import WSMsgType, web
 
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS
 
+from .http_publish import CORS_HEADERS
 from .recording_file import load_recording
 
 __all__ = [
@@ -224,7 +225,7 @@ class Replayer:
                 self._slots.append(script)
             elif kind == "http" and record["path"] == "/event/realtime":
                 self._slots.append(record)  # a refused upgrade
-            elif kind == "http":
+            elif kind == "http" and record["method"] == "POST":
                 entry = _Input(position, record)
                 self._http.append(entry)
                 self._inputs.append(entry)
@@ -294,6 +295,7 @@ class Replayer:
             [
                 web.get("/event/realtime", self._realtime),
                 web.post("/event", self._publish),
+                web.options("/event", self._preflight),
             ]
         )
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
@@ -623,6 +625,11 @@ class Replayer:
 
     # --- HTTP ----------------------------------------------------------------------------------
 
+    async def _preflight(self, request: web.Request) -> web.StreamResponse:
+        # The emulator's answer to a CORS preflight, whatever the recording holds (its
+        # ``OPTIONS`` records are not played: browsers send them when they like).
+        return web.Response(status=204, headers=CORS_HEADERS)
+
     async def _publish(self, request: web.Request) -> web.StreamResponse:
         await request.read()
         if self._next_http >= len(self._http):
@@ -644,4 +651,5 @@ class Replayer:
             status=record["status"],
             text=record["response"] or "",
             content_type="application/json",
+            headers={"Access-Control-Allow-Origin": "*"},
         )

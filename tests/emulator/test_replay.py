@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
@@ -413,3 +414,25 @@ async def test_replay_follows_causes_across_connections(tmp_path: Path) -> None:
     recorded = await _record(path, _two_clients, _nothing)
     assert recorded == ['{"from":"ws"}', '{"from":"http"}']
     assert await _replay(path, _two_clients, _nothing) == recorded
+
+
+@pytest.mark.asyncio
+async def test_replay_answers_preflights_itself_and_plays_only_posts(tmp_path: Path) -> None:
+    """A recorded OPTIONS is not played (browsers send them as they like); POSTs are."""
+    path = tmp_path / "http.jsonl"
+    answer = '{"successful":[],"failed":[]}'
+    common = {"record": "http", "path": "/event", "headers": {}, "body": None}
+    _write_recording(
+        path,
+        {**common, "t": 0.1, "method": "OPTIONS", "status": 204, "response": None,
+         "duration": 0.0},
+        {**common, "t": 0.2, "method": "POST", "status": 200, "response": answer,
+         "duration": 0.0},
+    )  # fmt: skip
+    async with Replayer(path, input_timeout=WAIT) as replayer, aiohttp.ClientSession() as http:
+        async with http.options(replayer.http_endpoint) as preflight:
+            assert preflight.status == 204
+            assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+        async with http.post(replayer.http_endpoint, data=b"{}") as response:
+            assert (response.status, await response.text()) == (200, answer)
+        await replayer.wait_done(WAIT)
