@@ -145,7 +145,10 @@ def appsync_server(
     if pattern := request.config.getini("appsync_record"):
         from .recording_file import record_test
 
-        record_test(server, pattern, request.node.nodeid, request.config.rootpath)
+        try:
+            record_test(server, pattern, request.node.nodeid, request.config.rootpath)
+        except (ValueError, OSError) as exc:
+            pytest.fail(f"appsync_record: {exc}", pytrace=False)
     return server
 
 

@@ -564,8 +564,7 @@ def record_test(server: EmulatorHost, pattern: str, nodeid: str, rootdir: Path) 
     """
     if "{test}" not in pattern:
         raise ValueError(
-            f"appsync_record = {pattern!r} must contain {{test}}, or every test would "
-            "overwrite the same file"
+            f"{pattern!r} must contain {{test}}, or every test would overwrite the same file"
         )
     name = _UNSAFE.sub("_", nodeid).strip("_") or "test"
     path = rootdir / pattern.replace("{test}", name)

@@ -183,3 +183,6 @@ class RecordListener(Protocol):
 
     def on_fault(self, action: str, fault: object, target: object) -> None:
         """A fault was installed (``inject``), removed (``remove``) or all cleared."""
+
+    def close(self) -> None:
+        """The server stopped (called once its shutdown closes are recorded)."""

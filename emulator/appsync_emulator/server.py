@@ -234,9 +234,8 @@ class Emulator:
 
     async def _stop_recording(self, app: web.Application) -> None:
         """A recording ends with its server (after the shutdown closes are recorded)."""
-        close = getattr(self.recorder.listener, "close", None)
-        if close is not None:
-            close()
+        if self.recorder.listener is not None:
+            self.recorder.listener.close()
 
     async def _on_shutdown(self, app: web.Application) -> None:
         """Close every socket with 1001 so that cleanup is immediate

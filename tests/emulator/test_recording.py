@@ -450,3 +450,15 @@ def test_appsync_record_ini_option_records_each_test(pytester: pytest.Pytester) 
     frames = [r["type"] for r in records if r["record"] == "frame" and r["dir"] == "out"]
     assert "data" in frames
     assert records[-1]["record"] == "end"
+
+
+def test_appsync_record_without_the_placeholder_fails_in_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    """A pattern without {test} fails the test with one line naming the option."""
+    pytester.makeini("[pytest]\nappsync_record = same.jsonl\n")
+    pytester.makepyfile(test_user="def test_one(appsync_server):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*appsync_record: 'same.jsonl' must contain {test}*"])
+    assert "Traceback" not in result.stdout.str()
