@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -45,6 +46,13 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long an expected client frame may take before it is a mismatch (default 10)",
     )
     parser.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="PATH",
+        help="write http_endpoint, realtime_endpoint, api_key and port as JSON to PATH "
+        "once listening",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -77,18 +85,37 @@ def replay_command(args: argparse.Namespace) -> int:
         print(f"appsync-emulator replay: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_replay(replayer))
+        return asyncio.run(_replay(replayer, args.ready_file))
     except KeyboardInterrupt:
         return 130
 
 
-async def _replay(replayer: Replayer) -> int:
+async def _replay(replayer: Replayer, ready_file: Path | None) -> int:
+    from .cli import write_ready_file
+
     try:
         await replayer.start()
     except OSError as exc:
         print(f"appsync-emulator replay: cannot listen on {replayer.host}: {exc}", file=sys.stderr)
         return 1
     try:
+        if ready_file is not None:
+            info = {
+                "http_endpoint": replayer.http_endpoint,
+                "realtime_endpoint": replayer.realtime_endpoint,
+                "api_key": replayer.api_key,
+                "port": replayer.port,
+                "pid": os.getpid(),
+            }
+            try:
+                write_ready_file(ready_file, info)
+            except OSError as exc:
+                print(
+                    f"appsync-emulator replay: cannot write --ready-file {ready_file}: "
+                    f"{exc.strerror or exc}",
+                    file=sys.stderr,
+                )
+                return 2
         print(
             f"Replaying {replayer.path.name} at speed {replayer.speed:g}\n"
             f"  HTTP publish : {replayer.http_endpoint}\n"
@@ -96,19 +123,30 @@ async def _replay(replayer: Replayer) -> int:
             "Connect a client (any credentials); Ctrl+C to stop.",
             flush=True,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        done = loop.create_task(replayer.wait_done(timeout=None))
-        stopped = loop.create_task(stop.wait())
-        await asyncio.wait([done, stopped], return_when=asyncio.FIRST_COMPLETED)
-        for task in (done, stopped):
-            task.cancel()
+        await _until_done_or_signal(replayer)
     finally:
         await replayer.stop()
     print(replayer.report(), flush=True)
     for line in replayer.mismatches:
         print(f"mismatch: {line}", file=sys.stderr)
     return 1 if replayer.mismatches else 0
+
+
+async def _until_done_or_signal(replayer: Replayer) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    done = loop.create_task(replayer.wait_done(timeout=None))
+    stopped = loop.create_task(stop.wait())
+    try:
+        await asyncio.wait([done, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (done, stopped):
+            task.cancel()
+        await asyncio.wait([done, stopped])
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -401,19 +401,21 @@ def test_cli_records_then_replays_a_session(tmp_path: Path) -> None:
     assert server.returncode == 0
     _, records = load_recording(recording)
     assert records[-1]["record"] == "end"
+    replay_ready = tmp_path / "replay-ready.json"
+    options = ["--port", "0", "--speed", "2", "--ready-file", str(replay_ready)]
     replay = subprocess.Popen(
-        [sys.executable, "-m", "appsync_emulator", "replay", str(recording), "--port", "0"],
+        [sys.executable, "-m", "appsync_emulator", "replay", str(recording), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
     try:
-        assert replay.stdout is not None
-        lines = [replay.stdout.readline() for _ in range(3)]
-        realtime = lines[2].split(":", 1)[1].strip()
-        http = lines[1].split(":", 1)[1].strip()
-        replayed = asyncio.run(_cli_session(realtime, http, "da2-any"))
+        _wait_for(replay_ready.exists, replay, "replay ready file")
+        info = json.loads(replay_ready.read_text())
+        replayed = asyncio.run(
+            _cli_session(info["realtime_endpoint"], info["http_endpoint"], info["api_key"])
+        )
         out, err = replay.communicate(timeout=30)
     finally:
         if replay.poll() is None:
