@@ -557,7 +557,7 @@ def record_test(server: EmulatorHost, pattern: str, nodeid: str, rootdir: Path) 
     ``{test}`` in the pattern is the test's node id made safe for a file name
     (``tests/test_chat.py::test_send[x]`` gives ``tests_test_chat.py_test_send_x_``); a
     relative path is relative to ``rootdir``; missing folders are created.  The recording
-    ends when the server stops.
+    ends when the server stops, or when the next test records the same (shared) server.
 
     Raises:
         ValueError: the pattern has no ``{test}`` (every test would overwrite one file).
@@ -569,6 +569,9 @@ def record_test(server: EmulatorHost, pattern: str, nodeid: str, rootdir: Path) 
     name = _UNSAFE.sub("_", nodeid).strip("_") or "test"
     path = rootdir / pattern.replace("{test}", name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    previous = server.emulator.recorder.listener
+    if isinstance(previous, RecordingFile):
+        previous.close()  # a server shared by several tests: the last test's file ends here
     return start_recording(server, path)
 
 

@@ -464,3 +464,18 @@ def test_appsync_record_without_the_placeholder_fails_in_one_line(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*appsync_record: 'same.jsonl' must contain {test}*"])
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.asyncio
+async def test_record_test_on_a_shared_server_starts_one_file_per_test(tmp_path: Path) -> None:
+    """A server shared by two tests: the second test's recording ends the first's."""
+    async with EmulatorServer(fast_config()) as server:
+        first = record_test(server, "rec/{test}.jsonl", "t.py::test_one", tmp_path)
+        await _session(server)
+        second = record_test(server, "rec/{test}.jsonl", "t.py::test_two", tmp_path)
+        assert first.closed
+        assert not second.closed
+    assert second.closed
+    for name in ("t.py_test_one.jsonl", "t.py_test_two.jsonl"):
+        _, records = load_recording(tmp_path / "rec" / name)
+        assert records[-1]["record"] == "end"
