@@ -48,6 +48,7 @@ from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS
 
 from .http_publish import CORS_HEADERS
 from .recording_file import load_recording
+from .ws_connection import CLOSE_TIMEOUT
 
 __all__ = [
     "LOG_REPLAY",
@@ -184,10 +185,14 @@ class Replayer:
         if not (isinstance(input_timeout, int | float) and input_timeout > 0):
             raise ValueError(f"input_timeout must be a positive number, got {input_timeout!r}")
         self.path = Path(recording)
+        """The recording played."""
         self.header, records = load_recording(self.path)
         self.speed = float(speed)
+        """Recorded delays are divided by this."""
         self.host = host
+        """The address bound."""
         self.input_timeout = float(input_timeout)
+        """Seconds an expected client frame may take before it is a mismatch."""
         self.mismatches: list[str] = []
         """Every mismatch so far, one line each."""
         self.frames_sent = 0
@@ -284,6 +289,9 @@ class Replayer:
     async def start(self) -> Self:
         """Bind and serve.
 
+        Cancelling it leaves nothing listening; it has no timeout of its own (binding
+        is immediate).
+
         Raises:
             RuntimeError: already started.
             OSError: the address cannot be bound.
@@ -318,7 +326,11 @@ class Replayer:
         return self
 
     async def stop(self) -> None:
-        """Stop serving (open connections are closed with 1001).  Idempotent."""
+        """Stop serving (open connections are closed with 1001).  Idempotent.
+
+        Bounded: each close waits at most ``CLOSE_TIMEOUT`` (2 s) for the client's
+        answer, and requests still running get one second.
+        """
         runner, self._runner = self._runner, None
         for task in list(self._tasks):
             task.cancel()
@@ -506,7 +518,9 @@ class Replayer:
             for p in value.split(",")
         ]
         protocols = (PROTOCOL_EVENTS,) if PROTOCOL_EVENTS in offered else ()
-        ws = web.WebSocketResponse(protocols=protocols, autoping=True, heartbeat=None)
+        ws = web.WebSocketResponse(
+            protocols=protocols, autoping=True, heartbeat=None, timeout=CLOSE_TIMEOUT
+        )
         try:
             await ws.prepare(request)
         except (ConnectionError, RuntimeError):
