@@ -115,6 +115,7 @@ TEST_EXAMPLES = {
         "how-to/reproduce/broadcast_error_example.py",
         "how-to/reproduce/protocol_error_example.py",
     ),
+    "record-replay": ("how-to/record_replay_example.py",),
 }
 """Example test files by page group (with the modules they import); one pytest process runs all."""
 

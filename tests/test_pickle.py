@@ -66,6 +66,8 @@ EXAMPLES: dict[str, Example] = {
     "LoopScopeError": lambda cls: cls("different loops"),
     "RecorderAssertionError": lambda cls: cls("no publish on 'd/a'"),
     "FaultNotDoneError": lambda cls: cls("DropKeepAlives()", 0, "was not done within 1.0 s"),
+    "RecordingFormatError": lambda cls: cls("rec.jsonl", 3, "frame: missing field 'conn'"),
+    "ReplayMismatchError": lambda cls: cls(["connection 1: unexpected publish frame"]),
     # appsync_emulator.appsync_js
     "EngineFailure": lambda cls: cls("out of memory", memory=True),
     "EngineTimeout": lambda cls: cls("ran past 1.0 s"),

@@ -21,6 +21,12 @@ INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
     ("appsync_handshake_timeout", "string", "", "handshake_timeout of client fixtures"),
     ("appsync_operation_timeout", "string", "", "operation_timeout of client fixtures"),
     ("appsync_target", "string", "", "URL of a running AppSync Events endpoint to test against"),
+    (
+        "appsync_record",
+        "string",
+        "",
+        "record each test's appsync_server traffic to this path ({test}: the test's id)",
+    ),
 )
 """``(name, type, default, help)`` of the ini options the plugin registers."""
 

@@ -7,6 +7,8 @@
     appsync-emulator --demo                   # start, run a short publish/subscribe demo, exit
     appsync-emulator example-config > emulator.toml
     appsync-emulator check-config emulator.toml   # validate (and import handlers), no server
+    appsync-emulator --record session.jsonl       # save the traffic, secrets redacted
+    appsync-emulator replay session.jsonl --speed 2   # play a recording back to a client
 
 The server stops cleanly (exit status 0) on SIGINT or SIGTERM.  A configuration mistake, an
 unwritable ``--ready-file`` or a bad ``--port`` prints one line and exits with status 2;
@@ -41,6 +43,7 @@ from .config import ConfigError, EmulatorConfig
 
 if TYPE_CHECKING:
     from .hosting import EmulatorServer
+    from .recording_file import RecordingFile
 
 __all__ = [
     "DEFAULT_PORT",
@@ -220,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="log verbosity on stderr (debug shows every frame, secrets redacted)",
     )
     parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="save the traffic (connections, frames both ways, HTTP publishes, faults, "
+        "timing) to FILE as JSON lines, secrets redacted; `replay FILE` plays it back",
+    )
+    parser.add_argument(
+        "--record-max-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop recording (one warning) before FILE passes N bytes (default 100 MiB)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="start the emulator, run a short subscribe/publish demo against it, and exit "
@@ -252,6 +269,19 @@ def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     add_token_arguments(token)
     token.set_defaults(handler=token_command)
+    from .replay_cli import add_replay_arguments, replay_command
+
+    replay = subparsers.add_parser(
+        "replay",
+        help="play a recording (--record) back to a client, as the server of that session",
+        description="Serve a recording made with --record: a client connecting gets the "
+        "recorded server frames, reacting to its own frames in order, with the recorded "
+        "timing divided by --speed.  Exits once every recorded connection and HTTP request "
+        "has been played: 0 if the client did what the recording expects, 1 if not "
+        "(each mismatch is printed), 2 for a bad file or option.",
+    )
+    add_replay_arguments(replay)
+    replay.set_defaults(handler=replay_command)
 
 
 def _example_config_command(args: argparse.Namespace) -> int:
@@ -332,6 +362,15 @@ def _serve_command(args: argparse.Namespace) -> int:
     if not 0 <= port <= 65535:
         print(f"appsync-emulator: --port must be 0..65535, got {port}", file=sys.stderr)
         return 2
+    from .recording_file import MIN_MAX_BYTES
+
+    if args.record_max_bytes is not None and args.record_max_bytes < MIN_MAX_BYTES:
+        print(
+            f"appsync-emulator: --record-max-bytes must be at least {MIN_MAX_BYTES}, "
+            f"got {args.record_max_bytes}",
+            file=sys.stderr,
+        )
+        return 2
     if args.ready_file is not None and (problem := _unwritable(args.ready_file)) is not None:
         print(
             f"appsync-emulator: cannot write --ready-file {args.ready_file}: {problem}",
@@ -376,11 +415,32 @@ def warn_if_exposed(host: str) -> bool:
 
 async def _serve(args: argparse.Namespace, config: EmulatorConfig, port: int) -> int:
     from .hosting import EmulatorServer
+    from .recording_file import DEFAULT_MAX_BYTES, start_recording
 
     warn_if_exposed(args.host)
     server = EmulatorServer(
         config, host=args.host, port=port, tls=args.tls, console=not args.no_console
     )
+    recording: RecordingFile | None = None
+    if args.record is not None:
+        try:
+            recording = start_recording(
+                server, args.record, max_bytes=args.record_max_bytes or DEFAULT_MAX_BYTES
+            )
+        except OSError as exc:
+            print(
+                f"appsync-emulator: cannot write --record {args.record}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        return await _serve_started(args, server, port)
+    finally:
+        if recording is not None:
+            recording.close()  # already closed when the server stopped; idempotent
+
+
+async def _serve_started(args: argparse.Namespace, server: EmulatorServer, port: int) -> int:
     try:
         await server.start()
     except OSError as exc:

@@ -153,7 +153,15 @@ def appsync_server(
 
     options = merge_markers(request.node.iter_markers("appsync"))
     options.pop("client", None)
-    return appsync_server_factory(**options)
+    server = appsync_server_factory(**options)
+    if pattern := request.config.getini("appsync_record"):
+        from .recording_file import record_test
+
+        try:
+            record_test(server, pattern, request.node.nodeid, request.config.rootpath)
+        except (ValueError, OSError) as exc:
+            pytest.fail(f"appsync_record: {exc}", pytrace=False)
+    return server
 
 
 @pytest.fixture

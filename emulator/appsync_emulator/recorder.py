@@ -39,6 +39,7 @@ from .records import (
     ErrorRecord as ErrorRecord,
     FrameRecord as FrameRecord,
     PublishRecord as PublishRecord,
+    RecordListener,
     SubscriptionRecord as SubscriptionRecord,
 )
 from .verify.base import Identity
@@ -105,6 +106,9 @@ class Recorder(RecorderChecks):
         self._version = 0
         self._waiters: list[_Waiter] = []
         self._blocking = 0
+        self.listener: RecordListener | None = None
+        """Told of connections, frames and closes as they are recorded (a recording
+        file's hook); ``None`` (the default) costs one check per record."""
 
     # --- writing (server side) ----------------------------------------------------------
 
@@ -145,6 +149,8 @@ class Recorder(RecorderChecks):
             self._opened_total += 1
             self._trim_connections()
             self._changed()
+        if self.listener is not None:
+            self.listener.on_connection(info)
 
     def _trim_connections(self) -> None:
         while len(self._connections) > self.limit:
@@ -156,7 +162,16 @@ class Recorder(RecorderChecks):
             else:
                 return
 
-    def record_close(self, connection_id: str, code: int | None, reason: str | None) -> None:
+    def record_close(
+        self,
+        connection_id: str,
+        code: int | None,
+        reason: str | None,
+        *,
+        by_server: bool | None = None,
+    ) -> None:
+        if self.listener is not None:
+            self.listener.on_close(connection_id, code, reason, by_server)
         with self._lock:
             info = self._connections.get(connection_id)
             if info is not None and info.open:
@@ -228,6 +243,8 @@ class Recorder(RecorderChecks):
         frame_type: str | None = None,
         frame_id: str | None = None,
     ) -> None:
+        if self.listener is not None:
+            self.listener.on_frame(connection_id, direction, data, frame_type)
         now = real_time()
         with self._lock:
             if direction == "sent":
@@ -254,6 +271,8 @@ class Recorder(RecorderChecks):
         someone reads them.
         """
         batch = (connection_id, real_time(), [f for f in frames if f[0] is not None])
+        if self.listener is not None:
+            self.listener.on_sent(connection_id, batch[2])
         with self._lock:
             self._append_sent(batch)
             if self._waiters:

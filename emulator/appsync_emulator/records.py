@@ -8,8 +8,9 @@ from the assertions and waits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol.messages import FailedEvent
@@ -23,6 +24,7 @@ __all__ = [
     "ErrorRecord",
     "FrameRecord",
     "PublishRecord",
+    "RecordListener",
     "SubscriptionRecord",
 ]
 
@@ -136,3 +138,51 @@ class ErrorRecord:
         who = f" on {self.connection_id}" if self.connection_id else ""
         op = f" id={self.id}" if self.id else ""
         return f"{where}{who}{op}: " + "; ".join(str(e) for e in self.errors)
+
+
+class RecordListener(Protocol):
+    """Told of the traffic as the recorder sees it: the hook of a recording file.
+
+    Set one as ``recorder.listener``
+    (:class:`~appsync_emulator.recording_file.RecordingFile` does).  Every method is
+    called on the server's event loop, after the recorder stored the record; it must be
+    quick and must not raise.
+    """
+
+    def on_connection(self, info: ConnectionInfo) -> None:
+        """A WebSocket connection opened (upgraded)."""
+
+    def on_close(
+        self, connection_id: str, code: int | None, reason: str | None, by_server: bool | None
+    ) -> None:
+        """A WebSocket connection ended (``by_server``: the server sent the close)."""
+
+    def on_frame(
+        self, connection_id: str, direction: Direction, data: str | bytes, frame_type: str | None
+    ) -> None:
+        """One frame received (or sent, by the few callers of ``record_frame``)."""
+
+    def on_sent(
+        self,
+        connection_id: str,
+        frames: Sequence[tuple[str | bytes | None, str | None, str | None, Any]],
+    ) -> None:
+        """A batch of frames about to be written: ``(text, frame type, frame id, _)``."""
+
+    def on_http(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        status: int,
+        response: str | None,
+        duration: float,
+    ) -> None:
+        """An HTTP request to ``/event`` (or a refused upgrade) and its answer."""
+
+    def on_fault(self, action: str, fault: object, target: object) -> None:
+        """A fault was installed (``inject``), removed (``remove``) or all cleared."""
+
+    def close(self) -> None:
+        """The server stopped (called once its shutdown closes are recorded)."""

@@ -58,6 +58,7 @@ from .http_publish import CORS_HEADERS
 from .issuer import LocalIssuer, routes as issuer_routes
 from .operations import Operations
 from .recorder import Recorder
+from .recording_file import recording_middleware
 from .verify import AuthPolicy, AuthRequest, Identity, build_policy
 from .ws import MAX_FRAME_MARGIN
 from .ws_connection import CLOSE_TIMEOUT, WebSocketConnection
@@ -127,11 +128,15 @@ class Emulator:
 
     def build_app(self) -> web.Application:
         """The aiohttp application (routes, size limit, shutdown hook)."""
-        app = web.Application(client_max_size=self.config.limits.max_request_bytes + 1)
+        app = web.Application(
+            client_max_size=self.config.limits.max_request_bytes + 1,
+            middlewares=[recording_middleware(self.recorder)],
+        )
         app.add_routes(self.route_table())
         app.add_routes([web.route("*", "/{tail:.*}", self._not_found)])
         app.on_shutdown.append(self._on_shutdown)
         app.on_shutdown.append(self.console.shutdown)
+        app.on_cleanup.append(self._stop_recording)
         return app
 
     # --- errors ---------------------------------------------------------------------------
@@ -177,6 +182,8 @@ class Emulator:
         ``listener`` is told how far the fault got (see :class:`.faults.FaultListener`).
         """
         key = self.plan.add(fault, target, listener)
+        if self.recorder.listener is not None:
+            self.recorder.listener.on_fault("inject", fault, target)
         if fault.one_shot:
             for conn in list(self.connections.values()):
                 if self.plan.matches(target, conn.info):
@@ -188,9 +195,13 @@ class Emulator:
 
     def remove_fault(self, key: int) -> None:
         if self.plan.remove(key):
+            if self.recorder.listener is not None:
+                self.recorder.listener.on_fault("remove", None, key)
             self.refresh_flow()
 
     def clear_faults(self) -> None:
+        if self.recorder.listener is not None:
+            self.recorder.listener.on_fault("clear", None, None)
         self.plan.clear()
         self.refresh_flow()
 
@@ -225,6 +236,11 @@ class Emulator:
 
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
         return await ws.handle_realtime(self, request)
+
+    async def _stop_recording(self, app: web.Application) -> None:
+        """A recording ends with its server (after the shutdown closes are recorded)."""
+        if self.recorder.listener is not None:
+            self.recorder.listener.close()
 
     async def _on_shutdown(self, app: web.Application) -> None:
         """Close every socket with 1001 so that cleanup is immediate

@@ -153,6 +153,7 @@ class WebSocketConnection:
             await self._finish()
 
     async def _finish(self) -> None:
+        by_server = self.closing or self.outbound.close_sent is not None  # closed or aborted
         self.closing = True
         self.outbound.closed = True
         with contextlib.suppress(LocalProtocolError):
@@ -175,7 +176,7 @@ class WebSocketConnection:
         else:
             code, reason = self.ws.close_code, ""
         self.info = replace(self.info, closed_at=real_time(), close_code=code, close_reason=reason)
-        self.recorder.record_close(self.id, code, reason)
+        self.recorder.record_close(self.id, code, reason, by_server=by_server)
         self.log.info("= closed (code %s%s)", code, f", {reason}" if reason else "")
         callbacks, self.closed_callbacks = self.closed_callbacks, []
         for callback in callbacks:
