@@ -460,3 +460,42 @@ async def test_handler_configs_code_for_one_operation_only() -> None:
 def test_python_handler_and_code_for_the_same_operation_are_refused() -> None:
     with pytest.raises(ConfigError, match="keep one"):
         NamespaceConfig(name="x", on_publish=lambda ctx: None, code_handlers=FILTERING)
+
+
+# --- the command line: one line, status 2 -----------------------------------------------------
+
+
+def _config_file(tmp_path: Path, code: str) -> Path:
+    (tmp_path / "handlers").mkdir()
+    (tmp_path / "handlers" / "chat.js").write_text(code)
+    path = tmp_path / "emu.toml"
+    path.write_text('[[namespaces]]\nname = "chat"\ncodeHandlersFile = "handlers/chat.js"\n')
+    return path
+
+
+def test_check_config_reports_a_syntax_error_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from appsync_emulator.cli import main
+
+    path = _config_file(tmp_path, "export function onPublish(ctx) {\n  return [\n}\n")
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    expected = f"emu.toml: namespaces[0].codeHandlersFile: {tmp_path / 'handlers' / 'chat.js'}:"
+    assert err.startswith(expected), err
+
+
+def test_serve_reports_an_engine_load_error_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error only V8 finds (a redeclared name) fails the start: status 2, one line."""
+    from appsync_emulator.cli import main
+
+    code = "let x = 1\nlet x = 2\nexport const onPublish = (ctx) => ctx.events\n"
+    path = _config_file(tmp_path, code)
+    assert main(["--config", str(path), "--port", "0", "--no-console"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("appsync-emulator: invalid configuration: namespace 'chat': "), err
+    assert "chat.js:2:" in err
+    assert "SyntaxError" in err
