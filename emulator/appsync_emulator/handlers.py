@@ -15,7 +15,7 @@ the typed outcomes of :mod:`~appsync_emulator.handler_contract`, which
 
 The third kind is a local extension, described below.
 
-EMULATOR-CHOICE (docs: emulator-fidelity.rst, "Handlers are Python, not APPSYNC_JS"):
+EMULATOR-CHOICE (docs: emulator-fidelity.rst, "Python handlers (a local extension)"):
 a handler is a Python callable (or ``"module:function"``) registered on a
 :class:`~appsync_emulator.config.NamespaceConfig`.  It receives a :class:`HandlerContext`
 modelled on the APPSYNC_JS ``ctx`` (docs: protocol.rst, "The context"), may be sync or
