@@ -1,7 +1,8 @@
 """Per-invocation cost of APPSYNC_JS handlers against Python callables doing the same.
 
 Run: ``python benchmarks/handlers_js.py [--calls N] [--rounds R] [--quick] [--json PATH]``.
-Four cases, each called ``N`` times per round from one asyncio coroutine, the cases alternating round by
+Four cases, each called ``N`` times per round from one asyncio coroutine, the cases
+alternating round by
 round so that machine load hits them alike:
 
 * ``js trivial``: ``export const onPublish = (ctx) => ctx.events``;
