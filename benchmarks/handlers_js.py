@@ -2,8 +2,7 @@
 
 Run: ``python benchmarks/handlers_js.py [--calls N] [--rounds R] [--quick] [--json PATH]``.
 Four cases, each called ``N`` times per round from one asyncio coroutine, the cases
-alternating round by
-round so that machine load hits them alike:
+alternating round by round so that machine load hits them alike:
 
 * ``js trivial``: ``export const onPublish = (ctx) => ctx.events``;
 * ``js transform``: the developer guide's transforming example (upper-case the message,
