@@ -164,3 +164,24 @@ def test_python_users_get_the_same_checks() -> None:
                 DataSourceConfig(name="f", function=print),
             )
         )
+
+
+def test_start_up_checks_name_the_key() -> None:
+    """``resolve_references`` (run by the command line) imports Lambdas and checks code."""
+    from appsync_emulator.config_schema import resolve_references
+
+    bad_lambda = config_from_mapping(
+        {"dataSources": [{"name": "f", "lambdaConfig": {"lambdaFunctionArn": "no_such_mod:f"}}]}
+    )
+    with pytest.raises(ConfigError) as info:
+        resolve_references(bad_lambda, source="emu.toml")
+    assert str(info.value).startswith(
+        "emu.toml: dataSources[0].lambdaConfig.lambdaFunctionArn: Lambda function 'no_such_mod:f'"
+    )
+    pytest.importorskip("tree_sitter_javascript")
+    bad_code = config_from_mapping(
+        {"namespaces": [{"name": "a", "codeHandlers": "export function onPublish(ctx) {\n"}]}
+    )
+    with pytest.raises(ConfigError) as info:
+        resolve_references(bad_code, source="emu.toml")
+    assert str(info.value).startswith("emu.toml: namespaces[0].codeHandlers: a.codeHandlers.js:")

@@ -499,3 +499,17 @@ def test_serve_reports_an_engine_load_error_in_one_line(
     assert err.startswith("appsync-emulator: invalid configuration: namespace 'chat': "), err
     assert "chat.js:2:" in err
     assert "SyntaxError" in err
+
+
+@pytest.mark.asyncio
+async def test_a_failed_start_closes_what_it_had_loaded() -> None:
+    """The first namespace loads, the second does not: the engines are closed again."""
+    from appsync_emulator.handler_runtime import HandlerRuntime
+
+    config = fast_config(namespaces=(_ns("good", FILTERING), _ns("bad", "export const = 1\n")))
+    runtime = HandlerRuntime(config)
+    with pytest.raises(HandlerLoadError, match=r"namespace 'bad': bad\.codeHandlers\.js:1:"):
+        await runtime.start()
+    assert runtime.js is None
+    assert runtime.runners("good").on_publish is None
+    await runtime.aclose()  # idempotent
