@@ -36,7 +36,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appsync_events import JSONValue
 
@@ -47,7 +47,14 @@ from .handler_contract import PublishOutcome, SubscribeOutcome
 if TYPE_CHECKING:
     from .appsync_js import JsHandlers, JsRuntime, ReloadingJsHandlers
 
-__all__ = ["HandlerLoadError", "HandlerRuntime", "NamespaceRunners", "Runner"]
+__all__ = [
+    "HandlerLoadError",
+    "HandlerRuntime",
+    "NamespaceRunners",
+    "Runner",
+    "check_code",
+    "code_error_line",
+]
 
 log = logging.getLogger("appsync_emulator.handlers")
 
@@ -144,7 +151,6 @@ class HandlerRuntime:
 
     async def _load_code(self, ns: NamespaceConfig) -> JsHandlers | ReloadingJsHandlers:
         from .appsync_js import JsCodeError, JsHandlers, JsRuntime, ReloadingJsHandlers
-        from .config_schema import code_error_line
 
         where = f"namespace {ns.name!r}"
         try:
@@ -211,3 +217,47 @@ class HandlerRuntime:
                 handlers.close()
             if js is not None:
                 await js.aclose()
+
+
+# --- checking code without an engine (check-config) ----------------------------------------
+
+
+def check_code(config: EmulatorConfig, *, source: str | None = None) -> None:
+    """Parse every namespace's APPSYNC_JS code and enforce the runtime's restrictions.
+
+    The engine compiles the code again when the server starts; this check runs without
+    one (``check-config``) and names the user's key.
+
+    Raises:
+        ConfigError: one line: the key, then ``file:line:column: problem [rule]`` for the
+            first problem (and how many more there are), or how to install the engine.
+    """
+    from .appsync_js import JsCodeError, compile_module
+
+    prefix = f"{source}: " if source else ""
+    for i, ns in enumerate(config.namespaces):
+        if not ns.has_code:
+            continue
+        key = "codeHandlersFile" if ns.code_handlers_file is not None else "codeHandlers"
+        where = f"{prefix}namespaces[{i}].{key}"
+        try:
+            if ns.code_handlers_file is not None:
+                filename = str(ns.code_handlers_file)
+                code = Path(ns.code_handlers_file).read_text(encoding="utf-8")
+            else:
+                filename, code = f"{ns.name}.codeHandlers.js", ns.code_handlers or ""
+            compile_module(code, filename)
+        except JsCodeError as exc:
+            raise ConfigError(f"{where}: {code_error_line(exc)}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read the file: {exc}") from None
+        except ImportError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+def code_error_line(exc: Any) -> str:
+    """One line for a :class:`~appsync_emulator.appsync_js.JsCodeError`: its first problem."""
+    errors = exc.errors
+    line = errors[0].format(exc.filename) if errors else str(exc)
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return " ".join(line.split()) + more
