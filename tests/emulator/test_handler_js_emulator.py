@@ -513,3 +513,24 @@ async def test_a_failed_start_closes_what_it_had_loaded() -> None:
     assert runtime.js is None
     assert runtime.runners("good").on_publish is None
     await runtime.aclose()  # idempotent
+
+
+@pytest.mark.asyncio
+async def test_console_output_reaches_the_log_with_namespace_and_channel(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = (
+        "export function onPublish(ctx) {\n"
+        "  console.log('got', ctx.events.length)\n"
+        "  console.error('careful')\n"
+        "  return ctx.events\n"
+        "}\n"
+    )
+    caplog.set_level("INFO", logger="appsync_emulator.handlers.js")
+    async with EmulatorServer(fast_config(namespaces=(_ns("logs", code),))) as server:
+        status, _ = await _http_publish(server, "/logs/a/b", [{"x": 1}, {"x": 2}])
+        assert status == 200
+        server.check()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if "[logs " in r.getMessage()]
+    assert ("INFO", "[logs /logs/a/b onPublish] got 2") in lines
+    assert ("ERROR", "[logs /logs/a/b onPublish] careful") in lines
