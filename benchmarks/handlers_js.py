@@ -1,8 +1,8 @@
 """Per-invocation cost of APPSYNC_JS handlers against Python callables doing the same.
 
-Run: ``python benchmarks/handlers_js.py [--calls N] [--rounds R]``.  Four cases, each
-called ``N`` times per round from one asyncio coroutine, the cases alternating round by
-round so that machine load hits them alike:
+Run: ``python benchmarks/handlers_js.py [--calls N] [--rounds R] [--quick] [--json PATH]``.
+Four cases, each called ``N`` times per round from one asyncio coroutine, the cases
+alternating round by round so that machine load hits them alike:
 
 * ``js trivial``: ``export const onPublish = (ctx) => ctx.events``;
 * ``js transform``: the developer guide's transforming example (upper-case the message,
@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from appsync_emulator.appsync_js import JsHandlers, JsLimits
 from appsync_emulator.handler_contract import (
@@ -107,7 +109,7 @@ async def round_us(call: Callable[[], Awaitable[PublishOutcome]], calls: int) ->
     return (time.perf_counter() - start) / calls * 1e6
 
 
-async def run(calls: int, rounds: int) -> None:
+async def run(calls: int, rounds: int) -> list[dict[str, object]]:
     limits = JsLimits(invoke_timeout=5.0, engines=1)
     started = time.perf_counter()
     trivial = JsHandlers.load(TRIVIAL_JS, filename="trivial.js", limits=limits)
@@ -137,17 +139,46 @@ async def run(calls: int, rounds: int) -> None:
     for name, values in results.items():
         medians[name] = statistics.median(values)
         print(f"{name:<14}{medians[name]:>10.0f}{min(values):>10.0f}{max(values):>10.0f}")
+    rows: list[dict[str, object]] = []
     for kind in ("trivial", "transform"):
         ratio = medians[f"js {kind}"] / medians[f"py {kind}"]
         print(f"js/py {kind}: {ratio:.2f}x")
+        per_round = [
+            js / py for js, py in zip(results[f"js {kind}"], results[f"py {kind}"], strict=True)
+        ]
+        ours = medians[f"js {kind}"]
+        rows.append(
+            {
+                "benchmark": "handlers_js",
+                "case": f"{kind} onPublish, 5 events",
+                "metric": "time per invocation",
+                "unit": "us",
+                "ours": ours,
+                "baseline": medians[f"py {kind}"],
+                "baseline_name": "a Python callable doing the same work (asyncio.to_thread)",
+                "ratio": statistics.median(per_round),
+                "ratio_min": min(per_round),
+                "ratio_max": max(per_round),
+                "higher_is_better": False,
+                "target": "< 1000 us" if kind == "trivial" else None,
+                "met": ours < 1000 if kind == "trivial" else None,
+            }
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=500, help="calls per case per round")
-    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds")
+    parser.add_argument("--calls", type=int, default=None, help="calls per case per round")
+    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds")
+    parser.add_argument("--quick", action="store_true", help="a short run (seconds)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the rows as JSON")
     args = parser.parse_args()
-    asyncio.run(run(args.calls, args.rounds))
+    calls = args.calls or (200 if args.quick else 500)
+    rounds = args.rounds or (3 if args.quick else 7)
+    rows = asyncio.run(run(calls, rounds))
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -106,6 +106,10 @@ TEST_EXAMPLES = {
         "how-to/lambda_authorizer_example.py",
         "how-to/tls_example.py",
         "how-to/handlers_example.py",
+        "how-to/appsync_js_example.py",
+        "how-to/chat_handlers.js",
+        "how-to/powertools_example.py",
+        "how-to/powertools_lambda_example.py",
     ),
     "reproduce": (
         "how-to/reproduce/connection_refused_example.py",
@@ -137,7 +141,7 @@ OTHER_EXAMPLES = ("tutorials/pubsub_example.py", "how-to/tls_client_example.py")
 
 def test_docs_every_example_is_run() -> None:
     """Each ``*_example.py`` under docs/ is run by a test in this module."""
-    run = {name for files in TEST_EXAMPLES.values() for name in files}
+    run = {name for files in TEST_EXAMPLES.values() for name in files if name.endswith(".py")}
     run |= {*SCRIPT_EXAMPLES, *OTHER_EXAMPLES}
     found = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*_example.py")}
     assert found == run

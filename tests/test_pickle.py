@@ -60,6 +60,7 @@ EXAMPLES: dict[str, Example] = {
     "Unauthorized": lambda cls: cls("go away"),
     "HandlerError": lambda cls: cls("no", "CustomError"),
     "HandlerFailure": lambda cls: cls("onPublish raised"),
+    "HandlerLoadError": lambda cls: cls("namespace 'chat': chat.js:1:1: SyntaxError"),
     "HandlerRejection": lambda cls: cls([DETAIL, OTHER], status=403),
     "Rejection": lambda cls: cls([DETAIL], status=401),
     "AuthFailure": lambda cls: cls([DETAIL], status=403),

@@ -54,6 +54,7 @@ __all__ = [
     "add_subcommands",
     "build_parser",
     "example_authorizer",
+    "example_lambda",
     "main",
     "ready_info",
     "run_demo",
@@ -104,7 +105,7 @@ strictAwsEscaping = false       # IAM over WebSocket: accept only the HTML-escap
 customDomains = []              # IAM: signed hosts accepted besides the emulator's HTTP host
 failedEventCode = "EventProcessingError"   # `code` of failed[] entries set by a handler
 recordLimit = 10000             # entries the recorder keeps per list
-handlerTimeoutSeconds = 10      # seconds an async on_publish/on_subscribe handler may run
+handlerTimeoutSeconds = 10      # seconds a Python handler or a direct Lambda may run
 # tokenKeyFile = "emulator-token-key.pem"  # keep the local JWT issuer's key across runs
 
 # API keys: plain strings, or tables with an expiry (an expired key is refused).
@@ -142,17 +143,40 @@ connectionAuthModes = [{ authType = "API_KEY" }, { authType = "AWS_IAM" }]
 defaultPublishAuthModes = [{ authType = "API_KEY" }, { authType = "AWS_IAM" }]
 defaultSubscribeAuthModes = [{ authType = "API_KEY" }, { authType = "AMAZON_COGNITO_USER_POOLS" }]
 
+# APPSYNC_JS handlers (codeHandlers): the limits of one invocation, and how many run at once.
+[jsRuntime]
+invokeTimeoutSeconds = 1.0
+memoryLimitMiB = 64
+engines = 2
+
+# Lambda data sources for DIRECT handlers.  lambdaFunctionArn names a local Python Lambda
+# handler "module:function", called as handler(event, context) and imported at start-up.
+[[dataSources]]
+name = "example_lambda"
+type = "AWS_LAMBDA"
+description = "accepts every subscription"
+lambdaConfig = { lambdaFunctionArn = "appsync_emulator.cli:example_lambda" }
+
 [[namespaces]]
 name = "default"
+# Handlers may also be Python callables "module:function" taking an APPSYNC_JS-like ctx
+# (a local extension), imported at start-up from the current folder.
+# onPublish = "my_handlers:on_publish"
+# onSubscribe = "my_handlers:on_subscribe"
 
 [[namespaces]]
 name = "chat"
 publishAuthModes = [{ authType = "AMAZON_COGNITO_USER_POOLS" }, { authType = "AWS_LAMBDA" }]
 subscribeAuthModes = [{ authType = "API_KEY" }, { authType = "OPENID_CONNECT" }]
-# Handlers are Python callables "module:function" taking the APPSYNC_JS-like ctx, imported at
-# start-up from the current folder.
-# onPublish = "my_handlers:on_publish"
-# onSubscribe = "my_handlers:on_subscribe"
+# APPSYNC_JS code, as in ChannelNamespace.codeHandlers; or the code's file, relative to this
+# file and reloaded when it changes:
+# codeHandlersFile = "handlers/chat.js"
+codeHandlers = '''
+export function onPublish(ctx) {
+  return ctx.events.filter((event) => event.payload.text !== "spam")
+}
+'''
+handlerConfigs = { onPublish = { behavior = "CODE" }, onSubscribe = { behavior = "DIRECT", integration = { dataSourceName = "example_lambda", lambdaConfig = { invokeType = "REQUEST_RESPONSE" } } } }
 
 [limits]
 max_events_per_publish = 5
@@ -168,6 +192,14 @@ body_timeout = 10.0                   # seconds a POST /event body may take to a
 max_sockets = 11000                   # open sockets of any kind before new ones get 429
 """  # noqa: E501 - TOML inline tables cannot span lines
 """A configuration file using every key of :class:`appsync_emulator.config_schema.ConfigFile`."""
+
+
+def example_lambda(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    """The Lambda data source of :data:`EXAMPLE_CONFIG`: accepts subscriptions, forwards
+    events."""
+    if event["info"]["operation"] == "SUBSCRIBE":
+        return None
+    return {"events": event["events"]}
 
 
 def example_authorizer(event: dict[str, Any]) -> dict[str, Any]:

@@ -19,13 +19,22 @@ from typing import Any, Final
 from appsync_events.protocol import limits as _limits
 from appsync_events.protocol.channels import validate_namespace
 
+from .appsync_js.engine import JsLimits
+from .direct_lambda import InvokeType
+
 __all__ = [
     "resolve_callable",
     "ApiKeyConfig",
     "AuthType",
     "CognitoConfig",
     "ConfigError",
+    "DataSourceConfig",
     "EmulatorConfig",
+    "HandlerBehavior",
+    "HandlerConfig",
+    "HandlerConfigs",
+    "InvokeType",
+    "JsLimits",
     "IamCredentials",
     "LambdaAuthorizerConfig",
     "Limits",
@@ -121,15 +130,113 @@ class LambdaAuthorizerConfig:
 HandlerRef = str | Callable[..., Any]
 
 
+class HandlerBehavior(enum.StrEnum):
+    """``HandlerConfig.behavior`` (AWS AppSync API Reference, "HandlerConfig")."""
+
+    CODE = "CODE"
+    """Run the namespace's APPSYNC_JS ``codeHandlers``."""
+    DIRECT = "DIRECT"
+    """Invoke a Lambda data source directly (no handler code)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandlerConfig:
+    """How one operation is handled: ``handlerConfigs.onPublish`` or ``.onSubscribe``.
+
+    AWS's ``HandlerConfig`` with its ``Integration`` flattened: ``data_source_name`` is
+    ``integration.dataSourceName`` and ``invoke_type`` is
+    ``integration.lambdaConfig.invokeType``.
+    """
+
+    behavior: HandlerBehavior = HandlerBehavior.CODE
+    data_source_name: str | None = None
+    """The Lambda data source a ``DIRECT`` handler invokes (a name in
+    :attr:`EmulatorConfig.data_sources`)."""
+    invoke_type: InvokeType = InvokeType.REQUEST_RESPONSE
+    """``REQUEST_RESPONSE`` (the answer decides) or ``EVENT`` (fire and forget)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandlerConfigs:
+    """``ChannelNamespace.handlerConfigs``."""
+
+    on_publish: HandlerConfig | None = None
+    on_subscribe: HandlerConfig | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSourceConfig:
+    """A Lambda data source (``CreateDataSource`` with ``type = AWS_LAMBDA``).
+
+    LOCAL EXTENSION: the "function" is a local Python Lambda handler, ``handler(event,
+    context)``: a callable, or ``"package.module:function"`` (in a file, the
+    ``lambdaConfig.lambdaFunctionArn`` key holds it).
+    """
+
+    name: str
+    function: str | Callable[..., Any]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NamespaceConfig:
-    """A channel namespace; ``None`` auth modes mean the API defaults apply."""
+    """A channel namespace; ``None`` auth modes mean the API defaults apply.
+
+    A namespace runs at most one kind of handler per operation: a Python callable
+    (``on_publish``/``on_subscribe``, a local extension), its APPSYNC_JS code
+    (``code_handlers`` or ``code_handlers_file``), or a ``DIRECT`` Lambda data source
+    (``handler_configs``).
+    """
 
     name: str
     publish_auth_modes: tuple[AuthType, ...] | None = None
     subscribe_auth_modes: tuple[AuthType, ...] | None = None
     on_publish: HandlerRef | None = None
     on_subscribe: HandlerRef | None = None
+    code_handlers: str | None = None
+    """APPSYNC_JS source (``ChannelNamespace.codeHandlers``), compiled at start-up."""
+    code_handlers_file: str | Path | None = None
+    """LOCAL EXTENSION: a file holding the APPSYNC_JS source, compiled at start-up and
+    reloaded when it changes."""
+    handler_configs: HandlerConfigs | None = None
+    """``ChannelNamespace.handlerConfigs``: ``CODE`` or ``DIRECT`` per operation."""
+
+    def __post_init__(self) -> None:
+        where = f"namespace {self.name!r}"
+        if self.code_handlers is not None and self.code_handlers_file is not None:
+            raise ConfigError(f"{where}: give code_handlers or code_handlers_file, not both")
+        if self.code_handlers is not None and not self.code_handlers:
+            raise ConfigError(f"{where}: code_handlers is empty")
+        has_code = self.code_handlers is not None or self.code_handlers_file is not None
+        configs = self.handler_configs or HandlerConfigs()
+        for op, python, handler in (
+            ("publish", self.on_publish, configs.on_publish),
+            ("subscribe", self.on_subscribe, configs.on_subscribe),
+        ):
+            what = f"{where}: handler_configs.on_{op}"
+            if handler is None:
+                if python is not None and has_code:
+                    raise ConfigError(
+                        f"{where}: on_{op} (a Python handler) and APPSYNC_JS code both "
+                        f"handle {op}; keep one (or set handler_configs.on_{op})"
+                    )
+                continue
+            if python is not None:
+                raise ConfigError(f"{what}: on_{op} (a Python handler) is also set; keep one")
+            if handler.behavior is HandlerBehavior.DIRECT and handler.data_source_name is None:
+                raise ConfigError(f"{what}: DIRECT needs a data_source_name")
+            if handler.behavior is HandlerBehavior.CODE:
+                if handler.data_source_name is not None:
+                    raise ConfigError(
+                        f"{what}: a CODE handler with a data source (request/response "
+                        "functions) is not emulated; use DIRECT"
+                    )
+                if not has_code:
+                    raise ConfigError(f"{what}: CODE needs code_handlers or code_handlers_file")
+
+    @property
+    def has_code(self) -> bool:
+        """Whether the namespace has APPSYNC_JS code."""
+        return self.code_handlers is not None or self.code_handlers_file is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,8 +352,13 @@ class EmulatorConfig:
     """PEM file holding the local token issuer's RSA key (created when missing); ``None``
     means a fresh in-memory key per server (see :mod:`appsync_emulator.issuer`)."""
     handler_timeout: float = 10.0
-    """Seconds an async ``on_publish``/``on_subscribe`` handler or Lambda authorizer may run
-    before it counts as failed (a blocking sync callable cannot be interrupted)."""
+    """Seconds an async ``on_publish``/``on_subscribe`` handler, a direct Lambda data source
+    or a Lambda authorizer may run before it counts as failed (a blocking sync callable
+    cannot be interrupted)."""
+    data_sources: tuple[DataSourceConfig, ...] = ()
+    """Lambda data sources that ``DIRECT`` namespace handlers invoke."""
+    js_limits: JsLimits = field(default_factory=JsLimits)
+    """Time and memory limits of APPSYNC_JS handler invocations, and the engine count."""
 
     def __post_init__(self) -> None:
         if not self.namespaces:
@@ -267,6 +379,7 @@ class EmulatorConfig:
         _check_number("record_limit", self.record_limit, int)
         if not isinstance(self.limits, Limits):
             raise ConfigError(f"limits: expected a Limits, got {self.limits!r}")
+        self._check_data_sources()
         for name in (
             "connection_auth_modes",
             "default_publish_auth_modes",
@@ -275,6 +388,37 @@ class EmulatorConfig:
             for mode in getattr(self, name):
                 if mode not in self.auth_providers:
                     raise ConfigError(f"{name}: {mode} is not among auth_providers")
+
+    def _check_data_sources(self) -> None:
+        names: set[str] = set()
+        for source in self.data_sources:
+            if source.name in names:
+                raise ConfigError(f"data_sources: {source.name!r} is defined twice")
+            names.add(source.name)
+        for ns in self.namespaces:
+            configs = ns.handler_configs or HandlerConfigs()
+            for op, handler in (
+                ("publish", configs.on_publish),
+                ("subscribe", configs.on_subscribe),
+            ):
+                if handler is not None and handler.data_source_name is not None:
+                    if handler.data_source_name not in names:
+                        known = ", ".join(sorted(names)) or "none"
+                        raise ConfigError(
+                            f"namespace {ns.name!r}: handler_configs.on_{op}: no data source "
+                            f"{handler.data_source_name!r} (defined: {known})"
+                        )
+
+    def data_source(self, name: str) -> DataSourceConfig:
+        """The data source called ``name``.
+
+        Raises:
+            KeyError: there is none.
+        """
+        for source in self.data_sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
 
     @property
     def api_key(self) -> str | None:

@@ -31,7 +31,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -43,14 +43,21 @@ from .config import (
     AuthType,
     CognitoConfig,
     ConfigError,
+    DataSourceConfig,
     EmulatorConfig,
+    HandlerBehavior,
+    HandlerConfig,
+    HandlerConfigs,
     IamCredentials,
+    InvokeType,
+    JsLimits,
     LambdaAuthorizerConfig,
     Limits,
     NamespaceConfig,
     OidcConfig,
     resolve_callable,
 )
+from .handler_runtime import check_code
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -221,12 +228,51 @@ class _EventConfig(_Model):
     defaultSubscribeAuthModes: _ModeList | None = None
 
 
+class _InvokeConfig(_Model):
+    invokeType: Annotated[InvokeType, Field(strict=False)] = InvokeType.REQUEST_RESPONSE
+
+
+class _Integration(_Model):
+    dataSourceName: str
+    lambdaConfig: _InvokeConfig | None = None
+
+
+class _HandlerConfig(_Model):
+    behavior: Annotated[HandlerBehavior, Field(strict=False)]
+    integration: _Integration | None = None
+
+
+class _HandlerConfigs(_Model):
+    onPublish: _HandlerConfig | None = None
+    onSubscribe: _HandlerConfig | None = None
+
+
 class _Namespace(_Model):
     name: str
     publishAuthModes: _ModeList | None = None
     subscribeAuthModes: _ModeList | None = None
     onPublish: _Reference | None = None
     onSubscribe: _Reference | None = None
+    codeHandlers: Annotated[str, Field(min_length=1)] | None = None
+    codeHandlersFile: Annotated[str, Field(min_length=1)] | None = None
+    handlerConfigs: _HandlerConfigs | None = None
+
+
+class _DataSourceLambda(_Model):
+    lambdaFunctionArn: _Reference
+
+
+class _DataSource(_Model):
+    name: Annotated[str, Field(min_length=1)]
+    type: Literal["AWS_LAMBDA"] = "AWS_LAMBDA"
+    description: str = ""
+    lambdaConfig: _DataSourceLambda
+
+
+class _JsRuntime(_Model):
+    invokeTimeoutSeconds: _PositiveFloat | None = None
+    memoryLimitMiB: _Positive | None = None
+    engines: _Positive | None = None
 
 
 class _Limits(_Model):
@@ -268,6 +314,8 @@ class ConfigFile(_Model):
     recordLimit: _Positive | None = None
     handlerTimeoutSeconds: _PositiveFloat | None = None
     tokenKeyFile: str | None = None
+    dataSources: list[_DataSource] | None = None
+    jsRuntime: _JsRuntime | None = None
 
 
 # --- error lines ---------------------------------------------------------------------------
@@ -371,10 +419,13 @@ def _line(error: Mapping[str, Any]) -> str:
             shown = '"..."' if _show(value, loc) == "a string" else json.dumps(value)
             line += f" (write [{shown}] for a list of one)"
         return line
-    if kind == "enum" and not isinstance(value, str):
-        return f"{where}: expected one of {_MODES}, got {_show(value, loc)}"
+    if kind == "literal_error":
+        return f"{where}: expected {_choices(error)}, got {_show(value, loc)}"
     if kind == "enum":
-        return f"{where}: {_show(value, loc)} is not one of {_MODES}"
+        choices = _MODES if loc[-1] == "authType" else _choices(error)
+        if not isinstance(value, str):
+            return f"{where}: expected one of {choices}, got {_show(value, loc)}"
+        return f"{where}: {_show(value, loc)} is not one of {choices}"
     if kind in ("greater_than", "greater_than_equal", "less_than_equal"):
         ctx = {
             k: int(v) if isinstance(v, float) and v.is_integer() else v
@@ -383,6 +434,12 @@ def _line(error: Mapping[str, Any]) -> str:
         bound = {"greater_than": "> {gt}", "greater_than_equal": ">= {ge}"}.get(kind, "<= {le}")
         return f"{where}: must be {bound.format(**ctx)}, got {_show(value, loc)}"
     return f"{where}: {error['msg']}"
+
+
+def _choices(error: Mapping[str, Any]) -> str:
+    """``CODE, DIRECT`` from pydantic's ``"'CODE' or 'DIRECT'"``."""
+    expected = str(error.get("ctx", {}).get("expected", ""))
+    return ", ".join(re.findall(r"'([^']*)'", expected)) or expected
 
 
 def _first_line(exc: ValidationError) -> str:
@@ -404,8 +461,9 @@ def _modes(items: Sequence[_AuthMode]) -> tuple[AuthType, ...]:
 class _Builder:
     """Phase two: what spans several keys, each mistake at the key the user wrote."""
 
-    def __init__(self, data: ConfigFile) -> None:
+    def __init__(self, data: ConfigFile, base_dir: Path | None = None) -> None:
         self.data = data
+        self.base_dir = base_dir
         self.kw: dict[str, Any] = {}
 
     def build(self) -> EmulatorConfig:
@@ -436,6 +494,8 @@ class _Builder:
         if d.limits is not None:
             given = {k: v for k, v in d.limits.model_dump().items() if v is not None}
             self.kw["limits"] = Limits(**given)
+        self._data_sources()
+        self._js_runtime()
         self._namespaces()
         self._auth()
         return EmulatorConfig(**self.kw)
@@ -473,9 +533,110 @@ class _Builder:
                     else _modes(ns.subscribeAuthModes),
                     on_publish=ns.onPublish,
                     on_subscribe=ns.onSubscribe,
+                    **self._handlers(i, ns),
                 )
             )
         self.kw["namespaces"] = tuple(out)
+
+    def _data_sources(self) -> None:
+        if self.data.dataSources is None:
+            return
+        seen: set[str] = set()
+        for i, source in enumerate(self.data.dataSources):
+            if source.name in seen:
+                raise _Problem(("dataSources", i, "name"), f"{source.name!r} is defined twice")
+            seen.add(source.name)
+        self.kw["data_sources"] = tuple(
+            DataSourceConfig(name=s.name, function=s.lambdaConfig.lambdaFunctionArn)
+            for s in self.data.dataSources
+        )
+
+    def _js_runtime(self) -> None:
+        js = self.data.jsRuntime
+        if js is None:
+            return
+        given: dict[str, Any] = {}
+        if js.invokeTimeoutSeconds is not None:
+            given["invoke_timeout"] = js.invokeTimeoutSeconds
+        if js.memoryLimitMiB is not None:
+            given["memory_limit"] = js.memoryLimitMiB << 20
+        if js.engines is not None:
+            given["engines"] = js.engines
+        self.kw["js_limits"] = JsLimits(**given)
+
+    def _code_file(self, i: int, value: str) -> str:
+        # LOCAL EXTENSION: a relative path is relative to the config file's folder (the
+        # current folder for a mapping without a file).
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = (self.base_dir or Path.cwd()) / path
+        if not path.is_file():
+            raise _Problem(("namespaces", i, "codeHandlersFile"), f"no such file: {str(path)!r}")
+        return str(path)
+
+    def _handlers(self, i: int, ns: _Namespace) -> dict[str, Any]:
+        """The handler keys of namespace ``i``, checked at the user's keys."""
+        loc: _Loc = ("namespaces", i)
+        if ns.codeHandlers is not None and ns.codeHandlersFile is not None:
+            raise _Problem(
+                (*loc, "codeHandlersFile"), "give codeHandlers or codeHandlersFile, not both"
+            )
+        code_file = None if ns.codeHandlersFile is None else self._code_file(i, ns.codeHandlersFile)
+        has_code = ns.codeHandlers is not None or code_file is not None
+        configs = ns.handlerConfigs or _HandlerConfigs()
+        built: dict[str, HandlerConfig | None] = {}
+        for key, python in (("onPublish", ns.onPublish), ("onSubscribe", ns.onSubscribe)):
+            handler: _HandlerConfig | None = getattr(configs, key)
+            here: _Loc = (*loc, "handlerConfigs", key)
+            if handler is None:
+                if python is not None and has_code:
+                    raise _Problem(
+                        (*loc, key),
+                        "a Python handler and codeHandlers both handle this operation; keep "
+                        f"one (or set handlerConfigs.{key} to say which)",
+                    )
+                built[key] = None
+                continue
+            if python is not None:
+                raise _Problem((*loc, key), f"handlerConfigs.{key} is also set; keep one")
+            built[key] = self._handler_config(here, handler, has_code)
+        if ns.handlerConfigs is None and not has_code:
+            return {}
+        return {
+            "code_handlers": ns.codeHandlers,
+            "code_handlers_file": code_file,
+            "handler_configs": HandlerConfigs(
+                on_publish=built["onPublish"], on_subscribe=built["onSubscribe"]
+            ),
+        }
+
+    def _handler_config(self, loc: _Loc, handler: _HandlerConfig, has_code: bool) -> HandlerConfig:
+        integration = handler.integration
+        if handler.behavior is HandlerBehavior.CODE:
+            if integration is not None:
+                raise _Problem(
+                    (*loc, "integration"),
+                    "a CODE handler with a data source (request/response functions) is not "
+                    "emulated; use behavior = DIRECT",
+                )
+            if not has_code:
+                raise _Problem((*loc, "behavior"), "CODE needs codeHandlers or codeHandlersFile")
+            return HandlerConfig(behavior=HandlerBehavior.CODE)
+        if integration is None:
+            raise _Problem(loc, 'DIRECT needs integration = { dataSourceName = "..." }')
+        known = [s.name for s in self.data.dataSources or ()]
+        if integration.dataSourceName not in known:
+            raise _Problem(
+                (*loc, "integration", "dataSourceName"),
+                f"no data source {integration.dataSourceName!r} in dataSources "
+                f"(defined: {', '.join(known) or 'none'})",
+            )
+        invoke = integration.lambdaConfig or _InvokeConfig()
+        return HandlerConfig(
+            behavior=HandlerBehavior.DIRECT,
+            data_source_name=integration.dataSourceName,
+            invoke_type=invoke.invokeType,
+        )
 
     def _mode_lists(self) -> list[tuple[_Loc, tuple[AuthType, ...]]]:
         """Every mode list the user wrote, with its location."""
@@ -604,12 +765,16 @@ def _oidc(c: _Oidc) -> OidcConfig:
 # --- entry points --------------------------------------------------------------------------
 
 
-def config_from_mapping(data: Any, *, source: str | None = None) -> EmulatorConfig:
+def config_from_mapping(
+    data: Any, *, source: str | None = None, base_dir: Path | None = None
+) -> EmulatorConfig:
     """Validate parsed TOML/JSON data and build the config.
 
     Args:
         data: the parsed file (its top level must be a table/object).
         source: prefixed to the message (``"emu.toml: ..."``), usually the file name.
+        base_dir: the folder a relative ``codeHandlersFile`` is read from (the config
+            file's folder; by default the current folder).
 
     Raises:
         ConfigError: one line naming the first mistake at the key the user wrote.
@@ -619,7 +784,7 @@ def config_from_mapping(data: Any, *, source: str | None = None) -> EmulatorConf
         raise ConfigError(f"{prefix}the top level must be a table/object")
     try:
         parsed = ConfigFile.model_validate(data)
-        return _Builder(parsed).build()
+        return _Builder(parsed, base_dir).build()
     except ValidationError as exc:
         raise ConfigError(prefix + _first_line(exc)) from None
     except _Problem as exc:
@@ -663,7 +828,7 @@ def load_config_file(path: str | Path) -> EmulatorConfig:
         raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}") from None
-    return config_from_mapping(_parse(p, raw), source=p.name)
+    return config_from_mapping(_parse(p, raw), source=p.name, base_dir=p.resolve().parent)
 
 
 def _references(config: EmulatorConfig) -> list[tuple[str, str, str]]:
@@ -680,11 +845,16 @@ def _references(config: EmulatorConfig) -> list[tuple[str, str, str]]:
         for key, ref in (("onPublish", ns.on_publish), ("onSubscribe", ns.on_subscribe)):
             if isinstance(ref, str):
                 refs.append((f"namespaces[{i}].{key}", "handler", ref))
+    for i, data_source in enumerate(config.data_sources):
+        if isinstance(data_source.function, str):
+            where = f"dataSources[{i}].lambdaConfig.lambdaFunctionArn"
+            refs.append((where, "Lambda function", data_source.function))
     return refs
 
 
 def resolve_references(config: EmulatorConfig, *, source: str | None = None) -> None:
-    """Import every ``module:function`` the config names (handlers, Lambda authorizer).
+    """Import every ``module:function`` the config names (handlers, Lambda authorizer,
+    Lambda data sources), and check the APPSYNC_JS code (:func:`check_code`).
 
     Call it at start-up so that a bad reference fails then, not at first use (where it
     would be a 401 or a failed publish).  The imported callables are cached, so the server
@@ -700,3 +870,4 @@ def resolve_references(config: EmulatorConfig, *, source: str | None = None) -> 
         except ConfigError as exc:
             reason = " ".join(str(exc).split())  # one line, whatever the import error said
             raise ConfigError(f"{prefix}{where}: {reason}") from None
+    check_code(config, source=source)

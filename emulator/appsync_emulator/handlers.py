@@ -1,6 +1,21 @@
-"""Per-namespace event handlers: Python stand-ins for APPSYNC_JS ``onPublish``/``onSubscribe``.
+"""Per-namespace event handlers: running them and turning their answers into AWS's frames.
 
-EMULATOR-CHOICE (docs: emulator-fidelity.rst, "Handlers are Python, not APPSYNC_JS"):
+A namespace's ``onPublish``/``onSubscribe`` is one of three things.  APPSYNC_JS code and
+direct Lambda data sources run in :mod:`~appsync_emulator.handler_runtime` and answer with
+the typed outcomes of :mod:`~appsync_emulator.handler_contract`, which
+:func:`run_on_publish` and :func:`run_on_subscribe` map to what AWS sends:
+
+* ``Broadcast``: the events to fan out; per-event ``error`` entries go to ``failed``;
+* ``Deny`` (``util.unauthorized()``, ``UnauthorizedException``): ``UnauthorizedException``
+  (HTTP 401) on publish, a ``subscribe_error`` of errorType ``Unauthorized`` on subscribe;
+* ``Reject`` (``util.error(message, errorType)``): the message with its errorType
+  (HTTP 403 on publish);
+* ``Crash`` (a throw, a timeout, memory, a malformed answer): the generic processing
+  error, and the failure is reported to ``on_error`` (``server.check()``).
+
+The third kind is a local extension, described below.
+
+EMULATOR-CHOICE (docs: emulator-fidelity.rst, "Python handlers (a local extension)"):
 a handler is a Python callable (or ``"module:function"``) registered on a
 :class:`~appsync_emulator.config.NamespaceConfig`.  It receives a :class:`HandlerContext`
 modelled on the APPSYNC_JS ``ctx`` (docs: protocol.rst, "The context"), may be sync or
@@ -44,7 +59,7 @@ from appsync_events.protocol import codec
 from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
-from . import catalogue
+from . import catalogue, handler_contract as contract
 from .catalogue import (
     PUBLISH_ERROR_TYPE,
     PUBLISH_FAILURE,
@@ -54,6 +69,7 @@ from .catalogue import (
     Rejection,
 )
 from .config import EmulatorConfig, HandlerRef, NamespaceConfig, resolve_callable
+from .handler_runtime import Runner
 from .validation import size_over
 from .verify.base import Identity
 
@@ -351,12 +367,15 @@ async def run_on_subscribe(
     identity: Identity | None,
     request_headers: Mapping[str, str],
     on_error: ErrorHook | None = None,
+    runner: Runner | None = None,
 ) -> None:
     """Run the namespace's ``on_subscribe`` handler, if any.
 
     Args:
         channel: the requested pattern (``ctx.info.channel.path`` keeps the ``/*``).
         on_error: receives a :class:`HandlerFailure` when the handler crashes.
+        runner: the namespace's APPSYNC_JS code or direct Lambda; ``None`` runs the
+            Python ``namespace.on_subscribe`` (if any).
 
     Raises:
         HandlerRejection: the handler rejected the subscription (or crashed).
@@ -364,6 +383,11 @@ async def run_on_subscribe(
     Cancellation propagates into an async handler; a handler gets
     ``config.handler_timeout`` seconds before it counts as crashed.
     """
+    if runner is not None:
+        event = _contract_context(channel, "SUBSCRIBE", identity, request_headers, None)
+        outcome = await _run_contract(runner.on_subscribe, event)
+        _raise_subscribe(outcome, namespace, channel, on_error)
+        return
     if namespace.on_subscribe is None:
         return
     ctx = _context(channel, "SUBSCRIBE", identity, request_headers, None)
@@ -545,6 +569,7 @@ async def run_on_publish(
     request_headers: Mapping[str, str],
     operation_transport: str = "websocket",
     on_error: ErrorHook | None = None,
+    runner: Runner | None = None,
 ) -> PublishOutcome:
     """Run the namespace's ``on_publish`` handler (or the default forward-all).
 
@@ -554,6 +579,8 @@ async def run_on_publish(
         operation_transport: ``"websocket"`` or ``"http"`` (kept for the recorder/handlers).
         on_error: receives a :class:`HandlerFailure` when the handler crashes or breaks its
             contract; the request is then answered with :data:`PUBLISH_FAILURE`.
+        runner: the namespace's APPSYNC_JS code or direct Lambda; ``None`` runs the
+            Python ``namespace.on_publish`` (or forwards every event).
 
     Returns:
         The texts to broadcast and the ``successful``/``failed`` lists.
@@ -567,6 +594,11 @@ async def run_on_publish(
     """
     if len(events) != len(identifiers):
         raise ValueError(f"{len(events)} events but {len(identifiers)} identifiers")
+    if runner is not None:
+        parsed = _parse_events(events, identifiers)
+        event = _contract_context(channel, "PUBLISH", identity, request_headers, parsed)
+        published = await _run_contract(runner.on_publish, event)
+        return _publish_outcome(config, published, identifiers, namespace, channel, on_error)
     if namespace.on_publish is None:
         return _default_outcome(config, events, identifiers)
     ctx = _context(
@@ -591,3 +623,124 @@ async def run_on_publish(
         failure = exc if isinstance(exc, HandlerFailure) else _failure(f"{what}: {exc!r}", exc)
         _report(on_error, what, failure)
         raise HandlerRejection([PUBLISH_FAILURE], status=_HANDLER_FAILURE_STATUS) from None
+
+
+# --- APPSYNC_JS code and direct Lambdas (the handler contract) ----------------------------
+
+
+def _contract_context(
+    channel: Channel,
+    operation: contract.Operation,
+    identity: Identity | None,
+    headers: Mapping[str, str],
+    events: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    return contract.build_context(
+        operation=operation,
+        channel=channel.path,
+        identity=None if identity is None else _identity(identity),
+        headers=headers,
+        events=None if events is None else [(e["id"], e["payload"]) for e in events],
+    )
+
+
+async def _run_contract(call: Callable[[dict[str, Any]], Any], ctx: dict[str, Any]) -> Any:
+    """Call a runner; an exception it lets out (a bug, not the handler's) is a crash."""
+    try:
+        return await call(ctx)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("the handler runner failed")
+        return contract.Crash(kind=contract.CrashKind.UNAVAILABLE, detail=repr(exc))
+
+
+def _crash_failure(
+    op: str, namespace: NamespaceConfig, channel: Channel, crash: contract.Crash
+) -> tuple[str, HandlerFailure]:
+    what = f"{op} handler of namespace {namespace.name!r} failed on {channel.path}"
+    return what, HandlerFailure(f"{what} ({crash.kind}): {crash.detail}")
+
+
+def _raise_subscribe(
+    outcome: contract.SubscribeOutcome,
+    namespace: NamespaceConfig,
+    channel: Channel,
+    on_error: ErrorHook | None,
+) -> None:
+    match outcome:
+        case contract.Accept():
+            return
+        case contract.Deny(message=message):
+            raise HandlerRejection([catalogue.handler_unauthorized(message)], status=401)
+        case contract.Reject(message=message, error_type=error_type, public=True):
+            detail = ErrorDetail(error_type=error_type or SUBSCRIBE_ERROR_TYPE, message=message)
+            raise HandlerRejection([detail], status=403)
+        case contract.Reject():
+            raise HandlerRejection([SUBSCRIBE_FAILURE], status=403)
+        case contract.Crash():
+            what, failure = _crash_failure("onSubscribe", namespace, channel, outcome)
+            _report(on_error, what, failure)
+            raise HandlerRejection([SUBSCRIBE_FAILURE], status=_HANDLER_FAILURE_STATUS)
+
+
+def _publish_outcome(
+    config: EmulatorConfig,
+    outcome: contract.PublishOutcome,
+    identifiers: tuple[str, ...],
+    namespace: NamespaceConfig,
+    channel: Channel,
+    on_error: ErrorHook | None,
+) -> PublishOutcome:
+    # "Writing event handlers" and "Direct data source integrations using Lambda" (AWS
+    # AppSync Events developer guide) describe each outcome; see the module docstring.
+    match outcome:
+        case contract.Broadcast():
+            try:
+                return _broadcast(config, outcome, identifiers)
+            except ValueError as exc:  # a payload string no text frame can carry
+                outcome = contract.Crash(kind=contract.CrashKind.MALFORMED, detail=str(exc))
+        case contract.Deny(message=message):
+            raise HandlerRejection([catalogue.unauthorized_detail(message)], status=401)
+        case contract.Reject(message=message, error_type=error_type, public=True):
+            detail = ErrorDetail(error_type=error_type or PUBLISH_ERROR_TYPE, message=message)
+            raise HandlerRejection([detail], status=403)
+        case contract.Reject():
+            # A Lambda's top-level `error` fails the whole request; AWS logs the message
+            # and does not return it.  DIVERGENCE: the frame AWS sends is not documented;
+            # the emulator sends its generic processing error.
+            raise HandlerRejection([PUBLISH_FAILURE], status=403)
+    assert isinstance(outcome, contract.Crash)
+    what, failure = _crash_failure("onPublish", namespace, channel, outcome)
+    _report(on_error, what, failure)
+    raise HandlerRejection([PUBLISH_FAILURE], status=_HANDLER_FAILURE_STATUS)
+
+
+def _broadcast(
+    config: EmulatorConfig, outcome: contract.Broadcast, identifiers: tuple[str, ...]
+) -> PublishOutcome:
+    """Raises ValueError for a payload with a lone surrogate."""
+    failed: dict[int, FailedEvent] = {
+        f.index: FailedEvent(
+            identifier=f.id, index=f.index, code=config.failed_event_code, message=f.message
+        )
+        for f in outcome.failed
+    }
+    texts: list[str] = []
+    for event in outcome.events:  # in the order the handler returned them
+        text = _dump(event.payload)
+        if _too_large(config, text):
+            failed[event.index] = _too_large_entry(event.id, event.index)
+        else:
+            texts.append(text)
+    # EMULATOR-CHOICE (as for Python handlers): an event the handler dropped is listed in
+    # `successful` although nothing is broadcast for it.
+    return PublishOutcome(
+        broadcast=tuple(texts),
+        successful=tuple(
+            PublishedEvent(identifier=ident, index=i)
+            for i, ident in enumerate(identifiers)
+            if i not in failed
+        ),
+        failed=tuple(failed[i] for i in sorted(failed)),
+    )

@@ -25,6 +25,7 @@ from .broker import Broker
 from .catalogue import Rejection
 from .config import EmulatorConfig, NamespaceConfig
 from .faults import Decision, FaultPlan, Point
+from .handler_runtime import HandlerRuntime
 from .recorder import ConnectionInfo, PublishRecord, Recorder
 from .verify import AuthFailure, AuthPolicy, AuthRequest, Identity, unauthorized
 
@@ -107,6 +108,8 @@ class Operations:
         policy: the auth policy (one verifier per mode).
         subscribers: the open connections by id (the fan-out's targets).
         on_error: collects a server-side exception for ``Emulator.check``.
+        runtime: the namespaces' APPSYNC_JS code and direct Lambdas (started by the
+            server before it listens).
     """
 
     def __init__(
@@ -119,8 +122,10 @@ class Operations:
         policy: AuthPolicy,
         subscribers: Mapping[str, Subscriber],
         on_error: Callable[[BaseException], None],
+        runtime: HandlerRuntime | None = None,
     ) -> None:
         self.config = config
+        self.runtime = runtime if runtime is not None else HandlerRuntime(config)
         self.recorder = recorder
         self.plan = plan
         self.broker = broker
@@ -191,6 +196,7 @@ class Operations:
             identity=identity,
             request_headers=request_headers,
             on_error=self.on_error,
+            runner=self.runtime.runners(namespace.name).on_subscribe,
         )
         return identity
 
@@ -266,6 +272,7 @@ class Operations:
             request_headers=request_headers,
             operation_transport=transport,
             on_error=self.on_error,
+            runner=self.runtime.runners(namespace.name).on_publish,
         )
         if not forced:
             return inner, ids

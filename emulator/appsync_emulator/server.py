@@ -54,6 +54,7 @@ from .catalogue import THROTTLED
 from .config import EmulatorConfig
 from .console import Console
 from .faults import Fault, FaultListener, FaultPlan, Target
+from .handler_runtime import HandlerRuntime
 from .http_publish import CORS_HEADERS
 from .issuer import LocalIssuer, routes as issuer_routes
 from .operations import Operations
@@ -87,6 +88,9 @@ class Emulator:
         self.issuer = LocalIssuer.for_config(config)
         """The local JWT issuer (Cognito/OIDC modes) whose JWKS the server publishes."""
         self.policy = self.build_policy()
+        self.handler_runtime = HandlerRuntime(config)
+        """The namespaces' APPSYNC_JS code and direct Lambdas: loaded when the application
+        starts (a syntax error fails the start), closed when it is cleaned up."""
         self.connections: dict[str, WebSocketConnection] = {}
         self.upgrading: set[str] = set()
         """Upgrades past the connection limit check and not yet open (they count against
@@ -99,6 +103,7 @@ class Emulator:
             policy=self.policy,
             subscribers=self.connections,
             on_error=self.record_exception,
+            runtime=self.handler_runtime,
         )
         """Authorization, faults, handlers and fan-out, shared by every endpoint."""
         self._ids = itertools.count(1)
@@ -134,10 +139,19 @@ class Emulator:
         )
         app.add_routes(self.route_table())
         app.add_routes([web.route("*", "/{tail:.*}", self._not_found)])
+        app.on_startup.append(self._start_handlers)
         app.on_shutdown.append(self._on_shutdown)
         app.on_shutdown.append(self.console.shutdown)
         app.on_cleanup.append(self._stop_recording)
+        app.on_cleanup.append(self._close_handlers)
         return app
+
+    async def _start_handlers(self, app: web.Application) -> None:
+        # Raises HandlerLoadError (a ConfigError): the server does not start.
+        await self.handler_runtime.start()
+
+    async def _close_handlers(self, app: web.Application) -> None:
+        await self.handler_runtime.aclose()
 
     # --- errors ---------------------------------------------------------------------------
 

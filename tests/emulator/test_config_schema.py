@@ -444,7 +444,15 @@ def test_the_schema_covers_every_example_key() -> None:
     fields = ALL_FIELDS
     assert keys <= fields
     # "id" is the old alias of apiKeys[].key; the others are in the example's comments.
-    commented = {"jwksFile", "issuer", "tokenKeyFile", "sessionToken", "onPublish", "onSubscribe"}
+    commented = {
+        "jwksFile",
+        "issuer",
+        "tokenKeyFile",
+        "sessionToken",
+        "onPublish",
+        "onSubscribe",
+        "codeHandlersFile",
+    }
     assert fields - keys <= {"id", *commented}
     assert all(f"# {key}" in cli.EXAMPLE_CONFIG for key in commented - {"jwksFile", "issuer"})
 

@@ -358,3 +358,69 @@ def test_amplify_lambda_denied_token_fails_connect(
     )
     run.assert_ok()
     assert "Unauthorized" in run.step(0)["error"], run.describe()
+
+
+# --- a namespace with an APPSYNC_JS handler (issue 14) -------------------------------------------
+
+JS_HANDLER = """
+import { util } from '@aws-appsync/utils'
+
+export function onPublish(ctx) {
+  return ctx.events
+    .filter((event) => !event.payload.drop)
+    .map((event) => event.payload.bad
+      ? { id: event.id, error: 'bad event' }
+      : { id: event.id, payload: { text: event.payload.text.toUpperCase(), by: 'js' } })
+}
+
+export function onSubscribe(ctx) {
+  if (ctx.info.channel.path.includes('/private')) {
+    util.unauthorized()
+  }
+}
+"""
+
+
+def test_amplify_with_an_appsync_js_handler(
+    amplify: AmplifyRunner, emulator_factory: EmulatorFactory
+) -> None:
+    """Amplify publishes (WebSocket and HTTP) through a JS onPublish and receives its output;
+    a subscription the JS onSubscribe denies fails."""
+    pytest.importorskip("py_mini_racer")
+    emulator = emulator_factory(
+        {"namespaces": [{"name": "default"}, {"name": "js", "codeHandlers": JS_HANDLER}]}
+    )
+    run = amplify(
+        [
+            {"op": "connect", "name": "c", "channel": "js/room"},
+            {"op": "subscribe", "name": "s", "on": "c", "waitReady": True},
+            {
+                "op": "publish",
+                "on": "c",
+                "events": [{"text": "hi"}, {"drop": True}, {"bad": True}],
+            },
+            {"op": "post", "channel": "js/room", "events": [{"text": "over http"}]},
+            {"op": "receive", "sub": "s", "count": 2},
+            {"op": "connect", "name": "p", "channel": "js/private"},
+            {
+                "op": "subscribe",
+                "name": "denied",
+                "on": "p",
+                "waitReady": True,
+                "expectError": True,
+            },
+            {"op": "frames"},
+            {"op": "closeAll"},
+        ],
+        emulator=emulator,
+    )
+    run.assert_ok()
+    assert run.received("s") == [
+        {"text": "HI", "by": "js"},
+        {"text": "OVER HTTP", "by": "js"},
+    ]
+    inbound = [f["msg"] for f in run.step(7)["frames"] if f["dir"] == "in"]
+    (success,) = [m for m in inbound if m.get("type") == "publish_success"]
+    assert [(f["index"], f["message"]) for f in success["failed"]] == [(2, "bad event")]
+    (denied,) = [m for m in inbound if m.get("type") == "subscribe_error"]
+    assert denied["errors"][0]["errorType"] == "Unauthorized"
