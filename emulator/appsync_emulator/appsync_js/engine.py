@@ -121,11 +121,41 @@ class _Racer(Protocol):
     def close(self) -> None: ...
 
 
+def _drop_late_callbacks(racer: object) -> None:
+    """Let V8 call back into a closed engine without an "Exception ignored" report.
+
+    A ``MiniRacer`` made on a thread without an event loop runs its own loop thread and
+    hands V8's callbacks to it.  Closing the engine stops and closes that loop *before* it
+    frees the V8 context, so the result of an evaluation cut short (a timeout, an
+    out-of-memory) can still arrive and fail on the closed loop, inside a ctypes callback,
+    where nothing can catch it.  Nobody awaits such a result: drop it.  When mini-racer's
+    internals differ from the version this was written for (0.14), nothing is changed.
+    """
+    context = getattr(racer, "_ctx", None)
+    handle = getattr(context, "handle_callback_from_v8", None)
+    loop = getattr(context, "event_loop", None)
+    if handle is None or not isinstance(loop, asyncio.AbstractEventLoop):
+        return
+
+    def handle_unless_closed(callback_id: int, raw_handle: object) -> None:
+        if loop.is_closed():
+            return
+        try:
+            handle(callback_id, raw_handle)
+        except RuntimeError:
+            if not loop.is_closed():  # closed between the check and the call
+                raise
+
+    # The context is a frozen dataclass; its callback is looked up on each call.
+    object.__setattr__(context, "handle_callback_from_v8", handle_unless_closed)
+
+
 class _Engine:
     """One ``MiniRacer`` with the prelude and some modules.  Only worker threads use it."""
 
     def __init__(self, limits: JsLimits, prelude: str) -> None:
         self.racer: _Racer = require_mini_racer().MiniRacer()
+        _drop_late_callbacks(self.racer)
         self.racer.set_hard_memory_limit(limits.memory_limit)
         self.racer.eval(prelude)
         self.loaded: dict[str, str] = {}
