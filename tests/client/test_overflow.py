@@ -40,7 +40,9 @@ INBOX = 10
 @pytest_asyncio.fixture
 async def emulator() -> AsyncIterator[EmulatorServer]:
     config = EmulatorConfig(
-        connection_timeout_ms=round(300 * MS * 1000),
+        # Keep-alives flow often; the deadline leaves room for a loaded machine (the pause's
+        # effect on the deadline is tested on a controlled clock in test_overflow_clock.py).
+        connection_timeout_ms=round(3000 * MS * 1000),
         keepalive_interval=50 * MS,
         namespaces=(NamespaceConfig(name="default"),),
     )
