@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["INI_OPTIONS", "MARKER"]
+__all__ = ["INI_OPTIONS", "MARKER", "SERVER_SCOPES"]
 
 INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
     ("appsync_host", "string", "127.0.0.1", "interface the emulator fixtures listen on"),
@@ -20,8 +20,18 @@ INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
     ("appsync_connection_timeout_ms", "string", "", "connectionTimeoutMs sent in the ack"),
     ("appsync_handshake_timeout", "string", "", "handshake_timeout of client fixtures"),
     ("appsync_operation_timeout", "string", "", "operation_timeout of client fixtures"),
+    (
+        "appsync_server_scope",
+        "string",
+        "function",
+        "function (a new emulator per test), module or session (one emulator per scope, "
+        "reset between tests)",
+    ),
 )
 """``(name, type, default, help)`` of the ini options the plugin registers."""
+
+SERVER_SCOPES: Final = ("function", "module", "session")
+"""The values of the ``appsync_server_scope`` ini option."""
 
 MARKER: Final = (
     "appsync(config=None, *, tls=False, host=None, faults=(), client=None, **options): "

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, cast
 
 import pytest
 
-from ._plugin_options import INI_OPTIONS, MARKER
+from ._plugin_options import INI_OPTIONS, MARKER, SERVER_SCOPES
 
 if TYPE_CHECKING:
     from appsync_events import Client
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_Scope = Literal["function", "module", "session"]
 
 EMULATOR_EXTRA: Final = "pip install 'appsync-events[emulator]'"
 """What to run when the emulator's dependencies are missing."""
@@ -101,6 +102,59 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
+    _server_scope("appsync_server_scope", config)  # a bad value stops the run at once
+
+
+# --- shared servers (``appsync_server_scope``) -------------------------------------------------
+
+
+def _server_scope(fixture_name: str, config: pytest.Config) -> _Scope:
+    """The scope of ``_appsync_shared_servers``: the ``appsync_server_scope`` ini option."""
+    scope = str(config.getini("appsync_server_scope") or "function").strip()
+    if scope not in SERVER_SCOPES:
+        raise pytest.UsageError(
+            f"appsync_server_scope: expected one of {', '.join(SERVER_SCOPES)}, got {scope!r}"
+        )
+    return cast(_Scope, scope)
+
+
+@pytest.fixture(scope=_server_scope)
+def _appsync_shared_servers(
+    pytestconfig: pytest.Config,
+) -> Iterator[testing.SharedServers | None]:
+    """The servers shared by the tests of the ``appsync_server_scope`` (``None``: per test)."""
+    if _server_scope("", pytestconfig) == "function":
+        yield None
+        return
+    _require_emulator()
+    from .testing import SharedServers
+
+    shared = SharedServers()
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture
+def _appsync_server_pool(
+    appsync_server_config: EmulatorConfig,
+    appsync_settings: testing.Settings,
+    _appsync_shared_servers: testing.SharedServers | None,
+) -> Iterator[testing.ServerPool]:
+    """The test's servers: its own, and its lease of a shared one (released last)."""
+    from .testing import ServerPool
+
+    pool = ServerPool(
+        appsync_server_config,
+        host=appsync_settings.host,
+        tls=appsync_settings.tls,
+        shared=_appsync_shared_servers,
+    )
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -119,29 +173,24 @@ def appsync_server_config(appsync_settings: testing.Settings) -> EmulatorConfig:
 
 
 @pytest.fixture
-def appsync_server_factory(
-    appsync_server_config: EmulatorConfig, appsync_settings: testing.Settings
-) -> Iterator[ServerFactory]:
+def appsync_server_factory(_appsync_server_pool: testing.ServerPool) -> ServerFactory:
     """Start extra emulators (same options as the marker); all are checked and stopped, LIFO."""
-    from .testing import ServerPool
-
-    pool = ServerPool(appsync_server_config, host=appsync_settings.host, tls=appsync_settings.tls)
-    try:
-        yield pool.start
-    finally:
-        pool.close()
+    return _appsync_server_pool.start
 
 
 @pytest.fixture
 def appsync_server(
-    request: pytest.FixtureRequest, appsync_server_factory: ServerFactory
+    request: pytest.FixtureRequest,
+    appsync_server_factory: ServerFactory,
+    _appsync_server_pool: testing.ServerPool,
 ) -> EmulatorThread:
-    """A fresh emulator for this test, configured by ``@pytest.mark.appsync(...)``."""
+    """This test's emulator, configured by ``@pytest.mark.appsync(...)``: a new one, or
+    the shared one reset (``appsync_server_scope``)."""
     from .testing import merge_markers
 
     options = merge_markers(request.node.iter_markers("appsync"))
     options.pop("client", None)
-    return appsync_server_factory(**options)
+    return _appsync_server_pool.server(**options)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INI_OPTIONS",
+    "MAX_SHARED_SERVERS",
     "SERVER_OPTION_NAMES",
     "Authorizers",
     "ClientPool",
@@ -55,6 +57,7 @@ __all__ = [
     "ServerOptions",
     "ServerPool",
     "Settings",
+    "SharedServers",
     "api_key_authorizer",
     "build_config",
     "check_loop_scopes",
@@ -407,20 +410,136 @@ class ServerLike(Protocol):
     def client_ssl_context(self) -> ssl.SSLContext: ...
 
 
-class ServerPool:
-    """Starts :class:`EmulatorThread` servers; :meth:`close` checks and stops them, LIFO."""
+MAX_SHARED_SERVERS: Final = 4
+"""Idle shared servers :class:`SharedServers` keeps (one per distinct configuration)."""
 
-    def __init__(self, base: EmulatorConfig, *, host: str = "127.0.0.1", tls: bool = False):
+_Key = tuple[EmulatorConfig, str, bool]
+
+
+class SharedServers:
+    """Emulators shared by the tests of one scope, one per distinct configuration.
+
+    A test leases the server that was started for its options (the config, the host,
+    TLS), or one is started for it.  When the test ends, :meth:`release` re-raises the
+    server-side errors collected during the test and has the server reset on a new port
+    (see :meth:`~appsync_emulator.hosting.EmulatorHost.reset`): the next test starts with
+    no connection, subscription, fault, record or error left, and a client of the
+    previous test that still holds the old address is refused.  The reset runs on the
+    server's loop while pytest reports the test; the next lease waits for it.  A server
+    that the test stopped, or that cannot be reset, is stopped and forgotten: the next
+    test gets a new one.
+
+    Args:
+        max_servers: idle servers kept; beyond that the least recently used is stopped.
+    """
+
+    def __init__(self, max_servers: int = MAX_SHARED_SERVERS) -> None:
+        self.max_servers = max_servers
+        self._idle: dict[_Key, tuple[EmulatorThread, concurrent.futures.Future[None]]] = {}
+        self.started = 0
+        """How many servers were started (a figure for tests and benchmarks)."""
+
+    def lease(self, opts: ServerOptions) -> EmulatorThread | None:
+        """The server for ``opts``, reset, started if needed; ``None`` when ``opts``
+        cannot be shared (a configuration with an unhashable value)."""
+        from . import EmulatorThread
+        from .hosting import CONTROL_TIMEOUT, RESET_TIMEOUT
+
+        key = (opts.config, opts.host, opts.tls)
+        try:
+            idle = self._idle.pop(key, None)
+        except TypeError:
+            return None
+        if idle is not None:
+            server, reset = idle
+            try:
+                reset.result(RESET_TIMEOUT + CONTROL_TIMEOUT)
+                server.reset()  # a no-op unless something reached it since (a few µs)
+                return server
+            except Exception:
+                _stop_quietly(server)
+        server = EmulatorThread(opts.config, host=opts.host, tls=opts.tls).start()
+        self.started += 1
+        return server
+
+    def release(self, server: EmulatorThread, opts: ServerOptions) -> None:
+        """Check ``server`` for server-side errors; start its reset; keep it for the next test.
+
+        Raises:
+            Exception: the first server-side exception of the test (the server is kept).
+        """
+        try:
+            server.check()
+        finally:
+            self._keep(server, (opts.config, opts.host, opts.tls))
+
+    def _keep(self, server: EmulatorThread, key: _Key) -> None:
+        loop = server._loop
+        if not server.running or loop is None:
+            _stop_quietly(server)
+            return
+        try:
+            reset = asyncio.run_coroutine_threadsafe(server.areset(new_port=True), loop)
+        except RuntimeError:  # the loop stopped meanwhile
+            _stop_quietly(server)
+            return
+        self._idle[key] = (server, reset)
+        while len(self._idle) > self.max_servers:
+            oldest = next(iter(self._idle))
+            _stop_quietly(self._idle.pop(oldest)[0])
+
+    def close(self) -> None:
+        """Stop every idle server."""
+        while self._idle:
+            _, (server, _reset) = self._idle.popitem()
+            server.stop()
+
+
+def _stop_quietly(server: EmulatorThread) -> None:
+    with contextlib.suppress(Exception):
+        server.stop()
+
+
+class ServerPool:
+    """Starts :class:`EmulatorThread` servers; :meth:`close` checks and stops them, LIFO.
+
+    With ``shared``, :meth:`server` leases the test's main server from it instead.
+    """
+
+    def __init__(
+        self,
+        base: EmulatorConfig,
+        *,
+        host: str = "127.0.0.1",
+        tls: bool = False,
+        shared: SharedServers | None = None,
+    ):
         self.base = base
         self.host = host
         self.tls = tls
+        self.shared = shared
         self._stack = contextlib.ExitStack()
 
     def start(self, *args: Any, **kwargs: Any) -> EmulatorThread:
         """Start a server from marker-style arguments (see :func:`parse_server_options`)."""
+        opts = parse_server_options(self.base, args, kwargs, host=self.host, tls=self.tls)
+        return self._start(opts)
+
+    def server(self, *args: Any, **kwargs: Any) -> EmulatorThread:
+        """The test's main server: leased from :attr:`shared` if set (and the options can
+        be shared), else started like :meth:`start`."""
+        opts = parse_server_options(self.base, args, kwargs, host=self.host, tls=self.tls)
+        server = self.shared.lease(opts) if self.shared is not None else None
+        if server is None:
+            return self._start(opts)
+        self._stack.callback(self.shared.release, server, opts)  # type: ignore[union-attr]
+        for fault in opts.faults:
+            server.inject(fault)
+        return server
+
+    def _start(self, opts: ServerOptions) -> EmulatorThread:
         from . import EmulatorThread
 
-        opts = parse_server_options(self.base, args, kwargs, host=self.host, tls=self.tls)
         server = EmulatorThread(opts.config, host=opts.host, tls=opts.tls)
         self._stack.enter_context(server)
         self._stack.callback(server.check)  # runs before the server stops (LIFO)
