@@ -42,9 +42,10 @@ async def test_reset_closes_connections_and_forgets_everything() -> None:
             await client.publish("default/x", {"n": 2})
         await client.close()
         recorder = server.recorder
-        assert recorder.connections == [] and recorder.subscriptions == []
-        assert recorder.published == [] and recorder.received == [] and recorder.sent == []
-        assert len(server.emulator.plan) == 0 and not server.emulator.connections
+        seen = (recorder.connections, recorder.subscriptions, recorder.published)
+        assert seen == ([], [], [])
+        assert (recorder.received, recorder.sent) == ([], [])
+        assert (len(server.emulator.plan), server.emulator.connections) == (0, {})
         assert len(server.emulator.broker) == 0
         server.check()  # the collected exception is gone
         again = await appsync_events.connect(server.realtime_endpoint, authorizer=_auth(server))
@@ -82,7 +83,7 @@ async def test_reset_of_an_in_loop_server() -> None:
         client = await appsync_events.connect(server.realtime_endpoint, authorizer=_auth(server))
         server.inject(NeverAck())
         await server.areset(new_port=True)
-        assert server.connections == [] and len(server.emulator.plan) == 0
+        assert (server.connections, len(server.emulator.plan)) == ([], 0)
         with pytest.raises(appsync_events.ConnectionClosedError):
             await client.publish("default/x", {"n": 1})
         await client.close()

@@ -116,9 +116,8 @@ def crash(ctx):
 
 @pytest.fixture
 def appsync_server_config(appsync_server_config):
-    return appsync_server_config.replace(
-        namespaces=(*appsync_server_config.namespaces, NamespaceConfig(name="bad", on_publish=crash))
-    )
+    bad = NamespaceConfig(name="bad", on_publish=crash)
+    return appsync_server_config.replace(namespaces=(*appsync_server_config.namespaces, bad))
 
 @pytest.mark.asyncio
 async def test_1_crash(appsync_client):
