@@ -107,6 +107,7 @@ TEST_EXAMPLES = {
         "how-to/tls_example.py",
         "how-to/handlers_example.py",
     ),
+    "reference": ("reference/shared_server_example.py",),
     "reproduce": (
         "how-to/reproduce/connection_refused_example.py",
         "how-to/reproduce/connection_closed_example.py",

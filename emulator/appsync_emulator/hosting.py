@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import itertools
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -527,6 +528,29 @@ class EmulatorHost:
 # --- reset ------------------------------------------------------------------------------------
 
 
+def _site_on_free_port(
+    runner: web.AppRunner, host: str, ssl_context: ssl.SSLContext | None
+) -> web.BaseSite:
+    """A site listening on a free port of ``host``.
+
+    For an IP address the socket is bound here, which spares the name resolution that
+    ``TCPSite`` runs in a worker thread (most of the cost of a new port).
+    """
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return web.TCPSite(runner, host, 0, ssl_context=ssl_context)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return web.SockSite(runner, sock, ssl_context=ssl_context)
+
+
 def _clear_state(emulator: Emulator) -> None:
     """Forget what the recorder saw and the collected exceptions; restart connection ids."""
     emulator.recorder.clear()
@@ -654,7 +678,7 @@ class EmulatorServer(EmulatorHost):
         self.shutdown_timeout = shutdown_timeout
         """Seconds in-flight HTTP requests get at shutdown."""
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
         self._ssl_context: ssl.SSLContext | None = None
         self._stopped = False
 
@@ -664,7 +688,7 @@ class EmulatorServer(EmulatorHost):
         runner, old = self._runner, self._site
         if runner is None:
             return
-        site = web.TCPSite(runner, self._state.host, 0, ssl_context=self._ssl_context)
+        site = _site_on_free_port(runner, self._state.host, self._ssl_context)
         await site.start()
         if old is not None:
             await old.stop()

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from .issuer import LocalIssuer
 
 __all__ = [
+    "ANYIO_UNSUPPORTED",
     "INI_OPTIONS",
     "MAX_SHARED_SERVERS",
     "SERVER_OPTION_NAMES",
@@ -320,6 +320,15 @@ class LoopScopeError(RuntimeError):
     """An async fixture and the test that uses it would run on different event loops."""
 
 
+ANYIO_UNSUPPORTED: Final = (
+    "{fixture} is a pytest-asyncio fixture and {test} runs under anyio's pytest plugin, on "
+    "another event loop.  Under anyio, use appsync_server (it works with any backend) and "
+    "connect in the test: async with appsync_events.connect(appsync_server.realtime_endpoint, "
+    "authorizer=appsync_authorizer) as client: ..."
+)
+"""Why the async fixtures refuse an anyio test (docs: pytest-plugin.rst, "anyio and trio")."""
+
+
 def check_loop_scopes(
     *,
     fixture: str,
@@ -370,6 +379,8 @@ def check_request_loop(request: Any, fixture: str) -> None:
     import pytest_asyncio
 
     item, config = request.node, request.config
+    if item.get_closest_marker("anyio") is not None or "anyio_backend" in request.fixturenames:
+        raise LoopScopeError(ANYIO_UNSUPPORTED.format(fixture=fixture, test=item.nodeid))
     marker = item.get_closest_marker("asyncio")
     mode = config.getoption("asyncio_mode", None) or config.getini("asyncio_mode")
     is_async = pytest_asyncio.is_async_test(item)
@@ -421,21 +432,25 @@ class SharedServers:
 
     A test leases the server that was started for its options (the config, the host,
     TLS), or one is started for it.  When the test ends, :meth:`release` re-raises the
-    server-side errors collected during the test and has the server reset on a new port
-    (see :meth:`~appsync_emulator.hosting.EmulatorHost.reset`): the next test starts with
-    no connection, subscription, fault, record or error left, and a client of the
-    previous test that still holds the old address is refused.  The reset runs on the
-    server's loop while pytest reports the test; the next lease waits for it.  A server
-    that the test stopped, or that cannot be reset, is stopped and forgotten: the next
-    test gets a new one.
+    server-side errors collected during the test and resets the server on a new port (see
+    :meth:`~appsync_emulator.hosting.EmulatorHost.reset`): the next test starts with no
+    connection, subscription, fault, record or error left, and a client of the previous
+    test that still holds the old address is refused.  A server that the test stopped,
+    or that cannot be reset, is stopped and forgotten: the next test gets a new one.
+
+    The reset is synchronous on purpose: run in the background while pytest goes on, the
+    server's thread would contend for the GIL with the test session (each switch can
+    cost the 5 ms switch interval), which costs more than the reset itself.
 
     Args:
         max_servers: idle servers kept; beyond that the least recently used is stopped.
+        new_port: reset on a new port (see above); ``False`` keeps the address.
     """
 
-    def __init__(self, max_servers: int = MAX_SHARED_SERVERS) -> None:
+    def __init__(self, max_servers: int = MAX_SHARED_SERVERS, *, new_port: bool = True) -> None:
         self.max_servers = max_servers
-        self._idle: dict[_Key, tuple[EmulatorThread, concurrent.futures.Future[None]]] = {}
+        self.new_port = new_port
+        self._idle: dict[_Key, EmulatorThread] = {}
         self.started = 0
         """How many servers were started (a figure for tests and benchmarks)."""
 
@@ -443,17 +458,14 @@ class SharedServers:
         """The server for ``opts``, reset, started if needed; ``None`` when ``opts``
         cannot be shared (a configuration with an unhashable value)."""
         from . import EmulatorThread
-        from .hosting import CONTROL_TIMEOUT, RESET_TIMEOUT
 
         key = (opts.config, opts.host, opts.tls)
         try:
-            idle = self._idle.pop(key, None)
+            server = self._idle.pop(key, None)
         except TypeError:
             return None
-        if idle is not None:
-            server, reset = idle
+        if server is not None:
             try:
-                reset.result(RESET_TIMEOUT + CONTROL_TIMEOUT)
                 server.reset()  # a no-op unless something reached it since (a few µs)
                 return server
             except Exception:
@@ -463,10 +475,11 @@ class SharedServers:
         return server
 
     def release(self, server: EmulatorThread, opts: ServerOptions) -> None:
-        """Check ``server`` for server-side errors; start its reset; keep it for the next test.
+        """Check ``server`` for server-side errors, reset it, keep it for the next test.
 
         Raises:
             Exception: the first server-side exception of the test (the server is kept).
+            TimeoutError: the server could not be reset (it is stopped).
         """
         try:
             server.check()
@@ -474,24 +487,23 @@ class SharedServers:
             self._keep(server, (opts.config, opts.host, opts.tls))
 
     def _keep(self, server: EmulatorThread, key: _Key) -> None:
-        loop = server._loop
-        if not server.running or loop is None:
+        if not server.running:
             _stop_quietly(server)
             return
         try:
-            reset = asyncio.run_coroutine_threadsafe(server.areset(new_port=True), loop)
-        except RuntimeError:  # the loop stopped meanwhile
+            server.reset(new_port=self.new_port)
+        except BaseException:
             _stop_quietly(server)
-            return
-        self._idle[key] = (server, reset)
+            raise
+        self._idle[key] = server
         while len(self._idle) > self.max_servers:
             oldest = next(iter(self._idle))
-            _stop_quietly(self._idle.pop(oldest)[0])
+            _stop_quietly(self._idle.pop(oldest))
 
     def close(self) -> None:
         """Stop every idle server."""
         while self._idle:
-            _, (server, _reset) = self._idle.popitem()
+            _, server = self._idle.popitem()
             server.stop()
 
 

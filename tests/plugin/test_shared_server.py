@@ -6,9 +6,14 @@ in ``test_shared_reset.py``.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from tests.plugin.test_pytest_plugin import run
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 RECORD_SERVER = """
 import pytest
@@ -194,3 +199,50 @@ def test_2(appsync_server):
 """
     )
     run(pytester, source).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("scope", ["session", "module"])
+def test_shared_docs_example_passes_shared(pytester: pytest.Pytester, scope: str) -> None:
+    """The reference page's example passes on shared servers (tests/test_docs.py runs it
+    with a server per test)."""
+    example = DOCS / "reference" / "shared_server_example.py"
+    source = example.read_text(encoding="utf-8")
+    shutil.copy(example, pytester.path / "test_example_copy.py")
+    result = run(pytester, source, ini=f"appsync_server_scope = {scope}\n")
+    result.assert_outcomes(passed=6)
+
+
+def test_shared_async_fixtures_explain_anyio(pytester: pytest.Pytester) -> None:
+    """An anyio test asking for appsync_client is told to connect its own client."""
+    source = """
+    import pytest
+
+    @pytest.mark.anyio
+    async def test_x(appsync_client):
+        pass
+    """
+    result = run(pytester, source, ini="markers = anyio: anyio's marker\n")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*LoopScopeError: appsync_client is a pytest-asyncio fixture*"])
+    result.stdout.fnmatch_lines(["*use appsync_server (it works with any backend)*"])
+
+
+def test_shared_server_under_anyio(pytester: pytest.Pytester) -> None:
+    """The documented anyio pattern: appsync_server and a client of the test's own."""
+    pytest.importorskip("anyio")
+    source = """
+    import pytest
+    import appsync_events
+
+    @pytest.fixture
+    def anyio_backend():
+        return "asyncio"
+
+    @pytest.mark.anyio
+    async def test_x(appsync_server, appsync_authorizer):
+        endpoint = appsync_server.realtime_endpoint
+        async with appsync_events.connect(endpoint, authorizer=appsync_authorizer) as client:
+            await client.publish("default/x", {"n": 1})
+        appsync_server.assert_published("/default/x", count=1)
+    """
+    run(pytester, source, ini="appsync_server_scope = session\n").assert_outcomes(passed=1)
