@@ -246,3 +246,19 @@ def test_shared_server_under_anyio(pytester: pytest.Pytester) -> None:
         appsync_server.assert_published("/default/x", count=1)
     """
     run(pytester, source, ini="appsync_server_scope = session\n").assert_outcomes(passed=1)
+
+
+def test_shared_tls_server_keeps_serving_tls_on_each_port(pytester: pytest.Pytester) -> None:
+    """With appsync_tls, the shared server serves wss:// on every new port."""
+    source = """
+    import pytest
+
+    @pytest.mark.parametrize("n", range(3))
+    @pytest.mark.asyncio
+    async def test_tls(appsync_server, appsync_client, n):
+        assert appsync_server.realtime_endpoint.startswith("wss://")
+        await appsync_client.publish("default/x", {"n": n})
+        appsync_server.assert_published("/default/x", events=[{"n": n}])
+    """
+    ini = "appsync_server_scope = session\nappsync_tls = true\n"
+    run(pytester, source, ini=ini).assert_outcomes(passed=3)
