@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import os
+import socket
 
 import pytest
 
@@ -11,6 +14,7 @@ import appsync_events
 from appsync_emulator import EmulatorServer, EmulatorThread
 from appsync_emulator.faults import DropKeepAlives, NeverAck
 from appsync_events import authorizer
+from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 
 
 def _auth(server: EmulatorThread | EmulatorServer) -> authorizer.ApiKey:
@@ -104,3 +108,25 @@ def test_reset_of_a_stopped_server_clears_the_records() -> None:
     assert len(server.recorder.published) == 1
     server.reset()
     assert server.recorder.published == []
+
+
+def test_reset_drops_a_peer_that_never_answers() -> None:
+    """A connection whose client is gone (its loop closed, its socket not) is dropped."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        auth = encode_auth_subprotocol({"x-api-key": server.api_key, "host": "127.0.0.1"})
+        key = base64.b64encode(os.urandom(16)).decode()
+        upgrade = (
+            f"GET /event/realtime HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: {PROTOCOL_EVENTS}, {auth}\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as peer:
+            peer.sendall(upgrade.encode())
+            assert peer.recv(4096).startswith(b"HTTP/1.1 101")
+            server.wait_connected_sync(1)
+            # The peer never answers the close frame: the reset drops it after its close
+            # window (a reset that waited for it would raise TimeoutError).
+            server.reset()
+            assert server.connections == []
+            assert not server.emulator.connections
