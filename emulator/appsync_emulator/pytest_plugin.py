@@ -1,5 +1,9 @@
 """pytest fixtures for AppSync Events: a local emulator per test and connected clients.
 
+With the ``appsync_server_scope`` ini option set to ``module`` or ``session``, the
+emulators are shared by the tests of that scope (one per distinct configuration) and
+reset between tests; see :class:`appsync_emulator.testing.SharedServers`.
+
 Loaded automatically through the ``appsync`` ``pytest11`` entry point (``-p appsync``).
 The logic lives in :mod:`appsync_emulator.testing`; this module only wires fixtures.  It
 imports nothing but pytest at load time (it is loaded in every session of every project that
