@@ -22,10 +22,10 @@ import itertools
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self, TypeVar, TypeVarTuple
+from typing import Final, Self, TypeVar, TypeVarTuple
 
 from aiohttp import web
 
@@ -401,10 +401,11 @@ class EmulatorHost:
     async def _reset(self, timeout: float, new_port: bool) -> None:  # noqa: ASYNC109
         server = self._state.server
         if new_port and server is not None:
+            # Nothing new can come in after these two: the old listener is closed, the
+            # HTTP connections it accepted are closed, and nobody knows the new port yet.
             await server._new_port()
-        await _reset(self._state.emulator, timeout)
-        if new_port and server is not None:
             server._drop_http_connections()
+        await _reset(self._state.emulator, timeout)
 
     # --- assertions (the recorder's, from the server object) ----------------------------
 
@@ -528,6 +529,9 @@ class EmulatorHost:
 # --- reset ------------------------------------------------------------------------------------
 
 
+_CLOSE: Final = {"Connection": "close"}
+
+
 def _site_on_free_port(
     runner: web.AppRunner, host: str, ssl_context: ssl.SSLContext | None
 ) -> web.BaseSite:
@@ -558,6 +562,11 @@ def _clear_state(emulator: Emulator) -> None:
     if not emulator.connections and not emulator.upgrading:
         # No connection can still use an old id: the next one is c1, as on a fresh server.
         emulator._ids = itertools.count(1)
+
+
+def _busy(emulator: Emulator) -> bool:
+    """Whether HTTP publishes, connections or upgrades are still running."""
+    return bool(emulator.http_tasks or emulator.connections or emulator.upgrading)
 
 
 def _idle(emulator: Emulator) -> bool:
@@ -613,14 +622,19 @@ async def _reset(emulator: Emulator, timeout: float) -> None:  # noqa: ASYNC109
     recorder = emulator.recorder
     try:
         async with asyncio.timeout(timeout):
-            publishes = list(emulator.http_tasks)
-            for task in publishes:
-                task.cancel()
-            if publishes:
-                await asyncio.wait(publishes)
             closing: set[str] = set()
             cancelled: set[str] = set()
-            while emulator.connections or emulator.upgrading:
+            while True:
+                if not _busy(emulator):
+                    await asyncio.sleep(0)  # a request already read may start a publish
+                    if not _busy(emulator):
+                        break
+                publishes = list(emulator.http_tasks)
+                for task in publishes:
+                    task.cancel()
+                if publishes:
+                    await asyncio.wait(publishes)
+                    continue  # a request read meanwhile may have started another
                 fresh = [c for c in emulator.connections.values() if c.id not in closing]
                 closing.update(c.id for c in fresh)
                 if fresh:
@@ -679,12 +693,15 @@ class EmulatorServer(EmulatorHost):
         """Seconds in-flight HTTP requests get at shutdown."""
         self._runner: web.AppRunner | None = None
         self._site: web.BaseSite | None = None
+        self._retired_ports: set[int] = set()
+        """Ports closed by ``reset(new_port=True)``: requests still arriving through
+        connections they accepted are refused."""
         self._ssl_context: ssl.SSLContext | None = None
         self._stopped = False
 
     async def _new_port(self) -> None:
         """Listen on a new free port, then close the old listener (its open connections
-        stay: the reset closes them)."""
+        stay: the reset closes them) and refuse what it had accepted."""
         runner, old = self._runner, self._site
         if runner is None:
             return
@@ -693,15 +710,43 @@ class EmulatorServer(EmulatorHost):
         if old is not None:
             await old.stop()
         self._site = site
+        if self._state.port is not None:
+            self._retired_ports.add(self._state.port)
         self._state.port = int(runner.addresses[0][1])
+        self._retired_ports.discard(self._state.port)  # the system may give a port again
+
+    @web.middleware
+    async def _refuse_retired_ports(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Refuse a request that came through a listener closed by ``reset(new_port=True)``.
+
+        A connection its listener accepted before it closed can still carry a request
+        whose handling starts after the reset (aiohttp reads it on its own schedule): it
+        must not reach the reset server.
+        """
+        if self._retired_ports:
+            transport = request.transport
+            local = transport.get_extra_info("sockname") if transport is not None else None
+            if local is not None and local[1] in self._retired_ports:
+                return web.Response(
+                    status=503, text="this address was retired by a reset", headers=_CLOSE
+                )
+        return await handler(request)
 
     def _drop_http_connections(self) -> None:
-        """Close the HTTP connections left after a reset (idle keep-alive ones, the
-        console's event streams), so that none carries a request to the reset server."""
+        """Close the HTTP connections (idle keep-alive ones, those with a request being
+        read, the console's event streams), so that none carries another request.
+
+        WebSockets are left to the reset, which closes them with a close frame.  The
+        ``_upgraded`` attribute of aiohttp's handler is one of those :mod:`._runner`
+        already relies on.
+        """
         runner = self._runner
         if runner is not None and runner.server is not None:
             for handler in runner.server.connections:
-                handler.force_close()
+                if not handler._upgraded:
+                    handler.force_close()
 
     async def start(self) -> Self:
         """Bind and start serving.
@@ -719,8 +764,10 @@ class EmulatorServer(EmulatorHost):
         if state.tls:
             state.ca = LocalCA([state.host])
             ssl_context = state.ca.server_context()
+        app = state.emulator.build_app()
+        app.middlewares.append(self._refuse_retired_ports)
         runner = EmulatorRunner(
-            state.emulator.build_app(),
+            app,
             header_timeout=state.config.limits.header_timeout,
             max_sockets=state.config.limits.max_sockets,
             handle_signals=False,
