@@ -339,7 +339,9 @@ class EmulatorHost:
             new_port: also listen on a new free port, close the old listener and every
                 remaining HTTP connection, so that a client still using the old address
                 (a stray thread, a reconnecting client) is refused instead of reaching
-                the reset server.  The endpoints change accordingly.
+                the reset server (a request that still arrives through a connection the
+                old listener accepted is answered ``503``).  The endpoints change
+                accordingly.
 
         On the server's own loop (an in-loop :class:`EmulatorServer`) nothing can be
         awaited: connections are aborted, one that has not finished yet may still be
