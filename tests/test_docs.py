@@ -111,6 +111,7 @@ TEST_EXAMPLES = {
         "how-to/powertools_example.py",
         "how-to/powertools_lambda_example.py",
     ),
+    "reference": ("reference/shared_server_example.py",),
     "reproduce": (
         "how-to/reproduce/connection_refused_example.py",
         "how-to/reproduce/connection_closed_example.py",

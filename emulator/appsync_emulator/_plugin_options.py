@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["EMULATOR_ONLY_MARKER", "INI_OPTIONS", "MARKER", "TARGET_ENV", "TARGET_HELP"]
+__all__ = [
+    "EMULATOR_ONLY_MARKER",
+    "INI_OPTIONS",
+    "MARKER",
+    "SERVER_SCOPES",
+    "TARGET_ENV",
+    "TARGET_HELP",
+]
 
 INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
     ("appsync_host", "string", "127.0.0.1", "interface the emulator fixtures listen on"),
@@ -27,8 +34,18 @@ INI_OPTIONS: Final[tuple[tuple[str, str, Any, str], ...]] = (
         "",
         "record each test's appsync_server traffic to this path ({test}: the test's id)",
     ),
+    (
+        "appsync_server_scope",
+        "string",
+        "function",
+        "function (a new emulator per test), module or session (one emulator per scope, "
+        "reset between tests)",
+    ),
 )
 """``(name, type, default, help)`` of the ini options the plugin registers."""
+
+SERVER_SCOPES: Final = ("function", "module", "session")
+"""The values of the ``appsync_server_scope`` ini option."""
 
 MARKER: Final = (
     "appsync(config=None, *, tls=False, host=None, faults=(), client=None, **options): "

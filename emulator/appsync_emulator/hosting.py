@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ipaddress
+import itertools
+import socket
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self, TypeVar, TypeVarTuple
+from typing import Final, Protocol, Self, TypeVar, TypeVarTuple
 
 from aiohttp import web
 
@@ -37,10 +39,15 @@ from .fault_handles import FaultHandle as FaultHandle, FaultNotDoneError as Faul
 from .faults import Fault, SubscriptionRef, Target, subscription_id_of
 from .issuer import LocalIssuer
 from .recorder import ConnectionInfo, PublishRecord, Recorder, SubscriptionRecord
+from .recorder_checks import RecorderAssertionError
 from .server import Emulator
 from .tls import LocalCA
+from .ws_connection import WebSocketConnection
 
 __all__ = [
+    "RESET_CLOSE_CODE",
+    "RESET_CLOSE_TIMEOUT",
+    "RESET_TIMEOUT",
     "ConnectionRef",
     "EmulatorHost",
     "EmulatorServer",
@@ -55,6 +62,17 @@ Ts = TypeVarTuple("Ts")
 
 CONTROL_TIMEOUT = 10.0
 """Seconds a cross-thread control call may take."""
+
+RESET_TIMEOUT = 10.0
+"""Seconds :meth:`EmulatorHost.reset` waits for connections and publishes to finish."""
+
+RESET_CLOSE_TIMEOUT = 0.1
+"""Seconds a peer gets to answer the close frame of a reset before it is dropped (a
+client whose test has ended, and whose event loop with it, never answers)."""
+
+RESET_CLOSE_CODE = 1001
+RESET_CLOSE_REASON = "reset"
+"""How a reset closes the connections still open: as a server that goes away."""
 
 
 class HasLocalAddress(Protocol):
@@ -111,6 +129,8 @@ class _HostState:
     loop: asyncio.AbstractEventLoop | None = None
     thread_id: int | None = None
     listening: bool = False
+    server: EmulatorServer | None = None
+    """The in-loop server (an :class:`EmulatorThread` runs one)."""
 
 
 class EmulatorHost:
@@ -453,12 +473,91 @@ class EmulatorHost:
         """Re-raise the first server-side exception collected since the last check."""
         self._state.emulator.check()
 
-    def reset(self) -> None:
-        """Clear the recorder, the faults and the collected exceptions."""
-        emulator = self._state.emulator
-        self._call(emulator.clear_faults)
-        emulator.recorder.clear()
-        emulator.clear_errors()
+    def reset(self, timeout: float = RESET_TIMEOUT, *, new_port: bool = False) -> None:
+        """Return the server to the state of a fresh one.
+
+        In order: remove every fault; cancel the HTTP publishes in flight; close every
+        WebSocket connection (``1001``; a peer that does not answer the close within
+        :data:`RESET_CLOSE_TIMEOUT` is dropped) and wait until each has finished, its
+        handler tasks included; then clear the recorder and the collected exceptions, and
+        restart the connection ids at ``c1``.  Blocks until done, whichever thread calls it.
+        A server with nothing to stop (no connection, publish or fault) resets in a few
+        microseconds, without a round trip to its loop.
+
+        Args:
+            timeout: seconds to wait for connections and publishes to finish.
+            new_port: also listen on a new free port, close the old listener and every
+                remaining HTTP connection, so that a client still using the old address
+                (a stray thread, a reconnecting client) is refused instead of reaching
+                the reset server (a request that still arrives through a connection the
+                old listener accepted is answered ``503``).  The endpoints change
+                accordingly.
+
+        On the server's own loop (an in-loop :class:`EmulatorServer`) nothing can be
+        awaited: connections are aborted, one that has not finished yet may still be
+        recorded as it closes, and ``new_port`` is refused.  ``await server.areset()``
+        waits there.
+
+        Raises:
+            TimeoutError: connections or publishes were still running after ``timeout``
+                seconds (everything else was reset).
+            RuntimeError: ``new_port`` on the server's own loop.
+        """
+        state = self._state
+        loop = state.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            _reset_now(state.emulator)
+            return
+        if not new_port and _idle(state.emulator):
+            _clear_state(state.emulator)  # thread-safe: nothing runs that the loop must stop
+            return
+        if threading.get_ident() == state.thread_id:
+            if new_port:
+                raise RuntimeError("reset(new_port=True) waits: await server.areset() here")
+            _reset_now(state.emulator, abort=True)
+            return
+        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
+        try:
+            future.result(timeout + CONTROL_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"the emulator did not reset within {timeout} s") from None
+
+    async def areset(
+        self,
+        timeout: float = RESET_TIMEOUT,  # noqa: ASYNC109 - reset()'s signature
+        *,
+        new_port: bool = False,
+    ) -> None:
+        """Awaitable :meth:`reset`, from any event loop (the server's own included).
+
+        Raises:
+            TimeoutError: connections or publishes were still running after ``timeout``.
+
+        Cancelling it leaves the reset running to its end on the server's loop.
+        """
+        state = self._state
+        loop = state.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            _reset_now(state.emulator)
+            return
+        if not new_port and _idle(state.emulator):
+            _clear_state(state.emulator)
+            return
+        if loop is asyncio.get_running_loop():
+            await asyncio.shield(asyncio.ensure_future(self._reset(timeout, new_port)))
+            return
+        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
+        await asyncio.shield(asyncio.wrap_future(future))
+
+    async def _reset(self, timeout: float, new_port: bool) -> None:  # noqa: ASYNC109
+        server = self._state.server
+        if new_port and server is not None:
+            # Nothing new can come in after these two: the old listener is closed, the
+            # HTTP connections it accepted are closed, and nobody knows the new port yet.
+            await server._new_port()
+            server._drop_http_connections()
+        await _reset(self._state.emulator, timeout)
 
     # --- assertions (the recorder's, from the server object) ----------------------------
 
@@ -579,6 +678,140 @@ class EmulatorHost:
         return f"<{type(self).__name__} {where}>"
 
 
+# --- reset ------------------------------------------------------------------------------------
+
+
+_CLOSE: Final = {"Connection": "close"}
+
+
+def _site_on_free_port(
+    runner: web.AppRunner, host: str, ssl_context: ssl.SSLContext | None
+) -> web.BaseSite:
+    """A site listening on a free port of ``host``.
+
+    For an IP address the socket is bound here, which spares the name resolution that
+    ``TCPSite`` runs in a worker thread (most of the cost of a new port).
+    """
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return web.TCPSite(runner, host, 0, ssl_context=ssl_context)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return web.SockSite(runner, sock, ssl_context=ssl_context)
+
+
+def _clear_state(emulator: Emulator) -> None:
+    """Forget what the recorder saw and the collected exceptions; restart connection ids."""
+    emulator.recorder.clear()
+    emulator.clear_errors()
+    if not emulator.connections and not emulator.upgrading:
+        # No connection can still use an old id: the next one is c1, as on a fresh server.
+        emulator._ids = itertools.count(1)
+
+
+def _busy(emulator: Emulator) -> bool:
+    """Whether HTTP publishes, connections or upgrades are still running."""
+    return bool(emulator.http_tasks or emulator.connections or emulator.upgrading)
+
+
+def _idle(emulator: Emulator) -> bool:
+    """Whether a reset has nothing to stop: no connection, publish in flight or fault.
+
+    Read from any thread: a snapshot, which the loop may change at once after; a reset
+    only promises the state at its own moment.
+    """
+    return not (
+        emulator.connections or emulator.upgrading or emulator.http_tasks or len(emulator.plan)
+    )
+
+
+def _reset_now(emulator: Emulator, *, abort: bool = False) -> None:
+    """The part of a reset that needs no waiting (no loop runs, or we are on it)."""
+    emulator.clear_faults()
+    if abort:
+        for task in list(emulator.http_tasks):
+            task.cancel()
+        for conn in list(emulator.connections.values()):
+            conn.abort()
+    _clear_state(emulator)
+
+
+async def _close(conn: WebSocketConnection) -> None:
+    try:
+        async with asyncio.timeout(RESET_CLOSE_TIMEOUT):
+            await conn.close_now(RESET_CLOSE_CODE, RESET_CLOSE_REASON)
+    except TimeoutError:
+        conn.abort()
+
+
+def _changed_since(version: int, emulator: Emulator) -> Callable[[Recorder], bool | None]:
+    """A wait predicate: the recorder changed, or no connection is left."""
+
+    def changed(recorder: Recorder) -> bool | None:
+        if recorder.version != version or not (emulator.connections or emulator.upgrading):
+            return True
+        return None
+
+    return changed
+
+
+async def _reset(emulator: Emulator, timeout: float) -> None:  # noqa: ASYNC109
+    """Reset ``emulator`` on its loop (see :meth:`EmulatorHost.reset`).
+
+    Faults go first, so that a stalled connection can be closed; a connection still being
+    upgraded (its authorizer running) is closed as soon as it opens.  A connection has
+    finished when the recorder records its close: its handler has returned by then and it
+    has left ``emulator.connections`` in the same step.
+    """
+    emulator.clear_faults()
+    recorder = emulator.recorder
+    try:
+        async with asyncio.timeout(timeout):
+            closing: set[str] = set()
+            cancelled: set[str] = set()
+            while True:
+                if not _busy(emulator):
+                    await asyncio.sleep(0)  # a request already read may start a publish
+                    if not _busy(emulator):
+                        break
+                publishes = list(emulator.http_tasks)
+                for task in publishes:
+                    task.cancel()
+                if publishes:
+                    await asyncio.wait(publishes)
+                    continue  # a request read meanwhile may have started another
+                fresh = [c for c in emulator.connections.values() if c.id not in closing]
+                closing.update(c.id for c in fresh)
+                if fresh:
+                    await asyncio.gather(*(_close(c) for c in fresh))
+                try:
+                    await recorder.wait_for(
+                        _changed_since(recorder.version, emulator), RESET_CLOSE_TIMEOUT
+                    )
+                except RecorderAssertionError:
+                    # Closed, and still running: its reader is held by a handler or an
+                    # authorizer that does not return.  Cancel the connection's task.
+                    for conn in list(emulator.connections.values()):
+                        if conn.id in closing and conn.id not in cancelled:
+                            cancelled.add(conn.id)
+                            conn.request.task.cancel()
+    except (TimeoutError, RecorderAssertionError):
+        left = ", ".join([*emulator.connections, *emulator.upgrading])
+        raise TimeoutError(
+            f"reset: after {timeout} s, connections still open ({left or 'none'}) or "
+            f"{len(emulator.http_tasks)} HTTP publish(es) running"
+        ) from None
+    finally:
+        _clear_state(emulator)
+
+
 class EmulatorServer(EmulatorHost):
     """The emulator on the running event loop.
 
@@ -604,13 +837,68 @@ class EmulatorServer(EmulatorHost):
     ) -> None:
         config = config if config is not None else EmulatorConfig()
         self._state = _HostState(config=config, emulator=Emulator(config), host=host, tls=tls)
+        self._state.server = self
         self._state.emulator.console.enabled = console
         self._state.emulator.console.bind_host = host
         self._requested_port = port
         self.shutdown_timeout = shutdown_timeout
         """Seconds in-flight HTTP requests get at shutdown."""
         self._runner: web.AppRunner | None = None
+        self._site: web.BaseSite | None = None
+        self._retired_ports: set[int] = set()
+        """Ports closed by ``reset(new_port=True)``: requests still arriving through
+        connections they accepted are refused."""
+        self._ssl_context: ssl.SSLContext | None = None
         self._stopped = False
+
+    async def _new_port(self) -> None:
+        """Listen on a new free port, then close the old listener (its open connections
+        stay: the reset closes them) and refuse what it had accepted."""
+        runner, old = self._runner, self._site
+        if runner is None:
+            return
+        site = _site_on_free_port(runner, self._state.host, self._ssl_context)
+        await site.start()
+        if old is not None:
+            await old.stop()
+        self._site = site
+        if self._state.port is not None:
+            self._retired_ports.add(self._state.port)
+        self._state.port = int(runner.addresses[0][1])
+        self._retired_ports.discard(self._state.port)  # the system may give a port again
+
+    @web.middleware
+    async def _refuse_retired_ports(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Refuse a request that came through a listener closed by ``reset(new_port=True)``.
+
+        A connection its listener accepted before it closed can still carry a request
+        whose handling starts after the reset (aiohttp reads it on its own schedule): it
+        must not reach the reset server.
+        """
+        if self._retired_ports:
+            transport = request.transport
+            local = transport.get_extra_info("sockname") if transport is not None else None
+            if local is not None and local[1] in self._retired_ports:
+                return web.Response(
+                    status=503, text="this address was retired by a reset", headers=_CLOSE
+                )
+        return await handler(request)
+
+    def _drop_http_connections(self) -> None:
+        """Close the HTTP connections (idle keep-alive ones, those with a request being
+        read, the console's event streams), so that none carries another request.
+
+        WebSockets are left to the reset, which closes them with a close frame.  The
+        ``_upgraded`` attribute of aiohttp's handler is one of those :mod:`._runner`
+        already relies on.
+        """
+        runner = self._runner
+        if runner is not None and runner.server is not None:
+            for handler in runner.server.connections:
+                if not handler._upgraded:
+                    handler.force_close()
 
     async def start(self) -> Self:
         """Bind and start serving.
@@ -628,8 +916,10 @@ class EmulatorServer(EmulatorHost):
         if state.tls:
             state.ca = LocalCA([state.host])
             ssl_context = state.ca.server_context()
+        app = state.emulator.build_app()
+        app.middlewares.append(self._refuse_retired_ports)
         runner = EmulatorRunner(
-            state.emulator.build_app(),
+            app,
             header_timeout=state.config.limits.header_timeout,
             max_sockets=state.config.limits.max_sockets,
             handle_signals=False,
@@ -646,6 +936,8 @@ class EmulatorServer(EmulatorHost):
                 state.ca.cleanup()
             raise
         self._runner = runner
+        self._site = site
+        self._ssl_context = ssl_context
         state.port = int(runner.addresses[0][1])
         state.listening = True
         LOG_SERVER.info(

@@ -1,5 +1,9 @@
 """pytest fixtures for AppSync Events: a local emulator per test and connected clients.
 
+With the ``appsync_server_scope`` ini option set to ``module`` or ``session``, the
+emulators are shared by the tests of that scope (one per distinct configuration) and
+reset between tests; see :class:`appsync_emulator.testing.SharedServers`.
+
 Loaded automatically through the ``appsync`` ``pytest11`` entry point (``-p appsync``).
 The logic lives in :mod:`appsync_emulator.testing`; this module only wires fixtures.  It
 imports nothing but pytest at load time (it is loaded in every session of every project that
@@ -20,11 +24,18 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, cast
 
 import pytest
 
-from ._plugin_options import EMULATOR_ONLY_MARKER, INI_OPTIONS, MARKER, TARGET_ENV, TARGET_HELP
+from ._plugin_options import (
+    EMULATOR_ONLY_MARKER,
+    INI_OPTIONS,
+    MARKER,
+    SERVER_SCOPES,
+    TARGET_ENV,
+    TARGET_HELP,
+)
 
 if TYPE_CHECKING:
     from appsync_events import Client
@@ -35,6 +46,7 @@ if TYPE_CHECKING:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_Scope = Literal["function", "module", "session"]
 
 EMULATOR_EXTRA: Final = "pip install 'appsync-events[emulator]'"
 """What to run when the emulator's dependencies are missing."""
@@ -105,6 +117,59 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     config.addinivalue_line("markers", EMULATOR_ONLY_MARKER)
+    _server_scope("appsync_server_scope", config)  # a bad value stops the run at once
+
+
+# --- shared servers (``appsync_server_scope``) -------------------------------------------------
+
+
+def _server_scope(fixture_name: str, config: pytest.Config) -> _Scope:
+    """The scope of ``_appsync_shared_servers``: the ``appsync_server_scope`` ini option."""
+    scope = str(config.getini("appsync_server_scope") or "function").strip()
+    if scope not in SERVER_SCOPES:
+        raise pytest.UsageError(
+            f"appsync_server_scope: expected one of {', '.join(SERVER_SCOPES)}, got {scope!r}"
+        )
+    return cast(_Scope, scope)
+
+
+@pytest.fixture(scope=_server_scope)
+def _appsync_shared_servers(
+    pytestconfig: pytest.Config,
+) -> Iterator[testing.SharedServers | None]:
+    """The servers shared by the tests of the ``appsync_server_scope`` (``None``: per test)."""
+    if _server_scope("", pytestconfig) == "function":
+        yield None
+        return
+    _require_emulator()
+    from .testing import SharedServers
+
+    shared = SharedServers()
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture
+def _appsync_server_pool(
+    appsync_server_config: EmulatorConfig,
+    appsync_settings: testing.Settings,
+    _appsync_shared_servers: testing.SharedServers | None,
+) -> Iterator[testing.ServerPool]:
+    """The test's servers: its own, and its lease of a shared one (released last)."""
+    from .testing import ServerPool
+
+    pool = ServerPool(
+        appsync_server_config,
+        host=appsync_settings.host,
+        tls=appsync_settings.tls,
+        shared=_appsync_shared_servers,
+    )
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -124,25 +189,23 @@ def appsync_server_config(appsync_settings: testing.Settings) -> EmulatorConfig:
 
 @pytest.fixture
 def appsync_server_factory(
-    request: pytest.FixtureRequest,
-    appsync_server_config: EmulatorConfig,
-    appsync_settings: testing.Settings,
-) -> Iterator[ServerFactory]:
-    """Start extra emulators (same options as the marker); all are checked and stopped, LIFO."""
-    from .testing import ServerPool
+    request: pytest.FixtureRequest, _appsync_server_pool: testing.ServerPool
+) -> ServerFactory:
+    """Start extra emulators (same options as the marker); all are checked and stopped, LIFO.
 
-    pool = ServerPool(appsync_server_config, host=appsync_settings.host, tls=appsync_settings.tls)
-    try:
-        yield _target_factory(request.config, pool.start)
-    finally:
-        pool.close()
+    With ``--appsync-target``: calling it skips the test (it starts emulators).
+    """
+    return _target_factory(request.config, _appsync_server_pool.start)
 
 
 @pytest.fixture
 def appsync_server(
-    request: pytest.FixtureRequest, appsync_server_factory: ServerFactory
+    request: pytest.FixtureRequest,
+    appsync_server_factory: ServerFactory,
+    _appsync_server_pool: testing.ServerPool,
 ) -> EmulatorThread | RemoteTarget:
-    """A fresh emulator for this test, configured by ``@pytest.mark.appsync(...)``.
+    """This test's emulator, configured by ``@pytest.mark.appsync(...)``: a new one, or
+    the shared one reset (``appsync_server_scope``).
 
     With ``--appsync-target``: the running endpoint, as a :class:`~.remote.RemoteTarget`.
     """
@@ -153,7 +216,7 @@ def appsync_server(
 
     options = merge_markers(request.node.iter_markers("appsync"))
     options.pop("client", None)
-    server = appsync_server_factory(**options)
+    server = _appsync_server_pool.server(**options)
     if pattern := request.config.getini("appsync_record"):
         from .recording_file import record_test
 

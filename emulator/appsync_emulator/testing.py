@@ -46,7 +46,9 @@ if TYPE_CHECKING:
     from .issuer import LocalIssuer
 
 __all__ = [
+    "ANYIO_UNSUPPORTED",
     "INI_OPTIONS",
+    "MAX_SHARED_SERVERS",
     "SERVER_OPTION_NAMES",
     "Authorizers",
     "ClientPool",
@@ -55,6 +57,7 @@ __all__ = [
     "ServerOptions",
     "ServerPool",
     "Settings",
+    "SharedServers",
     "api_key_authorizer",
     "build_config",
     "check_loop_scopes",
@@ -317,6 +320,15 @@ class LoopScopeError(RuntimeError):
     """An async fixture and the test that uses it would run on different event loops."""
 
 
+ANYIO_UNSUPPORTED: Final = (
+    "{fixture} is a pytest-asyncio fixture and {test} runs under anyio's pytest plugin, on "
+    "another event loop.  Under anyio, use appsync_server (it works with any backend) and "
+    "connect in the test: async with appsync_events.connect(appsync_server.realtime_endpoint, "
+    "authorizer=appsync_authorizer) as client: ..."
+)
+"""Why the async fixtures refuse an anyio test (docs: pytest-plugin.rst, "anyio and trio")."""
+
+
 def check_loop_scopes(
     *,
     fixture: str,
@@ -367,6 +379,8 @@ def check_request_loop(request: Any, fixture: str) -> None:
     import pytest_asyncio
 
     item, config = request.node, request.config
+    if item.get_closest_marker("anyio") is not None or "anyio_backend" in request.fixturenames:
+        raise LoopScopeError(ANYIO_UNSUPPORTED.format(fixture=fixture, test=item.nodeid))
     marker = item.get_closest_marker("asyncio")
     mode = config.getoption("asyncio_mode", None) or config.getini("asyncio_mode")
     is_async = pytest_asyncio.is_async_test(item)
@@ -407,20 +421,137 @@ class ServerLike(Protocol):
     def client_ssl_context(self) -> ssl.SSLContext: ...
 
 
-class ServerPool:
-    """Starts :class:`EmulatorThread` servers; :meth:`close` checks and stops them, LIFO."""
+MAX_SHARED_SERVERS: Final = 4
+"""Idle shared servers :class:`SharedServers` keeps (one per distinct configuration)."""
 
-    def __init__(self, base: EmulatorConfig, *, host: str = "127.0.0.1", tls: bool = False):
+_Key = tuple[EmulatorConfig, str, bool]
+
+
+class SharedServers:
+    """Emulators shared by the tests of one scope, one per distinct configuration.
+
+    A test leases the server that was started for its options (the config, the host,
+    TLS), or one is started for it.  When the test ends, :meth:`release` re-raises the
+    server-side errors collected during the test and resets the server on a new port (see
+    :meth:`~appsync_emulator.hosting.EmulatorHost.reset`): the next test starts with no
+    connection, subscription, fault, record or error left, and a client of the previous
+    test that still holds the old address is refused.  A server that the test stopped,
+    or that cannot be reset, is stopped and forgotten: the next test gets a new one.
+
+    The reset is synchronous on purpose: run in the background while pytest goes on, the
+    server's thread would contend for the GIL with the test session (each switch can
+    cost the 5 ms switch interval), which costs more than the reset itself.
+
+    Args:
+        max_servers: idle servers kept; beyond that the least recently used is stopped.
+        new_port: reset on a new port (see above); ``False`` keeps the address.
+    """
+
+    def __init__(self, max_servers: int = MAX_SHARED_SERVERS, *, new_port: bool = True) -> None:
+        self.max_servers = max_servers
+        self.new_port = new_port
+        self._idle: dict[_Key, EmulatorThread] = {}
+        self.started = 0
+        """How many servers were started (a figure for tests and benchmarks)."""
+
+    def lease(self, opts: ServerOptions) -> EmulatorThread | None:
+        """The server for ``opts``, reset, started if needed; ``None`` when ``opts``
+        cannot be shared (a configuration with an unhashable value)."""
+        from . import EmulatorThread
+
+        key = (opts.config, opts.host, opts.tls)
+        try:
+            server = self._idle.pop(key, None)
+        except TypeError:
+            return None
+        if server is not None:
+            try:
+                server.reset()  # a no-op unless something reached it since (a few µs)
+                return server
+            except Exception:
+                _stop_quietly(server)
+        server = EmulatorThread(opts.config, host=opts.host, tls=opts.tls).start()
+        self.started += 1
+        return server
+
+    def release(self, server: EmulatorThread, opts: ServerOptions) -> None:
+        """Check ``server`` for server-side errors, reset it, keep it for the next test.
+
+        Raises:
+            Exception: the first server-side exception of the test (the server is kept).
+            TimeoutError: the server could not be reset (it is stopped).
+        """
+        try:
+            server.check()
+        finally:
+            self._keep(server, (opts.config, opts.host, opts.tls))
+
+    def _keep(self, server: EmulatorThread, key: _Key) -> None:
+        if not server.running:
+            _stop_quietly(server)
+            return
+        try:
+            server.reset(new_port=self.new_port)
+        except BaseException:
+            _stop_quietly(server)
+            raise
+        self._idle[key] = server
+        while len(self._idle) > self.max_servers:
+            oldest = next(iter(self._idle))
+            _stop_quietly(self._idle.pop(oldest))
+
+    def close(self) -> None:
+        """Stop every idle server."""
+        while self._idle:
+            _, server = self._idle.popitem()
+            server.stop()
+
+
+def _stop_quietly(server: EmulatorThread) -> None:
+    with contextlib.suppress(Exception):
+        server.stop()
+
+
+class ServerPool:
+    """Starts :class:`EmulatorThread` servers; :meth:`close` checks and stops them, LIFO.
+
+    With ``shared``, :meth:`server` leases the test's main server from it instead.
+    """
+
+    def __init__(
+        self,
+        base: EmulatorConfig,
+        *,
+        host: str = "127.0.0.1",
+        tls: bool = False,
+        shared: SharedServers | None = None,
+    ):
         self.base = base
         self.host = host
         self.tls = tls
+        self.shared = shared
         self._stack = contextlib.ExitStack()
 
     def start(self, *args: Any, **kwargs: Any) -> EmulatorThread:
         """Start a server from marker-style arguments (see :func:`parse_server_options`)."""
+        opts = parse_server_options(self.base, args, kwargs, host=self.host, tls=self.tls)
+        return self._start(opts)
+
+    def server(self, *args: Any, **kwargs: Any) -> EmulatorThread:
+        """The test's main server: leased from :attr:`shared` if set (and the options can
+        be shared), else started like :meth:`start`."""
+        opts = parse_server_options(self.base, args, kwargs, host=self.host, tls=self.tls)
+        server = self.shared.lease(opts) if self.shared is not None else None
+        if server is None:
+            return self._start(opts)
+        self._stack.callback(self.shared.release, server, opts)  # type: ignore[union-attr]
+        for fault in opts.faults:
+            server.inject(fault)
+        return server
+
+    def _start(self, opts: ServerOptions) -> EmulatorThread:
         from . import EmulatorThread
 
-        opts = parse_server_options(self.base, args, kwargs, host=self.host, tls=self.tls)
         server = EmulatorThread(opts.config, host=opts.host, tls=opts.tls)
         self._stack.enter_context(server)
         self._stack.callback(server.check)  # runs before the server stops (LIFO)

@@ -1,0 +1,132 @@
+"""``EmulatorHost.reset()``: what the shared servers of the plugin rely on between tests."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import socket
+
+import pytest
+
+import appsync_events
+from appsync_emulator import EmulatorServer, EmulatorThread
+from appsync_emulator.faults import DropKeepAlives, NeverAck
+from appsync_events import authorizer
+from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
+
+
+def _auth(server: EmulatorThread | EmulatorServer) -> authorizer.ApiKey:
+    assert server.api_key is not None
+    return authorizer.ApiKey(api_key=server.api_key, endpoint=server.http_endpoint)
+
+
+def _post(conn: http.client.HTTPConnection, api_key: str) -> int:
+    body = json.dumps({"channel": "default/x", "events": [json.dumps({"n": 1})]})
+    headers = {"content-type": "application/json", "x-api-key": api_key}
+    conn.request("POST", "/event", body, headers)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+@pytest.mark.asyncio
+async def test_reset_closes_connections_and_forgets_everything() -> None:
+    """Open connections get 1001 "reset"; records, faults, errors go; ids restart at c1."""
+    with EmulatorThread() as server:
+        client = await appsync_events.connect(server.realtime_endpoint, authorizer=_auth(server))
+        sub = await client.subscribe("default/x")
+        await client.publish("default/x", {"n": 1})
+        await sub.next()
+        server.inject(DropKeepAlives())
+        server.emulator.record_exception(ValueError("from the previous test"))
+        await server.areset()
+        with pytest.raises(appsync_events.ConnectionClosedError, match="1001"):
+            await client.publish("default/x", {"n": 2})
+        await client.close()
+        recorder = server.recorder
+        seen = (recorder.connections, recorder.subscriptions, recorder.published)
+        assert seen == ([], [], [])
+        assert (recorder.received, recorder.sent) == ([], [])
+        assert (len(server.emulator.plan), server.emulator.connections) == (0, {})
+        assert len(server.emulator.broker) == 0
+        server.check()  # the collected exception is gone
+        again = await appsync_events.connect(server.realtime_endpoint, authorizer=_auth(server))
+        assert [c.id for c in await server.wait_connected(1)] == ["c1"]
+        await again.close()
+
+
+def test_reset_new_port_refuses_the_old_address() -> None:
+    """With new_port, the old listener and its kept-alive HTTP connections are closed."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        old = server.port
+        kept = http.client.HTTPConnection("127.0.0.1", old, timeout=5)
+        assert _post(kept, server.api_key) == 200
+        server.reset(new_port=True)
+        assert server.port != old
+        assert server.recorder.published == []
+        with pytest.raises(OSError):
+            _post(kept, server.api_key)
+        refused = http.client.HTTPConnection("127.0.0.1", old, timeout=5)
+        with pytest.raises(ConnectionRefusedError):
+            _post(refused, server.api_key)
+        refused.close()
+        fresh = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert _post(fresh, server.api_key) == 200
+        fresh.close()
+        kept.close()
+        assert len(server.recorder.published) == 1
+
+
+@pytest.mark.asyncio
+async def test_reset_of_an_in_loop_server() -> None:
+    """On the server's own loop, areset() waits; reset() aborts and cannot take a new port."""
+    async with EmulatorServer() as server:
+        client = await appsync_events.connect(server.realtime_endpoint, authorizer=_auth(server))
+        server.inject(NeverAck())
+        await server.areset(new_port=True)
+        assert (server.connections, len(server.emulator.plan)) == ([], 0)
+        with pytest.raises(appsync_events.ConnectionClosedError):
+            await client.publish("default/x", {"n": 1})
+        await client.close()
+        with pytest.raises(RuntimeError, match=r"await server.areset\(\)"):
+            server.reset(new_port=True)
+        server.reset()  # nothing to wait for: fine on the loop
+
+
+def test_reset_of_a_stopped_server_clears_the_records() -> None:
+    """Before start and after stop there is no loop: reset clears what was recorded."""
+    server = EmulatorThread()
+    server.reset()
+    with server:
+        assert server.api_key is not None
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert _post(conn, server.api_key) == 200
+        conn.close()
+    assert len(server.recorder.published) == 1
+    server.reset()
+    assert server.recorder.published == []
+
+
+def test_reset_drops_a_peer_that_never_answers() -> None:
+    """A connection whose client is gone (its loop closed, its socket not) is dropped."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        auth = encode_auth_subprotocol({"x-api-key": server.api_key, "host": "127.0.0.1"})
+        key = base64.b64encode(os.urandom(16)).decode()
+        upgrade = (
+            f"GET /event/realtime HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: {PROTOCOL_EVENTS}, {auth}\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as peer:
+            peer.sendall(upgrade.encode())
+            assert peer.recv(4096).startswith(b"HTTP/1.1 101")
+            server.wait_connected_sync(1)
+            # The peer never answers the close frame: the reset drops it after its close
+            # window (a reset that waited for it would raise TimeoutError).
+            server.reset()
+            assert server.connections == []
+            assert not server.emulator.connections
