@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import secrets
+import string
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
@@ -48,6 +49,11 @@ from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_sub
 
 TIMEOUT = 5.0
 WINDOW = 8
+HEX_WINDOW = 16
+"""A window made only of hex digits is this long instead: logs are full of random hex ids
+(connection, subscription and request ids), where 8 random hex digits of a credential
+turn up by chance now and then (the test failed that way); 16 practically never do."""
+_HEX = frozenset("0123456789abcdefABCDEF")
 RAW_CLIENT_LOGGER = "tests.secrets.raw_websocket"
 """The raw test client's own websockets logger: it logs what the test sends, verbatim."""
 
@@ -56,8 +62,16 @@ def _secret(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(24)
 
 
-API_KEY = "da2-" + secrets.token_hex(13)
-FORGED_API_KEY = "da2-" + secrets.token_hex(13)
+def _api_key() -> str:
+    # AWS's shape: "da2-" and 26 lowercase letters and digits (not only hex digits, so that
+    # an 8-character window of it is not mistaken for a fragment of a random hex id).
+    return "da2-" + "".join(
+        secrets.choice(string.ascii_lowercase + string.digits) for _ in range(26)
+    )
+
+
+API_KEY = _api_key()
+FORGED_API_KEY = _api_key()
 ACCESS_KEY = "ASIA" + secrets.token_hex(8).upper()
 SECRET_KEY = _secret("sk/")
 SESSION_TOKEN = _secret("FwoGZXIvYXdz") + "+/=" + secrets.token_urlsafe(40)
@@ -156,7 +170,12 @@ class Secrets:
             if len(value) < WINDOW:
                 yield value, value
             for i in range(len(value) - WINDOW + 1):
-                yield value, value[i : i + WINDOW]
+                window = value[i : i + WINDOW]
+                if _HEX.issuperset(window):
+                    # As long a window as the value allows, still starting at i or before.
+                    start = max(0, min(i, len(value) - HEX_WINDOW))
+                    window = value[start : start + HEX_WINDOW]
+                yield value, window
 
 
 @pytest.fixture
