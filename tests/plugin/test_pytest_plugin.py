@@ -160,16 +160,17 @@ def test_plugin_freezegun_keeps_keepalives_flowing(pytester: pytest.Pytester) ->
         pred = lambda r: [f for f in r.sent if f.frame_type == "ka"][n - 1:] or None
         await asyncio.to_thread(server.recorder.wait_for_sync, pred, 5.0)
 
-    @pytest.mark.appsync(keepalive_interval=0.05, connection_timeout_ms=300)
+    @pytest.mark.appsync(keepalive_interval=0.05, connection_timeout_ms=1000)
     @pytest.mark.asyncio
     async def test_frozen(appsync_server, appsync_client, appsync_server_factory,
                           appsync_client_factory):
         with freeze_time("2030-01-01", real_asyncio=True) as frozen:
-            # 12 ka intervals = 2 x connectionTimeoutMs pass while the wall clock is frozen
-            await wait_kas(appsync_server, 12)
-            late = appsync_server_factory(keepalive_interval=0.05, connection_timeout_ms=300)
+            # 24 ka intervals, more than connectionTimeoutMs (1 s, room for a loaded
+            # machine), pass while the wall clock is frozen
+            await wait_kas(appsync_server, 24)
+            late = appsync_server_factory(keepalive_interval=0.05, connection_timeout_ms=1000)
             client = await appsync_client_factory(late)
-            await wait_kas(late, 8)
+            await wait_kas(late, 24)
             frozen.tick(600)
         for c in (appsync_client, client):
             sub = await c.subscribe("default/t")
