@@ -27,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
+
+from appsync_events.protocol.codec import DataEvents, encode_data_frames
 
 from ._clock import real_monotonic, real_time
 from .recorder_checks import RecorderAssertionError as RecorderAssertionError, RecorderChecks
@@ -54,8 +56,39 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_SentBatch = tuple[str, float, list[tuple[str | bytes | None, str | None, str | None, Any]]]
+_Frame = tuple[str | bytes | None, str | None, str | None, Any]
+_SentBatch = tuple[str, float, Sequence[_Frame]]
 """``(connection id, time, [(text, frame type, frame id, _), ...])``: one writer batch."""
+
+
+class _DataFrames(Sequence[_Frame]):
+    """The ``data`` frames of one fan-out to one subscription, texts made when read."""
+
+    __slots__ = ("events", "subscription_id")
+
+    def __init__(self, subscription_id: str, events: DataEvents) -> None:
+        self.subscription_id = subscription_id
+        self.events = events
+
+    def __len__(self) -> int:
+        return len(self.events.events)
+
+    @overload
+    def __getitem__(self, index: int) -> _Frame: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[_Frame]: ...
+    def __getitem__(self, index: int | slice) -> _Frame | Sequence[_Frame]:
+        frames = [
+            (text, "data", self.subscription_id, None)
+            for text in encode_data_frames(self.subscription_id, self.events)
+        ]
+        return frames[index]
+
+    def __iter__(self) -> Iterator[_Frame]:
+        sub_id = self.subscription_id
+        for text in encode_data_frames(sub_id, self.events):
+            yield (text, "data", sub_id, None)
+
 
 # --- the recorder -----------------------------------------------------------------------
 
@@ -254,6 +287,20 @@ class Recorder(RecorderChecks):
         someone reads them.
         """
         batch = (connection_id, real_time(), [f for f in frames if f[0] is not None])
+        with self._lock:
+            self._append_sent(batch)
+            if self._waiters:
+                self._changed()
+            elif self._blocking:
+                self._cond.notify_all()
+
+    def record_data(self, connection_id: str, subscription_id: str, events: DataEvents) -> None:
+        """Record the ``data`` frames of one fan-out to one subscription (the hot path).
+
+        Kept as the publish's encoded events: the frames' texts are made only when
+        someone reads :attr:`sent`.
+        """
+        batch = (connection_id, real_time(), _DataFrames(subscription_id, events))
         with self._lock:
             self._append_sent(batch)
             if self._waiters:

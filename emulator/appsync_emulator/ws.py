@@ -180,11 +180,13 @@ async def _upgrade(
         identity=identity,
     )
     try:
-        await ws.prepare(request)
+        stream = await ws.prepare(request)
     except (ConnectionError, RuntimeError) as exc:
         log.info("upgrade failed: %s", exc)
         return ws
-    conn = WebSocketConnection(operations, ws, request, info, headers, failure, log)
+    conn = WebSocketConnection(
+        operations, ws, request, info, headers, failure, log, drain=stream.drain
+    )
     host.connections[conn_id] = conn
     host.upgrading.discard(conn_id)
     recorder.record_connection(info)

@@ -20,7 +20,7 @@ from .faults import (
     SendError,
     SendRawText,
 )
-from .outbound import OutboundQueue
+from .outbound import Gate, OutboundQueue
 from .recorder import ConnectionInfo
 from .server_protocol import ServerProtocol
 
@@ -45,7 +45,7 @@ class TimedConnection(Protocol):
     @property
     def info(self) -> ConnectionInfo: ...
     @property
-    def read_gate(self) -> asyncio.Event: ...
+    def read_gate(self) -> Gate: ...
     @property
     def outbound(self) -> OutboundQueue: ...
 
@@ -152,12 +152,10 @@ class ConnectionTimers:
         conn = self.conn
         period = 1.0 / rate if rate else 0.0
         next_at = conn.loop.time()
-        drained = conn.outbound.drained
         for _ in range(count):
             if conn.closing:
                 return
-            if not drained.is_set():
-                await drained.wait()
+            await conn.outbound.wait_drained()
             sent = [conn.protocol.send_data(target, text) for target in targets]
             conn.flush()
             if not any(sent):
