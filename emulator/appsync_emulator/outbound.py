@@ -97,24 +97,35 @@ def _frame(text: str) -> bytes:
 class FramedEvents:
     """The events of one publish, encoded once for every subscriber's ``data`` frames.
 
-    A subscriber's frame is ``header + prefix + tail``: the prefix names its subscription,
-    the tail (the event's JSON string literal and the closing brace) is shared.
+    A subscriber's frames are ``header + prefix + tail`` per event: the prefix names its
+    subscription, the tail (the event's JSON string literal and the closing brace) is
+    shared, and the headers depend only on the prefix's length.  So the bytes between
+    two prefixes are the same for every subscription whose id has the same length, and
+    each subscriber's batch is one ``prefix.join(segments)``.
     """
 
-    __slots__ = ("events", "tails")
+    __slots__ = ("_segments", "events", "tails")
 
     def __init__(self, events: codec.DataEvents) -> None:
         self.events = events
         """The publish's events (their texts and literals)."""
         self.tails = [literal.encode() + b"}" for literal in events.literals]
+        self._segments: dict[int, list[bytes]] = {}
 
     def frames(self, prefix: bytes) -> bytes:
         """The wire bytes of every event's ``data`` frame for one subscription."""
-        parts: list[bytes] = []
-        size = len(prefix)
+        segments = self._segments.get(len(prefix))
+        if segments is None:
+            segments = self._segments[len(prefix)] = self._split(len(prefix))
+        return prefix.join(segments)
+
+    def _split(self, size: int) -> list[bytes]:
+        # header1 | prefix | tail1 + header2 | prefix | ... | tailN
+        segments = [b""]
         for tail in self.tails:
-            parts += (_header(size + len(tail)), prefix, tail)
-        return b"".join(parts)
+            segments[-1] += _header(size + len(tail))
+            segments.append(tail)
+        return segments
 
 
 def data_prefix(subscription_id: str) -> bytes:
@@ -146,8 +157,48 @@ class Cork:
         self.depth -= 1
         if self.depth == 0 and self.pending:
             pending, self.pending = self.pending, []
-            for queue, subscription_id, payload in pending:
-                queue.release(subscription_id, payload)
+            _release(pending)
+
+
+def _release(pending: list[tuple[OutboundQueue, str | None, Any]]) -> None:
+    # The fan-out's frames that can be written at once are recorded together (one
+    # recorder lock per publish, not per subscriber), then written; any other batch
+    # first flushes those before it, so each connection's frames keep their order.
+    direct: list[tuple[OutboundQueue, str]] = []
+    framed: FramedEvents | None = None
+    for queue, subscription_id, payload in pending:
+        queue.corked -= 1
+        if queue.closed or queue.close_sent is not None:
+            continue
+        if (
+            subscription_id is not None
+            and (framed is None or payload is framed)
+            and not queue.queue
+            and queue.writer is None
+            and queue.writable()
+        ):
+            framed = payload
+            direct.append((queue, subscription_id))
+            continue
+        if direct:
+            assert framed is not None
+            _write_fan_out(framed, direct)
+            direct, framed = [], None
+        if subscription_id is None:
+            queue.place(payload)
+        else:
+            queue.place_framed(subscription_id, payload)
+    if direct:
+        assert framed is not None
+        _write_fan_out(framed, direct)
+
+
+def _write_fan_out(framed: FramedEvents, direct: list[tuple[OutboundQueue, str]]) -> None:
+    direct[0][0].recorder.record_data(
+        framed.events, [(queue.connection_id, sub_id) for queue, sub_id in direct]
+    )
+    for queue, subscription_id in direct:
+        queue.write_framed(subscription_id, framed)
 
 
 class RawTransport(Protocol):
@@ -359,7 +410,7 @@ class OutboundQueue:
             self.corked += 1
             cork.pending.append((self, subscription_id, framed))
             return
-        self._place_framed(subscription_id, framed)
+        self.place_framed(subscription_id, framed)
 
     def _extend(self, items: list[_Item]) -> None:
         if self.closed or self.close_sent is not None:
@@ -369,36 +420,31 @@ class OutboundQueue:
             self.corked += 1
             cork.pending.append((self, None, items))
             return
-        self._place(items)
+        self.place(items)
 
-    def release(self, subscription_id: str | None, payload: Any) -> None:
-        """Write (or queue) a batch the cork held."""
-        self.corked -= 1
-        if self.closed or self.close_sent is not None:
-            return
-        if subscription_id is None:
-            self._place(payload)
-        else:
-            self._place_framed(subscription_id, payload)
-
-    def _place_framed(self, subscription_id: str, framed: FramedEvents) -> None:
-        if not self.queue and self.writer is None and self._writable():
-            self.recorder.record_data(self.connection_id, subscription_id, framed.events)
-            prefix = self._prefixes.get(subscription_id)
-            if prefix is None:
-                if len(self._prefixes) >= 256:  # ids churn: keep it bounded
-                    self._prefixes.clear()
-                prefix = self._prefixes[subscription_id] = data_prefix(subscription_id)
-            assert self.transport is not None
-            self.transport.write(framed.frames(prefix))
+    def place_framed(self, subscription_id: str, framed: FramedEvents) -> None:
+        """Write a fan-out's frames at once if nothing waits, else queue them."""
+        if not self.queue and self.writer is None and self.writable():
+            self.recorder.record_data(framed.events, [(self.connection_id, subscription_id)])
+            self.write_framed(subscription_id, framed)
             return
         texts = codec.encode_data_frames(subscription_id, framed.events)
-        self._place([(text, "data", subscription_id, None) for text in texts])
+        self.place([(text, "data", subscription_id, None) for text in texts])
 
-    def _place(self, items: list[_Item]) -> None:
+    def write_framed(self, subscription_id: str, framed: FramedEvents) -> None:
+        """Write a fan-out's frames (recorded already) in one transport write."""
+        prefix = self._prefixes.get(subscription_id)
+        if prefix is None:
+            if len(self._prefixes) >= 256:  # ids churn: keep it bounded
+                self._prefixes.clear()
+            prefix = self._prefixes[subscription_id] = data_prefix(subscription_id)
+        assert self.transport is not None
+        self.transport.write(framed.frames(prefix))
+
+    def place(self, items: list[_Item]) -> None:
+        """Write a batch at once if nothing waits and the socket keeps up, else queue it."""
         queue = self.queue
-        if not queue and self.writer is None and self._writable():
-            # The fast path: nothing waits and the socket keeps up, so write at once.
+        if not queue and self.writer is None and self.writable():
             for item in items:
                 extra = item[3]
                 if extra is not None and extra.due:
@@ -413,7 +459,7 @@ class OutboundQueue:
         if self.writer is None:
             self.writer = self.loop.create_task(self.run(), name=f"{self.connection_id}-writer")
 
-    def _writable(self) -> bool:
+    def writable(self) -> bool:
         """Whether a batch may be written to the transport now, without waiting."""
         transport = self.transport
         return (
