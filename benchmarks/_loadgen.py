@@ -47,7 +47,8 @@ ERRORS = (b'"publish_error"', b'"subscribe_error"', b'"connection_error"', b'"ty
 def repo_env() -> dict[str, str]:
     """The environment with this checkout's packages first on ``PYTHONPATH``."""
     env = dict(os.environ)
-    paths = [str(ROOT / "src"), str(ROOT / "emulator")]
+    root = Path(env.get("BENCH_EMULATOR_ROOT", ROOT))  # A/B: another checkout's emulator
+    paths = [str(root / "src"), str(root / "emulator")]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)

@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the result rows to this file")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
-    target = args.deliveries or (60_000 if args.quick else 300_000)
+    target = args.deliveries or (20_000 if args.quick else 300_000)
     counts = [int(n) for n in args.subscribers.split(",")]
     raise_fd_limit(max(counts) * 2 + 256)
 

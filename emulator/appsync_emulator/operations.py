@@ -129,6 +129,8 @@ class Operations:
         self.subscribers = subscribers
         self.on_error = on_error
         self._identifiers = _Identifiers()
+        self.namespace_exists: Callable[[str], bool] = lambda ns: config.namespace(ns) is not None
+        """Whether a namespace is configured (one function for every connection's core)."""
         self.cork = Cork()
         """Holds the fan-out's writes until its publish is recorded."""
 

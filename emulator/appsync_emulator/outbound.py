@@ -173,7 +173,7 @@ def _release(pending: list[tuple[OutboundQueue, str | None, Any]]) -> None:
         if (
             subscription_id is not None
             and (framed is None or payload is framed)
-            and not queue.queue
+            and not queue._queue
             and queue.writer is None
             and queue.writable()
         ):
@@ -206,6 +206,20 @@ class RawTransport(Protocol):
 
     def write(self, data: bytes) -> None: ...
     def is_closing(self) -> bool: ...
+
+
+class FlowControl(Protocol):
+    """The transport's protocol, as far as writing goes (aiohttp's ``BaseProtocol``)."""
+
+    @property
+    def writing_paused(self) -> bool: ...
+
+
+class ClosingSocket(Protocol):
+    """The WebSocket, as far as its closing goes (``WebSocketResponse``)."""
+
+    @property
+    def closed(self) -> bool: ...
 
 
 class Gate:
@@ -253,11 +267,11 @@ class OutboundQueue:
             when there is no raw transport.
         transport: the connection's transport, to write pre-framed batches to; ``None``
             sends every frame through ``send``.
-        paused: whether the transport's buffer is over its high-water mark (the peer
-            reads slowly): frames are queued instead of written.
+        flow: the transport's protocol: while its ``writing_paused`` (the buffer is over
+            its high-water mark: the peer reads slowly) frames are queued, not written.
         drain: waits until the paused transport drains (``StreamWriter.drain``).
-        socket_closed: whether the WebSocket has started closing (``ws.closed``): no
-            frame may follow the close frame.
+        socket: the WebSocket: once it is ``closed`` (closing started), no frame may
+            follow the close frame.
         cork: the emulator's :class:`Cork`.
         recorder: where written frames and error frames are recorded.
         plan: the fault plan (outbound faults, stalled writes).
@@ -274,9 +288,9 @@ class OutboundQueue:
         *,
         send: Callable[[str], Awaitable[None]],
         transport: RawTransport | None = None,
-        paused: Callable[[], bool] = lambda: False,
+        flow: FlowControl | None = None,
         drain: Callable[[], Awaitable[None]] | None = None,
-        socket_closed: Callable[[], bool] = lambda: False,
+        socket: ClosingSocket | None = None,
         cork: Cork | None = None,
         recorder: Recorder,
         plan: FaultPlan,
@@ -289,9 +303,9 @@ class OutboundQueue:
     ) -> None:
         self.send = send
         self.transport = transport
-        self.paused = paused
+        self.flow = flow
         self.drain = drain
-        self.socket_closed = socket_closed
+        self.socket = socket
         self.cork = cork if cork is not None else Cork()
         self.corked = 0
         """Batches of this queue the cork holds."""
@@ -306,7 +320,8 @@ class OutboundQueue:
         self.log = log
         self.debug = debug
         self.loop = asyncio.get_running_loop()
-        self.queue: deque[_Item] = deque()
+        self._queue: deque[_Item] | None = None
+        """The frames waiting (made on first use: most connections never queue one)."""
         self.prerecorded = 0
         """Frames at the front of the queue that were recorded already (stalled mid-batch)."""
         self.writer: asyncio.Task[None] | None = None
@@ -322,7 +337,15 @@ class OutboundQueue:
     @property
     def under_pressure(self) -> bool:
         """Whether more than half the queue is full (readers should yield to the writer)."""
-        return len(self.queue) * 2 > self.limit
+        queue = self._queue
+        return queue is not None and len(queue) * 2 > self.limit
+
+    @property
+    def queue(self) -> deque[_Item]:
+        """The frames waiting to be written, oldest first."""
+        if self._queue is None:
+            self._queue = deque()
+        return self._queue
 
     async def wait_drained(self) -> None:
         """Wait until at most half the queue is full (at once if it is).
@@ -406,7 +429,7 @@ class OutboundQueue:
         if self.closed or self.close_sent is not None:
             return
         cork = self.cork
-        if cork.depth and (self.corked or (not self.queue and self.writer is None)):
+        if cork.depth and (self.corked or (not self._queue and self.writer is None)):
             self.corked += 1
             cork.pending.append((self, subscription_id, framed))
             return
@@ -416,7 +439,7 @@ class OutboundQueue:
         if self.closed or self.close_sent is not None:
             return  # nothing follows a close (the old writer stopped at the instruction)
         cork = self.cork
-        if cork.depth and (self.corked or (not self.queue and self.writer is None)):
+        if cork.depth and (self.corked or (not self._queue and self.writer is None)):
             self.corked += 1
             cork.pending.append((self, None, items))
             return
@@ -424,7 +447,7 @@ class OutboundQueue:
 
     def place_framed(self, subscription_id: str, framed: FramedEvents) -> None:
         """Write a fan-out's frames at once if nothing waits, else queue them."""
-        if not self.queue and self.writer is None and self.writable():
+        if not self._queue and self.writer is None and self.writable():
             self.recorder.record_data(framed.events, [(self.connection_id, subscription_id)])
             self.write_framed(subscription_id, framed)
             return
@@ -443,8 +466,7 @@ class OutboundQueue:
 
     def place(self, items: list[_Item]) -> None:
         """Write a batch at once if nothing waits and the socket keeps up, else queue it."""
-        queue = self.queue
-        if not queue and self.writer is None and self.writable():
+        if not self._queue and self.writer is None and self.writable():
             for item in items:
                 extra = item[3]
                 if extra is not None and extra.due:
@@ -452,6 +474,7 @@ class OutboundQueue:
             else:
                 self._write_now(items)
                 return
+        queue = self.queue
         if len(queue) + len(items) > self.limit:
             self._overflow()
             return
@@ -465,9 +488,9 @@ class OutboundQueue:
         return (
             transport is not None
             and self.write_gate.is_set()
-            and not self.paused()
             and not transport.is_closing()
-            and not self.socket_closed()
+            and not (self.flow is not None and self.flow.writing_paused)
+            and not (self.socket is not None and self.socket.closed)
         )
 
     def _write_now(self, batch: list[_Item]) -> None:
@@ -512,7 +535,8 @@ class OutboundQueue:
 
     def clear(self) -> None:
         """Drop every queued frame."""
-        self.queue.clear()
+        if self._queue is not None:
+            self._queue.clear()
         self.prerecorded = 0
         self._wake_drained()
 
@@ -557,10 +581,10 @@ class OutboundQueue:
                 await gate.wait()
                 continue
             if self.transport is not None:
-                if self.transport.is_closing() or self.socket_closed():
+                if self.transport.is_closing() or (self.socket is not None and self.socket.closed):
                     self._failed("the connection is closing")
                     return
-                if self.paused() and self.drain is not None:
+                if self.flow is not None and self.flow.writing_paused and self.drain is not None:
                     try:
                         await self.drain()
                     except (ConnectionError, RuntimeError) as exc:

@@ -23,6 +23,7 @@ from appsync_events.errors import ErrorDetail, LocalProtocolError
 from appsync_events.protocol.messages import Operation
 
 from ._clock import real_time
+from ._http import request_headers
 from ._logging import LOG_FAULTS, LOG_WS, ConnectionLogger, redact_frame
 from .catalogue import THROTTLED, Rejection
 from .faults import Fault, Point
@@ -62,7 +63,8 @@ class WebSocketConnection:
         ws: the prepared WebSocket.
         request: the upgrade request.
         info: the connection's record.
-        headers: the upgrade request's headers (for handlers and authorizers).
+        headers: the upgrade request's headers (for handlers and authorizers); ``None``
+            makes them from ``request`` when first needed (most connections never do).
         auth_failure: why connection auth failed at the upgrade, if it did.
         log: the connection's logger.
         drain: waits until the paused transport drains (what ``ws.prepare`` returned
@@ -75,7 +77,7 @@ class WebSocketConnection:
         ws: web.WebSocketResponse,
         request: web.Request,
         info: ConnectionInfo,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | None,
         auth_failure: AuthFailure | None,
         log: ConnectionLogger,
         *,
@@ -93,7 +95,7 @@ class WebSocketConnection:
         closes the transport (gracefully), and :meth:`_finish` may still have to abort it."""
         self.info = info
         self.id = info.id
-        self.headers = headers
+        self._headers = headers
         self.auth_failure = auth_failure
         self.log = log
         self.debug = LOG_WS.isEnabledFor(logging.DEBUG)
@@ -104,16 +106,15 @@ class WebSocketConnection:
             max_event_bytes=None,  # oversized events are reported in failed[], as AWS does
             max_request_bytes=config.limits.max_request_bytes,
             max_subscriptions=config.limits.max_subscriptions_per_connection,
-            namespace_exists=lambda ns: config.namespace(ns) is not None,
+            namespace_exists=operations.namespace_exists,
         )
         transport = self.transport if drain is not None and not ws.compress else None
-        protocol = request.protocol
         self.outbound = OutboundQueue(
             send=ws.send_str,
             transport=transport,
-            paused=lambda: protocol.writing_paused,
+            flow=request.protocol,
             drain=drain,
-            socket_closed=lambda: ws.closed,
+            socket=ws,
             cork=operations.cork,
             recorder=self.recorder,
             plan=self.plan,
@@ -126,7 +127,8 @@ class WebSocketConnection:
         )
         self.timers = ConnectionTimers(self)
         self.read_gate = Gate()
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.tasks: set[asyncio.Task[Any]] | None = None
+        """Tasks :meth:`spawn` started (made on first use: most connections have none)."""
         self.closer: asyncio.Task[None] | None = None
         self.close_deadline: asyncio.TimerHandle | None = None
         """Closes at once if a queued close is not reached in time (see schedule_close)."""
@@ -135,7 +137,15 @@ class WebSocketConnection:
         self.yield_now = False
         """Set when this connection's fan-out filled a subscriber's queue past half: the
         reader yields at once so that the writers drain before more fan-out."""
-        self.publish_times: deque[float] = deque()
+        self.publish_times: deque[float] | None = None
+        """Times of the last second's publishes (``max_publish_per_second``), when limited."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The upgrade request's headers, as handlers and authorizers see them."""
+        if self._headers is None:
+            self._headers = request_headers(self.request)
+        return self._headers
 
     @property
     def under_pressure(self) -> bool:
@@ -170,7 +180,7 @@ class WebSocketConnection:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self.closer), CLOSE_TIMEOUT * 2)
         writer = self.outbound.writer
-        others = [t for t in (writer, self.timers.keepalive, *self.tasks) if t is not None]
+        others = [t for t in (writer, *(self.tasks or ())) if t is not None]
         for task in others:
             task.cancel()
         if others:
@@ -192,6 +202,8 @@ class WebSocketConnection:
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` as a task owned by this connection (cancelled when it closes)."""
         task = self.loop.create_task(self._guard(coro), name=f"{self.id}-{name}")
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -384,11 +396,14 @@ class WebSocketConnection:
         if limit is None:
             return False
         now = self.loop.time()
-        while self.publish_times and now - self.publish_times[0] >= 1.0:
-            self.publish_times.popleft()
-        if len(self.publish_times) >= limit:
+        times = self.publish_times
+        if times is None:
+            times = self.publish_times = deque()
+        while times and now - times[0] >= 1.0:
+            times.popleft()
+        if len(times) >= limit:
             return True
-        self.publish_times.append(now)
+        times.append(now)
         return False
 
     async def _on_publish(self, event: PublishRequested) -> None:

@@ -61,7 +61,8 @@ class ConnectionTimers:
 
     def __init__(self, conn: TimedConnection) -> None:
         self.conn = conn
-        self.keepalive: asyncio.Task[None] | None = None
+        self.keepalive: asyncio.Handle | None = None
+        """The next ``ka``: a timer, not a task (a task per connection costs memory)."""
         self._lifetime: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
@@ -73,9 +74,11 @@ class ConnectionTimers:
             )
 
     def cancel(self) -> None:
-        """Disarm the lifetime timer (the tasks are cancelled by the connection)."""
+        """Disarm the lifetime and keep-alive timers (the tasks are cancelled by the connection)."""
         if self._lifetime is not None:
             self._lifetime.cancel()
+        if self.keepalive is not None:
+            self.keepalive.cancel()
 
     # --- keep-alive -----------------------------------------------------------------------
 
@@ -83,15 +86,15 @@ class ConnectionTimers:
         """Send ``ka`` now and every ``keepalive_interval`` (idempotent)."""
         conn = self.conn
         if self.keepalive is None and not conn.closing:
-            self.keepalive = conn.loop.create_task(self._keepalive_loop(), name=f"{conn.id}-ka")
+            self.keepalive = conn.loop.call_soon(self._keepalive)
 
-    async def _keepalive_loop(self) -> None:
+    def _keepalive(self) -> None:
         conn = self.conn
-        interval = conn.config.keepalive_interval
-        while not conn.closing:
-            conn.protocol.send_keepalive()
-            conn.flush()
-            await asyncio.sleep(interval)
+        if conn.closing:
+            return
+        conn.protocol.send_keepalive()
+        conn.flush()
+        self.keepalive = conn.loop.call_later(conn.config.keepalive_interval, self._keepalive)
 
     # --- faults ----------------------------------------------------------------------------
 
