@@ -283,6 +283,38 @@ class OutboundQueue:
         debug: whether every frame is logged.
     """
 
+    # Slots keep a connection small; "__dict__" (made only when used) keeps the instance
+    # patchable (tests replace methods on one queue).
+    __slots__ = (
+        "__dict__",
+        "_drain_waiters",
+        "_prefixes",
+        "_queue",
+        "close",
+        "close_sent",
+        "closed",
+        "connection_id",
+        "cork",
+        "corked",
+        "debug",
+        "drain",
+        "flow",
+        "info",
+        "limit",
+        "log",
+        "loop",
+        "on_error",
+        "plan",
+        "prerecorded",
+        "recorder",
+        "send",
+        "socket",
+        "timers",
+        "transport",
+        "write_gate",
+        "writer",
+    )
+
     def __init__(
         self,
         *,
@@ -309,7 +341,7 @@ class OutboundQueue:
         self.cork = cork if cork is not None else Cork()
         self.corked = 0
         """Batches of this queue the cork holds."""
-        self._prefixes: dict[str, bytes] = {}
+        self._prefixes: dict[str, bytes] | None = None
         self.recorder = recorder
         self.plan = plan
         self.info = info
@@ -329,7 +361,8 @@ class OutboundQueue:
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         self.write_gate = Gate()
         """Closed while writes are stalled (``Stall``/``StallSubscriber``)."""
-        self.timers: list[asyncio.TimerHandle] = []
+        self.timers: list[asyncio.TimerHandle] | None = None
+        """The timers of frames an outbound fault delays, made on first use."""
         self.closed = False
         """Set once the connection closes: nothing more is queued."""
         self.close_sent: tuple[int, str] | None = None
@@ -410,6 +443,8 @@ class OutboundQueue:
         if latency:
             item = (*item[:3], _Extra(due=latency, errors=errors if item[1] else None))
         if decision.delay:
+            if self.timers is None:
+                self.timers = []
             self.timers.append(self.loop.call_later(decision.delay, self._put_later, item))
             return
         self._put_later(item)
@@ -456,11 +491,14 @@ class OutboundQueue:
 
     def write_framed(self, subscription_id: str, framed: FramedEvents) -> None:
         """Write a fan-out's frames (recorded already) in one transport write."""
-        prefix = self._prefixes.get(subscription_id)
+        prefixes = self._prefixes
+        if prefixes is None:
+            prefixes = self._prefixes = {}
+        prefix = prefixes.get(subscription_id)
         if prefix is None:
-            if len(self._prefixes) >= 256:  # ids churn: keep it bounded
-                self._prefixes.clear()
-            prefix = self._prefixes[subscription_id] = data_prefix(subscription_id)
+            if len(prefixes) >= 256:  # ids churn: keep it bounded
+                prefixes.clear()
+            prefix = prefixes[subscription_id] = data_prefix(subscription_id)
         assert self.transport is not None
         self.transport.write(framed.frames(prefix))
 
@@ -544,7 +582,7 @@ class OutboundQueue:
         """The connection is closing: drop the queue and the delayed frames."""
         self.closed = True
         self.clear()
-        for timer in self.timers:
+        for timer in self.timers or ():
             timer.cancel()
 
     def cancel_writer(self) -> asyncio.Task[None] | None:

@@ -59,6 +59,8 @@ class ConnectionTimers:
     """The keep-alive task, the lifetime timer and the fault-driven actions of one
     connection."""
 
+    __slots__ = ("_lifetime", "conn", "keepalive")
+
     def __init__(self, conn: TimedConnection) -> None:
         self.conn = conn
         self.keepalive: asyncio.Handle | None = None
