@@ -106,7 +106,7 @@ def _number(value: Any) -> str:
     if isinstance(value, float):
         if value >= 1000:
             return f"{value:,.0f}"
-        return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+        return f"{value:.2f}" if value < 10 else f"{value:.1f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
