@@ -1,331 +1,340 @@
-"""Fan-out throughput and latency of the emulator against a minimal aiohttp baseline.
+"""Fan-out: the emulator against the practical limit of the same stack.
 
-One publisher and N subscribers (N = 1, 10, 100 by default) connect over loopback to a
-server running in its own process: first the emulator (``python -m appsync_emulator``),
-then a bare aiohttp WebSocket broadcast server speaking the same frames (no auth, no
-validation, no queues, no recorder).  The publisher sends ``publish`` frames of 5 events
-with at most ``--window`` unacknowledged; every subscriber counts its ``data`` frames.
+One publisher and N subscribers (N = 1, 10, 100, 1000) on one channel.  Two servers run
+side by side, each in its own process: the emulator (``python -m appsync_emulator``) and
+the baseline in ``_baseline.py``, a minimal aiohttp broadcaster speaking the same frames
+that encodes each event once and writes each publish to each subscriber in one transport
+write, with no auth, validation, queue, limit or recorder.
 
-Printed per server, N and round: events/s delivered (data frames received by all
-subscribers per second), p50/p99 publish-to-delivery latency and, on Linux, the server
-process's CPU time per delivered event (µs).  Each N runs ``--rounds``
-times per server, alternating which goes first, and the summary gives the median of the
-rounds' emulator/baseline throughput ratios with their range: loopback figures on a shared
-machine move by 10% from run to run.
+The load runs in other processes (one publisher process, subscriber processes) and
+counts frames without parsing them (see ``_loadgen.py``), so it costs far less per
+delivery than either server.  The publisher sends ``publish`` frames of 5 events with at
+most ``--window`` unacknowledged.  For every N the rounds alternate which server goes
+first; each round gives:
 
-    python benchmarks/fanout.py                      # N = 1, 10, 100
-    python benchmarks/fanout.py --subscribers 10 --deliveries 50000
+* **server CPU per delivery** (µs of user+system CPU of the server process, from
+  ``/proc``, per ``data`` frame delivered): the headline, the least sensitive to the
+  other load on the machine;
+* **deliveries/s**: ``data`` frames received by all subscribers per second, from the
+  first publish to the last frame.
+
+The summary gives, per N, the median of the rounds' emulator/baseline ratios and their
+range.  Targets: deliveries/s at least 0.8x the baseline, CPU per delivery at most
+1/0.8 = 1.25x.
+
+    python benchmarks/fanout.py                 # N = 1, 10, 100, 1000, 5 rounds
+    python benchmarks/fanout.py --quick         # 2 rounds, fewer deliveries (< 60 s)
+    python benchmarks/fanout.py --subscribers 100 --rounds 9 --json out.json
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
+import multiprocessing
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _loadgen import (
+    ACK,
+    DATA,
+    PUBLISH_OK,
+    SUBSCRIBE_OK,
+    RawClient,
+    ServerProcess,
+    connect,
+    raise_fd_limit,
+    text_frame,
+)
+
 CHANNEL = "default/bench"
 BATCH = 5
-SERVERS = ("emulator", "baseline")
+BASELINE_NAME = "aiohttp broadcaster, encode once, one write per subscriber"
 
 
-# --- the baseline server (run in a subprocess with --baseline-server) -------------------------
+def _hostport(endpoint: str) -> str:
+    return endpoint.removeprefix("ws://").partition("/")[0]
 
 
-async def _baseline_server(ready_file: Path) -> None:
-    from aiohttp import WSMsgType, web
-
-    channels: dict[str, list[tuple[web.WebSocketResponse, str]]] = defaultdict(list)
-
-    async def realtime(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(protocols=("aws-appsync-event-ws",), compress=False)
-        await ws.prepare(request)
-        mine: list[tuple[str, str]] = []
-        try:
-            async for msg in ws:
-                if msg.type is not WSMsgType.TEXT:
-                    continue
-                frame = json.loads(msg.data)
-                kind = frame.get("type")
-                if kind == "connection_init":
-                    await ws.send_str('{"type":"connection_ack","connectionTimeoutMs":300000}')
-                    await ws.send_str('{"type":"ka"}')
-                elif kind == "subscribe":
-                    channel = "/" + frame["channel"].strip("/")
-                    channels[channel].append((ws, frame["id"]))
-                    mine.append((channel, frame["id"]))
-                    await ws.send_str(json.dumps({"type": "subscribe_success", "id": frame["id"]}))
-                elif kind == "publish":
-                    channel = "/" + frame["channel"].strip("/")
-                    events = frame["events"]
-                    ok = [{"identifier": str(uuid.uuid4()), "index": i} for i in range(len(events))]
-                    await ws.send_str(
-                        json.dumps(
-                            {
-                                "type": "publish_success",
-                                "id": frame["id"],
-                                "successful": ok,
-                                "failed": [],
-                            }
-                        )
-                    )
-                    for event in events:
-                        for sub_ws, sub_id in list(channels[channel]):
-                            with contextlib.suppress(ConnectionError, RuntimeError):
-                                await sub_ws.send_str(
-                                    json.dumps({"type": "data", "id": sub_id, "event": event})
-                                )
-        finally:
-            for channel, _ in mine:
-                channels[channel] = [(w, s) for w, s in channels[channel] if w is not ws]
-        return ws
-
-    app = web.Application()
-    app.add_routes([web.get("/event/realtime", realtime)])
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    tmp = ready_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"realtime_endpoint": f"ws://127.0.0.1:{port}/event/realtime"}))
-    os.replace(tmp, ready_file)
-    await asyncio.Event().wait()  # until killed
+async def _open(endpoint: str, api_key: str | None, subscribe: str | None) -> RawClient:
+    client = await connect(endpoint, api_key)
+    acked = client.expect(ACK, 1)
+    client.send(text_frame('{"type":"connection_init"}'))
+    async with asyncio.timeout(30):
+        await acked
+    if subscribe is not None:
+        auth = {"host": _hostport(endpoint), "x-api-key": api_key or "none"}
+        frame = {"type": "subscribe", "id": subscribe, "channel": CHANNEL, "authorization": auth}
+        done = client.expect(SUBSCRIBE_OK, 1)
+        client.send(text_frame(json.dumps(frame)))
+        async with asyncio.timeout(30):
+            await done
+        if client.error:
+            raise RuntimeError(f"subscribe failed: {client.error!r}")
+    return client
 
 
-# --- server processes ------------------------------------------------------------------------
+async def _open_many(endpoint: str, api_key: str | None, count: int, first: int) -> list[RawClient]:
+    limit = asyncio.Semaphore(64)
+
+    async def one(i: int) -> RawClient:
+        async with limit:
+            return await _open(endpoint, api_key, f"s{i}")
+
+    return await asyncio.gather(*(one(first + i) for i in range(count)))
 
 
-class ServerProcess:
-    def __init__(self, kind: str, workdir: Path) -> None:
-        self.kind = kind
-        self.ready = workdir / f"{kind}.json"
-        self.ready.unlink(missing_ok=True)
-        if kind == "emulator":
-            cmd = [sys.executable, "-m", "appsync_emulator", "--port", "0", "--log-level", "error"]
-            cmd += ["--ready-file", str(self.ready)]
-        else:
-            cmd = [sys.executable, __file__, "--baseline-server", "--ready-file", str(self.ready)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def wait(self, timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while not self.ready.exists():
-            try:
-                code = self.proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.kind} server did not start") from None
-                continue
-            raise RuntimeError(f"{self.kind} server exited with {code}: {self.proc.stderr}")
-        info: dict[str, Any] = json.loads(self.ready.read_text())
-        return info
-
-    def cpu_seconds(self) -> float | None:
-        """User+system CPU the server process has used (Linux ``/proc``; else ``None``)."""
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+# --- load processes --------------------------------------------------------------------------
 
 
-# --- the load ------------------------------------------------------------------------------------
+def subscriber_process(
+    endpoint: str, api_key: str | None, count: int, first: int, expected: int, pipe: Connection
+) -> None:
+    """Open ``count`` subscriptions, report ready, then the time the last frame arrived."""
+    raise_fd_limit(count + 64)
+
+    async def run() -> None:
+        clients = await _open_many(endpoint, api_key, count, first)
+        reached = [c.expect(DATA, expected) for c in clients]
+        pipe.send(("ready", None))
+        async with asyncio.timeout(600):
+            times = await asyncio.gather(*reached)
+        pipe.send(("done", max(times)))
+        for client in clients:
+            if client.transport is not None:
+                client.transport.abort()
+
+    try:
+        asyncio.run(run())
+    except BaseException as exc:
+        pipe.send(("error", repr(exc)))
 
 
-async def _run_load(
-    info: dict[str, Any], subscribers: int, events: int, window: int
+def publisher_process(
+    endpoint: str, api_key: str | None, publishes: int, window: int, pipe: Connection
+) -> None:
+    """Connect, report ready, wait for go, publish with a window; report start and end."""
+
+    async def run() -> None:
+        client = await _open(endpoint, api_key, None)
+        auth = {"host": _hostport(endpoint), "x-api-key": api_key or "none"}
+        auth_json = json.dumps(auth)
+        frames = []
+        for n in range(publishes):
+            events = json.dumps(
+                [json.dumps({"i": n * BATCH + j, "v": "x" * 16}) for j in range(BATCH)]
+            )
+            frames.append(
+                text_frame(
+                    f'{{"type":"publish","id":"p{n}","channel":"{CHANNEL}",'
+                    f'"events":{events},"authorization":{auth_json}}}'
+                )
+            )
+        sent = 0
+
+        def more(acked: int) -> None:
+            nonlocal sent
+            end = min(publishes, sent + acked)
+            if end > sent:
+                client.send(b"".join(frames[sent:end]))
+                sent = end
+
+        done = client.expect(PUBLISH_OK, publishes)
+        pipe.send(("ready", None))
+        pipe.recv()  # go
+        client.on_count = more
+        start = time.monotonic()
+        more(window)
+        async with asyncio.timeout(600):
+            end = await done
+        if client.error:
+            raise RuntimeError(f"publish failed: {client.error!r}")
+        pipe.send(("done", (start, end)))
+        if client.transport is not None:
+            client.transport.abort()
+
+    try:
+        asyncio.run(run())
+    except BaseException as exc:
+        pipe.send(("error", repr(exc)))
+
+
+def _expect(pipe: Connection, what: str, timeout: float) -> Any:
+    if not pipe.poll(timeout):
+        raise TimeoutError(f"load process: no {what!r} within {timeout} s")
+    kind, value = pipe.recv()
+    if kind != what:
+        raise RuntimeError(f"load process failed: {value}")
+    return value
+
+
+def run_once(
+    server: ServerProcess, info: dict[str, Any], n: int, events: int, window: int, procs: int
 ) -> dict[str, float]:
-    from websockets.asyncio.client import connect
-
-    from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
-
-    key = info.get("api_key") or "none"
-    auth = {"host": "127.0.0.1", "x-api-key": key}
-    protocols: Any = [PROTOCOL_EVENTS, encode_auth_subprotocol(auth)]
-    options: dict[str, Any] = {
-        "subprotocols": protocols,
-        "ping_interval": None,
-        "proxy": None,
-        "max_size": None,
-        "compression": None,
-        "max_queue": None,
-    }
+    """One round against one server: returns deliveries/s and CPU µs per delivery."""
+    ctx = multiprocessing.get_context("spawn")
+    endpoint, key = info["realtime_endpoint"], info.get("api_key")
     publishes = events // BATCH
     expected = publishes * BATCH
-    latencies: list[float] = []
-    done = asyncio.Event()
-    remaining = subscribers
-
-    async def subscriber(index: int, ready: asyncio.Event) -> None:
-        nonlocal remaining
-        async with connect(info["realtime_endpoint"], **options) as ws:
-            await ws.send(json.dumps({"type": "connection_init"}))
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "subscribe",
-                        "id": f"s{index}",
-                        "channel": CHANNEL,
-                        "authorization": auth,
-                    }
-                )
-            )
-            while json.loads(await ws.recv()).get("type") != "subscribe_success":
-                pass
-            ready.set()
-            got = 0
-            sample = index % max(1, subscribers // 10) == 0  # latency from ~10 subscribers
-            while got < expected:
-                frame = json.loads(await ws.recv())
-                if frame.get("type") != "data":
-                    continue
-                got += 1
-                if sample:
-                    sent = json.loads(frame["event"])["t"]
-                    latencies.append(time.perf_counter() - sent)
-            remaining -= 1
-            if remaining == 0:
-                done.set()
-
-    readies = [asyncio.Event() for _ in range(subscribers)]
-    tasks = [asyncio.create_task(subscriber(i, r)) for i, r in enumerate(readies)]
-    async with asyncio.timeout(60):
-        for ready in readies:
-            await ready.wait()
-    async with connect(info["realtime_endpoint"], **options) as pub:
-        await pub.send(json.dumps({"type": "connection_init"}))
-        credit = asyncio.Semaphore(window)
-
-        async def acks() -> None:
-            while True:
-                frame = json.loads(await pub.recv())
-                if frame.get("type") == "publish_success":
-                    credit.release()
-                elif frame.get("type") in ("publish_error", "error"):
-                    raise RuntimeError(f"publish failed: {frame}")
-
-        ack_task = asyncio.create_task(acks())
-        started = time.perf_counter()
-        for n in range(publishes):
-            await credit.acquire()
-            now = time.perf_counter()
-            batch = [json.dumps({"t": now, "i": n * BATCH + j}) for j in range(BATCH)]
-            await pub.send(
-                json.dumps(
-                    {
-                        "type": "publish",
-                        "id": f"p{n}",
-                        "channel": CHANNEL,
-                        "events": batch,
-                        "authorization": auth,
-                    }
-                )
-            )
-        async with asyncio.timeout(300):
-            await done.wait()
-        elapsed = time.perf_counter() - started
-        ack_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ack_task
-    await asyncio.gather(*tasks)
-    latencies.sort()
+    workers = []
+    pipes = []
+    share = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+    first = 0
+    for count in share:
+        if not count:
+            continue
+        parent, child = ctx.Pipe()
+        p = ctx.Process(
+            target=subscriber_process, args=(endpoint, key, count, first, expected, child)
+        )
+        p.start()
+        workers.append(p)
+        pipes.append(parent)
+        first += count
+    parent, child = ctx.Pipe()
+    publisher = ctx.Process(
+        target=publisher_process, args=(endpoint, key, publishes, window, child)
+    )
+    publisher.start()
+    try:
+        for pipe in pipes:
+            _expect(pipe, "ready", 120)
+        _expect(parent, "ready", 60)
+        cpu_before = server.cpu_split()
+        parent.send("go")
+        start, _ = _expect(parent, "done", 600)
+        last = max(_expect(pipe, "done", 600) for pipe in pipes)
+        cpu_after = server.cpu_split()
+    finally:
+        for p in (*workers, publisher):
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    deliveries = expected * n
     return {
-        "rate": expected * subscribers / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "elapsed": elapsed,
-        "deliveries": expected * subscribers,
+        "rate": deliveries / (last - start),
+        "cpu_us": (sum(cpu_after) - sum(cpu_before)) / deliveries * 1e6,
+        "sys_us": (cpu_after[1] - cpu_before[1]) / deliveries * 1e6,
+        "deliveries": deliveries,
+        "elapsed": last - start,
     }
+
+
+def _summary(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", default="1,10,100", help="comma-separated N values")
-    parser.add_argument(
-        "--deliveries", type=int, default=100_000, help="target data frames per run (all subs)"
-    )
-    parser.add_argument("--max-events", type=int, default=50_000, help="cap on events per run")
+    parser.add_argument("--subscribers", default="1,10,100,1000", help="comma-separated N values")
+    parser.add_argument("--deliveries", type=int, help="data frames per round (all subscribers)")
     parser.add_argument("--window", type=int, default=20, help="unacknowledged publishes")
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="runs per server and N, alternating the order"
-    )
-    parser.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, help="rounds per server and N (alternating)")
+    parser.add_argument("--procs", type=int, default=2, help="subscriber processes (N >= 100)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and deliveries")
+    parser.add_argument("--json", type=Path, help="write the result rows to this file")
     args = parser.parse_args()
-    if args.baseline_server:
-        asyncio.run(_baseline_server(args.ready_file))
-        return
-
+    rounds = args.rounds or (2 if args.quick else 5)
+    target = args.deliveries or (20_000 if args.quick else 300_000)
     counts = [int(n) for n in args.subscribers.split(",")]
-    print(f"fan-out benchmark: 1 publisher, {BATCH} events per publish, window {args.window}")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback, own-process servers")
-    print(f"{args.rounds} rounds per N, emulator and baseline alternating")
-    header = f"{'server':<9} {'N':>4} {'round':>5} {'events':>7} {'deliveries':>10}"
-    print(header + f" {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs':>8}")
+    raise_fd_limit(max(counts) * 2 + 256)
+
+    print(
+        f"fan-out: 1 publisher, {BATCH} events per publish, window {args.window}, {rounds} rounds"
+    )
+    print(f"baseline: {BASELINE_NAME}; load in separate processes, frames counted not parsed")
+    print(
+        f"{'server':<9} {'N':>5} {'round':>5} {'deliveries':>10} {'deliv/s':>10} "
+        f"{'cpu µs':>7} {'sys µs':>7}"
+    )
     results: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
-        for n in counts:
-            events = min(args.max_events, max(BATCH * 20, args.deliveries // n))
-            events -= events % BATCH
-            for round_ in range(1, args.rounds + 1):
-                order = ("emulator", "baseline") if round_ % 2 else ("baseline", "emulator")
-                for kind in order:
-                    server = ServerProcess(kind, Path(tmp))
-                    try:
-                        info = server.wait()
-                        cpu_before = server.cpu_seconds()
-                        result = asyncio.run(_run_load(info, n, events, args.window))
-                        cpu_after = server.cpu_seconds()
-                    finally:
-                        server.stop()
-                    if cpu_before is not None and cpu_after is not None:
-                        result["cpu_us"] = (cpu_after - cpu_before) / result["deliveries"] * 1e6
-                    results[(kind, n)].append(result)
-                    cpu = f"{result['cpu_us']:>8.1f}" if "cpu_us" in result else f"{'-':>8}"
-                    print(
-                        f"{kind:<9} {n:>4} {round_:>5} {events:>7} {int(result['deliveries']):>10} "
-                        f"{result['rate']:>10.0f} {result['p50']:>8.2f} {result['p99']:>8.2f}",
-                        cpu,
-                        flush=True,
+        servers = {
+            "emulator": ServerProcess.emulator(Path(tmp)),
+            "baseline": ServerProcess.baseline(Path(tmp)),
+        }
+        try:
+            infos = {name: server.wait() for name, server in servers.items()}
+            for n in counts:
+                events = max(BATCH * 20, target // n)
+                events -= events % BATCH
+                procs = 1 if n < 100 else max(1, args.procs)
+                for round_ in range(rounds):
+                    order = (
+                        ("emulator", "baseline") if round_ % 2 == 0 else ("baseline", "emulator")
                     )
-    print("\nemulator / baseline throughput (median of the rounds' ratios, [min, max]):")
+                    for kind in order:
+                        r = run_once(servers[kind], infos[kind], n, events, args.window, procs)
+                        results[(kind, n)].append(r)
+                        print(
+                            f"{kind:<9} {n:>5} {round_ + 1:>5} {int(r['deliveries']):>10} "
+                            f"{r['rate']:>10.0f} {r['cpu_us']:>7.2f} {r['sys_us']:>7.2f}",
+                            flush=True,
+                        )
+        finally:
+            for server in servers.values():
+                server.stop()
+
+    rows: list[dict[str, Any]] = []
+    print("\nemulator / baseline, median of the rounds' ratios [range]:")
     for n in counts:
-        ratios = sorted(
-            emulator["rate"] / baseline["rate"]
-            for emulator, baseline in zip(
-                results[("emulator", n)], results[("baseline", n)], strict=True
-            )
+        ours, base = results[("emulator", n)], results[("baseline", n)]
+        rate_ratios = [o["rate"] / b["rate"] for o, b in zip(ours, base, strict=True)]
+        cpu_ratios = [o["cpu_us"] / b["cpu_us"] for o, b in zip(ours, base, strict=True)]
+        rate = _summary(rate_ratios)
+        cpu = _summary(cpu_ratios)
+        ours_rate = statistics.median(o["rate"] for o in ours)
+        base_rate = statistics.median(b["rate"] for b in base)
+        ours_cpu = statistics.median(o["cpu_us"] for o in ours)
+        base_cpu = statistics.median(b["cpu_us"] for b in base)
+        print(
+            f"  N = {n:>4}: CPU/delivery {cpu[0]:.2f}x [{cpu[1]:.2f}-{cpu[2]:.2f}] "
+            f"({ours_cpu:.2f} vs {base_cpu:.2f} µs); deliveries/s {rate[0]:.2f}x "
+            f"[{rate[1]:.2f}-{rate[2]:.2f}] ({ours_rate:.0f} vs {base_rate:.0f})"
         )
-        medians = [statistics.median(r["rate"] for r in results[(k, n)]) for k in SERVERS]
-        line = (
-            f"  N = {n:>3}: {statistics.median(ratios):.2f}x  [{ratios[0]:.2f}, {ratios[-1]:.2f}]"
-            f"   median events/s {medians[0]:.0f} vs {medians[1]:.0f}"
+        common = {"benchmark": "fanout", "case": f"N={n}", "baseline_name": BASELINE_NAME}
+        rows.append(
+            {
+                **common,
+                "metric": "server CPU per delivery",
+                "unit": "µs",
+                "ours": round(ours_cpu, 3),
+                "baseline": round(base_cpu, 3),
+                "ratio": round(cpu[0], 3),
+                "ratio_min": round(cpu[1], 3),
+                "ratio_max": round(cpu[2], 3),
+                "higher_is_better": False,
+                "target": "<= 1.25x",
+                "met": cpu[0] <= 1.25,
+            }
         )
-        cpus = [[r["cpu_us"] for r in results[(k, n)] if "cpu_us" in r] for k in SERVERS]
-        if all(cpus):
-            emulator_cpu, baseline_cpu = (statistics.median(c) for c in cpus)
-            line += f", server CPU µs per delivery {emulator_cpu:.1f} vs {baseline_cpu:.1f}"
-        print(line)
+        rows.append(
+            {
+                **common,
+                "metric": "deliveries/s",
+                "unit": "1/s",
+                "ours": round(ours_rate),
+                "baseline": round(base_rate),
+                "ratio": round(rate[0], 3),
+                "ratio_min": round(rate[1], 3),
+                "ratio_max": round(rate[2], 3),
+                "higher_is_better": True,
+                "target": ">= 0.8x",
+                "met": rate[0] >= 0.8,
+            }
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from .catalogue import Rejection
 from .config import EmulatorConfig, NamespaceConfig
 from .faults import Decision, FaultPlan, Point
 from .handler_runtime import HandlerRuntime
+from .outbound import Cork, FramedEvents
 from .recorder import ConnectionInfo, PublishRecord, Recorder
 from .verify import AuthFailure, AuthPolicy, AuthRequest, Identity, unauthorized
 
@@ -69,7 +70,7 @@ def _describe(request: AuthRequest) -> str:
 class Subscriber(Protocol):
     """A connection the fan-out delivers to."""
 
-    def deliver(self, subscription_id: str, events: codec.DataEvents) -> int:
+    def deliver(self, subscription_id: str, events: FramedEvents) -> int:
         """Queue ``data`` frames for ``subscription_id``; return how many."""
         ...
 
@@ -133,6 +134,10 @@ class Operations:
         self.subscribers = subscribers
         self.on_error = on_error
         self._identifiers = _Identifiers()
+        self.namespace_exists: Callable[[str], bool] = lambda ns: config.namespace(ns) is not None
+        """Whether a namespace is configured (one function for every connection's core)."""
+        self.cork = Cork()
+        """Holds the fan-out's writes until its publish is recorded."""
 
     # --- auth -------------------------------------------------------------------------------
 
@@ -298,8 +303,25 @@ class Operations:
     ) -> Delivery:
         """Fan out an accepted publish and record it."""
         outcome = published.outcome
+        with self.cork:  # the frames go out once the publish is recorded
+            delivery = self.fan_out(channel, outcome.broadcast)
+            self._record_publish(
+                channel, events, published, delivery, transport, connection_id, publish_id
+            )
+        return delivery
+
+    def _record_publish(
+        self,
+        channel: Channel,
+        events: tuple[str, ...],
+        published: Published,
+        delivery: Delivery,
+        transport: Literal["websocket", "http"],
+        connection_id: str | None,
+        publish_id: str | None,
+    ) -> None:
+        outcome = published.outcome
         identity = published.identity
-        delivery = self.fan_out(channel, outcome.broadcast)
         self.recorder.record_publish(
             PublishRecord(
                 channel=channel.path,
@@ -316,14 +338,14 @@ class Operations:
                 publish_id=publish_id,
             )
         )
-        return delivery
 
     def fan_out(self, channel: Channel, texts: Sequence[str]) -> Delivery:
         """Queue one ``data`` frame per event per matching subscription."""
         matches = self.broker.match(channel) if texts else []
         if not matches:
             return Delivery(0, False)
-        events = codec.DataEvents(texts)  # each event is encoded once for every subscriber
+        # Each event is encoded (and its frames' shared bytes made) once for every subscriber.
+        events = FramedEvents(codec.DataEvents(texts))
         delivered = 0
         pressure = False
         subscribers = self.subscribers

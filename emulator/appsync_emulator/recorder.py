@@ -27,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
+
+from appsync_events.protocol.codec import DataEvents, encode_data_frames
 
 from ._clock import real_monotonic, real_time
 from .recorder_checks import RecorderAssertionError as RecorderAssertionError, RecorderChecks
@@ -55,8 +57,28 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_SentBatch = tuple[str, float, list[tuple[str | bytes | None, str | None, str | None, Any]]]
-"""``(connection id, time, [(text, frame type, frame id, _), ...])``: one writer batch."""
+_Frame = tuple[str | bytes | None, str | None, str | None, Any]
+_SentBatch = tuple[str | None, float, Any, int]
+"""``(connection id, time, frames, count)``: one writer batch, ``frames`` a list of
+``(text, frame type, frame id, _)``; or ``(None, time, _FanOut, count)``: the ``data``
+frames of one publish to many subscriptions, their texts made only when read."""
+
+
+class _FanOut:
+    """The ``data`` frames of one publish's fan-out: ``(connection id, subscription id)``
+    targets and the publish's encoded events."""
+
+    __slots__ = ("events", "targets")
+
+    def __init__(self, events: DataEvents, targets: list[tuple[str, str]]) -> None:
+        self.events = events
+        self.targets = targets
+
+    def frames(self) -> Iterator[tuple[str, _Frame]]:
+        for connection_id, sub_id in self.targets:
+            for text in encode_data_frames(sub_id, self.events):
+                yield connection_id, (text, "data", sub_id, None)
+
 
 # --- the recorder -----------------------------------------------------------------------
 
@@ -95,6 +117,8 @@ class Recorder(RecorderChecks):
         self._connections: OrderedDict[str, ConnectionInfo] = OrderedDict()
         self._subscriptions: OrderedDict[int, SubscriptionRecord] = OrderedDict()
         self._active: dict[tuple[str, str], int] = {}
+        self._active_ids: dict[str, set[str]] = {}
+        """The keys of ``_active`` by connection (a close ends them without a scan)."""
         self._published: deque[PublishRecord] = deque(maxlen=self.limit)
         self._errors: deque[ErrorRecord] = deque(maxlen=self.limit)
         self._received: deque[FrameRecord] = deque(maxlen=self.limit)
@@ -179,9 +203,12 @@ class Recorder(RecorderChecks):
                     info, closed_at=real_time(), close_code=code, close_reason=reason
                 )
             now = real_time()
-            for key, seq in list(self._active.items()):
-                if key[0] == connection_id:
+            for sub_id in list(self._active_ids.get(connection_id, ())):
+                key = (connection_id, sub_id)
+                seq = self._active.get(key)
+                if seq is not None:
                     self._end_subscription(key, seq, now)
+            self._active_ids.pop(connection_id, None)
             self._changed()
 
     def update_connection(self, connection_id: str, **changes: Any) -> None:
@@ -211,14 +238,23 @@ class Recorder(RecorderChecks):
             )
             self._subscriptions[self._seq] = record
             self._active[(connection_id, sub_id)] = self._seq
+            self._active_ids.setdefault(connection_id, set()).add(sub_id)
             while len(self._subscriptions) > self.limit:
                 seq, old = self._subscriptions.popitem(last=False)
                 if self._active.get((old.connection_id, old.id)) == seq:
-                    del self._active[(old.connection_id, old.id)]
+                    self._forget_active((old.connection_id, old.id))
             self._changed()
 
-    def _end_subscription(self, key: tuple[str, str], seq: int, now: float) -> None:
+    def _forget_active(self, key: tuple[str, str]) -> None:
         del self._active[key]
+        ids = self._active_ids.get(key[0])
+        if ids is not None:
+            ids.discard(key[1])
+            if not ids:
+                del self._active_ids[key[0]]
+
+    def _end_subscription(self, key: tuple[str, str], seq: int, now: float) -> None:
+        self._forget_active(key)
         record = self._subscriptions.get(seq)
         if record is not None:
             self._subscriptions[seq] = replace(record, unsubscribed_at=now)
@@ -248,7 +284,7 @@ class Recorder(RecorderChecks):
         now = real_time()
         with self._lock:
             if direction == "sent":
-                self._append_sent((connection_id, now, [(data, frame_type, frame_id, None)]))
+                self._append_sent((connection_id, now, [(data, frame_type, frame_id, None)], 1))
             else:
                 self._received.append(
                     FrameRecord(connection_id, direction, data, frame_type, frame_id, now)
@@ -270,9 +306,34 @@ class Recorder(RecorderChecks):
         frames, left out): :attr:`sent` builds the :class:`FrameRecord` objects when
         someone reads them.
         """
-        batch = (connection_id, real_time(), [f for f in frames if f[0] is not None])
+        kept = [f for f in frames if f[0] is not None]
+        batch = (connection_id, real_time(), kept, len(kept))
         if self.listener is not None:
-            self.listener.on_sent(connection_id, batch[2])
+            self.listener.on_sent(connection_id, kept)
+        with self._lock:
+            self._append_sent(batch)
+            if self._waiters:
+                self._changed()
+            elif self._blocking:
+                self._cond.notify_all()
+
+    def record_data(
+        self, events: DataEvents, targets: list[tuple[str, str]], when: float | None = None
+    ) -> None:
+        """Record the ``data`` frames of one publish to ``(connection id, subscription
+        id)`` targets under one lock (the fan-out's hot path).
+
+        Kept as the publish's encoded events and the targets: the frames' texts are made
+        only when someone reads :attr:`sent`.
+        """
+        count = len(targets) * len(events.events)
+        if not count:
+            return
+        fan_out = _FanOut(events, targets)
+        batch = (None, real_time() if when is None else when, fan_out, count)
+        if self.listener is not None:
+            for connection_id, frame in fan_out.frames():
+                self.listener.on_sent(connection_id, (frame,))
         with self._lock:
             self._append_sent(batch)
             if self._waiters:
@@ -285,18 +346,23 @@ class Recorder(RecorderChecks):
         # rest still hold ``limit`` frames; :meth:`_sent_records` trims to exactly that.
         sent = self._sent
         sent.append(batch)
-        self._sent_count += len(batch[2])
-        while self._sent_count - len(sent[0][2]) >= self.limit:
-            self._sent_count -= len(sent.popleft()[2])
+        self._sent_count += batch[3]
+        while self._sent_count - sent[0][3] >= self.limit:
+            self._sent_count -= sent.popleft()[3]
 
     def _sent_records(self) -> list[FrameRecord]:
         # Call with the lock held.
-        records = [
-            FrameRecord(connection_id, "sent", text, frame_type, frame_id, when)
-            for connection_id, when, frames in self._sent
-            for text, frame_type, frame_id, _ in frames
-            if text is not None  # never, but the type allows it
-        ]
+        records: list[FrameRecord] = []
+        for connection_id, when, frames, _ in self._sent:
+            if connection_id is None:
+                for target, (text, frame_type, frame_id, _x) in frames.frames():
+                    records.append(FrameRecord(target, "sent", text, frame_type, frame_id, when))
+                continue
+            records.extend(
+                FrameRecord(connection_id, "sent", text, frame_type, frame_id, when)
+                for text, frame_type, frame_id, _x in frames
+                if text is not None  # never, but the type allows it
+            )
         return records[-self.limit :]
 
     def record_error(self, record: ErrorRecord) -> None:

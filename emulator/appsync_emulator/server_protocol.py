@@ -728,6 +728,18 @@ class ServerProtocol:
                 self._queue(Data(id=subscription_id, event=event))
         return True
 
+    def data_ready(self, subscription_id: str) -> bool | None:
+        """Whether a fan-out to ``subscription_id`` may be written as it is, now.
+
+        ``True``: the shell frames and writes the ``data`` frames itself (the fan-out's
+        fastest path, equal to :meth:`data_frames`); ``False``: call :meth:`send_events`
+        (the frames are held for the ack); ``None``: nothing is sent (no such active
+        subscription, or the connection is not open).
+        """
+        if subscription_id not in self._active or self.state is not ServerState.OPEN:
+            return None
+        return self._phase is _Phase.ACKED or self._phase is _Phase.READY
+
     def data_frames(self, subscription_id: str, events: codec.DataEvents) -> list[str] | None:
         """The fan-out fast path: :meth:`send_events` returning the frames' texts directly.
 

@@ -126,7 +126,13 @@ async def handle_realtime(host: RealtimeHost, request: web.Request) -> web.Strea
         return error_response(recorder, 429, [TOO_MANY_CONNECTIONS], record=False)
     host.upgrading.add(conn_id)
     try:
-        return await _upgrade(host, request, ws, info, offered, log)
+        conn = await _upgrade(host, request, ws, info, offered, log)
+        if conn is not None:
+            # The upgrade's locals (headers, the decoded auth, ...) are gone by now: an
+            # open connection holds only what it needs.
+            del offered, decision
+            await conn.run()
+        return ws
     finally:
         host.upgrading.discard(conn_id)
         host.connections.pop(conn_id, None)
@@ -140,7 +146,8 @@ async def _upgrade(
     info: ConnectionInfo,
     offered: list[str],
     log: ConnectionLogger,
-) -> web.StreamResponse:
+) -> WebSocketConnection | None:
+    """Authorize and upgrade; the open connection, or ``None`` if the upgrade failed."""
     operations = host.operations
     recorder = operations.recorder
     conn_id = info.id
@@ -180,11 +187,13 @@ async def _upgrade(
         identity=identity,
     )
     try:
-        await ws.prepare(request)
+        stream = await ws.prepare(request)
     except (ConnectionError, RuntimeError) as exc:
         log.info("upgrade failed: %s", exc)
-        return ws
-    conn = WebSocketConnection(operations, ws, request, info, headers, failure, log)
+        return None
+    conn = WebSocketConnection(
+        operations, ws, request, info, None, failure, log, drain=stream.drain
+    )
     host.connections[conn_id] = conn
     host.upgrading.discard(conn_id)
     recorder.record_connection(info)
@@ -194,5 +203,4 @@ async def _upgrade(
         list(info.subprotocols),
         identity.mode if identity else "FAILED",
     )
-    await conn.run()
-    return ws
+    return conn

@@ -13,22 +13,22 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
 from appsync_events.errors import ErrorDetail, LocalProtocolError
-from appsync_events.protocol import codec
 from appsync_events.protocol.messages import Operation
 
 from ._clock import real_time
+from ._http import request_headers
 from ._logging import LOG_FAULTS, LOG_WS, ConnectionLogger, redact_frame
 from .catalogue import THROTTLED, Rejection
 from .faults import Fault, FaultListener, Point
 from .operations import Operations
-from .outbound import OutboundQueue
+from .outbound import FramedEvents, Gate, OutboundQueue
 from .recorder import ConnectionInfo
 from .server_protocol import (
     InitReceived,
@@ -63,9 +63,12 @@ class WebSocketConnection:
         ws: the prepared WebSocket.
         request: the upgrade request.
         info: the connection's record.
-        headers: the upgrade request's headers (for handlers and authorizers).
+        headers: the upgrade request's headers (for handlers and authorizers); ``None``
+            makes them from ``request`` when first needed (most connections never do).
         auth_failure: why connection auth failed at the upgrade, if it did.
         log: the connection's logger.
+        drain: waits until the paused transport drains (what ``ws.prepare`` returned
+            has it); without it, frames go through ``ws.send_str`` one by one.
     """
 
     def __init__(
@@ -74,9 +77,11 @@ class WebSocketConnection:
         ws: web.WebSocketResponse,
         request: web.Request,
         info: ConnectionInfo,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | None,
         auth_failure: AuthFailure | None,
         log: ConnectionLogger,
+        *,
+        drain: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         config = operations.config
         self.operations = operations
@@ -90,7 +95,7 @@ class WebSocketConnection:
         closes the transport (gracefully), and :meth:`_finish` may still have to abort it."""
         self.info = info
         self.id = info.id
-        self.headers = headers
+        self._headers = headers
         self.auth_failure = auth_failure
         self.log = log
         self.debug = LOG_WS.isEnabledFor(logging.DEBUG)
@@ -101,10 +106,16 @@ class WebSocketConnection:
             max_event_bytes=None,  # oversized events are reported in failed[], as AWS does
             max_request_bytes=config.limits.max_request_bytes,
             max_subscriptions=config.limits.max_subscriptions_per_connection,
-            namespace_exists=lambda ns: config.namespace(ns) is not None,
+            namespace_exists=operations.namespace_exists,
         )
+        transport = self.transport if drain is not None and not ws.compress else None
         self.outbound = OutboundQueue(
             send=ws.send_str,
+            transport=transport,
+            flow=request.protocol,
+            drain=drain,
+            socket=ws,
+            cork=operations.cork,
             recorder=self.recorder,
             plan=self.plan,
             info=info,
@@ -115,10 +126,9 @@ class WebSocketConnection:
             debug=self.debug,
         )
         self.timers = ConnectionTimers(self)
-        self.read_gate = asyncio.Event()
-        self.read_gate.set()
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.writer: asyncio.Task[None] | None = None
+        self.read_gate = Gate()
+        self.tasks: set[asyncio.Task[Any]] | None = None
+        """Tasks :meth:`spawn` started (made on first use: most connections have none)."""
         self.closer: asyncio.Task[None] | None = None
         self.close_deadline: asyncio.TimerHandle | None = None
         """Closes at once if a queued close is not reached in time (see schedule_close)."""
@@ -127,9 +137,18 @@ class WebSocketConnection:
         self.yield_now = False
         """Set when this connection's fan-out filled a subscriber's queue past half: the
         reader yields at once so that the writers drain before more fan-out."""
-        self.publish_times: deque[float] = deque()
-        self.closed_callbacks: list[Callable[[], None]] = []
-        """Called once the connection is closed and recorded (one-shot close faults)."""
+        self.publish_times: deque[float] | None = None
+        """Times of the last second's publishes (``max_publish_per_second``), when limited."""
+        self.closed_callbacks: list[Callable[[], None]] | None = None
+        """Called once the connection is closed and recorded (one-shot close faults);
+        created by the first one."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The upgrade request's headers, as handlers and authorizers see them."""
+        if self._headers is None:
+            self._headers = request_headers(self.request)
+        return self._headers
 
     @property
     def under_pressure(self) -> bool:
@@ -140,7 +159,6 @@ class WebSocketConnection:
 
     async def run(self) -> None:
         """Serve the connection until it closes; never raises for peer behaviour."""
-        self.writer = self.loop.create_task(self.outbound.run(), name=f"{self.id}-writer")
         self.timers.start()
         self.refresh_flow()
         try:
@@ -165,7 +183,8 @@ class WebSocketConnection:
         if self.closer is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self.closer), CLOSE_TIMEOUT * 2)
-        others = [t for t in (self.writer, self.timers.keepalive, *self.tasks) if t is not None]
+        writer = self.outbound.writer
+        others = [t for t in (writer, *(self.tasks or ())) if t is not None]
         for task in others:
             task.cancel()
         if others:
@@ -178,8 +197,8 @@ class WebSocketConnection:
         self.info = replace(self.info, closed_at=real_time(), close_code=code, close_reason=reason)
         self.recorder.record_close(self.id, code, reason, by_server=by_server)
         self.log.info("= closed (code %s%s)", code, f", {reason}" if reason else "")
-        callbacks, self.closed_callbacks = self.closed_callbacks, []
-        for callback in callbacks:
+        callbacks, self.closed_callbacks = self.closed_callbacks, None
+        for callback in callbacks or ():
             callback()
         if self.transport is not None:
             # A graceful transport close waits until every buffered byte is written, which
@@ -190,6 +209,8 @@ class WebSocketConnection:
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` as a task owned by this connection (cancelled when it closes)."""
         task = self.loop.create_task(self._guard(coro), name=f"{self.id}-{name}")
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -382,11 +403,14 @@ class WebSocketConnection:
         if limit is None:
             return False
         now = self.loop.time()
-        while self.publish_times and now - self.publish_times[0] >= 1.0:
-            self.publish_times.popleft()
-        if len(self.publish_times) >= limit:
+        times = self.publish_times
+        if times is None:
+            times = self.publish_times = deque()
+        while times and now - times[0] >= 1.0:
+            times.popleft()
+        if len(times) >= limit:
             return True
-        self.publish_times.append(now)
+        times.append(now)
         return False
 
     async def _on_publish(self, event: PublishRequested) -> None:
@@ -414,19 +438,20 @@ class WebSocketConnection:
                 self.protocol.reject_publish(event.id, exc.errors)
                 self.flush()
             return
-        if not self.closing:
-            self.protocol.accept_publish(
-                event.id, published.outcome.successful, published.outcome.failed
+        with self.operations.cork:  # publish_success goes out once the publish is recorded
+            if not self.closing:
+                self.protocol.accept_publish(
+                    event.id, published.outcome.successful, published.outcome.failed
+                )
+                self.flush()
+            delivery = self.operations.deliver(
+                event.channel,
+                message.events,
+                published,
+                transport="websocket",
+                connection_id=self.id,
+                publish_id=event.id,
             )
-            self.flush()
-        delivery = self.operations.deliver(
-            event.channel,
-            message.events,
-            published,
-            transport="websocket",
-            connection_id=self.id,
-            publish_id=event.id,
-        )
         self.yield_now = self.yield_now or delivery.pressure
         self._operation_succeeded()
 
@@ -450,21 +475,22 @@ class WebSocketConnection:
 
     # --- sending ------------------------------------------------------------------------
 
-    def deliver(self, subscription_id: str, events: codec.DataEvents) -> int:
+    def deliver(self, subscription_id: str, events: FramedEvents) -> int:
         """Queue ``data`` frames for subscription ``subscription_id``; return how many."""
         if self.closing:
             return 0
-        # The hot path: the core hands the frames' texts over directly (their kind and id
-        # are known), which saves an Outgoing per frame (about 40% of the fan-out's cost
-        # per delivery in this shell, measured with 10 subscribers).
-        texts = self.protocol.data_frames(subscription_id, events)
-        if texts is None:
+        # The hot path: when the core says the frames may go as they are, the outbound
+        # queue frames them from the publish's shared bytes (no text, no Outgoing per
+        # frame).
+        ready = self.protocol.data_ready(subscription_id)
+        if ready is None:
             return 0
-        if texts:
-            self.outbound.put_data(texts, subscription_id)
+        if ready:
+            self.outbound.put_framed(subscription_id, events)
         else:
+            self.protocol.send_events(subscription_id, events.events)
             self.flush()  # held until the ack
-        return len(events.events)
+        return len(events.tails)
 
     def flush(self) -> None:
         """Move the core's output to the outbound queue; log the rejections it decided;
@@ -504,8 +530,7 @@ class WebSocketConnection:
         self.closing = True
         self.outbound.closed = True
         self.outbound.clear()
-        if self.writer is not None and self.writer is not asyncio.current_task():
-            self.writer.cancel()
+        self.outbound.cancel_writer()
         if self.ws.closed:
             return
         self.outbound.close_sent = (code, reason)
@@ -547,4 +572,6 @@ class WebSocketConnection:
 
     def when_closed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the connection is closed and recorded as such."""
+        if self.closed_callbacks is None:
+            self.closed_callbacks = []
         self.closed_callbacks.append(callback)

@@ -21,7 +21,7 @@ from .faults import (
     SendError,
     SendRawText,
 )
-from .outbound import OutboundQueue
+from .outbound import Gate, OutboundQueue
 from .recorder import ConnectionInfo
 from .server_protocol import ServerProtocol
 
@@ -46,7 +46,7 @@ class TimedConnection(Protocol):
     @property
     def info(self) -> ConnectionInfo: ...
     @property
-    def read_gate(self) -> asyncio.Event: ...
+    def read_gate(self) -> Gate: ...
     @property
     def outbound(self) -> OutboundQueue: ...
 
@@ -61,9 +61,12 @@ class ConnectionTimers:
     """The keep-alive task, the lifetime timer and the fault-driven actions of one
     connection."""
 
+    __slots__ = ("_lifetime", "conn", "keepalive")
+
     def __init__(self, conn: TimedConnection) -> None:
         self.conn = conn
-        self.keepalive: asyncio.Task[None] | None = None
+        self.keepalive: asyncio.Handle | None = None
+        """The next ``ka``: a timer, not a task (a task per connection costs memory)."""
         self._lifetime: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
@@ -75,9 +78,11 @@ class ConnectionTimers:
             )
 
     def cancel(self) -> None:
-        """Disarm the lifetime timer (the tasks are cancelled by the connection)."""
+        """Disarm the lifetime and keep-alive timers (the tasks are cancelled by the connection)."""
         if self._lifetime is not None:
             self._lifetime.cancel()
+        if self.keepalive is not None:
+            self.keepalive.cancel()
 
     # --- keep-alive -----------------------------------------------------------------------
 
@@ -85,15 +90,15 @@ class ConnectionTimers:
         """Send ``ka`` now and every ``keepalive_interval`` (idempotent)."""
         conn = self.conn
         if self.keepalive is None and not conn.closing:
-            self.keepalive = conn.loop.create_task(self._keepalive_loop(), name=f"{conn.id}-ka")
+            self.keepalive = conn.loop.call_soon(self._keepalive)
 
-    async def _keepalive_loop(self) -> None:
+    def _keepalive(self) -> None:
         conn = self.conn
-        interval = conn.config.keepalive_interval
-        while not conn.closing:
-            conn.protocol.send_keepalive()
-            conn.flush()
-            await asyncio.sleep(interval)
+        if conn.closing:
+            return
+        conn.protocol.send_keepalive()
+        conn.flush()
+        self.keepalive = conn.loop.call_later(conn.config.keepalive_interval, self._keepalive)
 
     # --- faults ----------------------------------------------------------------------------
 
@@ -192,12 +197,10 @@ class ConnectionTimers:
         conn = self.conn
         period = 1.0 / rate if rate else 0.0
         next_at = conn.loop.time()
-        drained = conn.outbound.drained
         for _ in range(count):
             if conn.closing:
                 return
-            if not drained.is_set():
-                await drained.wait()
+            await conn.outbound.wait_drained()
             sent = [conn.protocol.send_data(target, text) for target in targets]
             conn.flush()
             if not any(sent):

@@ -1,0 +1,122 @@
+"""The practical-limit baseline for the emulator benchmarks: a minimal aiohttp broadcaster.
+
+It speaks the frames the benchmarks use (``connection_init`` → ``connection_ack`` + ``ka``,
+``subscribe`` → ``subscribe_success``, ``publish`` → ``publish_success`` + ``data``), on the
+same stack as the emulator (aiohttp's server and WebSocket reader), and does only what
+fan-out needs: no authorization, no validation beyond parsing the JSON, no queues, no
+limits, no recorder.  Each event is encoded once per publish, and each subscriber gets the
+publish's frames in one transport write (frames framed here, uncompressed).  Run as a
+script: ``python _baseline.py --ready-file PATH`` writes the endpoint to PATH and serves
+until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import struct
+from collections import defaultdict
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+_LEN2 = struct.Struct("!BBH").pack
+_LEN3 = struct.Struct("!BBQ").pack
+
+
+def _header(n: int) -> bytes:
+    if n < 126:
+        return bytes((0x81, n))
+    if n < 65536:
+        return _LEN2(0x81, 126, n)
+    return _LEN3(0x81, 127, n)
+
+
+def _frame(text: str) -> bytes:
+    payload = text.encode()
+    return _header(len(payload)) + payload
+
+
+async def serve(ready_file: Path) -> None:
+    # channel -> {transport: [subscription prefix, ...]}
+    channels: dict[str, dict[asyncio.Transport, list[bytes]]] = defaultdict(dict)
+    counter = 0
+
+    async def realtime(request: web.Request) -> web.WebSocketResponse:
+        nonlocal counter
+        ws = web.WebSocketResponse(protocols=("aws-appsync-event-ws",), compress=False)
+        transport = request.transport
+        assert transport is not None
+        await ws.prepare(request)
+        mine: set[str] = set()
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                kind = frame.get("type")
+                if kind == "publish":
+                    channel = "/" + frame["channel"].strip("/")
+                    events = frame["events"]
+                    ok = []
+                    for i in range(len(events)):
+                        counter += 1
+                        h = f"{counter:032x}"
+                        ident = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:]}"
+                        ok.append({"identifier": ident, "index": i})
+                    reply = {"type": "publish_success", "id": frame["id"], "successful": ok}
+                    reply["failed"] = []
+                    transport.write(_frame(json.dumps(reply, separators=(",", ":"))))
+                    tails = [json.dumps(e).encode() + b"}" for e in events]  # once per event
+                    for target, prefixes in channels[channel].items():
+                        if target.is_closing():
+                            continue
+                        parts = []
+                        for prefix in prefixes:
+                            for tail in tails:
+                                parts.append(_header(len(prefix) + len(tail)))
+                                parts.append(prefix)
+                                parts.append(tail)
+                        target.write(b"".join(parts))  # one write per subscriber
+                elif kind == "connection_init":
+                    transport.write(
+                        _frame('{"type":"connection_ack","connectionTimeoutMs":300000}')
+                        + _frame('{"type":"ka"}')
+                    )
+                elif kind == "subscribe":
+                    channel = "/" + frame["channel"].strip("/")
+                    sub_id = json.dumps(frame["id"])
+                    prefix = ('{"type":"data","id":' + sub_id + ',"event":').encode()
+                    channels[channel].setdefault(transport, []).append(prefix)
+                    mine.add(channel)
+                    transport.write(_frame('{"type":"subscribe_success","id":' + sub_id + "}"))
+        finally:
+            for channel in mine:
+                channels[channel].pop(transport, None)
+        return ws
+
+    app = web.Application()
+    app.add_routes([web.get("/event/realtime", realtime)])
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+    await site.start()
+    port = runner.addresses[0][1]
+    tmp = ready_file.with_suffix(".tmp")
+    endpoint = f"ws://127.0.0.1:{port}/event/realtime"
+    tmp.write_text(json.dumps({"realtime_endpoint": endpoint, "api_key": "none"}))
+    os.replace(tmp, ready_file)
+    await asyncio.Event().wait()  # until killed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ready-file", type=Path, required=True)
+    args = parser.parse_args()
+    asyncio.run(serve(args.ready_file))
+
+
+if __name__ == "__main__":
+    main()
