@@ -1,7 +1,7 @@
 """The asyncio shell around :class:`~appsync_events.protocol.client.ClientProtocol`.
 
-A :class:`Connection` owns one ``websockets`` connection and three things that run in
-the background, all owned by it and cancelled when it closes:
+A :class:`Connection` owns one WebSocket (:mod:`appsync_events._transport`) and three
+things that run in the background, all owned by it and cancelled when it closes:
 
 * the **reader** task, the only code that reads the socket.  It feeds every frame to the
   protocol and dispatches what comes out: answers resolve the futures of waiting
@@ -28,9 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
 from typing import Any, Final
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
-
+from ._transport import TransportClosed, WebSocket
 from ._types import Message
 from .errors import (
     AppSyncEventsError,
@@ -60,7 +58,6 @@ __all__ = [
     "ConnectionLogger",
     "operation_deadline",
     "redact",
-    "websockets_logger",
 ]
 
 logger = logging.getLogger("appsync_events.client")
@@ -101,30 +98,6 @@ async def operation_deadline(
         if deadline.expired():
             raise OperationTimeoutError(operation, operation_id, limit or 0.0) from exc
         raise
-
-
-class _WebSocketsFilter(logging.Filter):
-    """Keep secrets out of the ``websockets`` library's own DEBUG lines.
-
-    It logs every frame truncated in the middle (so the tail of an ``x-api-key`` could
-    show) and the upgrade request's headers (the ``header-`` subprotocol is base64 of the
-    credentials).  We log frames ourselves, redacted, so its frame lines are dropped and
-    the subprotocol header is masked.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in ("< %s", "> %s"):
-            return False  # a frame
-        if record.msg == "> %s: %s" and isinstance(record.args, tuple) and record.args:
-            name = str(record.args[0])
-            if name.lower() == "sec-websocket-protocol":
-                record.args = (name, "<redacted>")
-        return True
-
-
-websockets_logger = logging.getLogger("appsync_events.client.websockets")
-"""The logger handed to ``websockets`` (its frame lines are replaced by ours)."""
-websockets_logger.addFilter(_WebSocketsFilter())
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
@@ -192,12 +165,12 @@ class Connection:
     """One open WebSocket to AppSync Events and the tasks that serve it.
 
     Internal: users hold a :class:`~appsync_events.Client`.  Create with the opened
-    ``websockets`` connection, then :meth:`start` and :meth:`handshake`.
+    :class:`~appsync_events._transport.WebSocket`, then :meth:`start` and :meth:`handshake`.
     """
 
     def __init__(
         self,
-        ws: ClientConnection,
+        ws: WebSocket,
         *,
         protocol: ClientProtocol,
         outbound: int,
@@ -345,7 +318,7 @@ class Connection:
     async def _shutdown(self, code: int) -> None:
         try:
             await self.ws.close(code)  # waits for the closing handshake up to close_timeout
-        except Exception as exc:  # pragma: no cover - websockets does not raise here
+        except Exception as exc:  # pragma: no cover - the transport does not raise here
             self.log.debug("error while closing: %r", exc)
         finally:
             current = asyncio.current_task()
@@ -393,10 +366,10 @@ class Connection:
 
     async def _read(self) -> None:
         ws, protocol, loop, debug = self.ws, self.protocol, self._loop, self.debug
-        subscriptions = self.subscriptions
+        subscriptions, recv = self.subscriptions, ws.recv
         try:
             while True:
-                frame = await ws.recv()
+                frame = await recv()
                 self._last_frame = loop.time()
                 if isinstance(frame, str):
                     if debug:
@@ -419,7 +392,7 @@ class Connection:
                         self._dispatch(event)
                 for out in protocol.data_to_send():
                     self._outbox.put(out.text)
-        except ConnectionClosed:
+        except TransportClosed:
             pass
         protocol.receive_eof()
         self.fail(ConnectionClosedError(ws.close_code, ws.close_reason or ""))
@@ -432,7 +405,7 @@ class Connection:
                 self.log.debug("> %s", redact(text))
             try:
                 await self.ws.send(text)
-            except ConnectionClosed:
+            except TransportClosed:
                 return  # the reader reports the close
 
     def _dispatch(self, event: ClientEvent) -> None:
