@@ -23,7 +23,8 @@ import ipaddress
 import ssl as ssl_module
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from .errors import (
     AppSyncEventsError,
@@ -76,6 +77,33 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def env_proxy(url: str) -> tuple[str | None, str | None]:
+    """The proxy the environment sets for ``url``, and its ``Proxy-Authorization``.
+
+    Like ``websockets``: ``ws://`` uses ``http_proxy``, ``wss://`` uses ``https_proxy``
+    (``all_proxy`` for either); ``no_proxy`` and loopback endpoints bypass it.  Returns
+    ``(None, None)`` when no proxy applies.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if is_loopback(url) or proxy_bypass(host):
+        return None, None
+    proxies = getproxies()
+    scheme = "https" if parts.scheme == "wss" else "http"
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None, None
+    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    authorization = None
+    if proxy_parts.username is not None:
+        import base64
+
+        user_pass = f"{unquote(proxy_parts.username)}:{unquote(proxy_parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(user_pass.encode()).decode()
+    netloc = proxy_parts.netloc.rpartition("@")[2]
+    return f"{proxy_parts.scheme}://{netloc}", authorization
 
 
 class WebSocket:
@@ -184,7 +212,7 @@ async def open_websocket(
 
     No timeout of its own: the caller bounds it with the handshake timeout.  Cancelled,
     it closes whatever it opened before the cancellation propagates.  Proxies come from
-    the environment (``HTTPS_PROXY``, ``NO_PROXY``, …) except for loopback endpoints.
+    the environment (:func:`env_proxy`) except for loopback endpoints.
 
     Raises:
         UnauthorizedError: the upgrade was refused with HTTP 401 or 403.
@@ -192,10 +220,10 @@ async def open_websocket(
     """
     import aiohttp
 
+    proxy, proxy_authorization = env_proxy(endpoint)
     session = aiohttp.ClientSession(
         headers={"User-Agent": USER_AGENT},
         timeout=aiohttp.ClientTimeout(total=None),  # the handshake timeout covers it
-        trust_env=not is_loopback(endpoint),
         raise_for_status=_check_upgrade,
     )
     try:
@@ -209,6 +237,10 @@ async def open_websocket(
             max_msg_size=max_size or 0,
             ssl=ssl if ssl is not None else True,
             compress=0,
+            proxy=proxy,
+            proxy_headers=(
+                {"Proxy-Authorization": proxy_authorization} if proxy_authorization else None
+            ),
         )
     except BaseException as exc:
         await session.close()
