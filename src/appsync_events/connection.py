@@ -366,17 +366,23 @@ class Connection:
 
     async def _read(self) -> None:
         ws, protocol, loop, debug = self.ws, self.protocol, self._loop, self.debug
-        subscriptions, recv = self.subscriptions, ws.recv
+        subscriptions, receive, text, non_text = (
+            self.subscriptions,
+            ws.receive,
+            ws.text,
+            ws.non_text,
+        )
         try:
             while True:
-                frame = await recv()
+                message = await receive()  # ws.recv() without its coroutine layer
                 self._last_frame = loop.time()
-                if isinstance(frame, str):
+                if message[0] is text:
+                    frame: str = message[1]
                     if debug:
                         self.log.debug("< %s", redact(frame))
                     protocol.receive_text(frame)
                 else:
-                    protocol.receive_binary(frame)
+                    protocol.receive_binary(non_text(message))
                 # Hot path inlined: most frames are events for a subscription.
                 for event in protocol.events_received():
                     if type(event) is Message:
