@@ -460,7 +460,7 @@ def _load(text: str | bytes) -> _Fields:
         except UnicodeDecodeError:
             raise RemoteProtocolError("frame is not valid UTF-8") from None
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except (ValueError, RecursionError) as exc:
         raise RemoteProtocolError(f"invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
