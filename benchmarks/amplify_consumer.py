@@ -13,7 +13,10 @@ with ``--events`` ``data`` frames at once.  Each round runs, in turn:
   plus ``message.json()`` in the *small events* case, in this process;
 * **Amplify**: ``benchmarks/amplify_consumer.mjs`` in Node: ``events.connect`` +
   ``channel.subscribe({next})`` counting events (Amplify JSON-parses every event before
-  calling ``next``, in both cases).
+  calling ``next``, in both cases);
+* for scale, the raw aiohttp reader and (when installed) the ``picows`` reader of
+  ``client_receive.py``: the practical limit of Python on the same job, also against
+  Amplify.
 
 Both are timed from the subscribe call to the last event; CPU per event is the consumer
 process's CPU time over the same span.  Both speak plain ``ws://`` to the same server
@@ -27,6 +30,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import _client_bench as bench
 import client_receive
@@ -89,15 +93,20 @@ def main(argv: list[str] | None = None) -> None:
     with bench.BenchServer() as server:
         for kind, count, decode in (("small", events, True), ("kb", events // 2, False)):
             channel = bench.flood_channel(kind, count)
-            results = bench.alternate(
-                rounds,
-                {
-                    "ours": lambda c=channel, n=count, d=decode: client_receive.ours(  # type: ignore[misc]
-                        server.url, c, n, d
-                    ),
-                    "amplify": lambda c=channel, n=count: amplify(server, c, n),  # type: ignore[misc]
-                },
-            )
+            runs: dict[str, Any] = {
+                "ours": lambda c=channel, n=count, d=decode: client_receive.ours(
+                    server.url, c, n, d
+                ),
+                "amplify": lambda c=channel, n=count: amplify(server, c, n),
+            }
+            # The practical limit of Python on the same job, for scale: the raw readers.
+            for reader in ("aiohttp", "picows"):
+                function = client_receive.available().get(reader)
+                if function is not None:
+                    runs[reader] = lambda c=channel, n=count, d=decode, f=function: (
+                        client_receive.raw(f, server.url, c, n, d)
+                    )
+            results = bench.alternate(rounds, runs)
             label = f"{'small events, .json()' if decode else '1 KB events'} ({count} events)"
             name = "Amplify JS v6 events (Node)"
             rows.append(
@@ -112,6 +121,18 @@ def main(argv: list[str] | None = None) -> None:
                     target=(">=", 1.0),
                 )
             )
+            for reader in (r for r in ("aiohttp", "picows") if r in results):
+                rows.append(
+                    bench.row(
+                        "amplify_consumer",
+                        label,
+                        f"events/s, raw {reader} reader (scale)",
+                        "1/s",
+                        [r[0] for r in results[reader]],
+                        [r[0] for r in results["amplify"]],
+                        baseline_name=name,
+                    )
+                )
             rows.append(
                 bench.row(
                     "amplify_consumer",

@@ -208,7 +208,7 @@ async def _wsproto(url: str, channel: str, count: int, decode: bool, start: list
     transport.close()
 
 
-def _available() -> dict[str, Callable[..., Awaitable[None]]]:
+def available() -> dict[str, Callable[..., Awaitable[None]]]:
     readers: dict[str, Callable[..., Awaitable[None]]] = {
         "aiohttp": _aiohttp,
         "websockets": _websockets,
@@ -247,7 +247,7 @@ def case(
     runs: dict[str, Callable[[], Result]] = {
         "ours": lambda: ours(server.url, channel, count, decode),
     }
-    for name, reader in _available().items():
+    for name, reader in available().items():
         runs[name] = lambda reader=reader: raw(reader, server.url, channel, count, decode)  # type: ignore[misc]
     results = bench.alternate(rounds, runs)
     raw_names = [n for n in results if n != "ours"]
