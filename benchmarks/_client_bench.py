@@ -213,7 +213,7 @@ def row(
     """
     result = Row(benchmark, case, metric, unit, statistics.median(ours))
     result.higher_is_better = higher_is_better
-    if baseline:
+    if baseline and min(baseline) > 0:
         per_round = [o / b for o, b in zip(ours, baseline, strict=True) if b]
         result.baseline = statistics.median(baseline)
         result.baseline_name = baseline_name
