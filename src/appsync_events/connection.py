@@ -21,11 +21,11 @@ socket is then closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
+import types
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any, Final
 
 from ._transport import TransportClosed, WebSocket
@@ -80,24 +80,42 @@ def redact(text: str) -> str:
     return _SECRET_FIELD.sub(r'"\1"\2"<redacted>"', text)
 
 
-@contextlib.asynccontextmanager
-async def operation_deadline(
-    operation: str, operation_id: str, limit: float | None
-) -> AsyncIterator[None]:
+class operation_deadline:  # lower case: used like the function it replaced
     """Bound one operation by ``limit`` seconds (``None``: unbounded).
+
+    ``async with operation_deadline("publish", operation_id, 10.0): ...``.  A class, not
+    a generator-based context manager: it is entered on every operation.
 
     Raises:
         OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
             deadline propagates as it is).
     """
-    deadline = asyncio.timeout(limit)
-    try:
-        async with deadline:
-            yield
-    except TimeoutError as exc:
-        if deadline.expired():
-            raise OperationTimeoutError(operation, operation_id, limit or 0.0) from exc
-        raise
+
+    __slots__ = ("_deadline", "limit", "operation", "operation_id")
+
+    def __init__(self, operation: str, operation_id: str, limit: float | None) -> None:
+        self.operation = operation
+        self.operation_id = operation_id
+        self.limit = limit
+        self._deadline = asyncio.timeout(limit)
+
+    async def __aenter__(self) -> None:
+        await self._deadline.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        try:
+            await self._deadline.__aexit__(exc_type, exc, tb)
+        except TimeoutError as error:
+            if self._deadline.expired():
+                raise OperationTimeoutError(
+                    self.operation, self.operation_id, self.limit or 0.0
+                ) from error
+            raise
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
