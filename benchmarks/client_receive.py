@@ -1,25 +1,24 @@
-"""Client throughput: events/s delivered by ``sub.next()`` vs a raw ``websockets`` reader.
+"""Client consume rate: events/s and CPU per event of ``sub.next()`` vs raw WebSocket readers.
 
-Run: ``.venv/bin/python benchmarks/client_receive.py [--events 100000] [--rounds 5]``
+Run: ``python benchmarks/client_receive.py [--quick] [--json PATH] [--rounds N] [--events N]``
 
-What it measures (no asserts; it prints figures):
+A server in a separate process (``_client_bench.BenchServer``: aiohttp, every frame
+encoded once, the whole flood written in one transport write) answers a subscription
+with ``--events`` ``data`` frames, so the reader is always the bottleneck.  Each round
+runs, in turn (the order rotates), in this process:
 
-1. **Receive.**  A local server in a *separate process* floods ``data`` frames for one
-   subscription (pre-serialised frames written straight to the transport, so the server
-   is never the bottleneck).  The same run measures
+* **ours**: ``appsync_events.connect`` + ``subscribe`` + ``await sub.next()`` per event
+  (the full client: transport, reader task, sans-I/O protocol, routing, inbox), plus
+  ``message.json()`` in the *small events* case;
+* **raw readers** doing the same decoding work and no more: ``json.loads`` of each frame,
+  the ``event`` field taken, and ``json.loads`` of the event in the *small* case:
+  aiohttp's client (``await ws.receive()``, compiled reader), ``websockets``
+  (``await ws.recv()``), and, when installed, ``picows`` (a frame callback, no await per
+  frame) and ``wsproto`` (sans-I/O, fed from an asyncio protocol).
 
-   * ``appsync_events``: ``await sub.next()`` in a loop (the full client: reader task,
-     sans-I/O protocol, routing, bounded inbox, ``Message`` objects), and
-   * a raw ``websockets`` client: ``await ws.recv()`` + ``json.loads(frame)`` in a loop,
-     with the same receive queue size,
-
-   and prints events/s of each and the ratio (target >= 0.8x).  Rounds alternate between
-   the two; medians and bests are reported (the raw figure alone varies by ~15 % between
-   runs on a shared machine, so the ratio of medians is the steadier figure).
-2. **Publish round trips/s.**  ``await client.publish(...)`` against the same server,
-   which answers ``publish_success`` at once: sequential, and with 16 in flight.
-3. **IAM signing.**  µs per ``sign_request`` (botocore SigV4 over ``signing_body``) and per
-   ``IAM.authorize`` with static credentials.
+The baseline of each case is the fastest raw reader of that case (median over rounds);
+ratios are per round (ours / that reader), reported as median [min-max].  CPU per event
+is this process's CPU time over the run divided by the events.
 """
 
 from __future__ import annotations
@@ -27,224 +26,286 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import statistics
-import sys
 import time
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botocore.credentials import ReadOnlyCredentials
-from websockets.asyncio.client import connect as ws_connect
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.frames import Frame, Opcode
+import _client_bench as bench
 
 import appsync_events
 from appsync_events import authorizer
-from appsync_events.protocol.signing import signing_body
+from appsync_events.protocol.subprotocol import encode_auth_subprotocol
 
-API_KEY = "da2-benchmarkbenchmarkbenchmark"
-INBOUND = 100  # connection_inbound == websockets max_queue, the same for both readers
-
-
-# --- the server (runs in its own process) --------------------------------------------------
+Result = tuple[float, float]
+"""(events/s, CPU µs per event) of one run."""
 
 
-def _frames_blob(sub_id: str, count: int, event: str) -> bytes:
-    text = json.dumps({"type": "data", "id": sub_id, "event": event})
-    one = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
-    return one * count
+def _offered(url: str) -> list[str]:
+    auth = {"host": url.split("/")[2], "x-api-key": bench.API_KEY}
+    return [bench.SUBPROTOCOL, encode_auth_subprotocol(auth)]
 
 
-async def _handle(ws: ServerConnection, count: int, event: str) -> None:
-    async for raw in ws:
-        frame = json.loads(raw)
-        kind = frame.get("type")
-        if kind == "connection_init":
-            await ws.send('{"type":"connection_ack","connectionTimeoutMs":300000}')
-        elif kind == "subscribe":
-            await ws.send(json.dumps({"type": "subscribe_success", "id": frame["id"]}))
-            blob = _frames_blob(frame["id"], count, event)
-            ws.transport.write(blob)  # bypasses websockets' per-frame work: a fast server
-        elif kind == "publish":
-            ok = [{"identifier": "x", "index": i} for i in range(len(frame["events"]))]
-            answer = {"type": "publish_success", "id": frame["id"], "successful": ok, "failed": []}
-            await ws.send(json.dumps(answer))
-        elif kind == "unsubscribe":
-            await ws.send(json.dumps({"type": "unsubscribe_success", "id": frame["id"]}))
+# --- ours ---------------------------------------------------------------------------------
 
 
-def _server_main(conn: Any, count: int, event: str) -> None:
-    async def serve_until_told() -> None:
-        async with serve(
-            lambda ws: _handle(ws, count, event),
-            "127.0.0.1",
-            0,
-            subprotocols=["aws-appsync-event-ws"],  # type: ignore[list-item]
-            compression=None,
-            ping_interval=None,
-            max_size=None,
-        ) as server:
-            conn.send(server.sockets[0].getsockname()[1])
-            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-
-    asyncio.run(serve_until_told())
-
-
-def start_server(count: int, event: str) -> tuple[Any, Any, int]:
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("spawn").Process(
-        target=_server_main, args=(child, count, event), daemon=True
-    )
-    process.start()
-    if not parent.poll(30):
-        raise RuntimeError("the benchmark server did not start")
-    return process, parent, parent.recv()
-
-
-def stop_server(process: Any, parent: Any) -> None:
-    parent.send("stop")
-    process.join(10)
-    if process.is_alive():
-        process.kill()
-
-
-# --- the two readers -----------------------------------------------------------------------
-
-
-async def receive_appsync_events(port: int, count: int) -> float:
-    """Events/s through ``sub.next()``."""
-    url = f"ws://127.0.0.1:{port}/event/realtime"
-    authz = authorizer.ApiKey(api_key=API_KEY, endpoint=url)
-    backpressure = appsync_events.Backpressure(
-        connection_inbound=INBOUND, subscription_events=count + 10
-    )
+async def _ours(url: str, channel: str, count: int, decode: bool, start: list[float]) -> None:
+    authz = authorizer.ApiKey(api_key=bench.API_KEY, endpoint=url)
+    backpressure = appsync_events.Backpressure(subscription_events=count + 10)
     async with appsync_events.connect(url, authorizer=authz, backpressure=backpressure) as client:
-        sub = await client.subscribe("bench/flood")
-        await sub.next()
-        start = time.perf_counter()
-        for _ in range(count - 1):
-            await sub.next()
-        elapsed = time.perf_counter() - start
-    return (count - 1) / elapsed
+        start.extend((time.perf_counter(), time.process_time()))
+        sub = await client.subscribe(channel)
+        next_message = sub.next
+        if decode:
+            for _ in range(count):
+                (await next_message()).json()
+        else:
+            for _ in range(count):
+                await next_message()
 
 
-async def receive_raw(port: int, count: int) -> float:
-    """Events/s through a raw websockets client: recv() + json.loads()."""
-    url = f"ws://127.0.0.1:{port}/event/realtime"
-    async with ws_connect(
-        url,
-        subprotocols=["aws-appsync-event-ws"],  # type: ignore[list-item]
-        ping_interval=None,
-        max_queue=INBOUND,
-        max_size=2 * 1024 * 1024,
-        proxy=None,
-    ) as ws:
+def ours(url: str, channel: str, count: int, decode: bool) -> Result:
+    """Events/s and CPU µs/event of our client (timed from the subscribe request)."""
+    return _timed_from_subscribe(lambda start: _ours(url, channel, count, decode, start), count)
+
+
+def _timed_from_subscribe(run: Callable[[list[float]], Awaitable[None]], count: int) -> Result:
+    async def timed() -> Result:
+        start: list[float] = []
+        await run(start)
+        end, cpu = time.perf_counter(), time.process_time()
+        return count / (end - start[0]), (cpu - start[1]) / count * 1e6
+
+    return asyncio.run(timed())
+
+
+# --- raw readers -------------------------------------------------------------------------
+
+
+def _subscribe_frame(channel: str) -> str:
+    return json.dumps({"type": "subscribe", "id": "raw-1", "channel": channel})
+
+
+async def _aiohttp(url: str, channel: str, count: int, decode: bool, start: list[float]) -> None:
+    import aiohttp
+
+    loads = json.loads
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, protocols=_offered(url), max_msg_size=0) as ws:
+            await ws.send_str('{"type":"connection_init"}')
+            loads((await ws.receive()).data)
+            start.extend((time.perf_counter(), time.process_time()))
+            await ws.send_str(_subscribe_frame(channel))
+            loads((await ws.receive()).data)
+            receive = ws.receive
+            for _ in range(count):
+                event = loads((await receive()).data)["event"]
+                if decode:
+                    loads(event)
+
+
+async def _websockets(url: str, channel: str, count: int, decode: bool, start: list[float]) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    loads = json.loads
+    offered = [Subprotocol(p) for p in _offered(url)]
+    async with connect(url, subprotocols=offered, max_size=None, proxy=None) as ws:
         await ws.send('{"type":"connection_init"}')
-        json.loads(await ws.recv())
-        await ws.send('{"type":"subscribe","id":"raw1","channel":"bench/flood"}')
-        json.loads(await ws.recv())
-        json.loads(await ws.recv())
-        start = time.perf_counter()
-        for _ in range(count - 1):
-            frame = json.loads(await ws.recv())
-            frame["event"]
-        elapsed = time.perf_counter() - start
-    return (count - 1) / elapsed
+        loads(await ws.recv())
+        start.extend((time.perf_counter(), time.process_time()))
+        await ws.send(_subscribe_frame(channel))
+        loads(await ws.recv())
+        recv = ws.recv
+        for _ in range(count):
+            event = loads(await recv())["event"]
+            if decode:
+                loads(event)
 
 
-def receive_benchmark(count: int, rounds: int, event: str, label: str) -> None:
-    process, parent, port = start_server(count, event)
-    try:
-        ours: list[float] = []
-        raw: list[float] = []
-        for _ in range(rounds):
-            raw.append(asyncio.run(receive_raw(port, count)))
-            ours.append(asyncio.run(receive_appsync_events(port, count)))
-    finally:
-        stop_server(process, parent)
-    best_ours, best_raw = max(ours), max(raw)
-    med_ours, med_raw = statistics.median(ours), statistics.median(raw)
-    print(f"receive, {label} ({len(event)}-byte event, {count} events x {rounds} rounds)")
-    print(f"  raw websockets recv()+json.loads : {med_raw:>10,.0f} events/s (best {best_raw:,.0f})")
-    print(
-        f"  appsync_events sub.next()        : {med_ours:>10,.0f} events/s (best {best_ours:,.0f})"
-    )
-    print(f"  ratio of medians                 : {med_ours / med_raw:>10.2f}x (target >= 0.8x)")
-    print(f"  ratio of bests                   : {best_ours / best_raw:>10.2f}x")
+async def _picows(url: str, channel: str, count: int, decode: bool, start: list[float]) -> None:
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+    loads = json.loads
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    class Reader(WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.seen = -2  # the ack and subscribe_success come first
+
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type != WSMsgType.TEXT:
+                return
+            message = loads(frame.get_payload_as_utf8_text())
+            self.seen += 1
+            if self.seen == -1:
+                start.extend((time.perf_counter(), time.process_time()))
+                transport.send(WSMsgType.TEXT, _subscribe_frame(channel).encode())
+            elif self.seen > 0:
+                event = message["event"]
+                if decode:
+                    loads(event)
+                if self.seen == count and not done.done():
+                    done.set_result(None)
+
+    headers = {"Sec-WebSocket-Protocol": ", ".join(_offered(url))}
+    transport, _ = await ws_connect(Reader, url, extra_headers=headers, max_frame_size=1 << 30)
+    transport.send(WSMsgType.TEXT, b'{"type":"connection_init"}')
+    await done
+    transport.send_close()
+    transport.disconnect()
+    await transport.wait_disconnected()
 
 
-# --- publish and signing -------------------------------------------------------------------
+async def _wsproto(url: str, channel: str, count: int, decode: bool, start: list[float]) -> None:
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+
+    loads = json.loads
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    host, port = url.split("/")[2].split(":")
+    ws = WSConnection(ConnectionType.CLIENT)
+
+    class Reader(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.seen = -2
+            self.partial: list[str] = []
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            request = Request(
+                host=f"{host}:{port}", target="/event/realtime", subprotocols=_offered(url)
+            )
+            transport.write(ws.send(request))
+
+        def data_received(self, data: bytes) -> None:
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, AcceptConnection):
+                    self.transport.write(ws.send(TextMessage('{"type":"connection_init"}')))
+                elif isinstance(event, TextMessage):
+                    self.partial.append(event.data)
+                    if event.message_finished:
+                        self.frame("".join(self.partial))
+                        self.partial.clear()
+
+        def frame(self, text: str) -> None:
+            message = loads(text)
+            self.seen += 1
+            if self.seen == -1:
+                start.extend((time.perf_counter(), time.process_time()))
+                self.transport.write(ws.send(TextMessage(_subscribe_frame(channel))))
+            elif self.seen > 0:
+                event = message["event"]
+                if decode:
+                    loads(event)
+                if self.seen == count and not done.done():
+                    done.set_result(None)
+
+    transport, _ = await loop.create_connection(Reader, host, int(port))
+    await done
+    transport.close()
 
 
-async def publish_round_trips(port: int, total: int, in_flight: int) -> float:
-    url = f"ws://127.0.0.1:{port}/event/realtime"
-    authz = authorizer.ApiKey(api_key=API_KEY, endpoint=url)
-    async with appsync_events.connect(url, authorizer=authz) as client:
-        await client.publish("bench/pub", {"warm": True})
+def available() -> dict[str, Callable[..., Awaitable[None]]]:
+    readers: dict[str, Callable[..., Awaitable[None]]] = {
+        "aiohttp": _aiohttp,
+        "websockets": _websockets,
+    }
+    for name, reader in (("picows", _picows), ("wsproto", _wsproto)):
+        try:
+            __import__(name)
+        except ImportError:
+            print(f"({name} is not installed: not measured)")
+        else:
+            readers[name] = reader
+    return readers
 
-        async def worker(n: int) -> None:
-            for i in range(n):
-                await client.publish("bench/pub", {"i": i, "text": "hello"})
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(total // in_flight) for _ in range(in_flight)))
-        elapsed = time.perf_counter() - start
-    return (total // in_flight) * in_flight / elapsed
+READER_NAMES = {
+    "aiohttp": "aiohttp ws.receive()",
+    "websockets": "websockets ws.recv()",
+    "picows": "picows frame callback",
+    "wsproto": "wsproto over an asyncio protocol",
+}
 
 
-def iam_signing(iterations: int) -> tuple[float, float]:
-    credentials = ReadOnlyCredentials("AKIDEXAMPLE", "secret" * 6, "token")
-    host = "example1234567890000.appsync-api.us-east-1.amazonaws.com"
-    events = ['{"message":"hello <world> & friends","n":1}'] * 5
-    body = signing_body("default/channel", events)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        authorizer.sign_request(
-            credentials=credentials, region="us-east-1", host=host, body=body, now=datetime.now(UTC)
-        )
-    sign_us = (time.perf_counter() - start) / iterations * 1e6
-    iam = authorizer.IAM(
-        region="us-east-1", endpoint=f"https://{host}/event", credentials=credentials
-    )
-    request = authorizer.AuthorizeRequest(
-        operation=authorizer.Operation.PUBLISH, channel="default/channel", events=tuple(events)
-    )
+def raw(
+    reader: Callable[..., Awaitable[None]], url: str, channel: str, count: int, decode: bool
+) -> Result:
+    return _timed_from_subscribe(lambda start: reader(url, channel, count, decode, start), count)
 
-    async def authorize_all() -> float:
-        start = time.perf_counter()
-        for _ in range(iterations):
-            await iam.authorize(request)
-        return (time.perf_counter() - start) / iterations * 1e6
 
-    return sign_us, asyncio.run(authorize_all())
+# --- the cases -----------------------------------------------------------------------------
+
+
+def case(
+    server: bench.BenchServer, kind: str, count: int, rounds: int, decode: bool
+) -> tuple[list[bench.Row], dict[str, list[Result]]]:
+    channel = bench.flood_channel(kind, count)
+    runs: dict[str, Callable[[], Result]] = {
+        "ours": lambda: ours(server.url, channel, count, decode),
+    }
+    for name, reader in available().items():
+        runs[name] = lambda reader=reader: raw(reader, server.url, channel, count, decode)  # type: ignore[misc]
+    results = bench.alternate(rounds, runs)
+    raw_names = [n for n in results if n != "ours"]
+    fastest = max(raw_names, key=lambda n: statistics.median(r[0] for r in results[n]))
+    label = f"{'small events, .json()' if decode else '1 KB events'} ({count} events)"
+    ours_rate = [r[0] for r in results["ours"]]
+    ours_cpu = [r[1] for r in results["ours"]]
+    rows = [
+        bench.row(
+            "client_receive",
+            label,
+            "events/s",
+            "1/s",
+            ours_rate,
+            [r[0] for r in results[fastest]],
+            baseline_name=f"raw {READER_NAMES[fastest]}",
+        ),
+        bench.row(
+            "client_receive",
+            label,
+            "CPU per event",
+            "us",
+            ours_cpu,
+            [r[1] for r in results[fastest]],
+            baseline_name=f"raw {READER_NAMES[fastest]}",
+            higher_is_better=False,
+        ),
+    ]
+    for name in raw_names:
+        if name != fastest:
+            rows.append(
+                bench.row(
+                    "client_receive",
+                    label,
+                    f"events/s vs {name}",
+                    "1/s",
+                    ours_rate,
+                    [r[0] for r in results[name]],
+                    baseline_name=f"raw {READER_NAMES[name]}",
+                )
+            )
+    return rows, results
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--publishes", type=int, default=5_000)
-    parser.add_argument("--sign-iterations", type=int, default=5_000)
+    parser.add_argument("--quick", action="store_true", help="fewer events and rounds (< 60 s)")
+    parser.add_argument("--json", metavar="PATH", help="write the result rows as JSON")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--events", type=int, default=None)
     args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, appsync_events client benchmark")
-    small = json.dumps({"message": "hello", "n": 12345, "user": "ada"})
-    receive_benchmark(args.events, args.rounds, small, "small events")
-    large = json.dumps({"message": "x" * 1000, "n": 1})
-    receive_benchmark(args.events // 2, args.rounds, large, "1 KB events")
-    process, parent, port = start_server(10, small)
-    try:
-        sequential = asyncio.run(publish_round_trips(port, args.publishes, 1))
-        concurrent = asyncio.run(publish_round_trips(port, args.publishes, 16))
-    finally:
-        stop_server(process, parent)
-    print("publish round trips (WebSocket, 1 event each)")
-    print(f"  sequential                       : {sequential:>10,.0f} publishes/s")
-    print(f"  16 in flight                     : {concurrent:>10,.0f} publishes/s")
-    sign_us, authorize_us = iam_signing(args.sign_iterations)
-    print("IAM signing (5-event publish body)")
-    print(f"  sign_request                     : {sign_us:>10.1f} us/op")
-    print(f"  IAM.authorize (static creds)     : {authorize_us:>10.1f} us/op")
+    rounds = args.rounds or (3 if args.quick else 7)
+    events = args.events or (30_000 if args.quick else 200_000)
+    rows: list[bench.Row] = []
+    with bench.BenchServer() as server:
+        for kind, count, decode in (("small", events, True), ("kb", events // 2, False)):
+            rows += case(server, kind, count, rounds, decode)[0]
+    bench.report(f"client_receive: {rounds} alternating rounds", rows, args.json)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
   ``appsync_events.protocol``.  No I/O, clock, thread or event loop can slip in: ``asyncio``,
   ``socket``, ``ssl``, ``threading``, ``time``, ``datetime``, ``os``... are refused.
 * ``appsync_events`` never imports ``appsync_emulator``, and of third-party packages only
-  its own dependencies (websockets, aiohttp, botocore) and the optional pydantic: a plain
+  its own dependencies (aiohttp, botocore) and the optional pydantic: a plain
   ``pip install appsync-events`` has no emulator extra.
 * ``appsync_emulator`` imports only public modules of ``appsync_events`` (no ``_name``
   module), so the client's private modules can change freely.
@@ -32,7 +32,7 @@ SOURCE_ROOTS = ("src", "emulator")
 PROTOCOL_ALLOWED = ("appsync_events.errors", "appsync_events._types", "appsync_events.protocol")
 """Non-stdlib modules the sans-I/O core may import (prefixes)."""
 
-CLIENT_THIRD_PARTY = ("websockets", "aiohttp", "botocore", "pydantic")
+CLIENT_THIRD_PARTY = ("aiohttp", "botocore", "pydantic")
 """Third-party packages the client may import: its dependencies and the pydantic extra."""
 
 PROTOCOL_STDLIB = frozenset(

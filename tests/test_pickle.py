@@ -55,6 +55,8 @@ EXAMPLES: dict[str, Example] = {
     "PublishError": lambda cls: cls([OTHER], channel="d/a", status=400),
     "UnsubscribeError": lambda cls: cls([OTHER], id="s1"),
     "BroadcastError": lambda cls: cls([OTHER], id="s1"),
+    # appsync_events._transport (internal, turned into ConnectionClosedError)
+    "TransportClosed": lambda cls: cls(),
     # appsync_emulator
     "ConfigError": lambda cls: cls("namespaces: must not be empty"),
     "Unauthorized": lambda cls: cls("go away"),

@@ -26,7 +26,6 @@ async def main() -> None:
         reconnect=Reconnect(initial_delay=0.1, max_delay=10.0, max_attempts=None),
         on_state_change=on_state_change,
         backpressure=Backpressure(
-            connection_inbound=200,  # frames read from the socket, not yet dispatched
             connection_outbound=200,  # frames waiting to be sent
             subscription_events=500,  # events buffered per subscription
         ),

@@ -635,7 +635,6 @@ async def _demo_with_client(server: EmulatorServer) -> None:
 
 async def _demo_with_raw_websocket(server: EmulatorServer) -> None:
     import aiohttp
-    from websockets.asyncio.client import connect
 
     ssl_context = server.client_ssl_context() if server.tls else None
     host = server.http_endpoint.split("://", 1)[1].split("/", 1)[0]
@@ -644,7 +643,7 @@ async def _demo_with_raw_websocket(server: EmulatorServer) -> None:
 
     async def show(ws: Any, until: str) -> dict[str, Any]:
         while True:
-            frame = json.loads(await ws.recv())
+            frame = json.loads(await ws.receive_str())
             if frame.get("type") != "ka":
                 print(f"  <- {json.dumps(frame)}")
             if frame.get("type") == until:
@@ -653,17 +652,16 @@ async def _demo_with_raw_websocket(server: EmulatorServer) -> None:
     async def send(ws: Any, frame: dict[str, Any]) -> None:
         shown = {k: v for k, v in frame.items() if k != "authorization"}
         print(f"  -> {json.dumps(shown)}")
-        await ws.send(json.dumps(frame))
+        await ws.send_str(json.dumps(frame))
 
-    async with asyncio.timeout(DEMO_TIMEOUT):
-        async with connect(
+    async with asyncio.timeout(DEMO_TIMEOUT), aiohttp.ClientSession() as ws_session:
+        async with ws_session.ws_connect(
             server.realtime_endpoint,
-            subprotocols=subprotocols,
-            ssl=ssl_context,
-            ping_interval=None,
-            proxy=None,
+            protocols=subprotocols,
+            ssl=ssl_context if ssl_context is not None else True,
+            autoping=True,
         ) as ws:
-            print(f"connected to {server.realtime_endpoint} (subprotocol {ws.subprotocol})")
+            print(f"connected to {server.realtime_endpoint} (subprotocol {ws.protocol})")
             await send(ws, {"type": "connection_init"})
             await show(ws, "connection_ack")
             await send(

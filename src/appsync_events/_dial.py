@@ -8,47 +8,24 @@ for every later one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import secrets
 import ssl as ssl_module
 from collections.abc import Sequence
-from typing import Any, Final
-from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect as ws_connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.typing import Subprotocol
-
+from ._transport import WebSocket, open_websocket
 from ._types import Backpressure
 from .authorizer import Authorizer, AuthorizeRequest, Operation
-from .connection import Connection, ConnectionLogger, logger, websockets_logger
+from .connection import Connection, ConnectionLogger, logger
 from .errors import (
-    AppSyncEventsError,
     ConnectionClosedError,
-    ErrorDetail,
     HandshakeError,
     HandshakeTimeoutError,
     RemoteProtocolError,
-    UnauthorizedError,
 )
 from .protocol.client import ClientProtocol
-from .protocol.codec import decode_error_body
 from .protocol.subprotocol import encode_auth_subprotocol
 
 __all__ = ["Dialer"]
-
-_USER_AGENT: Final = "appsync-events-python"
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Dialer:
@@ -139,48 +116,19 @@ class Dialer:
             ) from exc
         return accepted.connection_timeout_ms
 
-    async def _open_socket(self, offered: list[str]) -> ClientConnection:
-        kwargs: dict[str, Any] = {}
-        if self.ssl is not None:
-            kwargs["ssl"] = self.ssl
-        try:
-            return await ws_connect(
-                self.endpoint,
-                subprotocols=[Subprotocol(p) for p in offered],
-                open_timeout=None,  # the handshake timeout covers it
-                ping_interval=None,  # AppSync keeps alive with "ka" frames
-                ping_timeout=None,
-                close_timeout=self.close_timeout,
-                max_size=self.max_size,
-                max_queue=self.backpressure.connection_inbound,
-                proxy=None if _is_loopback(self.endpoint) else True,
-                user_agent_header=_USER_AGENT,
-                logger=websockets_logger,
-                **kwargs,
-            )
-        except InvalidStatus as exc:
-            raise _status_error(exc) from exc
-        except InvalidHandshake as exc:
-            raise HandshakeError(
-                f"the WebSocket handshake with {self.endpoint} failed: {exc}"
-            ) from exc
-        except OSError as exc:
-            raise HandshakeError(f"cannot connect to {self.endpoint}: {exc}") from exc
+    async def _open_socket(self, offered: list[str]) -> WebSocket:
+        return await open_websocket(
+            self.endpoint,
+            subprotocols=offered,
+            ssl=self.ssl,
+            max_size=self.max_size,
+            close_timeout=self.close_timeout,
+        )
 
     async def _abort(self, connection: Connection) -> None:
         connection.fail(ConnectionClosedError(message="the handshake failed"), clean=True)
         try:
             await connection.wait_closed()
         except asyncio.CancelledError:  # pragma: no cover - cancelled twice while cleaning up
-            connection.ws.transport.abort()
+            connection.ws.abort()
             raise
-
-
-def _status_error(exc: InvalidStatus) -> AppSyncEventsError:
-    status = exc.response.status_code
-    errors: tuple[ErrorDetail, ...] = ()
-    with contextlib.suppress(RemoteProtocolError):
-        errors = decode_error_body(bytes(exc.response.body or b"{}"))
-    if status in (401, 403):
-        return UnauthorizedError(errors, status=status, operation="connect")
-    return HandshakeError(f"the server refused the WebSocket upgrade with HTTP {status}", errors)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 from typing import NamedTuple, NewType, TypeAlias
 
 from .errors import ConfigurationError
+from .protocol.codec import loads as _loads
 from .protocol.messages import FailedEvent, PublishedEvent
 
 __all__ = [
@@ -86,8 +86,10 @@ class Backpressure:
     """
 
     connection_inbound: int = _DEFAULT_BUFFER
-    """Frames read from the socket but not yet dispatched (the WebSocket receive queue).
-    When it is full the client stops reading the socket and TCP slows the service down."""
+    """Deprecated, and without effect since the client reads with aiohttp: its receive
+    queue is bounded in bytes (a few hundred KiB of frames read from the socket but not
+    yet dispatched), after which it stops reading the socket and TCP slows the service
+    down.  Still checked (a positive integer), so existing code keeps working."""
     connection_outbound: int = _DEFAULT_BUFFER
     """Frames queued for sending.  When it is full, operations wait (within their
     ``operation_timeout``) for room."""
@@ -142,7 +144,7 @@ class Message(NamedTuple):
         Raises:
             ValueError: the service sent text that is not JSON.
         """
-        value: JSONValue = json.loads(self.data)
+        value: JSONValue = _loads(self.data)  # json.loads, minus its whitespace scans
         return value
 
 

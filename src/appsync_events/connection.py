@@ -1,7 +1,7 @@
 """The asyncio shell around :class:`~appsync_events.protocol.client.ClientProtocol`.
 
-A :class:`Connection` owns one ``websockets`` connection and three things that run in
-the background, all owned by it and cancelled when it closes:
+A :class:`Connection` owns one WebSocket (:mod:`appsync_events._transport`) and three
+things that run in the background, all owned by it and cancelled when it closes:
 
 * the **reader** task, the only code that reads the socket.  It feeds every frame to the
   protocol and dispatches what comes out: answers resolve the futures of waiting
@@ -29,16 +29,14 @@ socket is then closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
+import types
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any, Final
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
-
+from ._transport import TransportClosed, WebSocket
 from ._types import Message
 from .errors import (
     AppSyncEventsError,
@@ -68,7 +66,6 @@ __all__ = [
     "ConnectionLogger",
     "operation_deadline",
     "redact",
-    "websockets_logger",
 ]
 
 logger = logging.getLogger("appsync_events.client")
@@ -91,48 +88,42 @@ def redact(text: str) -> str:
     return _SECRET_FIELD.sub(r'"\1"\2"<redacted>"', text)
 
 
-@contextlib.asynccontextmanager
-async def operation_deadline(
-    operation: str, operation_id: str, limit: float | None
-) -> AsyncIterator[None]:
+class operation_deadline:  # lower case: used like the function it replaced
     """Bound one operation by ``limit`` seconds (``None``: unbounded).
+
+    ``async with operation_deadline("publish", operation_id, 10.0): ...``.  A class, not
+    a generator-based context manager: it is entered on every operation.
 
     Raises:
         OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
             deadline propagates as it is).
     """
-    deadline = asyncio.timeout(limit)
-    try:
-        async with deadline:
-            yield
-    except TimeoutError as exc:
-        if deadline.expired():
-            raise OperationTimeoutError(operation, operation_id, limit or 0.0) from exc
-        raise
 
+    __slots__ = ("_deadline", "limit", "operation", "operation_id")
 
-class _WebSocketsFilter(logging.Filter):
-    """Keep secrets out of the ``websockets`` library's own DEBUG lines.
+    def __init__(self, operation: str, operation_id: str, limit: float | None) -> None:
+        self.operation = operation
+        self.operation_id = operation_id
+        self.limit = limit
+        self._deadline = asyncio.timeout(limit)
 
-    It logs every frame truncated in the middle (so the tail of an ``x-api-key`` could
-    show) and the upgrade request's headers (the ``header-`` subprotocol is base64 of the
-    credentials).  We log frames ourselves, redacted, so its frame lines are dropped and
-    the subprotocol header is masked.
-    """
+    async def __aenter__(self) -> None:
+        await self._deadline.__aenter__()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in ("< %s", "> %s"):
-            return False  # a frame
-        if record.msg == "> %s: %s" and isinstance(record.args, tuple) and record.args:
-            name = str(record.args[0])
-            if name.lower() == "sec-websocket-protocol":
-                record.args = (name, "<redacted>")
-        return True
-
-
-websockets_logger = logging.getLogger("appsync_events.client.websockets")
-"""The logger handed to ``websockets`` (its frame lines are replaced by ours)."""
-websockets_logger.addFilter(_WebSocketsFilter())
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        try:
+            await self._deadline.__aexit__(exc_type, exc, tb)
+        except TimeoutError as error:
+            if self._deadline.expired():
+                raise OperationTimeoutError(
+                    self.operation, self.operation_id, self.limit or 0.0
+                ) from error
+            raise
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
@@ -200,12 +191,12 @@ class Connection:
     """One open WebSocket to AppSync Events and the tasks that serve it.
 
     Internal: users hold a :class:`~appsync_events.Client`.  Create with the opened
-    ``websockets`` connection, then :meth:`start` and :meth:`handshake`.
+    :class:`~appsync_events._transport.WebSocket`, then :meth:`start` and :meth:`handshake`.
     """
 
     def __init__(
         self,
-        ws: ClientConnection,
+        ws: WebSocket,
         *,
         protocol: ClientProtocol,
         outbound: int,
@@ -354,7 +345,7 @@ class Connection:
     async def _shutdown(self, code: int) -> None:
         try:
             await self.ws.close(code)  # waits for the closing handshake up to close_timeout
-        except Exception as exc:  # pragma: no cover - websockets does not raise here
+        except Exception as exc:  # pragma: no cover - the transport does not raise here
             self.log.debug("error while closing: %r", exc)
         finally:
             current = asyncio.current_task()
@@ -402,19 +393,25 @@ class Connection:
 
     async def _read(self) -> None:
         ws, protocol, loop, debug = self.ws, self.protocol, self._loop, self.debug
-        subscriptions = self.subscriptions
+        subscriptions, receive, text, non_text = (
+            self.subscriptions,
+            ws.receive,
+            ws.text,
+            ws.non_text,
+        )
         try:
             while True:
                 if self._hold is not None:
                     await self._pause_reading()
-                frame = await ws.recv()
+                message = await receive()  # ws.recv() without its coroutine layer
                 self._last_frame = loop.time()
-                if isinstance(frame, str):
+                if message[0] is text:
+                    frame: str = message[1]
                     if debug:
                         self.log.debug("< %s", redact(frame))
                     protocol.receive_text(frame)
                 else:
-                    protocol.receive_binary(frame)
+                    protocol.receive_binary(non_text(message))
                 # Hot path inlined: most frames are events for a subscription.
                 for event in protocol.events_received():
                     if type(event) is Message:
@@ -430,7 +427,7 @@ class Connection:
                         self._dispatch(event)
                 for out in protocol.data_to_send():
                     self._outbox.put(out.text)
-        except ConnectionClosed:
+        except TransportClosed:
             pass
         protocol.receive_eof()
         self.fail(ConnectionClosedError(ws.close_code, ws.close_reason or ""))
@@ -443,7 +440,7 @@ class Connection:
                 self.log.debug("> %s", redact(text))
             try:
                 await self.ws.send(text)
-            except ConnectionClosed:
+            except TransportClosed:
                 return  # the reader reports the close
 
     def _dispatch(self, event: ClientEvent) -> None:
@@ -489,16 +486,22 @@ class Connection:
         assert sub is not None
         if self.debug:
             self.log.debug("= paused reading: the inbox of subscription %s is full", sub.id)
-        closed = self.ws.connection_lost_waiter
+        closed = self.ws.lost()
 
-        def on_closed(_: object) -> None:
+        def on_closed(future: asyncio.Future[None]) -> None:
+            if not future.cancelled():
+                future.exception()  # retrieved: the reader reports how it closed
             sub._release_room()
 
-        closed.add_done_callback(on_closed)
         try:
-            await sub._wait_room()
+            if closed is None:  # gone already: read on, to the close
+                return
+            closed.add_done_callback(on_closed)
+            try:
+                await sub._wait_room()
+            finally:
+                closed.remove_done_callback(on_closed)
         finally:
-            closed.remove_done_callback(on_closed)
             self._hold = None
             self._last_frame = self._loop.time()
         if self.debug:

@@ -209,7 +209,12 @@ class ScriptedServer:
         return Response(
             self.options.status,
             "Refused",
-            Headers({"Content-Type": "application/json"}),
+            Headers(
+                {
+                    "Content-Type": "application/json",
+                    "Content-Length": str(len(self.options.status_body)),
+                }
+            ),
             self.options.status_body,
         )
 

@@ -75,15 +75,6 @@ async def test_inbox_full_by_broadcast_error(server: ScriptedServer) -> None:
             await sub.next()
 
 
-async def test_inbound_bound_is_the_websocket_receive_queue(server: ScriptedServer) -> None:
-    """connection_inbound bounds frames read but not yet dispatched (websockets' max_queue)."""
-    client, _ = await open_client(
-        server, backpressure=appsync_events.Backpressure(connection_inbound=7)
-    )
-    async with client:
-        assert client._connection.ws.recv_messages.high == 7
-
-
 async def test_outbox_bound_with_stalled_peer() -> None:
     """When the peer stops reading, operations wait for outbox room and time out; nothing hangs."""
     async with scripted(max_queue=1) as server:

@@ -10,7 +10,7 @@ import pytest
 import appsync_events
 from appsync_emulator import EmulatorServer
 from appsync_events import authorizer
-from appsync_events._dial import _is_loopback
+from appsync_events._transport import is_loopback as _is_loopback
 from appsync_events.errors import (
     ConnectionClosedError,
     HandshakeError,

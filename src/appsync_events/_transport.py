@@ -1,0 +1,310 @@
+"""The client's WebSocket transport: aiohttp's client, whose frame reader is compiled.
+
+:class:`~appsync_events.connection.Connection` needs five things from a WebSocket: the
+subprotocol the server selected, ``recv()`` of one text frame, ``send()`` of one text
+frame, ``close(code)`` with the closing handshake, and the close code and reason once it
+is closed.  :func:`open_websocket` opens one with aiohttp (already a client dependency
+for HTTP publish) and wraps it in a :class:`WebSocket` offering exactly those.
+
+Why aiohttp and not ``websockets``: most of the client's receive time went into the
+frame parser, and aiohttp's (Cython) reads the same frames about twice as fast;
+``benchmarks/client_receive.py`` measures both.
+
+Every failure of the upgrade maps to the client's exceptions here, so the dialer never
+sees an aiohttp exception: an HTTP status instead of ``101`` (with the service's JSON
+error body, read up to :data:`MAX_REFUSAL_BODY` bytes), a failed TLS or TCP connection,
+a broken upgrade response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import ssl as ssl_module
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+from .errors import (
+    AppSyncEventsError,
+    ErrorDetail,
+    HandshakeError,
+    RemoteProtocolError,
+    UnauthorizedError,
+)
+from .protocol.codec import decode_error_body
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["MAX_REFUSAL_BODY", "USER_AGENT", "TransportClosed", "WebSocket", "open_websocket"]
+
+USER_AGENT: Final = "appsync-events-python"
+"""The ``User-Agent`` of the upgrade request."""
+
+MAX_REFUSAL_BODY: Final = 64 * 1024
+"""Bytes of an upgrade refusal's body read for its error details."""
+
+ABNORMAL_CLOSURE: Final = 1006
+"""The close code of a connection that ended without a closing handshake (RFC 6455)."""
+
+
+class TransportClosed(Exception):
+    """The WebSocket is closed: :meth:`WebSocket.recv` and :meth:`WebSocket.send` raise it.
+
+    The close code and reason are on the :class:`WebSocket` (``close_code``,
+    ``close_reason``).  Internal: the connection turns it into
+    :class:`~appsync_events.errors.ConnectionClosedError`.
+    """
+
+
+class _Refused(Exception):
+    """Raised by the session's status check: the upgrade got ``status`` instead of 101."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url``'s host is ``localhost`` or a loopback address (no proxy applies)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def env_proxy(url: str) -> tuple[str | None, str | None]:
+    """The proxy the environment sets for ``url``, and its ``Proxy-Authorization``.
+
+    Like ``websockets``: ``ws://`` uses ``http_proxy``, ``wss://`` uses ``https_proxy``
+    (``all_proxy`` for either); ``no_proxy`` and loopback endpoints bypass it.  Returns
+    ``(None, None)`` when no proxy applies.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if is_loopback(url) or proxy_bypass(host):
+        return None, None
+    proxies = getproxies()
+    scheme = "https" if parts.scheme == "wss" else "http"
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None, None
+    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    authorization = None
+    if proxy_parts.username is not None:
+        import base64
+
+        user_pass = f"{unquote(proxy_parts.username)}:{unquote(proxy_parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(user_pass.encode()).decode()
+    netloc = proxy_parts.netloc.rpartition("@")[2]
+    return f"{proxy_parts.scheme}://{netloc}", authorization
+
+
+class WebSocket:
+    """One open client WebSocket (aiohttp) and the session that owns its TCP connection.
+
+    Not safe for concurrent ``recv()`` calls: the connection's reader task is the only
+    reader.  ``send()`` may be called by one writer while ``recv()`` waits.
+    """
+
+    __slots__ = ("_session", "_ws", "close_code", "close_reason", "receive", "subprotocol", "text")
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession) -> None:
+        from aiohttp import WSMsgType
+
+        self._ws = ws
+        self._session = session
+        self.receive = ws.receive
+        """The raw read, for the connection's reader loop: ``await receive()`` returns a
+        message ``(kind, data, extra)``; ``kind is text`` means ``data`` is a text frame,
+        anything else goes to :meth:`non_text`.  One coroutine layer less than
+        :meth:`recv` per frame, on the client's hottest path."""
+        self.text = WSMsgType.TEXT
+        """The ``kind`` of a text frame."""
+        self.subprotocol: str | None = ws.protocol
+        """The subprotocol the server selected (``None``: none)."""
+        self.close_code: int | None = None
+        """The close code, once the connection is closed."""
+        self.close_reason = ""
+        """The close reason, once the connection is closed."""
+
+    async def recv(self) -> str | bytes:
+        """Return the next data frame: ``str`` for text, ``bytes`` for binary.
+
+        Pings are answered by aiohttp; a close frame is answered (the closing handshake)
+        before :class:`TransportClosed` is raised.  Cancelling it loses no frame: a frame
+        stays queued until a ``recv()`` returns it.
+
+        Raises:
+            TransportClosed: the connection is closed (``close_code``/``close_reason`` set).
+        """
+        msg = await self.receive()
+        if msg.type is self.text:
+            data: str = msg.data
+            return data
+        return self.non_text(msg)
+
+    def non_text(self, msg: tuple[Any, ...]) -> bytes:
+        """Handle a message of :attr:`receive` that is not a text frame.
+
+        Returns:
+            The payload of a binary frame.
+
+        Raises:
+            TransportClosed: the connection is closed (``close_code``/``close_reason`` set).
+        """
+        from aiohttp import WebSocketError, WSMsgType
+
+        kind, data, extra = msg
+
+        if kind == WSMsgType.BINARY:
+            assert isinstance(data, bytes)
+            return data
+        if self.close_code is None:
+            if kind == WSMsgType.CLOSE:  # the server closed; aiohttp answered it
+                self.close_code = int(data) if isinstance(data, int) else ABNORMAL_CLOSURE
+                self.close_reason = extra if isinstance(extra, str) else ""
+            elif kind == WSMsgType.ERROR and isinstance(data, WebSocketError):
+                self.close_code, self.close_reason = data.code, str(data)  # we closed with it
+            elif kind != WSMsgType.CLOSING:  # dropped without a close frame, or a local error
+                self.close_code = ABNORMAL_CLOSURE
+        raise TransportClosed
+
+    async def send(self, text: str) -> None:
+        """Send one text frame (waits only when the socket's write buffer is full).
+
+        Raises:
+            TransportClosed: the connection is closed or closing.
+        """
+        try:
+            await self._ws.send_str(text)
+        except Exception as exc:  # ConnectionResetError, aiohttp.ClientError: it went away
+            raise TransportClosed from exc
+
+    async def close(self, code: int) -> None:
+        """Send a close frame with ``code``, wait for the server's (up to the close
+        timeout), then release the TCP connection.  Idempotent.
+
+        Cancellation aborts the connection at once and propagates.
+        """
+        try:
+            await self._ws.close(code=code)
+        finally:
+            if self.close_code is None:
+                self.close_code = self._ws.close_code or code
+            await self._session.close()
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of this end of the TCP connection (``None``: unknown or closed)."""
+        response = getattr(self._ws, "_response", None)
+        connection = getattr(response, "connection", None)
+        transport = getattr(connection, "transport", None)
+        if transport is None:
+            return None
+        address = transport.get_extra_info("sockname")
+        if not address:
+            return None
+        return str(address[0]), int(address[1])
+
+    def lost(self) -> asyncio.Future[None] | None:
+        """A future done when the TCP connection goes (``None``: it has gone already).
+
+        For a reader that stops reading for a while: a close frame waits, unread, in the
+        receive queue, but the end of the connection is still seen here.  The future may
+        hold the connection's error; callers only look at whether it is done.
+        """
+        response = getattr(self._ws, "_response", None)  # aiohttp keeps the upgrade response
+        connection = getattr(response, "connection", None)
+        protocol = getattr(connection, "protocol", None)
+        closed = getattr(protocol, "closed", None)
+        return closed if isinstance(closed, asyncio.Future) else None
+
+    def abort(self) -> None:
+        """Close the TCP connection at once, without a closing handshake."""
+        response = getattr(self._ws, "_response", None)  # aiohttp keeps the upgrade response
+        if response is not None:
+            response.close()
+        if self.close_code is None:
+            self.close_code = ABNORMAL_CLOSURE
+
+
+async def _check_upgrade(response: aiohttp.ClientResponse) -> None:
+    """The session's status check: anything but ``101`` is a refusal; keep its body."""
+    if response.status != 101:
+        body = b""
+        with contextlib.suppress(Exception):
+            body = await response.content.read(MAX_REFUSAL_BODY)
+        raise _Refused(response.status, body)
+
+
+async def open_websocket(
+    endpoint: str,
+    *,
+    subprotocols: Sequence[str],
+    ssl: ssl_module.SSLContext | None,
+    max_size: int | None,
+    close_timeout: float | None,
+) -> WebSocket:
+    """Open a WebSocket to ``endpoint`` offering ``subprotocols``.
+
+    No timeout of its own: the caller bounds it with the handshake timeout.  Cancelled,
+    it closes whatever it opened before the cancellation propagates.  Proxies come from
+    the environment (:func:`env_proxy`) except for loopback endpoints.
+
+    Raises:
+        UnauthorizedError: the upgrade was refused with HTTP 401 or 403.
+        HandshakeError: any other refusal, a broken upgrade, or no connection at all.
+    """
+    import aiohttp
+
+    proxy, proxy_authorization = env_proxy(endpoint)
+    session = aiohttp.ClientSession(
+        headers={"User-Agent": USER_AGENT},
+        timeout=aiohttp.ClientTimeout(total=None),  # the handshake timeout covers it
+        raise_for_status=_check_upgrade,
+    )
+    try:
+        ws = await session.ws_connect(
+            endpoint,
+            protocols=tuple(subprotocols),
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=close_timeout),
+            autoclose=True,
+            autoping=True,  # AppSync keeps alive with "ka" frames; pings are just answered
+            heartbeat=None,
+            max_msg_size=max_size or 0,
+            ssl=ssl if ssl is not None else True,
+            compress=0,
+            proxy=proxy,
+            proxy_headers=(
+                {"Proxy-Authorization": proxy_authorization} if proxy_authorization else None
+            ),
+        )
+    except BaseException as exc:
+        await session.close()
+        if isinstance(exc, _Refused):
+            raise _status_error(exc.status, exc.body) from None
+        if isinstance(exc, aiohttp.WSServerHandshakeError):
+            raise HandshakeError(
+                f"the WebSocket handshake with {endpoint} failed: {exc.message}"
+            ) from exc
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            raise HandshakeError(f"cannot connect to {endpoint}: {exc}") from exc
+        raise
+    return WebSocket(ws, session)
+
+
+def _status_error(status: int, body: bytes) -> AppSyncEventsError:
+    errors: tuple[ErrorDetail, ...] = ()
+    with contextlib.suppress(RemoteProtocolError):
+        errors = decode_error_body(body or b"{}")
+    if status in (401, 403):
+        return UnauthorizedError(errors, status=status, operation="connect")
+    return HandshakeError(f"the server refused the WebSocket upgrade with HTTP {status}", errors)
