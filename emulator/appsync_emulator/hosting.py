@@ -125,6 +125,9 @@ class _HostState:
     host: str
     tls: bool
     port: int | None = None
+    port_shown: bool = False
+    """Whether :attr:`EmulatorHost.port` was read since the server last moved to a new
+    port (``reset(new_port=True)``): only then can a client know the address."""
     ca: LocalCA | None = None
     loop: asyncio.AbstractEventLoop | None = None
     thread_id: int | None = None
@@ -180,6 +183,7 @@ class EmulatorHost:
         """
         if self._state.port is None:
             raise RuntimeError("the emulator is not started")
+        self._state.port_shown = True  # every endpoint property reads it here
         return self._state.port
 
     @property
@@ -491,7 +495,9 @@ class EmulatorHost:
                 (a stray thread, a reconnecting client) is refused instead of reaching
                 the reset server (a request that still arrives through a connection the
                 old listener accepted is answered ``503``).  The endpoints change
-                accordingly.
+                accordingly.  Skipped when nothing read the port (or an endpoint) since
+                the last move: no client can know the address, so there is nothing to
+                refuse, and the reset stays a few microseconds.
 
         On the server's own loop (an in-loop :class:`EmulatorServer`) nothing can be
         awaited: connections are aborted, one that has not finished yet may still be
@@ -508,12 +514,14 @@ class EmulatorHost:
         if loop is None or loop.is_closed() or not loop.is_running():
             _reset_now(state.emulator)
             return
+        on_loop = threading.get_ident() == state.thread_id
+        if on_loop and new_port:
+            raise RuntimeError("reset(new_port=True) waits: await server.areset() here")
+        new_port = new_port and state.port_shown
         if not new_port and _idle(state.emulator):
             _clear_state(state.emulator)  # thread-safe: nothing runs that the loop must stop
             return
-        if threading.get_ident() == state.thread_id:
-            if new_port:
-                raise RuntimeError("reset(new_port=True) waits: await server.areset() here")
+        if on_loop:
             _reset_now(state.emulator, abort=True)
             return
         future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
@@ -541,6 +549,7 @@ class EmulatorHost:
         if loop is None or loop.is_closed() or not loop.is_running():
             _reset_now(state.emulator)
             return
+        new_port = new_port and state.port_shown
         if not new_port and _idle(state.emulator):
             _clear_state(state.emulator)
             return
@@ -865,6 +874,7 @@ class EmulatorServer(EmulatorHost):
         if self._state.port is not None:
             self._retired_ports.add(self._state.port)
         self._state.port = int(runner.addresses[0][1])
+        self._state.port_shown = False
         self._retired_ports.discard(self._state.port)  # the system may give a port again
 
     @web.middleware

@@ -200,9 +200,7 @@ def appsync_server_factory(
 
 @pytest.fixture
 def appsync_server(
-    request: pytest.FixtureRequest,
-    appsync_server_factory: ServerFactory,
-    _appsync_server_pool: testing.ServerPool,
+    request: pytest.FixtureRequest, _appsync_server_pool: testing.ServerPool
 ) -> EmulatorThread | RemoteTarget:
     """This test's emulator, configured by ``@pytest.mark.appsync(...)``: a new one, or
     the shared one reset (``appsync_server_scope``).

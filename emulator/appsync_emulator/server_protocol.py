@@ -331,6 +331,28 @@ class ServerProtocol:
             ``connection_error`` (see :meth:`refuse_connection` for other errors).
     """
 
+    # Slots: one of these per connection (memory per idle connection).
+    __slots__ = (
+        "_acked",
+        "_active",
+        "_close_expected",
+        "_events",
+        "_held",
+        "_init_received",
+        "_output",
+        "_pending_publishes",
+        "_pending_subscribes",
+        "_phase",
+        "_refusal",
+        "_unsubscribing",
+        "connection_timeout_ms",
+        "max_event_bytes",
+        "max_events_per_publish",
+        "max_request_bytes",
+        "max_subscriptions",
+        "namespace_exists",
+    )
+
     def __init__(
         self,
         *,

@@ -71,6 +71,37 @@ class WebSocketConnection:
             has it); without it, frames go through ``ws.send_str`` one by one.
     """
 
+    # Slots: one of these per connection (memory per idle connection).
+    __slots__ = (
+        "__weakref__",  # tests check that a closed connection is released
+        "_headers",
+        "auth_failure",
+        "close_deadline",
+        "closed_callbacks",
+        "closer",
+        "closing",
+        "config",
+        "debug",
+        "first_frame",
+        "id",
+        "info",
+        "log",
+        "loop",
+        "operations",
+        "outbound",
+        "plan",
+        "protocol",
+        "publish_times",
+        "read_gate",
+        "recorder",
+        "request",
+        "tasks",
+        "timers",
+        "transport",
+        "ws",
+        "yield_now",
+    )
+
     def __init__(
         self,
         operations: Operations,

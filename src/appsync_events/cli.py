@@ -484,7 +484,7 @@ async def _batches(events: list[Any]) -> AsyncIterator[list[Any]]:
         for start in range(0, len(events), MAX_BATCH):
             yield events[start : start + MAX_BATCH]
         return
-    lines = _StdinLines(asyncio.get_running_loop(), sys.stdin.buffer)
+    lines = _StdinLines(asyncio.get_running_loop(), sys.stdin.fileno())
     number = 0
     while True:
         batch: list[Any] = []
@@ -505,6 +505,10 @@ async def _batches(events: list[Any]) -> AsyncIterator[list[Any]]:
 class _StdinLines:
     """Lines of stdin read by a daemon thread (a blocked read cannot be cancelled).
 
+    The thread reads the file descriptor with ``os.read``, not ``sys.stdin.buffer``: a
+    daemon thread blocked inside the buffered reader holds its lock, and an interpreter
+    shutting down (Ctrl+C) then dies with "could not acquire lock for <stdin>".
+
     The thread reads what the pipe holds (up to 64 KiB at a time) and hands over all the
     complete lines of each read at once, so input that is already there is published in
     full batches and a slow stream line by line.  ``get()`` waits for the next line;
@@ -512,9 +516,9 @@ class _StdinLines:
     end of the input.  The thread waits while :data:`_STDIN_QUEUE` reads are unconsumed.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, stream: Any) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         self._loop = loop
-        self._stream = stream
+        self._fd = fd
         self._lines: collections.deque[str | None] = collections.deque()
         self._ready = asyncio.Event()
         self._room = threading.Semaphore(_STDIN_QUEUE)
@@ -525,7 +529,7 @@ class _StdinLines:
     def _read(self) -> None:
         pending = b""
         try:
-            while chunk := self._stream.read1(65536):
+            while chunk := os.read(self._fd, 65536):
                 *lines, pending = (pending + chunk).split(b"\n")
                 if lines:
                     self._room.acquire()  # released once the lines are consumed

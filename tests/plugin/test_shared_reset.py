@@ -130,3 +130,19 @@ def test_reset_drops_a_peer_that_never_answers() -> None:
             server.reset()
             assert server.connections == []
             assert not server.emulator.connections
+
+
+def test_reset_moves_only_a_port_someone_read() -> None:
+    """``new_port`` moves the server only when its port (or an endpoint) was read since the
+    last move: nobody else can know an address nobody read, and the reset stays cheap."""
+    with EmulatorThread() as server:
+        first = server.port
+        server.reset(new_port=True)
+        second = server.http_endpoint  # moved; reading an endpoint hands the port out again
+        assert str(first) not in second
+        server.reset(new_port=True)
+        third = server._state.port  # read without handing it out
+        assert f":{third}/" not in second
+        server.reset(new_port=True)
+        assert server._state.port == third  # nobody read it: no move
+        assert server.port == third
