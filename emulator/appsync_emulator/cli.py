@@ -39,6 +39,7 @@ from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_sub
 
 from . import __version__
 from ._logging import LOG_SERVER
+from ._ready_file import write_ready_file
 from .config import ConfigError, EmulatorConfig
 
 if TYPE_CHECKING:
@@ -533,21 +534,6 @@ def ready_info(server: EmulatorServer) -> dict[str, Any]:
     if server.ca_cert_path is not None:
         info["ca_cert"] = server.ca_cert_path
     return info
-
-
-def write_ready_file(path: Path, info: dict[str, Any]) -> None:
-    """Write ``info`` as JSON atomically (readers never see a partial file)."""
-    path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ready-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(info, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _print_banner(server: EmulatorServer, *, demo: bool = False) -> None:

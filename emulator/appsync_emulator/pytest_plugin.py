@@ -259,11 +259,12 @@ async def appsync_client_factory(
     appsync_server_factory: ServerFactory,  # servers outlive the clients
 ) -> AsyncIterator[ClientFactory]:
     """Connect more clients on the test's loop; all are closed at teardown, LIFO."""
+    from .remote import default_authorizer
     from .testing import ClientPool, check_request_loop
 
     name = "appsync_client" if "appsync_client" in request.fixturenames else request.fixturename
     check_request_loop(request, str(name))
-    pool = ClientPool(appsync_client_options)
+    pool = ClientPool(appsync_client_options, authorizer_for=default_authorizer)
     try:
         yield pool.connect
     finally:

@@ -91,7 +91,7 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 async def _replay(replayer: Replayer, ready_file: Path | None) -> int:
-    from .cli import write_ready_file
+    from ._ready_file import write_ready_file
 
     try:
         await replayer.start()

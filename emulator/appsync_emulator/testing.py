@@ -565,10 +565,23 @@ class ServerPool:
 
 
 class ClientPool:
-    """Connects clients on the running loop and closes them LIFO on the same loop."""
+    """Connects clients on the running loop and closes them LIFO on the same loop.
 
-    def __init__(self, defaults: Mapping[str, Any] | None = None) -> None:
+    Args:
+        defaults: :func:`appsync_events.connect` keywords of every client.
+        authorizer_for: the authorizer a client of ``server`` gets when none is given
+            (default: the server's API key; the plugin passes one that also knows remote
+            targets).
+    """
+
+    def __init__(
+        self,
+        defaults: Mapping[str, Any] | None = None,
+        *,
+        authorizer_for: Callable[[ServerLike], Authorizer] | None = None,
+    ) -> None:
         self.defaults = dict(defaults or {})
+        self.authorizer_for = authorizer_for or api_key_authorizer
         self._clients: list[tuple[Client, asyncio.AbstractEventLoop]] = []
 
     async def connect(
@@ -581,8 +594,6 @@ class ClientPool:
         """
         import appsync_events
 
-        from .remote import default_authorizer
-
         opts = {**self.defaults, **options}
         if isinstance(opts.get("backpressure"), Mapping):  # marker shorthand
             opts["backpressure"] = appsync_events.Backpressure(**opts["backpressure"])
@@ -590,7 +601,7 @@ class ClientPool:
             opts["ssl"] = server.client_ssl_context()
         client = await appsync_events.connect(
             server.realtime_endpoint,
-            authorizer=authorizer if authorizer is not None else default_authorizer(server),
+            authorizer=authorizer if authorizer is not None else self.authorizer_for(server),
             **opts,
         )
         self._clients.append((client, asyncio.get_running_loop()))
