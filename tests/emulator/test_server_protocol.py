@@ -1645,3 +1645,16 @@ def test_server_data_frames_is_send_events_returning_the_texts() -> None:
     assert proto.data_frames(SUB_ID, events) == []
     proto.send_connection_ack()
     assert sent(proto)[1:] == [codec.encode(Data(id=SUB_ID, event=e)) for e in ("1", '"two"')]
+
+
+def test_server_data_ready_says_how_a_fan_out_may_be_written() -> None:
+    """data_ready: ``True`` when the frames may be written as they are, ``False`` while
+    they are held for the ack, ``None`` for an id that is not active (nothing is sent)."""
+    proto = ServerProtocol()
+    subscribed(proto)
+    assert proto.data_ready(SUB_ID) is True
+    assert proto.data_ready("other") is None
+    proto.receive_text(INIT)  # a late init: output waits for the ack
+    assert proto.data_ready(SUB_ID) is False
+    proto.send_connection_ack()
+    assert proto.data_ready(SUB_ID) is True
