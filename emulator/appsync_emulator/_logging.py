@@ -35,8 +35,10 @@ __all__ = [
     "REDACTED",
     "SECRET_HEADERS",
     "fingerprint",
+    "redact_auth_map",
     "redact_frame",
     "redact_headers",
+    "redact_json",
     "redact_subprotocols",
     "redact_value",
     "truncate",
@@ -93,9 +95,9 @@ def redact_value(value: object) -> str:
     return REDACTED
 
 
-def _redact_auth_map(auth: Mapping[str, Any]) -> dict[str, Any]:
-    # Inside an authorization map only the known non-secret headers are shown: anything
-    # else (a secret under an unexpected spelling included) is hidden.
+def redact_auth_map(auth: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``authorization`` map with only the known non-secret headers shown: anything
+    else (a secret under an unexpected spelling included) is hidden."""
     return {
         key: value if key.lower() in PUBLIC_AUTH_HEADERS and isinstance(value, str) else REDACTED
         for key, value in auth.items()
@@ -121,22 +123,22 @@ def redact_subprotocols(offered: Iterable[str]) -> list[str]:
     return ["header-<redacted>" if p.startswith("header-") else p for p in offered]
 
 
-def _redact_json(value: Any) -> Any:
+def redact_json(value: Any) -> Any:
     """Walk a decoded frame: an ``authorization`` object (any case, any depth) keeps only
     its public headers; any other secret-named key loses its value."""
     if isinstance(value, list):
-        return [_redact_json(v) for v in value]
+        return [redact_json(v) for v in value]
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
     for key, item in value.items():
         lowered = key.lower()
         if lowered == "authorization" and isinstance(item, dict):
-            out[key] = _redact_auth_map(item)
+            out[key] = redact_auth_map(item)
         elif lowered in SECRET_HEADERS:
             out[key] = REDACTED
         else:
-            out[key] = _redact_json(item)
+            out[key] = redact_json(item)
     return out
 
 
@@ -160,7 +162,7 @@ def redact_frame(text: str | bytes) -> str:
         return f"<{kind}: {len(text)} chars, not JSON ({exc.msg} at char {exc.pos})>"
     except (ValueError, RecursionError):
         return f"<{kind}: {len(text)} chars, not JSON>"
-    shown = json.dumps(_redact_json(obj), separators=(",", ":"), ensure_ascii=False)
+    shown = json.dumps(redact_json(obj), separators=(",", ":"), ensure_ascii=False)
     return truncate(shown if kind == "frame" else f"binary {shown}")
 
 

@@ -51,10 +51,10 @@ from ._clock import real_monotonic
 from ._logging import (
     LOG_FAULTS,
     LOG_SERVER,
-    PUBLIC_AUTH_HEADERS,
     REDACTED,
-    SECRET_HEADERS,
+    redact_auth_map,
     redact_headers,
+    redact_json,
 )
 from .records import ConnectionInfo, Direction
 
@@ -132,30 +132,6 @@ def scrub(text: str, secrets: Sequence[str] = ()) -> str:
     return text
 
 
-def _redact_auth_map(auth: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        key: value if key.lower() in PUBLIC_AUTH_HEADERS and isinstance(value, str) else REDACTED
-        for key, value in auth.items()
-    }
-
-
-def _redact_json(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_redact_json(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        lowered = key.lower()
-        if lowered == "authorization" and isinstance(item, dict):
-            out[key] = _redact_auth_map(item)
-        elif lowered in SECRET_HEADERS:
-            out[key] = REDACTED
-        else:
-            out[key] = _redact_json(item)
-    return out
-
-
 def redact_client_text(text: str) -> tuple[str | None, Any]:
     """A client frame or body made safe to record: ``(text, decoded JSON)``.
 
@@ -166,7 +142,7 @@ def redact_client_text(text: str) -> tuple[str | None, Any]:
         decoded = json.loads(text)
     except (ValueError, RecursionError):
         return None, None
-    redacted = _redact_json(decoded)
+    redacted = redact_json(decoded)
     if redacted == decoded:
         return text, decoded
     return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False), redacted
@@ -180,7 +156,7 @@ def _upgrade_auth(request: web.BaseRequest) -> dict[str, str] | None:
     if token is None:
         return None
     try:
-        return _redact_auth_map(decode_auth_subprotocol(token))
+        return redact_auth_map(decode_auth_subprotocol(token))
     except RemoteProtocolError:
         return {"undecodable": REDACTED}
 
