@@ -201,12 +201,15 @@ class WebSocket:
                 self.close_code = self._ws.close_code or code
             await self._session.close()
 
+    def _connection(self) -> Any:
+        """aiohttp's connection under the WebSocket (``None`` once released), reached
+        through the upgrade response that aiohttp keeps."""
+        return getattr(getattr(self._ws, "_response", None), "connection", None)
+
     @property
     def local_address(self) -> tuple[str, int] | None:
         """``(host, port)`` of this end of the TCP connection (``None``: unknown or closed)."""
-        response = getattr(self._ws, "_response", None)
-        connection = getattr(response, "connection", None)
-        transport = getattr(connection, "transport", None)
+        transport = getattr(self._connection(), "transport", None)
         if transport is None:
             return None
         address = transport.get_extra_info("sockname")
@@ -221,9 +224,7 @@ class WebSocket:
         receive queue, but the end of the connection is still seen here.  The future may
         hold the connection's error; callers only look at whether it is done.
         """
-        response = getattr(self._ws, "_response", None)  # aiohttp keeps the upgrade response
-        connection = getattr(response, "connection", None)
-        protocol = getattr(connection, "protocol", None)
+        protocol = getattr(self._connection(), "protocol", None)
         closed = getattr(protocol, "closed", None)
         return closed if isinstance(closed, asyncio.Future) else None
 
