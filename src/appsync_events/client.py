@@ -48,6 +48,7 @@ from .subscription import (
     BroadcastErrorCallback,
     Subscription,
     SubscriptionRequest,
+    SubscriptionSettings,
     SubscriptionState,
 )
 
@@ -308,6 +309,7 @@ class Client:
         self.html_escape = html_escape
         self._capacity = capacity
         self._overflow = overflow
+        self._default_settings: SubscriptionSettings | None = None  # shared by subscriptions
         self.connection_timeout_ms = connection_timeout_ms
         """``connectionTimeoutMs`` from the ack (``None`` when absent)."""
         self.reconnect = reconnect
@@ -519,20 +521,10 @@ class Client:
         parse_subscribe_channel(channel)
         if on_broadcast_error is not None and not callable(on_broadcast_error):
             raise ConfigurationError("on_broadcast_error must be callable or None")
-        policy = self._overflow if overflow is None else Overflow.parse(overflow)
-        size = self._capacity if capacity is None else check_size("capacity", capacity)
-        authz = self.authorizer if authorizer is None else authorizer
+        settings = self._subscription_settings(authorizer, on_broadcast_error, overflow, capacity)
+        authz = settings.authorizer
         subscription_id = str(uuid.uuid4())
-        sub = Subscription(
-            subscription_id=subscription_id,
-            channel=channel,
-            capacity=size,
-            authorizer=authz,
-            unsubscribe=self._unsubscribe,
-            on_overflow=self._overflowed,
-            on_broadcast_error=on_broadcast_error,
-            overflow=policy,
-        )
+        sub = Subscription(subscription_id, channel, settings)
 
         connection = self._connection
 
@@ -564,6 +556,50 @@ class Client:
         assert isinstance(answer, SubscribeRejected)
         sub._fail(answer.error)
         raise answer.error
+
+    def _subscription_settings(
+        self,
+        authorizer: Authorizer | None,
+        on_broadcast_error: BroadcastErrorCallback | None,
+        overflow: Overflow | str | None,
+        capacity: int | None,
+    ) -> SubscriptionSettings:
+        """The settings of a new subscription: one object shared by every subscription
+        that overrides nothing (made again if :attr:`authorizer` was replaced), else its own."""
+        if (
+            authorizer is None
+            and on_broadcast_error is None
+            and overflow is None
+            and capacity is None
+        ):
+            defaults = self._default_settings
+            if defaults is None or defaults.authorizer is not self.authorizer:
+                defaults = self._default_settings = self._new_settings(
+                    self.authorizer, None, self._overflow, self._capacity
+                )
+            return defaults
+        return self._new_settings(
+            self.authorizer if authorizer is None else authorizer,
+            on_broadcast_error,
+            self._overflow if overflow is None else Overflow.parse(overflow),
+            self._capacity if capacity is None else check_size("capacity", capacity),
+        )
+
+    def _new_settings(
+        self,
+        authorizer: Authorizer,
+        on_broadcast_error: BroadcastErrorCallback | None,
+        overflow: Overflow,
+        capacity: int,
+    ) -> SubscriptionSettings:
+        return SubscriptionSettings(
+            capacity=capacity,
+            authorizer=authorizer,
+            unsubscribe=self._unsubscribe,
+            on_overflow=self._overflowed,
+            on_broadcast_error=on_broadcast_error,
+            overflow=overflow,
+        )
 
     async def publish(
         self, channel: str, *events: object, authorizer: Authorizer | None = None

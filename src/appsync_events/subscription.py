@@ -138,6 +138,87 @@ _NO_INBOX: Final[deque[Message | _Failure]] = deque(maxlen=0)
 """The inbox of every subscription that has received nothing yet (or was closed): empty
 for ever, shared, never appended to (``_limit`` is 0 while it is in place)."""
 
+_NO_WAITERS: Final[tuple[()]] = ()
+"""``_waiters`` of every subscription no read waits on (shared; a list once one waits)."""
+
+
+class SubscriptionSettings:
+    """What a subscription is told by ``subscribe()``: its inbox size, overflow policy,
+    authorizer and callbacks.
+
+    One object is shared by every subscription made with the same options (a client
+    keeps one for its defaults), so that a subscription costs little more than its id
+    and channel.  The class attributes below are the defaults of the state a
+    subscription only rarely needs (an ending, a paused reader, dropped events,
+    ``broadcast_error`` s): a subscription that needs its own gets a private copy of its
+    settings that holds it (:class:`_OwnSettings`).
+    """
+
+    __slots__ = (
+        "authorizer",
+        "capacity",
+        "limit",
+        "on_broadcast_error",
+        "on_overflow",
+        "overflow",
+        "unsubscribe",
+    )
+
+    # The rare per-subscription state, until a subscription has its own (_OwnSettings).
+    error: AppSyncEventsError | None = None  # raised by reads once ended
+    room: asyncio.Future[None] | None = None  # the reader waits on it (Overflow.PAUSE)
+    dropped = 0  # Subscription.dropped
+    drop_logged_at: float | None = None  # loop time of the last "dropped" line
+    drops_logged = 0  # ``dropped`` when that line was logged
+    broadcast_errors: deque[BroadcastError] | None = None  # created by the first one
+    broadcast_error_count = 0  # Subscription.broadcast_error_count
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        authorizer: Authorizer,
+        unsubscribe: Callable[[Subscription], Awaitable[None]],
+        on_overflow: Callable[[Subscription], None],
+        on_broadcast_error: BroadcastErrorCallback | None = None,
+        overflow: Overflow = Overflow.FAIL,
+    ) -> None:
+        self.capacity = capacity
+        self.overflow = overflow
+        self.authorizer = authorizer
+        self.unsubscribe = unsubscribe
+        self.on_overflow = on_overflow
+        self.on_broadcast_error = on_broadcast_error
+        # How full the reader may fill an inbox by itself: PAUSE leaves the last slot to
+        # Subscription._deliver, which pauses the reader.
+        self.limit = capacity - 1 if overflow is Overflow.PAUSE else capacity
+
+
+class _OwnSettings(SubscriptionSettings):
+    """The settings of one subscription, copied from the shared ones, with the rare state
+    of that subscription."""
+
+    __slots__ = (
+        "broadcast_error_count",
+        "broadcast_errors",
+        "drop_logged_at",
+        "dropped",
+        "drops_logged",
+        "error",
+        "room",
+    )
+
+    def __init__(self, shared: SubscriptionSettings) -> None:
+        for name in SubscriptionSettings.__slots__:
+            setattr(self, name, getattr(shared, name))
+        self.error = None
+        self.room = None
+        self.dropped = 0
+        self.drop_logged_at = None
+        self.drops_logged = 0
+        self.broadcast_errors = None
+        self.broadcast_error_count = 0
+
 
 class Subscription:
     """A subscription to a channel (pattern) on a :class:`~appsync_events.Client`.
@@ -149,49 +230,59 @@ class Subscription:
     overflow, connection failure).
     """
 
-    # Rarely used state lives on the class until a subscription needs its own.
-    _room: asyncio.Future[None] | None = None  # the reader waits on it (Overflow.PAUSE)
-    _drop_logged_at: float | None = None  # loop time of the last "dropped" line
-    _drops_logged = 0  # ``dropped`` when that line was logged
-    _broadcast_errors: deque[BroadcastError] | None = None  # created by the first one
+    # A subscription holds its id, channel and state, and shares everything else until
+    # it needs it: its settings (shared by the subscriptions made with the same options;
+    # the rare state lives in a private copy, see SubscriptionSettings), its inbox
+    # (created by the first event) and the list of reads waiting on it (created by the
+    # first read that waits).
+    __slots__ = ("_inbox", "_limit", "_settings", "_state", "_waiters", "channel", "id")
 
-    def __init__(
-        self,
-        *,
-        subscription_id: str,
-        channel: str,
-        capacity: int,
-        authorizer: Authorizer,
-        unsubscribe: Callable[[Subscription], Awaitable[None]],
-        on_overflow: Callable[[Subscription], None],
-        on_broadcast_error: BroadcastErrorCallback | None = None,
-        overflow: Overflow = Overflow.FAIL,
-    ) -> None:
+    def __init__(self, subscription_id: str, channel: str, settings: SubscriptionSettings) -> None:
         self.id = subscription_id
         """The subscription id (unique on its connection, kept across reconnections)."""
         self.channel = channel
         """The channel (pattern) as subscribed."""
-        self.capacity = capacity
+        self._settings = settings
+        self._state = SubscriptionState.PENDING
+        self._inbox = _NO_INBOX  # created by the first event (see the module docstring)
+        self._limit = 0  # the reader appends directly while len(_inbox) < _limit
+        self._waiters: list[asyncio.Future[None]] | tuple[()] = _NO_WAITERS
+
+    def _own(self) -> _OwnSettings:
+        """This subscription's own settings, where its rare state lives (made on first use)."""
+        settings = self._settings
+        if type(settings) is _OwnSettings:
+            return settings
+        own = self._settings = _OwnSettings(settings)
+        return own
+
+    @property
+    def capacity(self) -> int:
         """Inbox size (``Backpressure.subscription_events`` unless ``subscribe()`` set it)."""
-        self.overflow = overflow
+        return self._settings.capacity
+
+    @property
+    def overflow(self) -> Overflow:
         """What an event arriving at a full inbox does (``Backpressure.overflow`` unless
         ``subscribe()`` set it)."""
-        self.dropped = 0
+        return self._settings.overflow
+
+    @property
+    def authorizer(self) -> Authorizer:
+        """The authorizer used for this subscription (and its unsubscribe)."""
+        return self._settings.authorizer
+
+    @property
+    def dropped(self) -> int:
         """How many inbox entries :attr:`Overflow.DROP_OLDEST
         <appsync_events.Overflow.DROP_OLDEST>` dropped to make room for newer ones (events,
         and the ``broadcast_error`` reports that take their place in the inbox)."""
-        self.authorizer = authorizer
-        """The authorizer used for this subscription (and its unsubscribe)."""
-        self.broadcast_error_count = 0
+        return self._settings.dropped
+
+    @property
+    def broadcast_error_count(self) -> int:
         """How many ``broadcast_error`` s reads reached (skipped or raised)."""
-        self._on_broadcast_error = on_broadcast_error
-        self._unsubscribe = unsubscribe
-        self._on_overflow = on_overflow
-        self._inbox = _NO_INBOX  # created by the first event (see the module docstring)
-        self._limit = 0  # the reader appends directly while len(_inbox) < _limit
-        self._waiters: list[asyncio.Future[None]] = []
-        self._state = SubscriptionState.PENDING
-        self._error: AppSyncEventsError | None = None  # raised by reads once ended
+        return self._settings.broadcast_error_count
 
     def __repr__(self) -> str:
         return f"<Subscription {self.id} {self.channel!r} {self._state.value}>"
@@ -221,20 +312,21 @@ class Subscription:
         """Whether this subscription's full inbox holds its connection's reading paused
         (:attr:`Overflow.PAUSE <appsync_events.Overflow.PAUSE>`) until reads bring it down
         to half its capacity."""
-        return self._room is not None
+        return self._settings.room is not None
 
     @property
     def broadcast_errors(self) -> tuple[BroadcastError, ...]:
         """The last :data:`MAX_BROADCAST_ERRORS` ``broadcast_error`` s reads reached,
         oldest first (see :attr:`broadcast_error_count` for the total)."""
-        return () if self._broadcast_errors is None else tuple(self._broadcast_errors)
+        errors = self._settings.broadcast_errors
+        return () if errors is None else tuple(errors)
 
     # --- state changes, called by the client and the connection (sync, never block) ----------
 
     def _move(self, state: SubscriptionState) -> None:
         assert state in _TRANSITIONS[self._state], f"{self._state} -> {state}"
         self._state = state
-        if self._room is not None:  # no longer active: the reader must not wait for it
+        if self._settings.room is not None:  # no longer active: the reader must not wait for it
             self._release_room()
 
     def _accepted(self) -> bool:
@@ -262,7 +354,7 @@ class Subscription:
         if self._state in _ENDED:
             return
         self._move(_S.FAILED)
-        self._error = error
+        self._own().error = error
         self._wake()
 
     def _close_now(self, reason: str) -> None:
@@ -290,7 +382,7 @@ class Subscription:
     def _closed(self, reason: str) -> None:
         self._inbox = _NO_INBOX  # the buffered events are dropped, and the deque freed
         self._limit = 0
-        self._error = SubscriptionClosedError(self.id, self.channel, reason)
+        self._own().error = SubscriptionClosedError(self.id, self.channel, reason)
         self._wake()
 
     # --- fed by the connection's reader (sync, never blocks) ---------------------------------
@@ -304,44 +396,46 @@ class Subscription:
         if self._state in _ENDED:
             return False
         inbox = self._inbox
+        settings = self._settings
         if inbox is _NO_INBOX:
             inbox = self._inbox = deque()
-            # PAUSE: the event filling the last slot comes here too, to pause the reader.
-            self._limit = self.capacity - 1 if self.overflow is Overflow.PAUSE else self.capacity
-        if len(inbox) >= self.capacity:
-            if self.overflow is Overflow.FAIL:
-                self._fail(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
-                self._on_overflow(self)
+            self._limit = settings.limit
+        capacity = settings.capacity
+        if len(inbox) >= capacity:
+            if settings.overflow is Overflow.FAIL:
+                self._fail(SubscriptionInboxFullError(self.id, self.channel, capacity))
+                settings.on_overflow(self)
                 return False
-            if self.overflow is Overflow.DROP_OLDEST:
+            if settings.overflow is Overflow.DROP_OLDEST:
                 inbox.popleft()
                 self._dropped_one()
             # PAUSE: kept all the same (never lost), beyond the capacity
         inbox.append(item)
         if self._waiters:
             self._wake()
-        return self.overflow is Overflow.PAUSE and len(inbox) >= self.capacity
+        return settings.overflow is Overflow.PAUSE and len(inbox) >= capacity
 
     def _deliver_error(self, error: AppSyncEventsError) -> bool:
         return self._deliver(_Failure(error))
 
     def _dropped_one(self) -> None:
         """Count one entry dropped by DROP_OLDEST; log at most every DROP_LOG_INTERVAL."""
-        self.dropped += 1
+        own = self._own()
+        own.dropped += 1
         now = asyncio.get_running_loop().time()
-        if self._drop_logged_at is not None and now - self._drop_logged_at < DROP_LOG_INTERVAL:
+        if own.drop_logged_at is not None and now - own.drop_logged_at < DROP_LOG_INTERVAL:
             return
         logger.warning(
             "subscription %s on %r: inbox full (%d events), dropping the oldest:"
             " %d since the last report, %d in total",
             self.id,
             self.channel,
-            self.capacity,
-            self.dropped - self._drops_logged,
-            self.dropped,
+            own.capacity,
+            own.dropped - own.drops_logged,
+            own.dropped,
         )
-        self._drop_logged_at = now
-        self._drops_logged = self.dropped
+        own.drop_logged_at = now
+        own.drops_logged = own.dropped
 
     async def _wait_room(self) -> None:
         """Wait until reads brought the inbox down to half its capacity, the subscription
@@ -351,25 +445,31 @@ class Subscription:
         No timeout: the reader waits as long as the consumer does not read.  Cancelling it
         (the connection closing) changes nothing in the subscription.
         """
-        if self._state is not _ACTIVE or len(self._inbox) <= self.capacity // 2:
+        if self._state is not _ACTIVE or len(self._inbox) <= self._settings.capacity // 2:
             return
         room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._room = room
+        own = self._own()
+        own.room = room
         try:
             await room
         finally:
-            if self._room is room:
-                del self._room  # back to the class default, None
+            if own.room is room:
+                own.room = None
 
     def _release_room(self) -> None:
-        room = self._room
+        settings = self._settings
+        room = settings.room
         if room is not None:
-            del self._room
+            assert isinstance(settings, _OwnSettings)  # the only settings with a room
+            settings.room = None
             if not room.done():
                 room.set_result(None)
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
+        waiters = self._waiters
+        if not waiters:
+            return
+        self._waiters = _NO_WAITERS
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -400,28 +500,40 @@ class Subscription:
                 refused the re-subscribe).
         """
         while True:
-            if self._inbox:
-                item = self._inbox.popleft()
-                if self._room is not None and len(self._inbox) <= self.capacity // 2:
+            inbox = self._inbox
+            if inbox:
+                item = inbox.popleft()
+                settings = self._settings
+                if settings.room is not None and len(inbox) <= settings.capacity // 2:
                     self._release_room()  # Overflow.PAUSE: the reader may read again
                 if type(item) is Message:
                     return item
                 assert isinstance(item, _Failure)
                 if isinstance(item.error, BroadcastError):
-                    self.broadcast_error_count += 1
-                    if self._broadcast_errors is None:
-                        self._broadcast_errors = deque(maxlen=MAX_BROADCAST_ERRORS)
-                    self._broadcast_errors.append(item.error)
+                    own = self._own()
+                    own.broadcast_error_count += 1
+                    if own.broadcast_errors is None:
+                        own.broadcast_errors = deque(maxlen=MAX_BROADCAST_ERRORS)
+                    own.broadcast_errors.append(item.error)
                 raise item.error
-            if self._error is not None:
-                raise self._error.with_traceback(None)
+            error = self._settings.error
+            if error is not None:
+                raise error.with_traceback(None)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            waiters = self._waiters
+            if not waiters:  # the first read to wait: its own list, dropped when woken
+                waiters = self._waiters = []
+            assert isinstance(waiters, list)
+            waiters.append(waiter)
             try:
                 await waiter
             finally:
-                if waiter in self._waiters:  # cancelled before being woken
-                    self._waiters.remove(waiter)
+                waiters = self._waiters
+                if waiter in waiters:  # cancelled before being woken
+                    assert isinstance(waiters, list)
+                    waiters.remove(waiter)
+                    if not waiters:
+                        self._waiters = _NO_WAITERS
 
     @overload
     async def decode_next(self, target: None = None) -> JSONValue: ...
@@ -473,10 +585,11 @@ class Subscription:
 
     def _skipped(self, error: BroadcastError) -> None:
         logger.warning("subscription %s on %r: skipping %s", self.id, self.channel, error)
-        if self._on_broadcast_error is None:
+        callback = self._settings.on_broadcast_error
+        if callback is None:
             return
         try:
-            self._on_broadcast_error(self, error)
+            callback(self, error)
         except Exception:
             logger.exception("on_broadcast_error of subscription %s failed", self.id)
 
@@ -499,7 +612,7 @@ class Subscription:
         if not self._begin_close("closed"):
             return
         try:
-            await self._unsubscribe(self)
+            await self._settings.unsubscribe(self)
         finally:
             self._finish_close()
 
