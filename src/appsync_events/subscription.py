@@ -23,6 +23,10 @@ reading ``ka`` frames):
 The inbox itself (a ``deque``) is only created with the first event and dropped when the
 subscription closes: until then ``_inbox`` is the shared, always-empty :data:`_NO_INBOX`
 and ``_limit`` is 0, which sends the first event down :meth:`Subscription._deliver`.
+Reads waiting for an event are listed in the ``waiting`` map of the subscription's
+settings (shared by the subscriptions made with the same options), and ``_limit`` is 0
+meanwhile too, so that the event goes down :meth:`Subscription._deliver`, which wakes
+them.  A subscription that nobody reads thus holds no inbox and no list of waiters.
 
 ``broadcast_error`` is delivered in-band: it takes its place in the inbox.  An explicit
 read (:meth:`Subscription.next`) that reaches it raises
@@ -45,7 +49,7 @@ import logging
 import types
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, overload
 
 from ._decode import decode_event
 from ._types import JSONValue, Message, Overflow
@@ -138,9 +142,6 @@ _NO_INBOX: Final[deque[Message | _Failure]] = deque(maxlen=0)
 """The inbox of every subscription that has received nothing yet (or was closed): empty
 for ever, shared, never appended to (``_limit`` is 0 while it is in place)."""
 
-_NO_WAITERS: Final[tuple[()]] = ()
-"""``_waiters`` of every subscription no read waits on (shared; a list once one waits)."""
-
 
 class SubscriptionSettings:
     """What a subscription is told by ``subscribe()``: its inbox size, overflow policy,
@@ -162,6 +163,7 @@ class SubscriptionSettings:
         "on_overflow",
         "overflow",
         "unsubscribe",
+        "waiting",
     )
 
     # The rare per-subscription state, until a subscription has its own (_OwnSettings).
@@ -192,6 +194,8 @@ class SubscriptionSettings:
         # How full the reader may fill an inbox by itself: PAUSE leaves the last slot to
         # Subscription._deliver, which pauses the reader.
         self.limit = capacity - 1 if overflow is Overflow.PAUSE else capacity
+        # The reads waiting for an event, per subscription (only while some wait).
+        self.waiting: dict[Subscription, list[asyncio.Future[None]]] = {}
 
 
 class _OwnSettings(SubscriptionSettings):
@@ -233,9 +237,13 @@ class Subscription:
     # A subscription holds its id, channel and state, and shares everything else until
     # it needs it: its settings (shared by the subscriptions made with the same options;
     # the rare state lives in a private copy, see SubscriptionSettings), its inbox
-    # (created by the first event) and the list of reads waiting on it (created by the
-    # first read that waits).
-    __slots__ = ("_inbox", "_limit", "_settings", "_state", "_waiters", "channel", "id")
+    # (created by the first event), the reads waiting on it (in its settings' ``waiting``
+    # map while they wait).
+    __slots__ = ("_inbox", "_limit", "_settings", "_state", "channel", "id")
+
+    _waiters: ClassVar[tuple[()]] = ()
+    """Always empty (the reader may test it): waiting reads are in ``_settings.waiting``,
+    and ``_limit`` is 0 meanwhile."""
 
     def __init__(self, subscription_id: str, channel: str, settings: SubscriptionSettings) -> None:
         self.id = subscription_id
@@ -245,8 +253,9 @@ class Subscription:
         self._settings = settings
         self._state = SubscriptionState.PENDING
         self._inbox = _NO_INBOX  # created by the first event (see the module docstring)
-        self._limit = 0  # the reader appends directly while len(_inbox) < _limit
-        self._waiters: list[asyncio.Future[None]] | tuple[()] = _NO_WAITERS
+        # The reader appends directly while len(_inbox) < _limit: 0 without an inbox or
+        # while reads wait (the event must then go through _deliver, which wakes them).
+        self._limit = 0
 
     def _own(self) -> _OwnSettings:
         """This subscription's own settings, where its rare state lives (made on first use)."""
@@ -399,7 +408,7 @@ class Subscription:
         settings = self._settings
         if inbox is _NO_INBOX:
             inbox = self._inbox = deque()
-            self._limit = settings.limit
+            self._limit = settings.limit  # 0 again below while reads wait
         capacity = settings.capacity
         if len(inbox) >= capacity:
             if settings.overflow is Overflow.FAIL:
@@ -411,7 +420,7 @@ class Subscription:
                 self._dropped_one()
             # PAUSE: kept all the same (never lost), beyond the capacity
         inbox.append(item)
-        if self._waiters:
+        if settings.waiting:
             self._wake()
         return settings.overflow is Overflow.PAUSE and len(inbox) >= capacity
 
@@ -466,10 +475,13 @@ class Subscription:
                 room.set_result(None)
 
     def _wake(self) -> None:
-        waiters = self._waiters
-        if not waiters:
+        """Wake every read waiting on this subscription (they look at the inbox again)."""
+        settings = self._settings
+        waiters = settings.waiting.pop(self, None)
+        if waiters is None:
             return
-        self._waiters = _NO_WAITERS
+        if self._inbox is not _NO_INBOX:
+            self._limit = settings.limit  # no read waits: the reader may append again
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -520,20 +532,30 @@ class Subscription:
             if error is not None:
                 raise error.with_traceback(None)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            waiters = self._waiters
-            if not waiters:  # the first read to wait: its own list, dropped when woken
-                waiters = self._waiters = []
-            assert isinstance(waiters, list)
-            waiters.append(waiter)
+            waiting = self._settings.waiting  # the same map in a private copy of the settings
+            waiters = waiting.get(self)
+            if waiters is None:  # the first read to wait: hand the next event to _deliver
+                waiting[self] = [waiter]
+                self._limit = 0
+            else:
+                waiters.append(waiter)
             try:
                 await waiter
             finally:
-                waiters = self._waiters
-                if waiter in waiters:  # cancelled before being woken
-                    assert isinstance(waiters, list)
-                    waiters.remove(waiter)
-                    if not waiters:
-                        self._waiters = _NO_WAITERS
+                if waiter.cancelled() or not waiter.done():  # given up before being woken
+                    self._unwait(waiter)
+
+    def _unwait(self, waiter: asyncio.Future[None]) -> None:
+        """Forget the waiting read ``waiter`` (cancelled); the last one restores ``_limit``."""
+        settings = self._settings
+        waiters = settings.waiting.get(self)
+        if waiters is None or waiter not in waiters:
+            return
+        waiters.remove(waiter)
+        if not waiters:
+            del settings.waiting[self]
+            if self._inbox is not _NO_INBOX:
+                self._limit = settings.limit
 
     @overload
     async def decode_next(self, target: None = None) -> JSONValue: ...
