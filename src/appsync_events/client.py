@@ -326,7 +326,7 @@ class Client:
             )
         self._on_state_change = on_state_change
         self._state = ConnectionState.CONNECTED
-        self._state_changed = asyncio.Event()
+        self._state_changed: asyncio.Event | None = None  # made by the first wait for it
         self._failure: AppSyncEventsError | None = None
         self._closing: asyncio.Task[None] | None = None
         self._attach(connection)
@@ -400,13 +400,21 @@ class Client:
         if state is self._state:
             return
         self._state = state
-        changed, self._state_changed = self._state_changed, asyncio.Event()
-        changed.set()
+        changed, self._state_changed = self._state_changed, None
+        if changed is not None:
+            changed.set()
         if self._on_state_change is not None:
             try:
                 self._on_state_change(state)
             except Exception:
                 self._connection.log.exception("on_state_change(%s) failed", state.value)
+
+    def _state_change(self) -> asyncio.Event:
+        """The event the next state change sets (made on demand: most clients never wait)."""
+        event = self._state_changed
+        if event is None:
+            event = self._state_changed = asyncio.Event()
+        return event
 
     def _end(self, error: AppSyncEventsError) -> None:
         if self._failure is None:
@@ -426,7 +434,7 @@ class Client:
         """
         while self._state is not ConnectionState.CONNECTED:
             self._check()
-            await self._state_changed.wait()
+            await self._state_change().wait()
         return self._connection
 
     def _connection_lost(
@@ -761,7 +769,7 @@ class Client:
         not merely disconnected while reconnecting.  No timeout: bound it with
         ``asyncio.timeout()``; cancelling the wait changes nothing."""
         while self._state is not ConnectionState.CLOSED:
-            await self._state_changed.wait()
+            await self._state_change().wait()
         await self._connection.wait_closed()
 
     async def __aenter__(self) -> Self:
