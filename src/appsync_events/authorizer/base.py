@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Protocol, runtime_checkable
 
 from ..endpoints import http_endpoint_from_realtime, http_host_from_realtime, signing_host
@@ -183,9 +183,10 @@ def amz_date(now: datetime) -> str:
 
     A naive ``now`` is taken to be UTC already; an aware one is converted to UTC.
     """
-    t = now.utctimetuple()  # converts an aware ``now``, keeps a naive one as it is
-    # strftime's text (its %Y does not pad either), formatted at a fraction of its cost
-    return f"{t.tm_year}{t.tm_mon:02d}{t.tm_mday:02d}T{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}Z"
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC)
+    # strftime's text (its %Y does not pad either), without strftime's temporary objects
+    return f"{now.year}{now.month:02d}{now.day:02d}T{now.hour:02d}{now.minute:02d}{now.second:02d}Z"
 
 
 def endpoint_host(endpoint: str) -> str:
