@@ -149,31 +149,30 @@ class SubscriptionSettings:
 
     One object is shared by every subscription made with the same options (a client
     keeps one for its defaults), so that a subscription costs little more than its id
-    and channel.  The class attributes below are the defaults of the state a
-    subscription only rarely needs (an ending, a paused reader, dropped events,
-    ``broadcast_error`` s): a subscription that needs its own gets a private copy of its
-    settings that holds it (:class:`_OwnSettings`).
+    and channel.  It also holds the state a subscription only rarely needs (an ending, a
+    paused reader, dropped events, ``broadcast_error`` s), at its initial values while
+    shared: a subscription that needs its own gets a private copy of its settings
+    (:meth:`Subscription._own`).
     """
 
     __slots__ = (
         "authorizer",
+        "broadcast_error_count",
+        "broadcast_errors",
         "capacity",
+        "drop_logged_at",
+        "dropped",
+        "drops_logged",
+        "error",
         "limit",
         "on_broadcast_error",
         "on_overflow",
         "overflow",
+        "private",
+        "room",
         "unsubscribe",
         "waiting",
     )
-
-    # The rare per-subscription state, until a subscription has its own (_OwnSettings).
-    error: AppSyncEventsError | None = None  # raised by reads once ended
-    room: asyncio.Future[None] | None = None  # the reader waits on it (Overflow.PAUSE)
-    dropped = 0  # Subscription.dropped
-    drop_logged_at: float | None = None  # loop time of the last "dropped" line
-    drops_logged = 0  # ``dropped`` when that line was logged
-    broadcast_errors: deque[BroadcastError] | None = None  # created by the first one
-    broadcast_error_count = 0  # Subscription.broadcast_error_count
 
     def __init__(
         self,
@@ -194,34 +193,25 @@ class SubscriptionSettings:
         # How full the reader may fill an inbox by itself: PAUSE leaves the last slot to
         # Subscription._deliver, which pauses the reader.
         self.limit = capacity - 1 if overflow is Overflow.PAUSE else capacity
-        # The reads waiting for an event, per subscription (only while some wait).
+        # The reads waiting for an event, per subscription (only while some wait); a
+        # private copy shares this map with the settings it was copied from.
         self.waiting: dict[Subscription, list[asyncio.Future[None]]] = {}
+        self.private = False  # True in the copy a subscription owns
+        # The rare per-subscription state (changed in private copies only).
+        self.error: AppSyncEventsError | None = None  # raised by reads once ended
+        self.room: asyncio.Future[None] | None = None  # the reader waits on it (PAUSE)
+        self.dropped = 0  # Subscription.dropped
+        self.drop_logged_at: float | None = None  # loop time of the last "dropped" line
+        self.drops_logged = 0  # ``dropped`` when that line was logged
+        self.broadcast_errors: deque[BroadcastError] | None = None  # made by the first one
+        self.broadcast_error_count = 0  # Subscription.broadcast_error_count
 
-
-class _OwnSettings(SubscriptionSettings):
-    """The settings of one subscription, copied from the shared ones, with the rare state
-    of that subscription."""
-
-    __slots__ = (
-        "broadcast_error_count",
-        "broadcast_errors",
-        "drop_logged_at",
-        "dropped",
-        "drops_logged",
-        "error",
-        "room",
-    )
-
-    def __init__(self, shared: SubscriptionSettings) -> None:
+    def _private_copy(self) -> SubscriptionSettings:
+        copy = object.__new__(SubscriptionSettings)
         for name in SubscriptionSettings.__slots__:
-            setattr(self, name, getattr(shared, name))
-        self.error = None
-        self.room = None
-        self.dropped = 0
-        self.drop_logged_at = None
-        self.drops_logged = 0
-        self.broadcast_errors = None
-        self.broadcast_error_count = 0
+            setattr(copy, name, getattr(self, name))
+        copy.private = True
+        return copy
 
 
 class Subscription:
@@ -257,12 +247,12 @@ class Subscription:
         # while reads wait (the event must then go through _deliver, which wakes them).
         self._limit = 0
 
-    def _own(self) -> _OwnSettings:
+    def _own(self) -> SubscriptionSettings:
         """This subscription's own settings, where its rare state lives (made on first use)."""
         settings = self._settings
-        if type(settings) is _OwnSettings:
+        if settings.private:
             return settings
-        own = self._settings = _OwnSettings(settings)
+        own = self._settings = settings._private_copy()
         return own
 
     @property
@@ -469,7 +459,6 @@ class Subscription:
         settings = self._settings
         room = settings.room
         if room is not None:
-            assert isinstance(settings, _OwnSettings)  # the only settings with a room
             settings.room = None
             if not room.done():
                 room.set_result(None)
@@ -541,9 +530,9 @@ class Subscription:
                 waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                if waiter.cancelled() or not waiter.done():  # given up before being woken
-                    self._unwait(waiter)
+            except BaseException:  # cancelled (or woken, then cancelled before it ran)
+                self._unwait(waiter)
+                raise
 
     def _unwait(self, waiter: asyncio.Future[None]) -> None:
         """Forget the waiting read ``waiter`` (cancelled); the last one restores ``_limit``."""

@@ -23,7 +23,6 @@ from appsync_events.subscription import (
     Subscription,
     SubscriptionSettings,
     SubscriptionState,
-    _OwnSettings,
 )
 
 from .helpers import WAIT
@@ -206,7 +205,7 @@ async def test_overflow_at_the_bound_fails_only_that_subscription() -> None:
     assert sub._settings is shared  # at the bound: nothing private yet
     assert reader_appends(sub, message(2)) is False
     assert overflowed == [sub]
-    assert type(sub._settings) is _OwnSettings
+    assert sub._settings.private
     assert sub._settings.waiting is shared.waiting
     assert [(await sub.next()).data for _ in range(2)] == ["0", "1"]
     with pytest.raises(SubscriptionInboxFullError):
