@@ -48,6 +48,7 @@ from .subscription import (
     BroadcastErrorCallback,
     Subscription,
     SubscriptionRequest,
+    SubscriptionSettings,
     SubscriptionState,
 )
 
@@ -308,6 +309,7 @@ class Client:
         self.html_escape = html_escape
         self._capacity = capacity
         self._overflow = overflow
+        self._default_settings: SubscriptionSettings | None = None  # shared by subscriptions
         self.connection_timeout_ms = connection_timeout_ms
         """``connectionTimeoutMs`` from the ack (``None`` when absent)."""
         self.reconnect = reconnect
@@ -324,7 +326,7 @@ class Client:
             )
         self._on_state_change = on_state_change
         self._state = ConnectionState.CONNECTED
-        self._state_changed = asyncio.Event()
+        self._state_changed: asyncio.Event | None = None  # made by the first wait for it
         self._failure: AppSyncEventsError | None = None
         self._closing: asyncio.Task[None] | None = None
         self._attach(connection)
@@ -398,13 +400,21 @@ class Client:
         if state is self._state:
             return
         self._state = state
-        changed, self._state_changed = self._state_changed, asyncio.Event()
-        changed.set()
+        changed, self._state_changed = self._state_changed, None
+        if changed is not None:
+            changed.set()
         if self._on_state_change is not None:
             try:
                 self._on_state_change(state)
             except Exception:
                 self._connection.log.exception("on_state_change(%s) failed", state.value)
+
+    def _state_change(self) -> asyncio.Event:
+        """The event the next state change sets (made on demand: most clients never wait)."""
+        event = self._state_changed
+        if event is None:
+            event = self._state_changed = asyncio.Event()
+        return event
 
     def _end(self, error: AppSyncEventsError) -> None:
         if self._failure is None:
@@ -424,7 +434,7 @@ class Client:
         """
         while self._state is not ConnectionState.CONNECTED:
             self._check()
-            await self._state_changed.wait()
+            await self._state_change().wait()
         return self._connection
 
     def _connection_lost(
@@ -519,20 +529,10 @@ class Client:
         parse_subscribe_channel(channel)
         if on_broadcast_error is not None and not callable(on_broadcast_error):
             raise ConfigurationError("on_broadcast_error must be callable or None")
-        policy = self._overflow if overflow is None else Overflow.parse(overflow)
-        size = self._capacity if capacity is None else check_size("capacity", capacity)
-        authz = self.authorizer if authorizer is None else authorizer
+        settings = self._subscription_settings(authorizer, on_broadcast_error, overflow, capacity)
+        authz = settings.authorizer
         subscription_id = str(uuid.uuid4())
-        sub = Subscription(
-            subscription_id=subscription_id,
-            channel=channel,
-            capacity=size,
-            authorizer=authz,
-            unsubscribe=self._unsubscribe,
-            on_overflow=self._overflowed,
-            on_broadcast_error=on_broadcast_error,
-            overflow=policy,
-        )
+        sub = Subscription(subscription_id, channel, settings)
 
         connection = self._connection
 
@@ -564,6 +564,50 @@ class Client:
         assert isinstance(answer, SubscribeRejected)
         sub._fail(answer.error)
         raise answer.error
+
+    def _subscription_settings(
+        self,
+        authorizer: Authorizer | None,
+        on_broadcast_error: BroadcastErrorCallback | None,
+        overflow: Overflow | str | None,
+        capacity: int | None,
+    ) -> SubscriptionSettings:
+        """The settings of a new subscription: one object shared by every subscription
+        that overrides nothing (made again if :attr:`authorizer` was replaced), else its own."""
+        if (
+            authorizer is None
+            and on_broadcast_error is None
+            and overflow is None
+            and capacity is None
+        ):
+            defaults = self._default_settings
+            if defaults is None or defaults.authorizer is not self.authorizer:
+                defaults = self._default_settings = self._new_settings(
+                    self.authorizer, None, self._overflow, self._capacity
+                )
+            return defaults
+        return self._new_settings(
+            self.authorizer if authorizer is None else authorizer,
+            on_broadcast_error,
+            self._overflow if overflow is None else Overflow.parse(overflow),
+            self._capacity if capacity is None else check_size("capacity", capacity),
+        )
+
+    def _new_settings(
+        self,
+        authorizer: Authorizer,
+        on_broadcast_error: BroadcastErrorCallback | None,
+        overflow: Overflow,
+        capacity: int,
+    ) -> SubscriptionSettings:
+        return SubscriptionSettings(
+            capacity=capacity,
+            authorizer=authorizer,
+            unsubscribe=self._unsubscribe,
+            on_overflow=self._overflowed,
+            on_broadcast_error=on_broadcast_error,
+            overflow=overflow,
+        )
 
     async def publish(
         self, channel: str, *events: object, authorizer: Authorizer | None = None
@@ -725,7 +769,7 @@ class Client:
         not merely disconnected while reconnecting.  No timeout: bound it with
         ``asyncio.timeout()``; cancelling the wait changes nothing."""
         while self._state is not ConnectionState.CLOSED:
-            await self._state_changed.wait()
+            await self._state_change().wait()
         await self._connection.wait_closed()
 
     async def __aenter__(self) -> Self:

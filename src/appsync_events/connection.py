@@ -419,7 +419,8 @@ class Connection:
                         if sub is None:
                             continue
                         inbox = sub._inbox
-                        if sub._state is _ACTIVE and len(inbox) < sub._limit and not sub._waiters:
+                        # _limit is 0 while reads wait: _deliver wakes them
+                        if sub._state is _ACTIVE and len(inbox) < sub._limit:
                             inbox.append(event)  # Subscription._deliver's common case, inlined
                         elif sub._deliver(event):
                             self._hold = sub  # Overflow.PAUSE and its inbox is full

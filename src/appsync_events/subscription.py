@@ -23,6 +23,10 @@ reading ``ka`` frames):
 The inbox itself (a ``deque``) is only created with the first event and dropped when the
 subscription closes: until then ``_inbox`` is the shared, always-empty :data:`_NO_INBOX`
 and ``_limit`` is 0, which sends the first event down :meth:`Subscription._deliver`.
+Reads waiting for an event are listed in the ``waiting`` map of the subscription's
+settings (shared by the subscriptions made with the same options), and ``_limit`` is 0
+meanwhile too, so that the event goes down :meth:`Subscription._deliver`, which wakes
+them.  A subscription that nobody reads thus holds no inbox and no list of waiters.
 
 ``broadcast_error`` is delivered in-band: it takes its place in the inbox.  An explicit
 read (:meth:`Subscription.next`) that reaches it raises
@@ -45,7 +49,7 @@ import logging
 import types
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, overload
 
 from ._decode import decode_event
 from ._types import JSONValue, Message, Overflow
@@ -139,6 +143,77 @@ _NO_INBOX: Final[deque[Message | _Failure]] = deque(maxlen=0)
 for ever, shared, never appended to (``_limit`` is 0 while it is in place)."""
 
 
+class SubscriptionSettings:
+    """What a subscription is told by ``subscribe()``: its inbox size, overflow policy,
+    authorizer and callbacks.
+
+    One object is shared by every subscription made with the same options (a client
+    keeps one for its defaults), so that a subscription costs little more than its id
+    and channel.  It also holds the state a subscription only rarely needs (an ending, a
+    paused reader, dropped events, ``broadcast_error`` s), at its initial values while
+    shared: a subscription that needs its own gets a private copy of its settings
+    (:meth:`Subscription._own`).
+    """
+
+    __slots__ = (
+        "authorizer",
+        "broadcast_error_count",
+        "broadcast_errors",
+        "capacity",
+        "drop_logged_at",
+        "dropped",
+        "drops_logged",
+        "error",
+        "limit",
+        "on_broadcast_error",
+        "on_overflow",
+        "overflow",
+        "private",
+        "room",
+        "unsubscribe",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        authorizer: Authorizer,
+        unsubscribe: Callable[[Subscription], Awaitable[None]],
+        on_overflow: Callable[[Subscription], None],
+        on_broadcast_error: BroadcastErrorCallback | None = None,
+        overflow: Overflow = Overflow.FAIL,
+    ) -> None:
+        self.capacity = capacity
+        self.overflow = overflow
+        self.authorizer = authorizer
+        self.unsubscribe = unsubscribe
+        self.on_overflow = on_overflow
+        self.on_broadcast_error = on_broadcast_error
+        # How full the reader may fill an inbox by itself: PAUSE leaves the last slot to
+        # Subscription._deliver, which pauses the reader.
+        self.limit = capacity - 1 if overflow is Overflow.PAUSE else capacity
+        # The reads waiting for an event, per subscription (only while some wait); a
+        # private copy shares this map with the settings it was copied from.
+        self.waiting: dict[Subscription, list[asyncio.Future[None]]] = {}
+        self.private = False  # True in the copy a subscription owns
+        # The rare per-subscription state (changed in private copies only).
+        self.error: AppSyncEventsError | None = None  # raised by reads once ended
+        self.room: asyncio.Future[None] | None = None  # the reader waits on it (PAUSE)
+        self.dropped = 0  # Subscription.dropped
+        self.drop_logged_at: float | None = None  # loop time of the last "dropped" line
+        self.drops_logged = 0  # ``dropped`` when that line was logged
+        self.broadcast_errors: deque[BroadcastError] | None = None  # made by the first one
+        self.broadcast_error_count = 0  # Subscription.broadcast_error_count
+
+    def _private_copy(self) -> SubscriptionSettings:
+        copy = object.__new__(SubscriptionSettings)
+        for name in SubscriptionSettings.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.private = True
+        return copy
+
+
 class Subscription:
     """A subscription to a channel (pattern) on a :class:`~appsync_events.Client`.
 
@@ -149,49 +224,64 @@ class Subscription:
     overflow, connection failure).
     """
 
-    # Rarely used state lives on the class until a subscription needs its own.
-    _room: asyncio.Future[None] | None = None  # the reader waits on it (Overflow.PAUSE)
-    _drop_logged_at: float | None = None  # loop time of the last "dropped" line
-    _drops_logged = 0  # ``dropped`` when that line was logged
-    _broadcast_errors: deque[BroadcastError] | None = None  # created by the first one
+    # A subscription holds its id, channel and state, and shares everything else until
+    # it needs it: its settings (shared by the subscriptions made with the same options;
+    # the rare state lives in a private copy, see SubscriptionSettings), its inbox
+    # (created by the first event), the reads waiting on it (in its settings' ``waiting``
+    # map while they wait).
+    __slots__ = ("_inbox", "_limit", "_settings", "_state", "channel", "id")
 
-    def __init__(
-        self,
-        *,
-        subscription_id: str,
-        channel: str,
-        capacity: int,
-        authorizer: Authorizer,
-        unsubscribe: Callable[[Subscription], Awaitable[None]],
-        on_overflow: Callable[[Subscription], None],
-        on_broadcast_error: BroadcastErrorCallback | None = None,
-        overflow: Overflow = Overflow.FAIL,
-    ) -> None:
+    _waiters: ClassVar[tuple[()]] = ()
+    """Always empty (the reader may test it): waiting reads are in ``_settings.waiting``,
+    and ``_limit`` is 0 meanwhile."""
+
+    def __init__(self, subscription_id: str, channel: str, settings: SubscriptionSettings) -> None:
         self.id = subscription_id
         """The subscription id (unique on its connection, kept across reconnections)."""
         self.channel = channel
         """The channel (pattern) as subscribed."""
-        self.capacity = capacity
+        self._settings = settings
+        self._state = SubscriptionState.PENDING
+        self._inbox = _NO_INBOX  # created by the first event (see the module docstring)
+        # The reader appends directly while len(_inbox) < _limit: 0 without an inbox or
+        # while reads wait (the event must then go through _deliver, which wakes them).
+        self._limit = 0
+
+    def _own(self) -> SubscriptionSettings:
+        """This subscription's own settings, where its rare state lives (made on first use)."""
+        settings = self._settings
+        if settings.private:
+            return settings
+        own = self._settings = settings._private_copy()
+        return own
+
+    @property
+    def capacity(self) -> int:
         """Inbox size (``Backpressure.subscription_events`` unless ``subscribe()`` set it)."""
-        self.overflow = overflow
+        return self._settings.capacity
+
+    @property
+    def overflow(self) -> Overflow:
         """What an event arriving at a full inbox does (``Backpressure.overflow`` unless
         ``subscribe()`` set it)."""
-        self.dropped = 0
+        return self._settings.overflow
+
+    @property
+    def authorizer(self) -> Authorizer:
+        """The authorizer used for this subscription (and its unsubscribe)."""
+        return self._settings.authorizer
+
+    @property
+    def dropped(self) -> int:
         """How many inbox entries :attr:`Overflow.DROP_OLDEST
         <appsync_events.Overflow.DROP_OLDEST>` dropped to make room for newer ones (events,
         and the ``broadcast_error`` reports that take their place in the inbox)."""
-        self.authorizer = authorizer
-        """The authorizer used for this subscription (and its unsubscribe)."""
-        self.broadcast_error_count = 0
+        return self._settings.dropped
+
+    @property
+    def broadcast_error_count(self) -> int:
         """How many ``broadcast_error`` s reads reached (skipped or raised)."""
-        self._on_broadcast_error = on_broadcast_error
-        self._unsubscribe = unsubscribe
-        self._on_overflow = on_overflow
-        self._inbox = _NO_INBOX  # created by the first event (see the module docstring)
-        self._limit = 0  # the reader appends directly while len(_inbox) < _limit
-        self._waiters: list[asyncio.Future[None]] = []
-        self._state = SubscriptionState.PENDING
-        self._error: AppSyncEventsError | None = None  # raised by reads once ended
+        return self._settings.broadcast_error_count
 
     def __repr__(self) -> str:
         return f"<Subscription {self.id} {self.channel!r} {self._state.value}>"
@@ -221,20 +311,21 @@ class Subscription:
         """Whether this subscription's full inbox holds its connection's reading paused
         (:attr:`Overflow.PAUSE <appsync_events.Overflow.PAUSE>`) until reads bring it down
         to half its capacity."""
-        return self._room is not None
+        return self._settings.room is not None
 
     @property
     def broadcast_errors(self) -> tuple[BroadcastError, ...]:
         """The last :data:`MAX_BROADCAST_ERRORS` ``broadcast_error`` s reads reached,
         oldest first (see :attr:`broadcast_error_count` for the total)."""
-        return () if self._broadcast_errors is None else tuple(self._broadcast_errors)
+        errors = self._settings.broadcast_errors
+        return () if errors is None else tuple(errors)
 
     # --- state changes, called by the client and the connection (sync, never block) ----------
 
     def _move(self, state: SubscriptionState) -> None:
         assert state in _TRANSITIONS[self._state], f"{self._state} -> {state}"
         self._state = state
-        if self._room is not None:  # no longer active: the reader must not wait for it
+        if self._settings.room is not None:  # no longer active: the reader must not wait for it
             self._release_room()
 
     def _accepted(self) -> bool:
@@ -262,7 +353,7 @@ class Subscription:
         if self._state in _ENDED:
             return
         self._move(_S.FAILED)
-        self._error = error
+        self._own().error = error
         self._wake()
 
     def _close_now(self, reason: str) -> None:
@@ -290,7 +381,7 @@ class Subscription:
     def _closed(self, reason: str) -> None:
         self._inbox = _NO_INBOX  # the buffered events are dropped, and the deque freed
         self._limit = 0
-        self._error = SubscriptionClosedError(self.id, self.channel, reason)
+        self._own().error = SubscriptionClosedError(self.id, self.channel, reason)
         self._wake()
 
     # --- fed by the connection's reader (sync, never blocks) ---------------------------------
@@ -304,44 +395,46 @@ class Subscription:
         if self._state in _ENDED:
             return False
         inbox = self._inbox
+        settings = self._settings
         if inbox is _NO_INBOX:
             inbox = self._inbox = deque()
-            # PAUSE: the event filling the last slot comes here too, to pause the reader.
-            self._limit = self.capacity - 1 if self.overflow is Overflow.PAUSE else self.capacity
-        if len(inbox) >= self.capacity:
-            if self.overflow is Overflow.FAIL:
-                self._fail(SubscriptionInboxFullError(self.id, self.channel, self.capacity))
-                self._on_overflow(self)
+            self._limit = settings.limit  # 0 again below while reads wait
+        capacity = settings.capacity
+        if len(inbox) >= capacity:
+            if settings.overflow is Overflow.FAIL:
+                self._fail(SubscriptionInboxFullError(self.id, self.channel, capacity))
+                settings.on_overflow(self)
                 return False
-            if self.overflow is Overflow.DROP_OLDEST:
+            if settings.overflow is Overflow.DROP_OLDEST:
                 inbox.popleft()
                 self._dropped_one()
             # PAUSE: kept all the same (never lost), beyond the capacity
         inbox.append(item)
-        if self._waiters:
+        if settings.waiting:
             self._wake()
-        return self.overflow is Overflow.PAUSE and len(inbox) >= self.capacity
+        return settings.overflow is Overflow.PAUSE and len(inbox) >= capacity
 
     def _deliver_error(self, error: AppSyncEventsError) -> bool:
         return self._deliver(_Failure(error))
 
     def _dropped_one(self) -> None:
         """Count one entry dropped by DROP_OLDEST; log at most every DROP_LOG_INTERVAL."""
-        self.dropped += 1
+        own = self._own()
+        own.dropped += 1
         now = asyncio.get_running_loop().time()
-        if self._drop_logged_at is not None and now - self._drop_logged_at < DROP_LOG_INTERVAL:
+        if own.drop_logged_at is not None and now - own.drop_logged_at < DROP_LOG_INTERVAL:
             return
         logger.warning(
             "subscription %s on %r: inbox full (%d events), dropping the oldest:"
             " %d since the last report, %d in total",
             self.id,
             self.channel,
-            self.capacity,
-            self.dropped - self._drops_logged,
-            self.dropped,
+            own.capacity,
+            own.dropped - own.drops_logged,
+            own.dropped,
         )
-        self._drop_logged_at = now
-        self._drops_logged = self.dropped
+        own.drop_logged_at = now
+        own.drops_logged = own.dropped
 
     async def _wait_room(self) -> None:
         """Wait until reads brought the inbox down to half its capacity, the subscription
@@ -351,25 +444,33 @@ class Subscription:
         No timeout: the reader waits as long as the consumer does not read.  Cancelling it
         (the connection closing) changes nothing in the subscription.
         """
-        if self._state is not _ACTIVE or len(self._inbox) <= self.capacity // 2:
+        if self._state is not _ACTIVE or len(self._inbox) <= self._settings.capacity // 2:
             return
         room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._room = room
+        own = self._own()
+        own.room = room
         try:
             await room
         finally:
-            if self._room is room:
-                del self._room  # back to the class default, None
+            if own.room is room:
+                own.room = None
 
     def _release_room(self) -> None:
-        room = self._room
+        settings = self._settings
+        room = settings.room
         if room is not None:
-            del self._room
+            settings.room = None
             if not room.done():
                 room.set_result(None)
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
+        """Wake every read waiting on this subscription (they look at the inbox again)."""
+        settings = self._settings
+        waiters = settings.waiting.pop(self, None)
+        if waiters is None:
+            return
+        if self._inbox is not _NO_INBOX:
+            self._limit = settings.limit  # no read waits: the reader may append again
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -400,28 +501,50 @@ class Subscription:
                 refused the re-subscribe).
         """
         while True:
-            if self._inbox:
-                item = self._inbox.popleft()
-                if self._room is not None and len(self._inbox) <= self.capacity // 2:
+            inbox = self._inbox
+            if inbox:
+                item = inbox.popleft()
+                settings = self._settings
+                if settings.room is not None and len(inbox) <= settings.capacity // 2:
                     self._release_room()  # Overflow.PAUSE: the reader may read again
                 if type(item) is Message:
                     return item
                 assert isinstance(item, _Failure)
                 if isinstance(item.error, BroadcastError):
-                    self.broadcast_error_count += 1
-                    if self._broadcast_errors is None:
-                        self._broadcast_errors = deque(maxlen=MAX_BROADCAST_ERRORS)
-                    self._broadcast_errors.append(item.error)
+                    own = self._own()
+                    own.broadcast_error_count += 1
+                    if own.broadcast_errors is None:
+                        own.broadcast_errors = deque(maxlen=MAX_BROADCAST_ERRORS)
+                    own.broadcast_errors.append(item.error)
                 raise item.error
-            if self._error is not None:
-                raise self._error.with_traceback(None)
+            error = self._settings.error
+            if error is not None:
+                raise error.with_traceback(None)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            waiting = self._settings.waiting  # the same map in a private copy of the settings
+            waiters = waiting.get(self)
+            if waiters is None:  # the first read to wait: hand the next event to _deliver
+                waiting[self] = [waiter]
+                self._limit = 0
+            else:
+                waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                if waiter in self._waiters:  # cancelled before being woken
-                    self._waiters.remove(waiter)
+            except BaseException:  # cancelled (or woken, then cancelled before it ran)
+                self._unwait(waiter)
+                raise
+
+    def _unwait(self, waiter: asyncio.Future[None]) -> None:
+        """Forget the waiting read ``waiter`` (cancelled); the last one restores ``_limit``."""
+        settings = self._settings
+        waiters = settings.waiting.get(self)
+        if waiters is None or waiter not in waiters:
+            return
+        waiters.remove(waiter)
+        if not waiters:
+            del settings.waiting[self]
+            if self._inbox is not _NO_INBOX:
+                self._limit = settings.limit
 
     @overload
     async def decode_next(self, target: None = None) -> JSONValue: ...
@@ -473,10 +596,11 @@ class Subscription:
 
     def _skipped(self, error: BroadcastError) -> None:
         logger.warning("subscription %s on %r: skipping %s", self.id, self.channel, error)
-        if self._on_broadcast_error is None:
+        callback = self._settings.on_broadcast_error
+        if callback is None:
             return
         try:
-            self._on_broadcast_error(self, error)
+            callback(self, error)
         except Exception:
             logger.exception("on_broadcast_error of subscription %s failed", self.id)
 
@@ -499,7 +623,7 @@ class Subscription:
         if not self._begin_close("closed"):
             return
         try:
-            await self._unsubscribe(self)
+            await self._settings.unsubscribe(self)
         finally:
             self._finish_close()
 

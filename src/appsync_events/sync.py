@@ -392,6 +392,8 @@ class Subscription:
     A context manager: leaving the block unsubscribes.
     """
 
+    __slots__ = ("_client", "_sub")
+
     def __init__(self, subscription: AsyncSubscription, client: Client) -> None:
         self._sub = subscription
         self._client = client

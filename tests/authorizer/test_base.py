@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -178,6 +178,21 @@ def test_amz_date_formats_utc() -> None:
     aware = datetime(2020, 4, 1, 2, 10, 10, tzinfo=timezone(timedelta(hours=2)))
     assert amz_date(aware) == "20200401T001010Z"
     assert amz_date(datetime(2020, 4, 1, 0, 10, 10)) == "20200401T001010Z"
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2020, 4, 1, 0, 10, 10),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2024, 2, 29, 23, 30, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+        datetime(2021, 1, 1, 0, 0, 1, tzinfo=timezone(timedelta(hours=14))),
+    ],
+)
+def test_amz_date_is_strftime_in_utc(now: datetime) -> None:
+    """The same text as strftime's ``%Y%m%dT%H%M%SZ`` of the time in UTC."""
+    utc = now if now.tzinfo is None else now.astimezone(UTC)
+    assert amz_date(now) == utc.strftime("%Y%m%dT%H%M%SZ")
 
 
 def test_endpoint_host_accepts_both_endpoint_kinds() -> None:

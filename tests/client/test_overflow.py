@@ -96,13 +96,15 @@ async def read(sub: Subscription, count: int) -> list[str]:
 def watch_pauses(sub: Subscription) -> asyncio.Queue[int]:
     """Report ``sub.pending`` each time the reader starts waiting for room in ``sub``."""
     pauses: asyncio.Queue[int] = asyncio.Queue()
-    wait_room = sub._wait_room
 
-    async def spy() -> None:
-        pauses.put_nowait(sub.pending)
-        await wait_room()
+    class Watched(Subscription):
+        __slots__ = ()  # the same layout: ``sub`` can become one
 
-    sub._wait_room = spy  # type: ignore[method-assign]
+        async def _wait_room(self) -> None:
+            pauses.put_nowait(self.pending)
+            await super()._wait_room()
+
+    sub.__class__ = Watched
     return pauses
 
 

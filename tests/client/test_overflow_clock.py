@@ -15,7 +15,12 @@ import appsync_events
 from appsync_emulator import EmulatorThread
 from appsync_events import Overflow, authorizer, sync
 from appsync_events.errors import ConfigurationError
-from appsync_events.subscription import _NO_INBOX, DROP_LOG_INTERVAL, Subscription
+from appsync_events.subscription import (
+    _NO_INBOX,
+    DROP_LOG_INTERVAL,
+    Subscription,
+    SubscriptionSettings,
+)
 from tests.helpers import ClockLoop, run_on_clock
 
 from .conftest import open_client as open_scripted
@@ -27,16 +32,18 @@ def watch_pauses(sub: Subscription) -> asyncio.Queue[str]:
     """Report when the reader starts (``"paused"``) and stops (``"resumed"``) waiting for
     room in ``sub``; the reader's own bookkeeping is done when the test sees ``"resumed"``."""
     pauses: asyncio.Queue[str] = asyncio.Queue()
-    wait_room = sub._wait_room
 
-    async def spy() -> None:
-        pauses.put_nowait("paused")
-        try:
-            await wait_room()
-        finally:
-            pauses.put_nowait("resumed")
+    class Watched(Subscription):
+        __slots__ = ()  # the same layout: ``sub`` can become one
 
-    sub._wait_room = spy  # type: ignore[method-assign]
+        async def _wait_room(self) -> None:
+            pauses.put_nowait("paused")
+            try:
+                await super()._wait_room()
+            finally:
+                pauses.put_nowait("resumed")
+
+    sub.__class__ = Watched
     return pauses
 
 
@@ -134,13 +141,15 @@ async def _unsubscribe(sub: Subscription) -> None:
 
 def make_subscription(overflow: Overflow, capacity: int) -> Subscription:
     sub = Subscription(
-        subscription_id="s1",
-        channel="default/a",
-        capacity=capacity,
-        authorizer=authorizer.ApiKey("da2-x"),
-        unsubscribe=_unsubscribe,
-        on_overflow=lambda sub: None,
-        overflow=overflow,
+        "s1",
+        "default/a",
+        SubscriptionSettings(
+            capacity=capacity,
+            authorizer=authorizer.ApiKey("da2-x"),
+            unsubscribe=_unsubscribe,
+            on_overflow=lambda sub: None,
+            overflow=overflow,
+        ),
     )
     assert sub._accepted()
     return sub

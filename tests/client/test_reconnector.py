@@ -19,7 +19,7 @@ from appsync_events.errors import (
     UnauthorizedError,
 )
 from appsync_events.reconnect import ConnectionState, Reconnect
-from appsync_events.subscription import Subscription, SubscriptionState
+from appsync_events.subscription import Subscription, SubscriptionSettings, SubscriptionState
 
 from .helpers import WAIT
 
@@ -74,12 +74,14 @@ def suspended_subscription() -> Subscription:
         pass
 
     sub = Subscription(
-        subscription_id="sub-1",
-        channel="default/a",
-        capacity=10,
-        authorizer=authorizer.ApiKey(api_key="da2-x", endpoint="https://example.com/event"),
-        unsubscribe=unsubscribe,
-        on_overflow=lambda s: None,
+        "sub-1",
+        "default/a",
+        SubscriptionSettings(
+            capacity=10,
+            authorizer=authorizer.ApiKey(api_key="da2-x", endpoint="https://example.com/event"),
+            unsubscribe=unsubscribe,
+            on_overflow=lambda s: None,
+        ),
     )
     assert sub._accepted()
     assert sub._suspend()

@@ -18,7 +18,12 @@ from appsync_events.errors import (
     SubscriptionInboxFullError,
 )
 from appsync_events.reconnect import ConnectionState, Reconnect
-from appsync_events.subscription import MAX_BROADCAST_ERRORS, Subscription, SubscriptionState
+from appsync_events.subscription import (
+    MAX_BROADCAST_ERRORS,
+    Subscription,
+    SubscriptionSettings,
+    SubscriptionState,
+)
 
 from . import conftest
 from .helpers import MS, WAIT, PeerConnection, ScriptedServer, scripted
@@ -420,14 +425,16 @@ async def test_state_methods_ignore_moves_after_the_end() -> None:
         pass
 
     sub = Subscription(
-        subscription_id="s",
-        channel="default/a",
-        capacity=1,
-        authorizer=appsync_events.authorizer.ApiKey(
-            api_key="da2-x", endpoint="https://example.com/event"
+        "s",
+        "default/a",
+        SubscriptionSettings(
+            capacity=1,
+            authorizer=appsync_events.authorizer.ApiKey(
+                api_key="da2-x", endpoint="https://example.com/event"
+            ),
+            unsubscribe=unsubscribe,
+            on_overflow=lambda s: None,
         ),
-        unsubscribe=unsubscribe,
-        on_overflow=lambda s: None,
     )
     assert sub.state is SubscriptionState.PENDING
     assert not sub._suspend()  # never accepted: nothing to resume

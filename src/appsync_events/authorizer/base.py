@@ -185,7 +185,8 @@ def amz_date(now: datetime) -> str:
     """
     if now.tzinfo is not None:
         now = now.astimezone(UTC)
-    return now.strftime(AMZ_DATE_FORMAT)
+    # strftime's text (its %Y does not pad either), without strftime's temporary objects
+    return f"{now.year}{now.month:02d}{now.day:02d}T{now.hour:02d}{now.minute:02d}{now.second:02d}Z"
 
 
 def endpoint_host(endpoint: str) -> str:

@@ -199,6 +199,7 @@ _new_tuple: Final = tuple.__new__
 class _Pending:
     kind: Operation
     channel: str
+    id: str = ""  # a subscribe's id as sent: its active subscription is keyed by this object
 
 
 class ClientProtocol:
@@ -321,7 +322,7 @@ class ClientProtocol:
         operation_id = self._new_id(operation_id)
         message = Subscribe(id=operation_id, channel=channel, authorization=authorization)
         text = codec.encode(message)
-        self._pending[operation_id] = _Pending(Operation.SUBSCRIBE, channel)
+        self._pending[operation_id] = _Pending(Operation.SUBSCRIBE, channel, operation_id)
         self._out.append(Outgoing(message.TYPE, operation_id, text))
         return operation_id
 
@@ -546,7 +547,7 @@ class ClientProtocol:
             return
         pending = self._take(frame_id, Operation.SUBSCRIBE, "subscribe_success")
         if pending is not None:
-            self._active[frame_id] = pending.channel
+            self._active[pending.id] = pending.channel
             self._events.append(SubscribeAccepted(id=frame_id, channel=pending.channel))
 
     def _on_broadcast_error(
