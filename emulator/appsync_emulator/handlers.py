@@ -60,6 +60,7 @@ from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
 from . import catalogue, handler_contract as contract
+from ._fast import published_events
 from .catalogue import (
     PUBLISH_ERROR_TYPE,
     PUBLISH_FAILURE,
@@ -437,12 +438,7 @@ def _default_outcome(
     if not events or 4 * max(map(len, events)) <= limit:  # none can be too large
         return PublishOutcome(
             broadcast=events,
-            successful=tuple(
-                [
-                    PublishedEvent(identifier=ident, index=index)
-                    for index, ident in enumerate(identifiers)
-                ]
-            ),
+            successful=published_events(identifiers),
             failed=(),
         )
     broadcast: list[str] = []

@@ -19,7 +19,6 @@ from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
 from . import handlers
-from ._clock import real_time
 from ._logging import LOG_AUTH, LOG_FAULTS
 from .broker import Broker
 from .catalogue import Rejection
@@ -27,40 +26,58 @@ from .config import EmulatorConfig, NamespaceConfig
 from .faults import Decision, FaultPlan, Point
 from .handler_runtime import HandlerRuntime
 from .outbound import Cork, FramedEvents
-from .recorder import ConnectionInfo, PublishRecord, Recorder
+from .recorder import ConnectionInfo, Recorder
 from .verify import AuthFailure, AuthPolicy, AuthRequest, Identity, unauthorized
 
 __all__ = ["Delivery", "Operations", "Published", "Subscriber"]
 
-_VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+_SUFFIX_BITS: Final = 48
+_SUFFIX_MASK: Final = (1 << _SUFFIX_BITS) - 1
+_SUFFIX_MIX: Final = 0x9E3779B97F4B | 1
+"""An odd multiplier: ``n * _SUFFIX_MIX`` modulo 2**48 is a bijection on 48-bit ``n``."""
+_BLOCK: Final = 1 << 16
+"""Identifiers drawn under one random prefix before a new one is drawn."""
 
 
 class _Identifiers:
-    """Random RFC 4122 version-4 UUID strings, drawn 64 at a time (~5x faster than
-    ``str(uuid.uuid4())``).  Event identifiers need uniqueness, not unpredictability, so
-    ``random`` is enough.  One per emulator, used from its loop only."""
+    """Random RFC 4122 version-4 UUID strings, unique, cheap to draw (~4x faster than
+    ``str(uuid.uuid4())``).
 
-    __slots__ = ("_at", "_hex")
+    Each identifier is a random prefix (the first 74 random bits, with the version and
+    variant nibbles) and a 12-digit suffix: the block's counter, scrambled by a bijection
+    of the 48-bit values and a random salt, so no two identifiers of one block are equal
+    and none of them looks like a sequence.  A new random prefix and salt are drawn
+    every :data:`_BLOCK` identifiers.  Event identifiers need uniqueness, not
+    unpredictability, so ``random`` is enough.  One per emulator, used from its loop
+    only."""
+
+    __slots__ = ("_next", "_prefix", "_salt")
 
     def __init__(self) -> None:
-        self._hex = ""
-        self._at = 0
+        self._prefix = ""
+        self._salt = 0
+        self._next = _BLOCK
+
+    def _new_block(self) -> None:
+        h = f"{random.getrandbits(80):020x}"
+        # version nibble 4, variant bits 10 (RFC 4122 section 4.4)
+        variant = "89ab"[int(h[16], 16) & 3]
+        self._prefix = f"{h[0:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-"
+        self._salt = random.getrandbits(_SUFFIX_BITS)
+        self._next = 0
 
     def take(self, count: int) -> tuple[str, ...]:
-        out = []
-        for _ in range(count):
-            at = self._at
-            if at >= len(self._hex):
-                self._hex = f"{random.getrandbits(128 * 64):0{32 * 64}x}"
-                at = 0
-            h = self._hex
-            self._at = at + 32
-            # version nibble 4, variant bits 10 (RFC 4122 section 4.4)
-            out.append(
-                f"{h[at : at + 8]}-{h[at + 8 : at + 12]}-4{h[at + 13 : at + 16]}-"
-                f"{_VARIANT[h[at + 16]]}{h[at + 17 : at + 20]}-{h[at + 20 : at + 32]}"
-            )
-        return tuple(out)
+        if self._next + count > _BLOCK:
+            self._new_block()
+        first = self._next
+        self._next = first + count
+        prefix, salt = self._prefix, self._salt
+        return tuple(
+            [
+                f"{prefix}{((n * _SUFFIX_MIX) ^ salt) & _SUFFIX_MASK:012x}"
+                for n in range(first, first + count)
+            ]
+        )
 
 
 def _describe(request: AuthRequest) -> str:
@@ -321,22 +338,17 @@ class Operations:
         publish_id: str | None,
     ) -> None:
         outcome = published.outcome
-        identity = published.identity
-        self.recorder.record_publish(
-            PublishRecord(
-                channel=channel.path,
-                events=events,
-                identifiers=published.identifiers,
-                auth_mode=identity.mode if identity else None,
-                identity=identity,
-                transport=transport,
-                time=real_time(),
-                failed=outcome.failed,
-                broadcast=outcome.broadcast,
-                deliveries=delivery.frames,
-                connection_id=connection_id,
-                publish_id=publish_id,
-            )
+        self.recorder.record_publish_row(
+            channel.path,
+            events,
+            published.identifiers,
+            published.identity,
+            transport,
+            outcome.failed,
+            outcome.broadcast,
+            delivery.frames,
+            connection_id,
+            publish_id,
         )
 
     def fan_out(self, channel: Channel, texts: Sequence[str]) -> Delivery:

@@ -430,3 +430,15 @@ def test_util_helpers() -> None:
     assert util.now_iso8601().endswith("Z")
     with pytest.raises(Unauthorized):
         util.unauthorized()
+
+
+def test_published_events_equal_what_the_constructor_makes() -> None:
+    from appsync_emulator._fast import published_events
+    from appsync_events.protocol.messages import PublishedEvent
+
+    made = published_events(("a", "b"))
+    expected = (PublishedEvent(identifier="a", index=0), PublishedEvent(identifier="b", index=1))
+    assert made == expected
+    assert [hash(e) for e in made] == [hash(e) for e in expected]
+    assert [repr(e) for e in made] == [repr(e) for e in expected]
+    assert published_events(()) == ()

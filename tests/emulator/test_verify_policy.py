@@ -66,6 +66,41 @@ async def test_expired_api_key_is_unauthorized() -> None:
     assert info.value.errors == GENERIC
 
 
+@pytest.mark.asyncio
+async def test_a_matched_key_is_checked_for_expiry_on_every_request() -> None:
+    """A key that verified once is refused the moment it expires, and a wrong key that
+    is tried again is still refused."""
+    key = ApiKeyConfig(key="da2-soon", expires=NOW + timedelta(seconds=1))
+    policy = build_policy(EmulatorConfig(api_keys=(key,)))
+    request = ws_request(Operation.PUBLISH, {"x-api-key": "da2-soon"})
+    for _ in range(2):
+        assert (await policy.authorize(request, [AuthType.API_KEY], NOW)).mode is AuthType.API_KEY
+    expired = NOW + timedelta(seconds=1)
+    for _ in range(2):
+        with pytest.raises(AuthFailure) as info:
+            await policy.authorize(request, [AuthType.API_KEY], expired)
+        assert info.value.errors == GENERIC
+    wrong = ws_request(Operation.PUBLISH, {"x-api-key": "da2-soo"})
+    for _ in range(2):
+        with pytest.raises(AuthFailure):
+            await policy.authorize(wrong, [AuthType.API_KEY], NOW)
+
+
+@pytest.mark.asyncio
+async def test_a_key_listed_twice_is_valid_while_either_entry_is() -> None:
+    first = ApiKeyConfig(key="da2-twice", expires=NOW + timedelta(hours=1))
+    second = ApiKeyConfig(key="da2-twice", expires=NOW + timedelta(hours=2))
+    policy = build_policy(EmulatorConfig(api_keys=(first, second)))
+    request = ws_request(Operation.PUBLISH, {"x-api-key": "da2-twice"})
+    for offset, ok in ((0, True), (90, True), (90, True), (120, False), (0, True)):
+        at = NOW + timedelta(minutes=offset)
+        if ok:
+            await policy.authorize(request, [AuthType.API_KEY], at)
+        else:
+            with pytest.raises(AuthFailure):
+                await policy.authorize(request, [AuthType.API_KEY], at)
+
+
 def test_build_policy_has_one_verifier_per_provider() -> None:
     issuer = LocalIssuer()
     policy = build_policy(full_config(), issuer=issuer)
