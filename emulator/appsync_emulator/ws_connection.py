@@ -39,7 +39,8 @@ from .server_protocol import (
     SubscribeRequested,
     UnsubscribeRequested,
 )
-from .verify import AuthFailure, AuthRequest, Identity, Transport
+from .verify import AuthFailure, AuthRequest, Identity
+from .verify.base import websocket_request
 from .ws_timers import ConnectionTimers
 
 __all__ = ["CLOSE_TIMEOUT", "READ_BURST", "READ_SLICE", "WebSocketConnection"]
@@ -493,15 +494,8 @@ class WebSocketConnection:
         channel: str,
         events: tuple[str, ...] | None = None,
     ) -> AuthRequest:
-        return AuthRequest(
-            operation=operation,
-            transport=Transport.WEBSOCKET,
-            auth=auth,
-            channel=channel,
-            events=events,
-            request_headers=self.headers,
-            source_ip=self.request.remote,
-            connection_id=self.id,
+        return websocket_request(
+            operation, auth, channel, events, self.headers, self.request.remote, self.id
         )
 
     # --- sending ------------------------------------------------------------------------

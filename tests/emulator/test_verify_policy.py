@@ -255,3 +255,23 @@ onPublish = "my_handlers:on_publish"
     assert lam.config.result_ttl_seconds == 60
     assert lam.timeout == 2.5
     assert not (tmp_path / "k.pem").exists()  # the key is only made when needed
+
+
+def test_websocket_request_equals_the_constructed_request() -> None:
+    from appsync_emulator.verify.base import AuthRequest, Transport, websocket_request
+
+    auth = {"x-api-key": "k"}
+    made = websocket_request(Operation.PUBLISH, auth, "ch", ('"e"',), {"h": "v"}, "10.0.0.1", "c7")
+    expected = AuthRequest(
+        operation=Operation.PUBLISH,
+        transport=Transport.WEBSOCKET,
+        auth=auth,
+        channel="ch",
+        events=('"e"',),
+        request_headers={"h": "v"},
+        source_ip="10.0.0.1",
+        connection_id="c7",
+    )
+    assert made == expected
+    assert repr(made) == repr(expected)
+    assert made.header("X-Api-Key") == "k"
