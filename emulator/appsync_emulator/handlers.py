@@ -60,7 +60,7 @@ from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
 from . import catalogue, handler_contract as contract
-from ._fast import published_events
+from ._fast import published_events, setters
 from .catalogue import (
     PUBLISH_ERROR_TYPE,
     PUBLISH_FAILURE,
@@ -427,6 +427,21 @@ class PublishOutcome:
     failed: tuple[FailedEvent, ...]
 
 
+_SET_BROADCAST, _SET_SUCCESSFUL, _SET_FAILED = setters(PublishOutcome)
+
+
+def _all_published(
+    events: tuple[str, ...], successful: tuple[PublishedEvent, ...]
+) -> PublishOutcome:
+    # PublishOutcome(broadcast=events, successful=successful, failed=()), once per
+    # publish: its slots set directly (see _fast).
+    outcome: PublishOutcome = object.__new__(PublishOutcome)
+    _SET_BROADCAST(outcome, events)
+    _SET_SUCCESSFUL(outcome, successful)
+    _SET_FAILED(outcome, ())
+    return outcome
+
+
 def _too_large(config: EmulatorConfig, text: str) -> bool:
     return size_over(text, config.limits.max_event_bytes) is not None
 
@@ -436,11 +451,7 @@ def _default_outcome(
 ) -> PublishOutcome:
     limit = config.limits.max_event_bytes
     if not events or 4 * max(map(len, events)) <= limit:  # none can be too large
-        return PublishOutcome(
-            broadcast=events,
-            successful=published_events(identifiers),
-            failed=(),
-        )
+        return _all_published(events, published_events(identifiers))
     broadcast: list[str] = []
     successful: list[PublishedEvent] = []
     failed: list[FailedEvent] = []

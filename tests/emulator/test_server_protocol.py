@@ -1658,3 +1658,11 @@ def test_server_data_ready_says_how_a_fan_out_may_be_written() -> None:
     assert proto.data_ready(SUB_ID) is False
     proto.send_connection_ack()
     assert proto.data_ready(SUB_ID) is True
+    refused = ServerProtocol()
+    subscribed(refused)
+    refused.refuse_connection()  # still open until its next frame
+    assert refused.data_ready(SUB_ID) is False
+    proto.fail_connection([CONNECTION_UNAUTHORIZED])
+    assert proto.data_ready(SUB_ID) is None  # closing
+    proto.receive_eof()
+    assert proto.data_ready(SUB_ID) is None
