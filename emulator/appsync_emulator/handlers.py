@@ -92,6 +92,7 @@ __all__ = [
     "RequestInfo",
     "Unauthorized",
     "Util",
+    "default_outcome",
     "resolve_handler",
     "run_on_publish",
     "run_on_subscribe",
@@ -446,9 +447,11 @@ def _too_large(config: EmulatorConfig, text: str) -> bool:
     return size_over(text, config.limits.max_event_bytes) is not None
 
 
-def _default_outcome(
+def default_outcome(
     config: EmulatorConfig, events: tuple[str, ...], identifiers: tuple[str, ...]
 ) -> PublishOutcome:
+    """What :func:`run_on_publish` returns for a namespace without an ``on_publish``
+    handler: every event broadcast, but those over ``limits.max_event_bytes`` failed."""
     limit = config.limits.max_event_bytes
     if not events or 4 * max(map(len, events)) <= limit:  # none can be too large
         return _all_published(events, published_events(identifiers))
@@ -607,7 +610,7 @@ async def run_on_publish(
         published = await _run_contract(runner.on_publish, event)
         return _publish_outcome(config, published, identifiers, namespace, channel, on_error)
     if namespace.on_publish is None:
-        return _default_outcome(config, events, identifiers)
+        return default_outcome(config, events, identifiers)
     ctx = _context(
         channel, "PUBLISH", identity, request_headers, _parse_events(events, identifiers)
     )

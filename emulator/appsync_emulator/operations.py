@@ -269,6 +269,13 @@ class Operations:
             LOG_FAULTS.info("[%s] rejecting a publish to %s (fault)", where, channel.path)
             raise Rejection(decision.reject, status=decision.status or 400)
         identity = await self._authorize(auth, self.config.publish_modes(namespace))
+        if not decision.fail_events:
+            on_publish = self.runtime.runners(namespace.name).on_publish
+            if on_publish is None and namespace.on_publish is None:
+                # No handler: every event is broadcast (the hot path, without the
+                # handler's coroutine).
+                ids = self._identifiers.take(len(events))
+                return Published(handlers.default_outcome(self.config, events, ids), ids, identity)
         outcome, identifiers = await self._run_on_publish(
             namespace, channel, events, identity, request_headers, transport, decision
         )
