@@ -196,7 +196,8 @@ class Operations:
         try:
             identity = await self.policy.authorize(request, modes, self.now())
         except AuthFailure as exc:
-            LOG_AUTH.info("%s denied: %s", _describe(request), exc)
+            if LOG_AUTH.isEnabledFor(logging.INFO):
+                LOG_AUTH.info("%s denied: %s", _describe(request), exc)
             raise
         except Exception as exc:
             LOG_AUTH.error("%s: verifier failed", _describe(request), exc_info=exc)
@@ -268,7 +269,9 @@ class Operations:
             where = conn.id if conn is not None else "http"
             LOG_FAULTS.info("[%s] rejecting a publish to %s (fault)", where, channel.path)
             raise Rejection(decision.reject, status=decision.status or 400)
-        identity = await self._authorize(auth, self.config.publish_modes(namespace))
+        if auth is None:  # an operation without authorization is unauthorized
+            raise Rejection(unauthorized().errors, status=401)
+        identity = await self.authorize(auth, self.config.publish_modes(namespace))
         if not decision.fail_events:
             on_publish = self.runtime.runners(namespace.name).on_publish
             if on_publish is None and namespace.on_publish is None:

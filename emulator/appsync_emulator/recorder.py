@@ -102,6 +102,14 @@ def _publish_record(entry: PublishRecord | _PublishRow) -> PublishRecord:
     )
 
 
+_FrameRow = tuple[str, Direction, str | bytes, str | None, str | None, float]
+"""A received :class:`FrameRecord` not yet made: its fields in order."""
+
+
+def _frame_record(entry: FrameRecord | _FrameRow) -> FrameRecord:
+    return entry if isinstance(entry, FrameRecord) else FrameRecord._make(entry)
+
+
 class _FanOut:
     """The ``data`` frames of one publish's fan-out: ``(connection id, subscription id)``
     targets and the publish's encoded events."""
@@ -161,7 +169,9 @@ class Recorder(RecorderChecks):
         self._publish_rows = False
         """Whether ``_published`` may hold rows not yet made records."""
         self._errors: deque[ErrorRecord] = deque(maxlen=self.limit)
-        self._received: deque[FrameRecord] = deque(maxlen=self.limit)
+        self._received: deque[FrameRecord | _FrameRow] = deque(maxlen=self.limit)
+        self._received_rows = False
+        """Whether ``_received`` may hold rows not yet made records."""
         self._sent: deque[_SentBatch] = deque()
         """Sent frames as the writer's batches: no object per frame on the hot path."""
         self._sent_count = 0
@@ -354,6 +364,13 @@ class Recorder(RecorderChecks):
         else:
             self._version += 1
 
+    def _received_records(self) -> deque[FrameRecord]:
+        """The received frames, oldest first, rows made records.  Call with the lock held."""
+        if self._received_rows:
+            self._received = deque(map(_frame_record, self._received), maxlen=self.limit)
+            self._received_rows = False
+        return self._received  # type: ignore[return-value]  # rows were made records
+
     def _publish_records(self) -> deque[PublishRecord]:
         """The publishes, oldest first, rows made records.  Call with the lock held."""
         if self._publish_rows:
@@ -376,9 +393,9 @@ class Recorder(RecorderChecks):
             if direction == "sent":
                 self._append_sent((connection_id, now, [(data, frame_type, frame_id, None)], 1))
             else:
-                self._received.append(
-                    FrameRecord(connection_id, direction, data, frame_type, frame_id, now)
-                )
+                # A row, made a FrameRecord when read (one is received per frame).
+                self._received.append((connection_id, direction, data, frame_type, frame_id, now))
+                self._received_rows = True
             # This runs once per frame: wake waiters only when there are any.
             if self._waiters:
                 self._changed()
@@ -524,7 +541,7 @@ class Recorder(RecorderChecks):
     def received(self) -> list[FrameRecord]:
         """Frames received from clients (all connections; filter on ``connection_id``)."""
         with self._lock:
-            return list(self._received)
+            return list(self._received_records())
 
     @property
     def sent(self) -> list[FrameRecord]:
@@ -534,7 +551,7 @@ class Recorder(RecorderChecks):
 
     def received_from(self, connection_id: str) -> list[FrameRecord]:
         with self._lock:
-            return [f for f in self._received if f.connection_id == connection_id]
+            return [f for f in self._received_records() if f.connection_id == connection_id]
 
     def sent_to(self, connection_id: str) -> list[FrameRecord]:
         with self._lock:

@@ -344,6 +344,8 @@ class WebSocketConnection:
                 self._log_rejection(event)
 
     def _log_rejection(self, event: Rejected) -> None:
+        if not self.log.isEnabledFor(logging.INFO):  # the arguments cost more than the check
+            return
         self.log.info(
             "= rejected %s %s: %s",
             event.frame_type or "frame",

@@ -389,3 +389,22 @@ def test_publish_rows_read_as_the_records_they_stand_for() -> None:
     assert all(a is b for a, b in zip(second[:2], first[1:], strict=True))
     assert second[2].channel == "/default/d"
     recorder.assert_published("/default/c", count=1)
+
+
+def test_received_frames_read_as_records() -> None:
+    """Received frames are kept as rows and read as FrameRecords (the same objects on
+    every read), bounded by the limit."""
+    from appsync_emulator.recorder import FrameRecord
+
+    recorder = Recorder(limit=2)
+    for n in range(3):
+        recorder.record_frame("c1" if n else "c2", "received", f'{{"n":{n}}}', "publish")
+    first = recorder.received
+    assert all(type(f) is FrameRecord for f in first)
+    assert [(f.connection_id, f.data, f.frame_type) for f in first] == [
+        ("c1", '{"n":1}', "publish"),
+        ("c1", '{"n":2}', "publish"),
+    ]
+    recorder.record_frame("c2", "received", b"\x00")
+    assert recorder.received[0] is first[1]
+    assert [f.data for f in recorder.received_from("c2")] == [b"\x00"]
