@@ -275,3 +275,23 @@ def test_websocket_request_equals_the_constructed_request() -> None:
     assert made == expected
     assert repr(made) == repr(expected)
     assert made.header("X-Api-Key") == "k"
+
+
+@pytest.mark.asyncio
+async def test_the_api_key_header_is_found_in_any_spelling_first_one_wins() -> None:
+    policy = build_policy(EmulatorConfig(api_keys=(ApiKeyConfig(key="da2-right"),)))
+    for auth, ok in (
+        ({"X-Api-Key": "da2-right"}, True),
+        ({"x-api-key": "da2-right"}, True),
+        ({"X-API-KEY": "da2-right", "x-api-key": "da2-wrong"}, True),
+        ({"X-API-KEY": "da2-wrong", "x-api-key": "da2-right"}, False),
+        ({"host": "h"}, False),
+    ):
+        request = ws_request(Operation.PUBLISH, auth)
+        if ok:
+            assert (
+                await policy.authorize(request, [AuthType.API_KEY], NOW)
+            ).mode is AuthType.API_KEY
+        else:
+            with pytest.raises(AuthFailure):
+                await policy.authorize(request, [AuthType.API_KEY], NOW)
