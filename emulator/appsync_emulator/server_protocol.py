@@ -488,6 +488,9 @@ class ServerProtocol:
                 f"cannot receive a {kind} frame in phase {self._phase.name}"
                 " (the connection saw EOF)"
             ) from None
+        if action is _Action.OPERATION and type(inbound) is Publish:  # the hot path
+            self._on_publish(inbound)
+            return
         match action, inbound:
             case _Action.INIT, _:
                 self._init_received = True
@@ -498,8 +501,6 @@ class ServerProtocol:
                 self._on_subscribe(inbound)
             case _Action.OPERATION, Unsubscribe():
                 self._on_unsubscribe(inbound)
-            case _Action.OPERATION, Publish():
-                self._on_publish(inbound)
             case _Action.REJECT, _Bad(frame_type=frame_type, frame_id=frame_id, error=error):
                 self._reject(frame_type, frame_id, error)
             case _Action.REFUSE, _Bad(frame_type=frame_type, frame_id=frame_id):

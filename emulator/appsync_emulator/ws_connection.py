@@ -331,6 +331,9 @@ class WebSocketConnection:
             await self._on_event(event)
 
     async def _on_event(self, event: ServerEvent) -> None:
+        if type(event) is PublishRequested:  # the hot path
+            await self._on_publish(event)
+            return
         match event:
             case InitReceived():
                 await self._on_init()
