@@ -509,6 +509,10 @@ class Point(enum.Enum):
     FLOW = "flow"
     """Whether the connection may read and write."""
 
+    # Members are singletons compared by identity: hash them by identity too, in C (the
+    # hot paths ask ``active(point)`` once per frame).
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:

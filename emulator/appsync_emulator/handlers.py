@@ -60,6 +60,7 @@ from appsync_events.protocol.channels import Channel
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
 from . import catalogue, handler_contract as contract
+from ._fast import published_events, setters
 from .catalogue import (
     PUBLISH_ERROR_TYPE,
     PUBLISH_FAILURE,
@@ -91,6 +92,7 @@ __all__ = [
     "RequestInfo",
     "Unauthorized",
     "Util",
+    "default_outcome",
     "resolve_handler",
     "run_on_publish",
     "run_on_subscribe",
@@ -426,25 +428,33 @@ class PublishOutcome:
     failed: tuple[FailedEvent, ...]
 
 
+_SET_BROADCAST, _SET_SUCCESSFUL, _SET_FAILED = setters(PublishOutcome)
+
+
+def _all_published(
+    events: tuple[str, ...], successful: tuple[PublishedEvent, ...]
+) -> PublishOutcome:
+    # PublishOutcome(broadcast=events, successful=successful, failed=()), once per
+    # publish: its slots set directly (see _fast).
+    outcome: PublishOutcome = object.__new__(PublishOutcome)
+    _SET_BROADCAST(outcome, events)
+    _SET_SUCCESSFUL(outcome, successful)
+    _SET_FAILED(outcome, ())
+    return outcome
+
+
 def _too_large(config: EmulatorConfig, text: str) -> bool:
     return size_over(text, config.limits.max_event_bytes) is not None
 
 
-def _default_outcome(
+def default_outcome(
     config: EmulatorConfig, events: tuple[str, ...], identifiers: tuple[str, ...]
 ) -> PublishOutcome:
+    """What :func:`run_on_publish` returns for a namespace without an ``on_publish``
+    handler: every event broadcast, but those over ``limits.max_event_bytes`` failed."""
     limit = config.limits.max_event_bytes
     if not events or 4 * max(map(len, events)) <= limit:  # none can be too large
-        return PublishOutcome(
-            broadcast=events,
-            successful=tuple(
-                [
-                    PublishedEvent(identifier=ident, index=index)
-                    for index, ident in enumerate(identifiers)
-                ]
-            ),
-            failed=(),
-        )
+        return _all_published(events, published_events(identifiers))
     broadcast: list[str] = []
     successful: list[PublishedEvent] = []
     failed: list[FailedEvent] = []
@@ -600,7 +610,7 @@ async def run_on_publish(
         published = await _run_contract(runner.on_publish, event)
         return _publish_outcome(config, published, identifiers, namespace, channel, on_error)
     if namespace.on_publish is None:
-        return _default_outcome(config, events, identifiers)
+        return default_outcome(config, events, identifiers)
     ctx = _context(
         channel, "PUBLISH", identity, request_headers, _parse_events(events, identifiers)
     )

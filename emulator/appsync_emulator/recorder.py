@@ -29,9 +29,10 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from appsync_events.protocol.codec import DataEvents, encode_data_frames
+from appsync_events.protocol.messages import FailedEvent
 
 from ._clock import real_monotonic, real_time
 from .recorder_checks import RecorderAssertionError as RecorderAssertionError, RecorderChecks
@@ -62,6 +63,51 @@ _SentBatch = tuple[str | None, float, Any, int]
 """``(connection id, time, frames, count)``: one writer batch, ``frames`` a list of
 ``(text, frame type, frame id, _)``; or ``(None, time, _FanOut, count)``: the ``data``
 frames of one publish to many subscriptions, their texts made only when read."""
+
+
+_PublishRow = tuple[
+    str,
+    tuple[str, ...],
+    tuple[str, ...],
+    Identity | None,
+    Literal["websocket", "http"],
+    float,
+    tuple[FailedEvent, ...],
+    tuple[str, ...],
+    int,
+    str | None,
+    str | None,
+]
+"""A :class:`PublishRecord` not yet made: its fields in order, ``auth_mode`` left out
+(the identity's mode)."""
+
+
+def _publish_record(entry: PublishRecord | _PublishRow) -> PublishRecord:
+    if isinstance(entry, PublishRecord):
+        return entry
+    channel, events, ids, identity, transport, when, failed, broadcast, count, conn, pub = entry
+    return PublishRecord(
+        channel=channel,
+        events=events,
+        identifiers=ids,
+        auth_mode=identity.mode if identity is not None else None,
+        identity=identity,
+        transport=transport,
+        time=when,
+        failed=failed,
+        broadcast=broadcast,
+        deliveries=count,
+        connection_id=conn,
+        publish_id=pub,
+    )
+
+
+_FrameRow = tuple[str, Direction, str | bytes, str | None, str | None, float]
+"""A received :class:`FrameRecord` not yet made: its fields in order."""
+
+
+def _frame_record(entry: FrameRecord | _FrameRow) -> FrameRecord:
+    return entry if isinstance(entry, FrameRecord) else FrameRecord._make(entry)
 
 
 class _FanOut:
@@ -119,9 +165,13 @@ class Recorder(RecorderChecks):
         self._active: dict[tuple[str, str], int] = {}
         self._active_ids: dict[str, set[str]] = {}
         """The keys of ``_active`` by connection (a close ends them without a scan)."""
-        self._published: deque[PublishRecord] = deque(maxlen=self.limit)
+        self._published: deque[PublishRecord | _PublishRow] = deque(maxlen=self.limit)
+        self._publish_rows = False
+        """Whether ``_published`` may hold rows not yet made records."""
         self._errors: deque[ErrorRecord] = deque(maxlen=self.limit)
-        self._received: deque[FrameRecord] = deque(maxlen=self.limit)
+        self._received: deque[FrameRecord | _FrameRow] = deque(maxlen=self.limit)
+        self._received_rows = False
+        """Whether ``_received`` may hold rows not yet made records."""
         self._sent: deque[_SentBatch] = deque()
         """Sent frames as the writer's batches: no object per frame on the hot path."""
         self._sent_count = 0
@@ -269,7 +319,64 @@ class Recorder(RecorderChecks):
     def record_publish(self, record: PublishRecord) -> None:
         with self._lock:
             self._published.append(record)
+            self._changed_cheaply()
+
+    def record_publish_row(
+        self,
+        channel: str,
+        events: tuple[str, ...],
+        identifiers: tuple[str, ...],
+        identity: Identity | None,
+        transport: Literal["websocket", "http"],
+        failed: tuple[FailedEvent, ...],
+        broadcast: tuple[str, ...],
+        deliveries: int,
+        connection_id: str | None,
+        publish_id: str | None,
+    ) -> None:
+        """:meth:`record_publish` of the :class:`PublishRecord` with these fields, its
+        ``auth_mode`` the identity's and its ``time`` now (the publish path's form).
+
+        Kept as a tuple: the record is made when someone reads the publishes.
+        """
+        row = (
+            channel,
+            events,
+            identifiers,
+            identity,
+            transport,
+            real_time(),
+            failed,
+            broadcast,
+            deliveries,
+            connection_id,
+            publish_id,
+        )
+        with self._lock:
+            self._published.append(row)
+            self._publish_rows = True
+            self._changed_cheaply()
+
+    def _changed_cheaply(self) -> None:
+        # :meth:`_changed` without its work when nobody waits.  Call with the lock held.
+        if self._waiters or self._blocking:
             self._changed()
+        else:
+            self._version += 1
+
+    def _received_records(self) -> deque[FrameRecord]:
+        """The received frames, oldest first, rows made records.  Call with the lock held."""
+        if self._received_rows:
+            self._received = deque(map(_frame_record, self._received), maxlen=self.limit)
+            self._received_rows = False
+        return self._received  # type: ignore[return-value]  # rows were made records
+
+    def _publish_records(self) -> deque[PublishRecord]:
+        """The publishes, oldest first, rows made records.  Call with the lock held."""
+        if self._publish_rows:
+            self._published = deque(map(_publish_record, self._published), maxlen=self.limit)
+            self._publish_rows = False
+        return self._published  # type: ignore[return-value]  # rows were made records
 
     def record_frame(
         self,
@@ -286,9 +393,9 @@ class Recorder(RecorderChecks):
             if direction == "sent":
                 self._append_sent((connection_id, now, [(data, frame_type, frame_id, None)], 1))
             else:
-                self._received.append(
-                    FrameRecord(connection_id, direction, data, frame_type, frame_id, now)
-                )
+                # A row, made a FrameRecord when read (one is received per frame).
+                self._received.append((connection_id, direction, data, frame_type, frame_id, now))
+                self._received_rows = True
             # This runs once per frame: wake waiters only when there are any.
             if self._waiters:
                 self._changed()
@@ -423,7 +530,7 @@ class Recorder(RecorderChecks):
     @property
     def published(self) -> list[PublishRecord]:
         with self._lock:
-            return list(self._published)
+            return list(self._publish_records())
 
     @property
     def errors(self) -> list[ErrorRecord]:
@@ -434,7 +541,7 @@ class Recorder(RecorderChecks):
     def received(self) -> list[FrameRecord]:
         """Frames received from clients (all connections; filter on ``connection_id``)."""
         with self._lock:
-            return list(self._received)
+            return list(self._received_records())
 
     @property
     def sent(self) -> list[FrameRecord]:
@@ -444,7 +551,7 @@ class Recorder(RecorderChecks):
 
     def received_from(self, connection_id: str) -> list[FrameRecord]:
         with self._lock:
-            return [f for f in self._received if f.connection_id == connection_id]
+            return [f for f in self._received_records() if f.connection_id == connection_id]
 
     def sent_to(self, connection_id: str) -> list[FrameRecord]:
         with self._lock:

@@ -73,11 +73,12 @@ class RecorderChecks:
     _connections: OrderedDict[str, ConnectionInfo]
     _subscriptions: OrderedDict[int, SubscriptionRecord]
     _active: dict[tuple[str, str], int]
-    _published: deque[PublishRecord]
     _errors: deque[ErrorRecord]
     _opened_total: int
 
     if TYPE_CHECKING:
+
+        def _publish_records(self) -> deque[PublishRecord]: ...
 
         async def _wait(
             self,
@@ -99,7 +100,7 @@ class RecorderChecks:
 
     def _publishes_to(self, channel: str) -> list[PublishRecord]:
         path = _canonical(channel, pattern=False)
-        return [p for p in self._published if p.channel == path]
+        return [p for p in self._publish_records() if p.channel == path]
 
     def _published_check(
         self, channel: str, count: int | None, events: Sequence[object] | None
@@ -147,7 +148,7 @@ class RecorderChecks:
     def _publish_report(self, channel: str) -> str:
         path = _canonical(channel, pattern=False)
         totals: dict[str, int] = {}
-        for p in self._published:
+        for p in self._publish_records():
             totals[p.channel] = totals.get(p.channel, 0) + len(p.accepted_events)
         mine = self._publishes_to(channel)
         lines = []

@@ -53,7 +53,6 @@ records what it sends without decoding it.
 from __future__ import annotations
 
 import enum
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -88,7 +87,6 @@ from appsync_events.protocol.messages import (
     Publish,
     PublishedEvent,
     PublishError,
-    PublishSuccess,
     ServerMessage,
     Subscribe,
     SubscribeError,
@@ -98,6 +96,7 @@ from appsync_events.protocol.messages import (
     UnsubscribeSuccess,
 )
 
+from ._fast import new_outgoing, new_publish_success, setters
 from .catalogue import (
     BINARY_FRAME,
     CONNECTION_UNAUTHORIZED,
@@ -186,6 +185,18 @@ class Rejected:
 
 ServerEvent = InitReceived | SubscribeRequested | PublishRequested | UnsubscribeRequested | Rejected
 
+_SET_PUBLISH_ID, _SET_PUBLISH_CHANNEL, _SET_PUBLISH_MESSAGE = setters(PublishRequested)
+
+
+def _publish_requested(frame_id: str, channel: Channel, message: Publish) -> PublishRequested:
+    # PublishRequested(id=..., channel=..., message=...), one per publish: its slots set
+    # directly, which the frozen __init__ does through object.__setattr__ at twice the cost.
+    event: PublishRequested = object.__new__(PublishRequested)
+    _SET_PUBLISH_ID(event, frame_id)
+    _SET_PUBLISH_CHANNEL(event, channel)
+    _SET_PUBLISH_MESSAGE(event, message)
+    return event
+
 
 # --- the state machine --------------------------------------------------------------------
 
@@ -207,6 +218,10 @@ class _Phase(enum.Enum):
     ACKED = enum.auto()
     CLOSING = enum.auto()
     CLOSED = enum.auto()
+
+    # Members are singletons compared by identity: hash them by identity too, in C
+    # (``Enum.__hash__`` is a Python call, and every frame looks a phase up).
+    __hash__ = object.__hash__
 
 
 class _Action(enum.Enum):
@@ -312,7 +327,7 @@ def _outgoing(message: ServerMessage) -> Outgoing:
     errors: tuple[ErrorDetail, ...] | None = getattr(message, "errors", None)
     if errors is not None:
         return ErrorFrame(message.TYPE, frame_id, text, errors)
-    return Outgoing(message.TYPE, frame_id, text)
+    return new_outgoing(message.TYPE, frame_id, text)
 
 
 class ServerProtocol:
@@ -381,7 +396,7 @@ class ServerProtocol:
         self._pending_subscribes: dict[str, Channel] = {}
         self._active: dict[str, Channel] = {}
         self._unsubscribing: set[str] = set()
-        self._pending_publishes: Counter[str] = Counter()
+        self._pending_publishes: dict[str, int] = {}
 
     # --- state ------------------------------------------------------------------------------
 
@@ -473,6 +488,9 @@ class ServerProtocol:
                 f"cannot receive a {kind} frame in phase {self._phase.name}"
                 " (the connection saw EOF)"
             ) from None
+        if action is _Action.OPERATION and type(inbound) is Publish:  # the hot path
+            self._on_publish(inbound)
+            return
         match action, inbound:
             case _Action.INIT, _:
                 self._init_received = True
@@ -483,8 +501,6 @@ class ServerProtocol:
                 self._on_subscribe(inbound)
             case _Action.OPERATION, Unsubscribe():
                 self._on_unsubscribe(inbound)
-            case _Action.OPERATION, Publish():
-                self._on_publish(inbound)
             case _Action.REJECT, _Bad(frame_type=frame_type, frame_id=frame_id, error=error):
                 self._reject(frame_type, frame_id, error)
             case _Action.REFUSE, _Bad(frame_type=frame_type, frame_id=frame_id):
@@ -552,8 +568,9 @@ class ServerProtocol:
         if isinstance(checked, ErrorDetail):
             self._reject(message.TYPE, message.id, checked)
         else:
-            self._pending_publishes[message.id] += 1
-            self._events.append(PublishRequested(id=message.id, channel=checked, message=message))
+            pending = self._pending_publishes
+            pending[message.id] = pending.get(message.id, 0) + 1
+            self._events.append(_publish_requested(message.id, checked, message))
 
     # --- output -------------------------------------------------------------------------------
 
@@ -694,9 +711,7 @@ class ServerProtocol:
             LocalProtocolError: ``operation_id`` is not a pending publish.
         """
         self._take_pending_publish(operation_id, "accept_publish")
-        self._queue(
-            PublishSuccess(id=operation_id, successful=tuple(successful), failed=tuple(failed))
-        )
+        self._queue(new_publish_success(operation_id, tuple(successful), tuple(failed)))
 
     def reject_publish(self, operation_id: str, errors: Sequence[ErrorDetail]) -> None:
         """Queue ``publish_error`` (authorization, handler, fault or throttling).
@@ -710,11 +725,14 @@ class ServerProtocol:
     def _take_pending_publish(self, operation_id: str, what: str) -> None:
         # A client may reuse a publish id while an earlier publish is pending; each
         # decision answers one of them.
-        if self._pending_publishes[operation_id] <= 0:
+        pending = self._pending_publishes
+        count = pending.get(operation_id, 0)
+        if count <= 0:
             raise LocalProtocolError(f"{what}({operation_id!r}): no such pending publish")
-        self._pending_publishes[operation_id] -= 1
-        if not self._pending_publishes[operation_id]:
-            del self._pending_publishes[operation_id]
+        if count == 1:
+            del pending[operation_id]
+        else:
+            pending[operation_id] = count - 1
 
     def _rejected(self, message: SubscribeError | UnsubscribeError | PublishError) -> None:
         request = {SubscribeError: "subscribe", UnsubscribeError: "unsubscribe"}
@@ -758,9 +776,14 @@ class ServerProtocol:
         (the frames are held for the ack); ``None``: nothing is sent (no such active
         subscription, or the connection is not open).
         """
-        if subscription_id not in self._active or self.state is not ServerState.OPEN:
+        if subscription_id not in self._active:
             return None
-        return self._phase is _Phase.ACKED or self._phase is _Phase.READY
+        phase = self._phase  # compared by identity: once per delivery
+        if phase is _Phase.ACKED or phase is _Phase.READY:
+            return True
+        if phase is _Phase.INIT_RECEIVED or phase is _Phase.UNAUTHORIZED:
+            return False
+        return None  # closing or closed
 
     def data_frames(self, subscription_id: str, events: codec.DataEvents) -> list[str] | None:
         """The fan-out fast path: :meth:`send_events` returning the frames' texts directly.

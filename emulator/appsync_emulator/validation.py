@@ -4,6 +4,7 @@ HTTP publish endpoint (and the handler runtime's size check)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from appsync_events.errors import ErrorDetail, InvalidChannelError
 from appsync_events.protocol import codec
@@ -98,6 +99,26 @@ def check_subscribe(
     return _check_namespace(parsed, namespace_exists) or parsed
 
 
+_CHANNELS_KEPT: Final = 1024
+_channels: dict[str, Channel] = {}
+"""Channels parsed for publishes, by their text: a client publishes to the same few
+channels over and over.  A :class:`Channel` is immutable, so one is shared by every
+publish to it; only valid channels get in, and at most :data:`_CHANNELS_KEPT` (the dict
+starts over when full)."""
+
+
+def _parse_publish_channel(channel: str) -> Channel:
+    if type(channel) is not str:  # the caller's type check is the parser's (not hashable)
+        return parse_channel(channel)
+    parsed = _channels.get(channel)
+    if parsed is None:
+        parsed = parse_channel(channel)
+        if len(_channels) >= _CHANNELS_KEPT:
+            _channels.clear()
+        _channels[channel] = parsed
+    return parsed
+
+
 def check_publish(
     channel: str,
     events: Sequence[str],
@@ -112,7 +133,7 @@ def check_publish(
         The parsed channel, or the first error found (see :func:`check_events`).
     """
     try:
-        parsed = parse_channel(channel)
+        parsed = _parse_publish_channel(channel)
     except InvalidChannelError as exc:
         return invalid_channel(exc.rule)
     return (

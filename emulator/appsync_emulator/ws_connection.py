@@ -39,7 +39,8 @@ from .server_protocol import (
     SubscribeRequested,
     UnsubscribeRequested,
 )
-from .verify import AuthFailure, AuthRequest, Identity, Transport
+from .verify import AuthFailure, AuthRequest, Identity
+from .verify.base import websocket_request
 from .ws_timers import ConnectionTimers
 
 __all__ = ["CLOSE_TIMEOUT", "READ_BURST", "READ_SLICE", "WebSocketConnection"]
@@ -330,6 +331,9 @@ class WebSocketConnection:
             await self._on_event(event)
 
     async def _on_event(self, event: ServerEvent) -> None:
+        if type(event) is PublishRequested:  # the hot path
+            await self._on_publish(event)
+            return
         match event:
             case InitReceived():
                 await self._on_init()
@@ -343,6 +347,8 @@ class WebSocketConnection:
                 self._log_rejection(event)
 
     def _log_rejection(self, event: Rejected) -> None:
+        if not self.log.isEnabledFor(logging.INFO):  # the arguments cost more than the check
+            return
         self.log.info(
             "= rejected %s %s: %s",
             event.frame_type or "frame",
@@ -493,15 +499,8 @@ class WebSocketConnection:
         channel: str,
         events: tuple[str, ...] | None = None,
     ) -> AuthRequest:
-        return AuthRequest(
-            operation=operation,
-            transport=Transport.WEBSOCKET,
-            auth=auth,
-            channel=channel,
-            events=events,
-            request_headers=self.headers,
-            source_ip=self.request.remote,
-            connection_id=self.id,
+        return websocket_request(
+            operation, auth, channel, events, self.headers, self.request.remote, self.id
         )
 
     # --- sending ------------------------------------------------------------------------

@@ -430,3 +430,35 @@ def test_util_helpers() -> None:
     assert util.now_iso8601().endswith("Z")
     with pytest.raises(Unauthorized):
         util.unauthorized()
+
+
+def test_fast_records_equal_what_the_constructors_make() -> None:
+    from appsync_emulator._fast import new_outgoing, new_publish_success, published_events
+    from appsync_emulator.handlers import PublishOutcome, _all_published
+    from appsync_events.protocol.messages import (
+        FailedEvent,
+        Outgoing,
+        PublishedEvent,
+        PublishSuccess,
+    )
+
+    made = published_events(("a", "b"))
+    expected = (PublishedEvent(identifier="a", index=0), PublishedEvent(identifier="b", index=1))
+    failed = (FailedEvent(identifier="c", index=2, code="X"),)
+    pairs: list[tuple[object, object]] = [
+        (made, expected),
+        (published_events(()), ()),
+        (new_outgoing("ka", None, '{"type":"ka"}'), Outgoing("ka", None, '{"type":"ka"}')),
+        (
+            new_publish_success("p1", made, failed),
+            PublishSuccess(id="p1", successful=expected, failed=failed),
+        ),
+        (
+            _all_published(("1", "2"), made),
+            PublishOutcome(broadcast=("1", "2"), successful=expected, failed=()),
+        ),
+    ]
+    for fast, slow in pairs:
+        assert fast == slow
+        assert hash(fast) == hash(slow)
+        assert repr(fast) == repr(slow)

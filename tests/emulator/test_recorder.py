@@ -344,3 +344,67 @@ def test_sync_twins_take_the_same_arguments(name: str) -> None:
     assert not inspect.iscoroutinefunction(getattr(Recorder, f"{name}_sync"))
     assert awaitable.parameters == blocking.parameters
     assert awaitable.return_annotation == blocking.return_annotation
+
+
+def test_publish_rows_read_as_the_records_they_stand_for() -> None:
+    """The publish path records rows; readers see records equal to what it would have
+    made, the same objects on every read, in order with records added as records, and
+    bounded by the limit."""
+    from appsync_emulator.config import AuthType
+    from appsync_emulator.verify import Identity
+
+    recorder = Recorder(limit=3)
+    identity = Identity(mode=AuthType.API_KEY, principal="key:1")
+    bad = (FailedEvent(identifier="id1", index=1, code="X"),)
+    recorder.record_publish(_publish("/default/a", '"0"'))
+    for n in range(2):
+        recorder.record_publish_row(
+            "/default/b", ('"a"', '"b"'), ("id0", "id1"), identity, "http", bad, ('"a"',), 2,
+            f"c{n}", f"p{n}",
+        )  # fmt: skip
+    recorder.record_publish_row(
+        "/default/c", ('"z"',), ("id9",), None, "websocket", (), ('"z"',), 0, None, None
+    )
+    first = recorder.published
+    assert [p.channel for p in first] == ["/default/b", "/default/b", "/default/c"]
+    assert first[0] == PublishRecord(
+        channel="/default/b",
+        events=('"a"', '"b"'),
+        identifiers=("id0", "id1"),
+        auth_mode=AuthType.API_KEY,
+        identity=identity,
+        transport="http",
+        time=first[0].time,
+        failed=bad,
+        broadcast=('"a"',),
+        deliveries=2,
+        connection_id="c0",
+        publish_id="p0",
+    )
+    assert first[2].auth_mode is None
+    assert first[0].accepted_events == ('"a"',)
+    recorder.record_publish(_publish("/default/d", '"1"'))
+    second = recorder.published
+    assert second[:2] == first[1:]
+    assert all(a is b for a, b in zip(second[:2], first[1:], strict=True))
+    assert second[2].channel == "/default/d"
+    recorder.assert_published("/default/c", count=1)
+
+
+def test_received_frames_read_as_records() -> None:
+    """Received frames are kept as rows and read as FrameRecords (the same objects on
+    every read), bounded by the limit."""
+    from appsync_emulator.recorder import FrameRecord
+
+    recorder = Recorder(limit=2)
+    for n in range(3):
+        recorder.record_frame("c1" if n else "c2", "received", f'{{"n":{n}}}', "publish")
+    first = recorder.received
+    assert all(type(f) is FrameRecord for f in first)
+    assert [(f.connection_id, f.data, f.frame_type) for f in first] == [
+        ("c1", '{"n":1}', "publish"),
+        ("c1", '{"n":2}', "publish"),
+    ]
+    recorder.record_frame("c2", "received", b"\x00")
+    assert recorder.received[0] is first[1]
+    assert [f.data for f in recorder.received_from("c2")] == [b"\x00"]

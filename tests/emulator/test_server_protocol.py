@@ -1658,3 +1658,30 @@ def test_server_data_ready_says_how_a_fan_out_may_be_written() -> None:
     assert proto.data_ready(SUB_ID) is False
     proto.send_connection_ack()
     assert proto.data_ready(SUB_ID) is True
+    refused = ServerProtocol()
+    subscribed(refused)
+    refused.refuse_connection()  # still open until its next frame
+    assert refused.data_ready(SUB_ID) is False
+    proto.fail_connection([CONNECTION_UNAUTHORIZED])
+    assert proto.data_ready(SUB_ID) is None  # closing
+    proto.receive_eof()
+    assert proto.data_ready(SUB_ID) is None
+
+
+def test_check_publish_shares_parsed_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A channel text parsed once is reused (a Channel is immutable); invalid texts and
+    non-strings are never kept, and the cache starts over when full."""
+    from appsync_emulator import validation
+
+    monkeypatch.setattr(validation, "_channels", {})
+    monkeypatch.setattr(validation, "_CHANNELS_KEPT", 2)
+    first = check_publish("default/kept", ['"e"'])
+    assert first == Channel(("default", "kept"))
+    assert check_publish("default/kept", ['"e"']) is first
+    assert isinstance(check_publish("default/bad channel", ['"e"']), ErrorDetail)
+    assert isinstance(check_publish(7, ['"e"']), ErrorDetail)  # type: ignore[arg-type]
+    assert list(validation._channels) == ["default/kept"]
+    check_publish("/default/b", ['"e"'])
+    check_publish("default/c", ['"e"'])  # full: starts over
+    assert list(validation._channels) == ["default/c"]
+    assert check_publish("default/kept", ['"e"']) == first

@@ -35,7 +35,7 @@ from appsync_emulator.catalogue import (
     UNSUPPORTED_OPERATION,
 )
 from appsync_emulator.handlers import PUBLISH_FAILURE, HandlerContext
-from appsync_emulator.operations import _Identifiers
+from appsync_emulator.operations import _BLOCK, _Identifiers
 from appsync_emulator.server import MAX_FRAME_MARGIN
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 from tests.conftest import MS
@@ -298,11 +298,14 @@ async def test_publish_success_lists_uuid_identifiers_by_index(client: RawClient
 
 
 def test_event_identifiers_are_unique_rfc4122_version_4_uuids() -> None:
-    """Identifiers are drawn 64 at a time: across refills they stay v4 and distinct."""
+    """Identifiers are formatted 64 at a time and share a random prefix per block: takes
+    across pools and blocks (one bigger than a block included) stay v4 and distinct."""
     identifiers = _Identifiers()
-    drawn = [i for n in (1, 5, 63, 64, 67) for i in identifiers.take(n)]
-    assert len(set(drawn)) == len(drawn) == 200
-    for text in drawn:
+    sizes = (1, 5, 63, 64, 67, 0, _BLOCK - 100, 150, 2 * _BLOCK, 3)
+    drawn = [i for n in sizes for i in identifiers.take(n)]
+    assert len(set(drawn)) == len(drawn) == sum(sizes)
+    assert len({text[:24] for text in drawn}) == -(-len(drawn) // _BLOCK)  # blocks used
+    for text in [*drawn[:300], *drawn[300::997], drawn[-1]]:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
 

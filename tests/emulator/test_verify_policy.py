@@ -66,6 +66,41 @@ async def test_expired_api_key_is_unauthorized() -> None:
     assert info.value.errors == GENERIC
 
 
+@pytest.mark.asyncio
+async def test_a_matched_key_is_checked_for_expiry_on_every_request() -> None:
+    """A key that verified once is refused the moment it expires, and a wrong key that
+    is tried again is still refused."""
+    key = ApiKeyConfig(key="da2-soon", expires=NOW + timedelta(seconds=1))
+    policy = build_policy(EmulatorConfig(api_keys=(key,)))
+    request = ws_request(Operation.PUBLISH, {"x-api-key": "da2-soon"})
+    for _ in range(2):
+        assert (await policy.authorize(request, [AuthType.API_KEY], NOW)).mode is AuthType.API_KEY
+    expired = NOW + timedelta(seconds=1)
+    for _ in range(2):
+        with pytest.raises(AuthFailure) as info:
+            await policy.authorize(request, [AuthType.API_KEY], expired)
+        assert info.value.errors == GENERIC
+    wrong = ws_request(Operation.PUBLISH, {"x-api-key": "da2-soo"})
+    for _ in range(2):
+        with pytest.raises(AuthFailure):
+            await policy.authorize(wrong, [AuthType.API_KEY], NOW)
+
+
+@pytest.mark.asyncio
+async def test_a_key_listed_twice_is_valid_while_either_entry_is() -> None:
+    first = ApiKeyConfig(key="da2-twice", expires=NOW + timedelta(hours=1))
+    second = ApiKeyConfig(key="da2-twice", expires=NOW + timedelta(hours=2))
+    policy = build_policy(EmulatorConfig(api_keys=(first, second)))
+    request = ws_request(Operation.PUBLISH, {"x-api-key": "da2-twice"})
+    for offset, ok in ((0, True), (90, True), (90, True), (120, False), (0, True)):
+        at = NOW + timedelta(minutes=offset)
+        if ok:
+            await policy.authorize(request, [AuthType.API_KEY], at)
+        else:
+            with pytest.raises(AuthFailure):
+                await policy.authorize(request, [AuthType.API_KEY], at)
+
+
 def test_build_policy_has_one_verifier_per_provider() -> None:
     issuer = LocalIssuer()
     policy = build_policy(full_config(), issuer=issuer)
@@ -220,3 +255,43 @@ onPublish = "my_handlers:on_publish"
     assert lam.config.result_ttl_seconds == 60
     assert lam.timeout == 2.5
     assert not (tmp_path / "k.pem").exists()  # the key is only made when needed
+
+
+def test_websocket_request_equals_the_constructed_request() -> None:
+    from appsync_emulator.verify.base import AuthRequest, Transport, websocket_request
+
+    auth = {"x-api-key": "k"}
+    made = websocket_request(Operation.PUBLISH, auth, "ch", ('"e"',), {"h": "v"}, "10.0.0.1", "c7")
+    expected = AuthRequest(
+        operation=Operation.PUBLISH,
+        transport=Transport.WEBSOCKET,
+        auth=auth,
+        channel="ch",
+        events=('"e"',),
+        request_headers={"h": "v"},
+        source_ip="10.0.0.1",
+        connection_id="c7",
+    )
+    assert made == expected
+    assert repr(made) == repr(expected)
+    assert made.header("X-Api-Key") == "k"
+
+
+@pytest.mark.asyncio
+async def test_the_api_key_header_is_found_in_any_spelling_first_one_wins() -> None:
+    policy = build_policy(EmulatorConfig(api_keys=(ApiKeyConfig(key="da2-right"),)))
+    for auth, ok in (
+        ({"X-Api-Key": "da2-right"}, True),
+        ({"x-api-key": "da2-right"}, True),
+        ({"X-API-KEY": "da2-right", "x-api-key": "da2-wrong"}, True),
+        ({"X-API-KEY": "da2-wrong", "x-api-key": "da2-right"}, False),
+        ({"host": "h"}, False),
+    ):
+        request = ws_request(Operation.PUBLISH, auth)
+        if ok:
+            assert (
+                await policy.authorize(request, [AuthType.API_KEY], NOW)
+            ).mode is AuthType.API_KEY
+        else:
+            with pytest.raises(AuthFailure):
+                await policy.authorize(request, [AuthType.API_KEY], NOW)
