@@ -95,9 +95,17 @@ _BIG: Final = 2.0**63
 """``orjson`` turns an integer outside the 64-bit range into a float at least this large."""
 
 
+_SHORT: Final = 2 * _SHALLOW
+"""Text this short is shallow: a value nested n levels deep is at least 2n characters."""
+
+
 def _shallow(text: str) -> bool:
-    # A value nested n levels deep is at least 2n characters long.
-    return len(text) <= 2 * _SHALLOW or text.count("[") + text.count("{") <= _SHALLOW
+    # Callers test ``len(text) <= _SHORT`` first, inline (the common case).
+    return len(text) <= _SHORT or text.count("[") + text.count("{") <= _SHALLOW
+
+
+_NOT_PLAIN: Final = frozenset((float, dict, list))
+"""The value types :func:`_exact` looks into."""
 
 
 def _exact(value: Any) -> bool:
@@ -343,7 +351,7 @@ def event_json_error(text: str) -> str | None:
             return f"{surrogate} (not UTF-8 text)"
         if text.startswith("\ufeff"):  # as json.loads says it
             return "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
-    if _FAST is not None and _shallow(text):
+    if _FAST is not None and (len(text) <= _SHORT or _shallow(text)):
         # What orjson accepts json accepts too (NaN and Infinity are refused by both);
         # a refusal is explained by json, in its words.
         try:
@@ -624,12 +632,19 @@ def loads(text: str) -> Any:
     Raises:
         ValueError: ``text`` is not one JSON value (``json.JSONDecodeError``).
     """
-    if _FAST is not None and _shallow(text):
+    fast = _FAST
+    if fast is not None and (len(text) <= _SHORT or _shallow(text)):
         try:
-            value = _FAST(text)
+            value = fast(text)
         except ValueError:
             pass
         else:
+            if type(value) is dict:  # the common event: an object of plain values
+                for item in value.values():
+                    if type(item) in _NOT_PLAIN:
+                        break
+                else:
+                    return value
             if _exact(value):
                 return value
     try:
@@ -648,15 +663,17 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
     decode those with :func:`decode_server`, which names the problem.  A client receiving
     a flood of events parses each frame once here instead of building a ``Data``.
     """
-    if _FAST is not None and _shallow(text):
+    fast = _FAST
+    if fast is not None and (len(text) <= _SHORT or _shallow(text)):
         # Only the id and event strings are used: a big integer elsewhere does not matter,
-        # and a text orjson refuses is the general path's to judge.  A frame with
-        # whitespace around it takes the general path, as below.
-        if not (text.startswith("{") and text.endswith("}")):
-            return None
+        # and a text orjson refuses is the general path's to judge.
         try:
-            obj = _FAST(text)
+            obj = fast(text)
         except ValueError:
+            return None
+        # A frame with whitespace around it takes the general path, as below (an object
+        # is never empty text).
+        if type(obj) is not dict or text[0] != "{" or text[-1] != "}":
             return None
     else:
         try:
