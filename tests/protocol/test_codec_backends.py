@@ -94,6 +94,8 @@ EDGE_TEXTS = [
     '{"a":1}{}',
     '{"a":1,"b":2,"a":3}',
     "[" * 300 + "]" * 300,
+    "[" + "1," * 300 + "1]",
+    '{"a":"' + "x" * 1000 + '"}',
     "[" * 990 + "]" * 990,  # within orjson's limit, beyond json's recursion
     '{"a":' * 995 + "1" + "}" * 995,
     "[" * 2000 + "]" * 2000,
@@ -184,12 +186,21 @@ def test_floats_that_may_be_big_integers_are_left_to_json() -> None:
     assert type(value["big"][0]) is int
 
 
-def test_deep_text_is_left_to_json() -> None:
-    assert codec._shallow("[" * 200 + "]" * 200)
-    assert codec._shallow("[1," * 150 + "0" * 1000 + "]" * 150)
-    assert not codec._shallow("[" * 201 + "]" * 201)
+def test_deep_values_are_left_to_json() -> None:
+    """A value nested 200 levels or more may be too deep for json: json decides."""
+    assert codec._exact(json.loads("[" * 199 + "]" * 199))
+    assert not codec._exact(json.loads("[" * 200 + "]" * 200))
+    assert not codec._exact(json.loads('{"a":' * 200 + "1" + "}" * 200))
     with backend("orjson"):
         assert codec.event_json_error("[" * 990 + "]" * 990) == "nested too deeply"
+        assert codec.event_json_error("[" + "1," * 300 + "1]") is None  # long and shallow
+        assert codec.parse_data_frame('{"type":"data","id":"s","event":"e","x":[[1]]}') == (
+            "s",
+            "e",
+        )
+        deep = "[" * 300 + "]" * 300
+        frame = '{"type":"data","id":"s","event":"e","x":' + deep + "}"
+        assert codec.parse_data_frame(frame) is None  # the general path decides
 
 
 def test_message_json_uses_the_codec() -> None:

@@ -5,11 +5,11 @@ strict about the fields a message needs and ignores every field it does not know
 (docs: protocol.rst, "The envelope"): a bad frame raises
 :class:`~appsync_events.errors.RemoteProtocolError` naming what was wrong, and nothing else.
 
-When ``orjson`` is installed, JSON text is parsed with it first (about three times as fast
+When ``orjson`` is installed, JSON text is parsed with it first (two to three times as fast
 as ``json``), and the standard library decides whenever the two could differ: every text
 ``orjson`` refuses (its error is never shown), a value holding a float that may stand for
-an integer ``orjson`` cannot represent, and text nested deep enough to exhaust ``json``'s
-recursion.  Values, verdicts and error messages are those of ``json`` either way.
+an integer ``orjson`` cannot represent, and a value nested deep enough to exhaust
+``json``'s recursion.  Values, verdicts and error messages are those of ``json`` either way.
 """
 
 from __future__ import annotations
@@ -88,28 +88,23 @@ _FAST: Callable[[str], Any] | None = _orjson_loads()
 """The optional fast parser (``orjson.loads``); every use falls back to ``json``."""
 
 _SHALLOW: Final = 200
-"""Opening brackets below which ``json`` never runs out of recursion (``orjson`` accepts
+"""Nesting levels below which ``json`` never runs out of recursion (``orjson`` accepts
 nesting up to 1024 levels, ``json`` raises ``RecursionError`` near 1000)."""
-
-_BIG: Final = 2.0**63
-"""``orjson`` turns an integer outside the 64-bit range into a float at least this large."""
-
 
 _SHORT: Final = 2 * _SHALLOW
 """Text this short is shallow: a value nested n levels deep is at least 2n characters."""
 
-
-def _shallow(text: str) -> bool:
-    # Callers test ``len(text) <= _SHORT`` first, inline (the common case).
-    return len(text) <= _SHORT or text.count("[") + text.count("{") <= _SHALLOW
-
+_BIG: Final = 2.0**63
+"""``orjson`` turns an integer outside the 64-bit range into a float at least this large."""
 
 _NOT_PLAIN: Final = frozenset((float, dict, list))
 """The value types :func:`_exact` looks into."""
 
 
-def _exact(value: Any) -> bool:
-    """Whether ``value`` (from ``orjson``) holds no float that could be a big integer."""
+def _exact(value: Any, depth: int = 1) -> bool:
+    """Whether ``value`` (from ``orjson``) is certainly what ``json`` returns: it holds no
+    float that could be a big integer, and it is nested fewer than :data:`_SHALLOW`
+    levels deep (``depth``: the level of ``value`` itself)."""
     kind = type(value)
     if kind is dict:
         items = value.values()
@@ -117,12 +112,14 @@ def _exact(value: Any) -> bool:
         items = value
     else:
         return kind is not float or -_BIG < value < _BIG
+    if depth >= _SHALLOW:
+        return False
     for item in items:
         kind = type(item)
         if kind is float:
             if not -_BIG < item < _BIG:
                 return False
-        elif (kind is dict or kind is list) and not _exact(item):
+        elif (kind is dict or kind is list) and not _exact(item, depth + 1):
             return False
     return True
 
@@ -351,15 +348,17 @@ def event_json_error(text: str) -> str | None:
             return f"{surrogate} (not UTF-8 text)"
         if text.startswith("\ufeff"):  # as json.loads says it
             return "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
-    if _FAST is not None and (len(text) <= _SHORT or _shallow(text)):
-        # What orjson accepts json accepts too (NaN and Infinity are refused by both);
-        # a refusal is explained by json, in its words.
+    if _FAST is not None:
+        # What orjson accepts json accepts too (NaN and Infinity are refused by both)
+        # unless it is nested too deeply for json; a refusal is explained by json, in its
+        # words.
         try:
-            _FAST(text)
+            value = _FAST(text)
         except ValueError:
             pass
         else:
-            return None
+            if len(text) <= _SHORT or _exact(value):
+                return None
     try:
         _EVENT_DECODER.decode(text)
     except ValueError as exc:
@@ -633,7 +632,7 @@ def loads(text: str) -> Any:
         ValueError: ``text`` is not one JSON value (``json.JSONDecodeError``).
     """
     fast = _FAST
-    if fast is not None and (len(text) <= _SHORT or _shallow(text)):
+    if fast is not None:
         try:
             value = fast(text)
         except ValueError:
@@ -664,9 +663,9 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
     a flood of events parses each frame once here instead of building a ``Data``.
     """
     fast = _FAST
-    if fast is not None and (len(text) <= _SHORT or _shallow(text)):
-        # Only the id and event strings are used: a big integer elsewhere does not matter,
-        # and a text orjson refuses is the general path's to judge.
+    if fast is not None:
+        # A text orjson refuses, or one json might not read as orjson did (see _exact),
+        # is the general path's to judge.
         try:
             obj = fast(text)
         except ValueError:
@@ -675,6 +674,11 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
         # is never empty text).
         if type(obj) is not dict or text[0] != "{" or text[-1] != "}":
             return None
+        for item in obj.values():
+            if type(item) in _NOT_PLAIN:
+                if not _exact(obj):
+                    return None
+                break
     else:
         try:
             # raw_decode skips json.loads' two whitespace regex scans; a frame with
