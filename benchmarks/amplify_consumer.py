@@ -9,14 +9,17 @@ The server (``_client_bench.BenchServer``, a separate process that pre-encodes t
 flood and writes it in one transport write) is consumer-bound: it answers a subscription
 with ``--events`` ``data`` frames at once.  Each round runs, in turn:
 
-* **ours**: ``appsync_events.connect`` + ``subscribe`` + ``await sub.next()`` per event,
-  plus ``message.json()`` in the *small events* case, in this process;
+* **ours**: ``appsync_events.connect`` + ``subscribe`` + ``await sub.next()`` and
+  ``message.json()`` per event, in this process (the same work as Amplify's consumer:
+  every event's JSON decoded, in both cases);
+* **ours, uvloop** (when ``uvloop`` is installed): the same on a ``uvloop`` event loop,
+  reported on its own row; the headline row is asyncio's default loop;
 * **Amplify**: ``benchmarks/amplify_consumer.mjs`` in Node: ``events.connect`` +
   ``channel.subscribe({next})`` counting events (Amplify JSON-parses every event before
   calling ``next``, in both cases);
 * for scale, the raw aiohttp reader and (when installed) the ``picows`` reader of
-  ``client_receive.py``: the practical limit of Python on the same job, also against
-  Amplify.
+  ``client_receive.py`` (parsing with ``orjson`` when installed, as the client does): the
+  practical limit of Python on the same job, also against Amplify.
 
 Both are timed from the subscribe call to the last event; CPU per event is the consumer
 process's CPU time over the same span.  Both speak plain ``ws://`` to the same server
@@ -91,14 +94,18 @@ def main(argv: list[str] | None = None) -> None:
     events = args.events or (30_000 if args.quick else 200_000)
     rows: list[bench.Row] = []
     with bench.BenchServer() as server:
-        for kind, count, decode in (("small", events, True), ("kb", events // 2, False)):
+        factory = client_receive.uvloop_factory()
+        decode = True  # Amplify decodes every event: so does ours, in both cases
+        for kind, count in (("small", events), ("kb", events // 2)):
             channel = bench.flood_channel(kind, count)
             runs: dict[str, Any] = {
-                "ours": lambda c=channel, n=count, d=decode: client_receive.ours(
-                    server.url, c, n, d
-                ),
+                "ours": lambda c=channel, n=count: client_receive.ours(server.url, c, n, decode),
                 "amplify": lambda c=channel, n=count: amplify(server, c, n),
             }
+            if factory is not None:
+                runs["ours, uvloop"] = lambda c=channel, n=count: client_receive.ours(
+                    server.url, c, n, decode, factory
+                )
             # The practical limit of Python on the same job, for scale: the raw readers.
             for reader in ("aiohttp", "picows"):
                 function = client_receive.available().get(reader)
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
                         client_receive.raw(f, server.url, c, n, d)
                     )
             results = bench.alternate(rounds, runs)
-            label = f"{'small events, .json()' if decode else '1 KB events'} ({count} events)"
+            label = f"{'small' if kind == 'small' else '1 KB'} events, .json() ({count} events)"
             name = "Amplify JS v6 events (Node)"
             rows.append(
                 bench.row(
@@ -121,6 +128,18 @@ def main(argv: list[str] | None = None) -> None:
                     target=(">=", 1.0),
                 )
             )
+            if "ours, uvloop" in results:
+                rows.append(
+                    bench.row(
+                        "amplify_consumer",
+                        label,
+                        "events/s, ours on uvloop",
+                        "1/s",
+                        [r[0] for r in results["ours, uvloop"]],
+                        [r[0] for r in results["amplify"]],
+                        baseline_name=name,
+                    )
+                )
             for reader in (r for r in ("aiohttp", "picows") if r in results):
                 rows.append(
                     bench.row(

@@ -10,15 +10,19 @@ runs, in turn (the order rotates), in this process:
 * **ours**: ``appsync_events.connect`` + ``subscribe`` + ``await sub.next()`` per event
   (the full client: transport, reader task, sans-I/O protocol, routing, inbox), plus
   ``message.json()`` in the *small events* case;
-* **raw readers** doing the same decoding work and no more: ``json.loads`` of each frame,
-  the ``event`` field taken, and ``json.loads`` of the event in the *small* case:
+* **raw readers** doing the same decoding work and no more: ``loads`` of each frame,
+  the ``event`` field taken, and ``loads`` of the event in the *small* case, where
+  ``loads`` is ``orjson.loads`` when ``orjson`` is installed (as the client then parses
+  with it too), else ``json.loads``:
   aiohttp's client (``await ws.receive()``, compiled reader), ``websockets``
   (``await ws.recv()``), and, when installed, ``picows`` (a frame callback, no await per
   frame) and ``wsproto`` (sans-I/O, fed from an asyncio protocol).
 
 The baseline of each case is the fastest raw reader of that case (median over rounds);
 ratios are per round (ours / that reader), reported as median [min-max].  CPU per event
-is this process's CPU time over the run divided by the events.
+is this process's CPU time over the run divided by the events.  With ``uvloop``
+installed, ours also runs on a ``uvloop`` event loop (``ours, uvloop``: its own row, the
+raw readers stay on asyncio's loop).
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+try:
+    import orjson
+except ImportError:  # the raw readers parse as the client does: json without orjson
+    loads: Callable[[str], Any] = json.loads
+else:
+    loads = orjson.loads
 
 import _client_bench as bench
 
@@ -64,19 +75,41 @@ async def _ours(url: str, channel: str, count: int, decode: bool, start: list[fl
                 await next_message()
 
 
-def ours(url: str, channel: str, count: int, decode: bool) -> Result:
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def uvloop_factory() -> LoopFactory | None:
+    """``uvloop.new_event_loop`` when ``uvloop`` is installed, else ``None``."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: LoopFactory = uvloop.new_event_loop
+    return factory
+
+
+def ours(
+    url: str, channel: str, count: int, decode: bool, loop_factory: LoopFactory | None = None
+) -> Result:
     """Events/s and CPU µs/event of our client (timed from the subscribe request)."""
-    return _timed_from_subscribe(lambda start: _ours(url, channel, count, decode, start), count)
+    return _timed_from_subscribe(
+        lambda start: _ours(url, channel, count, decode, start), count, loop_factory
+    )
 
 
-def _timed_from_subscribe(run: Callable[[list[float]], Awaitable[None]], count: int) -> Result:
+def _timed_from_subscribe(
+    run: Callable[[list[float]], Awaitable[None]],
+    count: int,
+    loop_factory: LoopFactory | None = None,
+) -> Result:
     async def timed() -> Result:
         start: list[float] = []
         await run(start)
         end, cpu = time.perf_counter(), time.process_time()
         return count / (end - start[0]), (cpu - start[1]) / count * 1e6
 
-    return asyncio.run(timed())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(timed())
 
 
 # --- raw readers -------------------------------------------------------------------------
@@ -89,7 +122,6 @@ def _subscribe_frame(channel: str) -> str:
 async def _aiohttp(url: str, channel: str, count: int, decode: bool, start: list[float]) -> None:
     import aiohttp
 
-    loads = json.loads
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url, protocols=_offered(url), max_msg_size=0) as ws:
             await ws.send_str('{"type":"connection_init"}')
@@ -108,7 +140,6 @@ async def _websockets(url: str, channel: str, count: int, decode: bool, start: l
     from websockets.asyncio.client import connect
     from websockets.typing import Subprotocol
 
-    loads = json.loads
     offered = [Subprotocol(p) for p in _offered(url)]
     async with connect(url, subprotocols=offered, max_size=None, proxy=None) as ws:
         await ws.send('{"type":"connection_init"}')
@@ -126,7 +157,6 @@ async def _websockets(url: str, channel: str, count: int, decode: bool, start: l
 async def _picows(url: str, channel: str, count: int, decode: bool, start: list[float]) -> None:
     from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-    loads = json.loads
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     class Reader(WSListener):  # type: ignore[misc]
@@ -161,7 +191,6 @@ async def _wsproto(url: str, channel: str, count: int, decode: bool, start: list
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import AcceptConnection, Request, TextMessage
 
-    loads = json.loads
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     host, port = url.split("/")[2].split(":")
@@ -247,10 +276,13 @@ def case(
     runs: dict[str, Callable[[], Result]] = {
         "ours": lambda: ours(server.url, channel, count, decode),
     }
+    factory = uvloop_factory()
+    if factory is not None:
+        runs["ours, uvloop"] = lambda: ours(server.url, channel, count, decode, factory)
     for name, reader in available().items():
         runs[name] = lambda reader=reader: raw(reader, server.url, channel, count, decode)  # type: ignore[misc]
     results = bench.alternate(rounds, runs)
-    raw_names = [n for n in results if n != "ours"]
+    raw_names = [n for n in results if not n.startswith("ours")]
     fastest = max(raw_names, key=lambda n: statistics.median(r[0] for r in results[n]))
     label = f"{'small events, .json()' if decode else '1 KB events'} ({count} events)"
     ours_rate = [r[0] for r in results["ours"]]
@@ -276,6 +308,18 @@ def case(
             higher_is_better=False,
         ),
     ]
+    if "ours, uvloop" in results:
+        rows.append(
+            bench.row(
+                "client_receive",
+                label,
+                "events/s, ours on uvloop",
+                "1/s",
+                [r[0] for r in results["ours, uvloop"]],
+                [r[0] for r in results[fastest]],
+                baseline_name=f"raw {READER_NAMES[fastest]}",
+            )
+        )
     for name in raw_names:
         if name != fastest:
             rows.append(

@@ -1,11 +1,12 @@
 """The dependency rules, checked by parsing every import with ``ast``.
 
 * ``appsync_events.protocol`` (the sans-I/O core) imports only an explicit allow-list of the
-  standard library, and ``appsync_events.errors`` / ``appsync_events._types`` /
-  ``appsync_events.protocol``.  No I/O, clock, thread or event loop can slip in: ``asyncio``,
+  standard library, ``appsync_events.errors`` / ``appsync_events._types`` /
+  ``appsync_events.protocol``, and ``orjson`` (an optional pure JSON parser, used when
+  installed).  No I/O, clock, thread or event loop can slip in: ``asyncio``,
   ``socket``, ``ssl``, ``threading``, ``time``, ``datetime``, ``os``... are refused.
 * ``appsync_events`` never imports ``appsync_emulator``, and of third-party packages only
-  its own dependencies (aiohttp, botocore) and the optional pydantic: a plain
+  its own dependencies (aiohttp, botocore) and the optional pydantic and orjson: a plain
   ``pip install appsync-events`` has no emulator extra.
 * ``appsync_emulator`` imports only public modules of ``appsync_events`` (no ``_name``
   module), so the client's private modules can change freely.
@@ -29,11 +30,17 @@ PROTOCOL_PACKAGE = CLIENT_PACKAGE / "protocol"
 EMULATOR_PACKAGE = ROOT / "emulator" / "appsync_emulator"
 SOURCE_ROOTS = ("src", "emulator")
 
-PROTOCOL_ALLOWED = ("appsync_events.errors", "appsync_events._types", "appsync_events.protocol")
+PROTOCOL_ALLOWED = (
+    "appsync_events.errors",
+    "appsync_events._types",
+    "appsync_events.protocol",
+    "orjson",  # optional: parses JSON text, nothing else (the codec falls back to json)
+)
 """Non-stdlib modules the sans-I/O core may import (prefixes)."""
 
-CLIENT_THIRD_PARTY = ("aiohttp", "botocore", "pydantic")
-"""Third-party packages the client may import: its dependencies and the pydantic extra."""
+CLIENT_THIRD_PARTY = ("aiohttp", "botocore", "pydantic", "orjson")
+"""Third-party packages the client may import: its dependencies, the pydantic extra, and
+orjson when installed."""
 
 PROTOCOL_STDLIB = frozenset(
     {

@@ -399,6 +399,7 @@ class Connection:
             ws.text,
             ws.non_text,
         )
+        receive_text, events_received = protocol.receive_text, protocol.events_received
         try:
             while True:
                 if self._hold is not None:
@@ -409,21 +410,29 @@ class Connection:
                     frame: str = message[1]
                     if debug:
                         self.log.debug("< %s", redact(frame))
-                    protocol.receive_text(frame)
+                    receive_text(frame)
                 else:
                     protocol.receive_binary(non_text(message))
-                # Hot path inlined: most frames are events for a subscription.
-                for event in protocol.events_received():
+                events = events_received()
+                if len(events) == 1 and type(event := events[0]) is Message:
+                    # Hot path inlined: a data frame, one event for one subscription, and
+                    # nothing to send (only answers to other frames queue any).
+                    sub = subscriptions.get(event[1])  # .subscription_id
+                    if sub is None:
+                        continue
+                    inbox = sub._inbox
+                    # _limit is 0 while reads wait (and before the first event): _deliver
+                    # then makes the inbox or wakes them.
+                    if sub._state is _ACTIVE and len(inbox) < sub._limit:
+                        inbox.append(event)  # Subscription._deliver's common case, inlined
+                    elif sub._deliver(event):
+                        self._hold = sub  # Overflow.PAUSE and its inbox is full
+                    continue
+                for event in events:
                     if type(event) is Message:
                         sub = subscriptions.get(event.subscription_id)
-                        if sub is None:
-                            continue
-                        inbox = sub._inbox
-                        # _limit is 0 while reads wait: _deliver wakes them
-                        if sub._state is _ACTIVE and len(inbox) < sub._limit:
-                            inbox.append(event)  # Subscription._deliver's common case, inlined
-                        elif sub._deliver(event):
-                            self._hold = sub  # Overflow.PAUSE and its inbox is full
+                        if sub is not None and sub._deliver(event):
+                            self._hold = sub
                     else:
                         self._dispatch(event)
                 for out in protocol.data_to_send():

@@ -49,7 +49,7 @@ import logging
 import types
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
 
 from ._decode import decode_event
 from ._types import JSONValue, Message, Overflow
@@ -230,10 +230,6 @@ class Subscription:
     # (created by the first event), the reads waiting on it (in its settings' ``waiting``
     # map while they wait).
     __slots__ = ("_inbox", "_limit", "_settings", "_state", "channel", "id")
-
-    _waiters: ClassVar[tuple[()]] = ()
-    """Always empty (the reader may test it): waiting reads are in ``_settings.waiting``,
-    and ``_limit`` is 0 meanwhile."""
 
     def __init__(self, subscription_id: str, channel: str, settings: SubscriptionSettings) -> None:
         self.id = subscription_id

@@ -57,7 +57,7 @@ def message(n: int, subscription_id: str = "s1") -> appsync_events.Message:
 def reader_appends(sub: Subscription, item: appsync_events.Message) -> bool:
     """What the connection's reader does with an event (its inlined fast path)."""
     inbox = sub._inbox
-    if sub._state is SubscriptionState.ACTIVE and len(inbox) < sub._limit and not sub._waiters:
+    if sub._state is SubscriptionState.ACTIVE and len(inbox) < sub._limit:
         inbox.append(item)
         return False
     return sub._deliver(item)
@@ -82,7 +82,6 @@ async def test_an_idle_subscription_holds_only_its_id_channel_and_state() -> Non
         assert sub._settings is shared
         assert sub._inbox is _NO_INBOX
         assert sub._limit == 0
-        assert sub._waiters == ()
         assert (sub.capacity, sub.overflow, sub.dropped, sub.broadcast_error_count) == (
             2,
             Overflow.FAIL,
