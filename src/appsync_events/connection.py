@@ -7,7 +7,12 @@ things that run in the background, all owned by it and cancelled when it closes:
   protocol and dispatches what comes out: answers resolve the futures of waiting
   operations, events go into subscription inboxes.  It never waits for user code, so
   ``ka`` frames are read even when every consumer is slow;
-* the **writer** task, which sends the frames of the bounded outbox in order;
+* the **writer** task, which sends the frames of the bounded outbox in order.  A frame
+  is queued there only when it cannot be written at once: when the outbox already holds
+  frames, the writer is busy with one, or the socket's write buffer is full.  Otherwise
+  (the common case) the caller writes it to the socket itself, synchronously and whole
+  (:meth:`~appsync_events._transport.WebSocket.send_now`), which saves the writer's
+  wake-up on every operation and keeps the order of frames;
 * the **heartbeat** timer (``loop.call_at``, the loop's clock), armed at the ack and
   re-armed lazily: it fires ``keepalive_timeout`` after the last received frame of any
   kind and then fails the connection with
@@ -224,6 +229,7 @@ class Connection:
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
         self._outbox = _Outbox(outbound)
+        self._writing = False  # the writer task holds a frame it is sending
         self._waiters: dict[str, asyncio.Future[ClientEvent]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack: asyncio.Future[ConnectionAccepted] = self._loop.create_future()
@@ -359,9 +365,19 @@ class Connection:
     # --- operations -------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Move the protocol's outgoing frames to the outbox."""
+        """Send the protocol's outgoing frames, in order: written at once when the socket
+        takes them without waiting, else queued in the outbox for the writer task.
+
+        Never waits, so a cancellation cannot come between a frame and the socket: each
+        frame is written whole or queued whole.
+        """
         for frame in self.protocol.data_to_send():
-            self._outbox.put(frame.text)
+            text = frame.text
+            if not self._writing and not self._outbox and self.ws.send_now(text):
+                if self.debug:
+                    self.log.debug("> %s", redact(text))
+            else:
+                self._outbox.put(text)
 
     async def request(self, operation_id: str, send: Callable[[], object]) -> ClientEvent:
         """Wait for room in the outbox, call ``send`` (which queues operation
@@ -438,10 +454,13 @@ class Connection:
             text = frame if isinstance(frame, str) else frame.text  # the only frame access
             if self.debug:
                 self.log.debug("> %s", redact(text))
+            self._writing = True  # flush() queues behind this frame, never writes past it
             try:
                 await self.ws.send(text)
             except TransportClosed:
                 return  # the reader reports the close
+            finally:
+                self._writing = False
 
     def _dispatch(self, event: ClientEvent) -> None:
         """Act on one protocol event other than a received ``Message``."""
