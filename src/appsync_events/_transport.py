@@ -215,6 +215,40 @@ class WebSocket:
         writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
         return True
 
+    async def send_batch(self, texts: Sequence[str]) -> None:
+        """Send text frames in order, in one socket write when aiohttp allows it; then wait
+        only if the socket's write buffer is full.
+
+        The frames are all written before the first wait, so a cancellation (of the
+        writer, when the connection closes) cuts none of them in two.
+
+        Raises:
+            TransportClosed: the connection is closed or closing.
+        """
+        writer = self._direct
+        if writer is None or len(texts) == 1:
+            for text in texts:
+                await self.send(text)
+            return
+        transport = writer.transport
+        if writer._closing or transport.is_closing():
+            raise TransportClosed
+        # aiohttp builds (and masks) each frame and hands it to its transport: lend it a
+        # collector for the moment, then write the frames together.
+        collector = _Collector()
+        writer.transport = collector
+        try:
+            for text in texts:
+                writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
+        finally:
+            writer.transport = transport
+        transport.write(b"".join(collector.chunks))
+        if writer.protocol._paused:
+            try:
+                await writer.protocol._drain_helper()
+            except Exception as exc:  # the connection went while draining
+                raise TransportClosed from exc
+
     async def close(self, code: int) -> None:
         """Send a close frame with ``code``, wait for the server's (up to the close
         timeout), then release the TCP connection.  Idempotent.
@@ -265,6 +299,21 @@ class WebSocket:
 
 
 _TEXT_OPCODE: Final = 0x1
+
+
+class _Collector:
+    """Stands in for a transport while frames are built: keeps what is written."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
 
 
 def _direct_writer(ws: aiohttp.ClientWebSocketResponse) -> Any:

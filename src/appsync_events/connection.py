@@ -159,6 +159,14 @@ class _Outbox:
         if self._getter is not None and not self._getter.done():
             self._getter.set_result(None)
 
+    def take_all(self) -> list[_Frame]:
+        """Remove and return every queued frame (never waits)."""
+        frames = list(self._frames)
+        self._frames.clear()
+        if self._room:
+            self._wake_room()
+        return frames
+
     async def get(self) -> _Frame:
         while not self._frames:
             self._getter = asyncio.get_running_loop().create_future()
@@ -229,7 +237,8 @@ class Connection:
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
         self._outbox = _Outbox(outbound)
-        self._writing = False  # the writer task holds a frame it is sending
+        self._writing = False  # the writer task holds frames it is sending
+        self._corked = False  # a frame was written directly in this loop iteration
         self._waiters: dict[str, asyncio.Future[ClientEvent]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack: asyncio.Future[ConnectionAccepted] = self._loop.create_future()
@@ -279,6 +288,7 @@ class Connection:
         self.protocol.send_connection_init()
         self.flush()
         accepted = await self._ack
+        self._corked = False  # connection_init was answered
         timeout = self._heartbeat_override or accepted.keepalive_timeout
         self.keepalive_timeout = timeout or DEFAULT_KEEPALIVE_TIMEOUT
         self._last_frame = self._loop.time()
@@ -368,12 +378,23 @@ class Connection:
         """Send the protocol's outgoing frames, in order: written at once when the socket
         takes them without waiting, else queued in the outbox for the writer task.
 
+        After a frame written at once, the next frames are queued until an answer is
+        read or the writer task has written: the frames of operations that run in the
+        same loop iteration (many concurrent publishes answered together) are written
+        together by the writer task, in one socket write.
+
         Never waits, so a cancellation cannot come between a frame and the socket: each
         frame is written whole or queued whole.
         """
         for frame in self.protocol.data_to_send():
             text = frame.text
-            if not self._writing and not self._outbox and self.ws.send_now(text):
+            if (
+                not self._corked
+                and not self._writing
+                and not self._outbox
+                and self.ws.send_now(text)
+            ):
+                self._corked = True  # until an answer is read or the writer has written
                 if self.debug:
                     self.log.debug("> %s", redact(text))
             else:
@@ -449,18 +470,22 @@ class Connection:
         self.fail(ConnectionClosedError(ws.close_code, ws.close_reason or ""))
 
     async def _write(self) -> None:
+        outbox = self._outbox
         while True:
-            frame = await self._outbox.get()
-            text = frame if isinstance(frame, str) else frame.text  # the only frame access
+            first = await outbox.get()
+            frames = [first, *outbox.take_all()] if outbox else [first]
+            texts = [f if isinstance(f, str) else f.text for f in frames]  # the only access
             if self.debug:
-                self.log.debug("> %s", redact(text))
-            self._writing = True  # flush() queues behind this frame, never writes past it
+                for text in texts:
+                    self.log.debug("> %s", redact(text))
+            self._writing = True  # flush() queues behind these frames, never writes past them
             try:
-                await self.ws.send(text)
+                await self.ws.send_batch(texts)
             except TransportClosed:
                 return  # the reader reports the close
             finally:
                 self._writing = False
+            self._corked = False
 
     def _dispatch(self, event: ClientEvent) -> None:
         """Act on one protocol event other than a received ``Message``."""
@@ -483,6 +508,7 @@ class Connection:
             self._answer(event)
 
     def _answer(self, event: ClientEvent) -> None:
+        self._corked = False  # an answer: the next frame may be written at once again
         operation_id: str = getattr(event, "id")  # noqa: B009 - every remaining event has an id
         if isinstance(event, SubscribeAccepted) and operation_id in self.subscriptions:
             self.subscriptions[operation_id]._accepted()

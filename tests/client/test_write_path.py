@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import appsync_events
-from appsync_events._transport import WebSocket, _direct_writer
+from appsync_events._transport import TransportClosed, WebSocket, _direct_writer
 from appsync_events.errors import ConnectionClosedError
 
 from .conftest import open_client
@@ -194,14 +194,19 @@ async def test_send_now_refuses_when_closing_or_without_a_sync_writer() -> None:
         assert direct is not None
         ws._direct = None
         try:
-            publishing = asyncio.ensure_future(client.publish("default/a", {"n": 1}))
-            assert _first(await peer.published())["n"] == 1  # through the writer task
-            await publishing
+            publishing = [
+                asyncio.ensure_future(client.publish("default/a", {"n": n})) for n in range(3)
+            ]
+            # Through the writer task, one frame at a time, in order.
+            assert [_first(await peer.published())["n"] for _ in range(3)] == [0, 1, 2]
+            await asyncio.gather(*publishing)
             assert not ws.send_now('{"type":"x"}')
         finally:
             ws._direct = direct
         await client.close()
         assert not ws.send_now('{"type":"x"}')  # closing/closed: refused
+        with pytest.raises(TransportClosed):
+            await ws.send_batch(['{"type":"x"}', '{"type":"y"}'])
 
 
 class _Writer:
@@ -239,3 +244,42 @@ async def test_direct_writer_detection(attrs: dict[str, Any], usable: bool) -> N
     writer = _Writer(**attrs)
     assert (_direct_writer(_Response(writer)) is writer) is usable  # type: ignore[arg-type]
     assert _direct_writer(_Response(None)) is None  # type: ignore[arg-type]
+
+
+async def test_frames_of_one_loop_iteration_share_one_socket_write() -> None:
+    """Publishes made together: the first frame is written at once, the others queue
+    behind it and the writer task sends them in one socket write, in order."""
+    async with scripted() as server:
+        client, peer = await open_client(server)
+        async with client:
+            direct = client._connection.ws._direct
+            assert direct is not None
+            transport = direct.transport
+            writes: list[bytes] = []
+            real_write = transport.write
+
+            def counting_write(data: bytes) -> None:
+                writes.append(data)
+                real_write(data)
+
+            transport.write = counting_write
+            try:
+                publishing = [
+                    asyncio.ensure_future(client.publish("default/a", {"n": n})) for n in range(16)
+                ]
+                frames = [await peer.published() for _ in range(16)]
+                await asyncio.gather(*publishing)
+            finally:
+                del transport.write
+            assert [_first(f)["n"] for f in frames] == list(range(16))
+            assert len(writes) == 2  # the first frame alone, then the other 15 together
+            # Answers were read: the next publish is written at once again.
+            writes.clear()
+            transport.write = counting_write
+            try:
+                after = asyncio.ensure_future(client.publish("default/a", {"n": 99}))
+                assert _first(await peer.published())["n"] == 99
+                await after
+            finally:
+                del transport.write
+            assert len(writes) == 1
