@@ -96,24 +96,54 @@ def redact(text: str) -> str:
 class operation_deadline:  # lower case: used like the function it replaced
     """Bound one operation by ``limit`` seconds (``None``: unbounded).
 
-    ``async with operation_deadline("publish", operation_id, 10.0): ...``.  A class, not
-    a generator-based context manager: it is entered on every operation.
+    ``async with operation_deadline("publish", operation_id, 10.0): ...``.  It works like
+    ``asyncio.timeout(limit)`` (on expiry the task is cancelled, and the cancellation
+    becomes the error on the way out unless the task was also cancelled from elsewhere),
+    minus its extra object and coroutine layers: it is entered on every operation.
 
     Raises:
         OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
             deadline propagates as it is).
     """
 
-    __slots__ = ("_deadline", "limit", "operation", "operation_id")
+    __slots__ = (
+        "_cancelling",
+        "_expired",
+        "_handle",
+        "_task",
+        "limit",
+        "operation",
+        "operation_id",
+    )
 
     def __init__(self, operation: str, operation_id: str, limit: float | None) -> None:
         self.operation = operation
         self.operation_id = operation_id
         self.limit = limit
-        self._deadline = asyncio.timeout(limit)
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self._handle: asyncio.Handle | None = None
+        self._expired = False
 
     async def __aenter__(self) -> None:
-        await self._deadline.__aenter__()
+        if self.limit is None:
+            return
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - operations run in tasks
+            raise RuntimeError("operation_deadline must be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        loop = task.get_loop()
+        if self.limit <= 0:
+            self._handle = loop.call_soon(self._expire)
+        else:
+            self._handle = loop.call_at(loop.time() + self.limit, self._expire)
+
+    def _expire(self) -> None:
+        assert self._task is not None
+        self._handle = None
+        self._expired = True
+        self._task.cancel()
 
     async def __aexit__(
         self,
@@ -121,14 +151,18 @@ class operation_deadline:  # lower case: used like the function it replaced
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None:
-        try:
-            await self._deadline.__aexit__(exc_type, exc, tb)
-        except TimeoutError as error:
-            if self._deadline.expired():
-                raise OperationTimeoutError(
-                    self.operation, self.operation_id, self.limit or 0.0
-                ) from error
-            raise
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if not self._expired:
+            return
+        assert self._task is not None
+        if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            timeout = TimeoutError()
+            timeout.__cause__ = exc
+            raise OperationTimeoutError(
+                self.operation, self.operation_id, self.limit or 0.0
+            ) from timeout
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):

@@ -283,3 +283,21 @@ async def test_frames_of_one_loop_iteration_share_one_socket_write() -> None:
             finally:
                 del transport.write
             assert len(writes) == 1
+
+
+async def test_operation_ids_are_version_4_uuids() -> None:
+    """Publish ids have the form and randomness of str(uuid.uuid4())."""
+    import uuid
+
+    from appsync_events.client import new_operation_id
+    from appsync_events.protocol.limits import is_valid_id
+
+    ids = [new_operation_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert is_valid_id(text)
+    assert {text[19] for text in ids} == set("89ab")  # every variant nibble occurs

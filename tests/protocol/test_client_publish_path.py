@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from appsync_events import RawJSON
-from appsync_events.protocol import codec
+from appsync_events.errors import ConfigurationError
+from appsync_events.protocol import codec, publish as publish_module
 from appsync_events.protocol.client import (
     ClientProtocol,
     ClientState,
@@ -24,6 +25,7 @@ from appsync_events.protocol.client import (
     PublishAccepted,
 )
 from appsync_events.protocol.messages import Publish
+from appsync_events.protocol.publish import encode_json
 
 OK = [{"identifier": "a-1", "index": 0}]
 
@@ -144,3 +146,61 @@ def test_publish_frame_is_what_the_message_encodes_to(
         id="op-1", channel="default/x", events=prepared.events, authorization=authorization
     )
     assert (out.kind, out.id, out.text) == ("publish", "op-1", codec.encode(message))
+
+
+def _reference(value: object) -> str:
+    return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        value
+    )
+
+
+def _outcome(encode: Any, value: object) -> tuple[str, str]:
+    try:
+        return "ok", encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _circular() -> list[object]:
+    value: list[object] = [1]
+    value.append(value)
+    return value
+
+
+def _deep() -> list[object]:
+    value: list[object] = []
+    for _ in range(100_000):
+        value = [value]
+    return value
+
+
+VALUES: dict[str, Any] = {
+    "object": {"i": 1, "text": "héllo ✓", "n": None, "ok": True, "f": 1.5},
+    "string": "hi",
+    "keys of every kind": {3: "a", 2.5: "b", True: "c", None: "d"},
+    "nan": float("nan"),
+    "infinity": [float("inf")],
+    "unserialisable": {"x": object()},
+    "bad key": {(1, 2): "x"},
+    "circular": _circular(),
+    "deep": _deep(),
+    "lone surrogate": "\ud800",
+}
+
+
+@pytest.mark.parametrize("name", list(VALUES))
+def test_encode_json_is_the_stdlib_encoder(name: str) -> None:
+    """encode_json gives the text, or raises the error, the stdlib encoder gives."""
+    value = VALUES[name]
+    assert _outcome(encode_json, value) == _outcome(_reference, value)
+
+
+def test_encode_json_without_the_compiled_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(publish_module, "_FAST_ENCODE", None)
+    for value in (VALUES["object"], VALUES["circular"]):
+        assert _outcome(encode_json, value) == _outcome(_reference, value)
+
+
+def test_circular_event_names_the_problem() -> None:
+    with pytest.raises(ConfigurationError, match="Circular reference detected"):
+        ClientProtocol().prepare_publish("default/x", [_circular()], html_escape=False)

@@ -119,7 +119,7 @@ from .messages import (
     UnsubscribeError as UnsubscribeErrorMessage,
     UnsubscribeSuccess,
 )
-from .publish import PreparedPublish, prepare_publish
+from .publish import PreparedPublish, encode_json, prepare_publish
 
 __all__ = [
     "UNAUTHORIZED_ERROR_TYPES",
@@ -384,7 +384,9 @@ class ClientProtocol:
         }
         if authorization is not None:
             frame["authorization"] = dict(authorization)
-        text = codec.dumps(frame)
+        text = encode_json(frame)
+        if not text.isascii() and not codec.is_frame_text(text):
+            text = codec.dumps(frame)  # a lone surrogate: written with escapes instead
         size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size > self.max_request_bytes:
             raise ConfigurationError(
