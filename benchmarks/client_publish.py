@@ -10,8 +10,9 @@ round runs, in turn:
   authorization, one event), sequentially and from 16 concurrent tasks; and the latency
   from the publish call to ``await sub.next()`` returning that event, on one connection
   that subscribes to the channel it publishes to, one publish at a time;
-* **raw**: the same frames (a ``publish`` with an id, the JSON-encoded event and the
-  ``authorization`` object) on a bare aiohttp WebSocket, the library of the fastest raw
+* **raw**: the same frames (a ``publish`` with a uuid4 id, the JSON-encoded event and the
+  same ``authorization`` object: ``host``, ``x-amz-date`` of the moment, ``x-api-key``) on
+  a bare aiohttp WebSocket, on the same (default asyncio) event loop, the library of the fastest raw
   reader in ``client_receive.py``: sequentially ``send_str`` + ``receive`` +
   ``json.loads`` of the answer; with 16 in flight one reader task resolving a future per
   id; for latency the same reader records the arrival of the ``data`` frame (the event
@@ -89,7 +90,12 @@ def _publish_frame(url: str, event: Any, channel: str = CHANNEL) -> tuple[str, s
         "id": operation_id,
         "channel": channel,
         "events": [json.dumps(event)],
-        "authorization": {"host": url.split("/")[2], "x-api-key": bench.API_KEY},
+        # What ours sends for an API key (as Amplify does): host, x-amz-date, x-api-key.
+        "authorization": {
+            "host": url.split("/")[2],
+            "x-amz-date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            "x-api-key": bench.API_KEY,
+        },
     }
     return operation_id, json.dumps(frame)
 

@@ -114,7 +114,16 @@ class WebSocket:
     reader.  ``send()`` may be called by one writer while ``recv()`` waits.
     """
 
-    __slots__ = ("_session", "_ws", "close_code", "close_reason", "receive", "subprotocol", "text")
+    __slots__ = (
+        "_direct",
+        "_session",
+        "_ws",
+        "close_code",
+        "close_reason",
+        "receive",
+        "subprotocol",
+        "text",
+    )
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession) -> None:
         from aiohttp import WSMsgType
@@ -134,6 +143,7 @@ class WebSocket:
         """The close code, once the connection is closed."""
         self.close_reason = ""
         """The close reason, once the connection is closed."""
+        self._direct = _direct_writer(ws)
 
     async def recv(self) -> str | bytes:
         """Return the next data frame: ``str`` for text, ``bytes`` for binary.
@@ -188,6 +198,57 @@ class WebSocket:
         except Exception as exc:  # ConnectionResetError, aiohttp.ClientError: it went away
             raise TransportClosed from exc
 
+    def send_now(self, text: str) -> bool:
+        """Write one text frame at once if the socket takes it without waiting.
+
+        The frame is written whole, synchronously, or not at all (``False``): when the
+        socket's write buffer is over its limit (the transport paused writing), when the
+        connection is closing, or when the installed aiohttp offers no synchronous frame
+        write.  Then the caller queues it for :meth:`send`, which waits for room.  With
+        nothing to wait for, no cancellation can cut a frame in two.
+        """
+        writer = self._direct
+        if writer is None or writer._closing or writer.protocol._paused:
+            return False
+        if writer.transport.is_closing():
+            return False
+        writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
+        return True
+
+    async def send_batch(self, texts: Sequence[str]) -> None:
+        """Send text frames in order, in one socket write when aiohttp allows it; then wait
+        only if the socket's write buffer is full.
+
+        The frames are all written before the first wait, so a cancellation (of the
+        writer, when the connection closes) cuts none of them in two.
+
+        Raises:
+            TransportClosed: the connection is closed or closing.
+        """
+        writer = self._direct
+        if writer is None or len(texts) == 1:
+            for text in texts:
+                await self.send(text)
+            return
+        transport = writer.transport
+        if writer._closing or transport.is_closing():
+            raise TransportClosed
+        # aiohttp builds (and masks) each frame and hands it to its transport: lend it a
+        # collector for the moment, then write the frames together.
+        collector = _Collector()
+        writer.transport = collector
+        try:
+            for text in texts:
+                writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
+        finally:
+            writer.transport = transport
+        transport.write(b"".join(collector.chunks))
+        if writer.protocol._paused:
+            try:
+                await writer.protocol._drain_helper()
+            except Exception as exc:  # the connection went while draining
+                raise TransportClosed from exc
+
     async def close(self, code: int) -> None:
         """Send a close frame with ``code``, wait for the server's (up to the close
         timeout), then release the TCP connection.  Idempotent.
@@ -235,6 +296,46 @@ class WebSocket:
             response.close()
         if self.close_code is None:
             self.close_code = ABNORMAL_CLOSURE
+
+
+_TEXT_OPCODE: Final = 0x1
+
+
+class _Collector:
+    """Stands in for a transport while frames are built: keeps what is written."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+
+def _direct_writer(ws: aiohttp.ClientWebSocketResponse) -> Any:
+    """aiohttp's frame writer under ``ws`` if it can write a frame synchronously, else ``None``.
+
+    aiohttp (3.11 and later) builds and writes an uncompressed frame in one synchronous
+    step (``_write_websocket_frame``) and only then, in ``send_frame``, may wait for the
+    socket to drain.  :meth:`WebSocket.send_now` uses that step alone when the socket
+    needs no draining; a writer without it (an older aiohttp) or one that compresses is
+    not used, and every frame goes through :meth:`WebSocket.send`.
+    """
+    writer = getattr(ws, "_writer", None)
+    protocol = getattr(writer, "protocol", None)
+    if (
+        callable(getattr(writer, "_write_websocket_frame", None))
+        and not getattr(writer, "compress", True)
+        and isinstance(getattr(writer, "_closing", None), bool)
+        and isinstance(getattr(protocol, "_paused", None), bool)
+        and getattr(writer, "transport", None) is not None
+    ):
+        return writer
+    return None
 
 
 async def _check_upgrade(response: aiohttp.ClientResponse) -> None:

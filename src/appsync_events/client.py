@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import ssl as ssl_module
 import types
 import uuid
@@ -70,6 +71,17 @@ DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 DEFAULT_MAX_SIZE: Final = 2 * 1024 * 1024
 """Largest frame accepted from the service, in bytes.  A ``data`` frame carries one event
 of at most 240 KB as an escaped JSON string, so this leaves room for heavy escaping."""
+
+
+def new_operation_id() -> str:
+    """A random version 4 UUID as text, the form of ``str(uuid.uuid4())``.
+
+    Made straight from 16 random bytes (122 of their bits, as ``uuid4`` uses): an id is
+    drawn for every publish, and ``uuid.UUID`` costs several times more.
+    """
+    hex_ = os.urandom(16).hex()
+    variant = "89ab"[int(hex_[16], 16) & 3]
+    return f"{hex_[:8]}-{hex_[8:12]}-4{hex_[13:16]}-{variant}{hex_[17:20]}-{hex_[20:]}"
 
 
 def _positive(name: str, value: float | None) -> float | None:
@@ -650,7 +662,7 @@ class Client:
             events=prepared.events,
             host=self._host,
         )
-        operation_id = str(uuid.uuid4())
+        operation_id = new_operation_id()
         async with self._deadline("publish", operation_id):
             connection = await self._ready()
             auth = await authz.authorize(request)

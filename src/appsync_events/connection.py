@@ -7,7 +7,12 @@ things that run in the background, all owned by it and cancelled when it closes:
   protocol and dispatches what comes out: answers resolve the futures of waiting
   operations, events go into subscription inboxes.  It never waits for user code, so
   ``ka`` frames are read even when every consumer is slow;
-* the **writer** task, which sends the frames of the bounded outbox in order;
+* the **writer** task, which sends the frames of the bounded outbox in order.  A frame
+  is queued there only when it cannot be written at once: when the outbox already holds
+  frames, the writer is busy with one, or the socket's write buffer is full.  Otherwise
+  (the common case) the caller writes it to the socket itself, synchronously and whole
+  (:meth:`~appsync_events._transport.WebSocket.send_now`), which saves the writer's
+  wake-up on every operation and keeps the order of frames;
 * the **heartbeat** timer (``loop.call_at``, the loop's clock), armed at the ack and
   re-armed lazily: it fires ``keepalive_timeout`` after the last received frame of any
   kind and then fails the connection with
@@ -91,24 +96,54 @@ def redact(text: str) -> str:
 class operation_deadline:  # lower case: used like the function it replaced
     """Bound one operation by ``limit`` seconds (``None``: unbounded).
 
-    ``async with operation_deadline("publish", operation_id, 10.0): ...``.  A class, not
-    a generator-based context manager: it is entered on every operation.
+    ``async with operation_deadline("publish", operation_id, 10.0): ...``.  It works like
+    ``asyncio.timeout(limit)`` (on expiry the task is cancelled, and the cancellation
+    becomes the error on the way out unless the task was also cancelled from elsewhere),
+    minus its extra object and coroutine layers: it is entered on every operation.
 
     Raises:
         OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
             deadline propagates as it is).
     """
 
-    __slots__ = ("_deadline", "limit", "operation", "operation_id")
+    __slots__ = (
+        "_cancelling",
+        "_expired",
+        "_handle",
+        "_task",
+        "limit",
+        "operation",
+        "operation_id",
+    )
 
     def __init__(self, operation: str, operation_id: str, limit: float | None) -> None:
         self.operation = operation
         self.operation_id = operation_id
         self.limit = limit
-        self._deadline = asyncio.timeout(limit)
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self._handle: asyncio.Handle | None = None
+        self._expired = False
 
     async def __aenter__(self) -> None:
-        await self._deadline.__aenter__()
+        if self.limit is None:
+            return
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - operations run in tasks
+            raise RuntimeError("operation_deadline must be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        loop = task.get_loop()
+        if self.limit <= 0:
+            self._handle = loop.call_soon(self._expire)
+        else:
+            self._handle = loop.call_at(loop.time() + self.limit, self._expire)
+
+    def _expire(self) -> None:
+        assert self._task is not None
+        self._handle = None
+        self._expired = True
+        self._task.cancel()
 
     async def __aexit__(
         self,
@@ -116,14 +151,18 @@ class operation_deadline:  # lower case: used like the function it replaced
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None:
-        try:
-            await self._deadline.__aexit__(exc_type, exc, tb)
-        except TimeoutError as error:
-            if self._deadline.expired():
-                raise OperationTimeoutError(
-                    self.operation, self.operation_id, self.limit or 0.0
-                ) from error
-            raise
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if not self._expired:
+            return
+        assert self._task is not None
+        if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            timeout = TimeoutError()
+            timeout.__cause__ = exc
+            raise OperationTimeoutError(
+                self.operation, self.operation_id, self.limit or 0.0
+            ) from timeout
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
@@ -153,6 +192,14 @@ class _Outbox:
         self._frames.append(frame)
         if self._getter is not None and not self._getter.done():
             self._getter.set_result(None)
+
+    def take_all(self) -> list[_Frame]:
+        """Remove and return every queued frame (never waits)."""
+        frames = list(self._frames)
+        self._frames.clear()
+        if self._room:
+            self._wake_room()
+        return frames
 
     async def get(self) -> _Frame:
         while not self._frames:
@@ -224,6 +271,8 @@ class Connection:
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
         self._outbox = _Outbox(outbound)
+        self._writing = False  # the writer task holds frames it is sending
+        self._corked = False  # a frame was written directly in this loop iteration
         self._waiters: dict[str, asyncio.Future[ClientEvent]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack: asyncio.Future[ConnectionAccepted] = self._loop.create_future()
@@ -273,6 +322,7 @@ class Connection:
         self.protocol.send_connection_init()
         self.flush()
         accepted = await self._ack
+        self._corked = False  # connection_init was answered
         timeout = self._heartbeat_override or accepted.keepalive_timeout
         self.keepalive_timeout = timeout or DEFAULT_KEEPALIVE_TIMEOUT
         self._last_frame = self._loop.time()
@@ -359,9 +409,30 @@ class Connection:
     # --- operations -------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Move the protocol's outgoing frames to the outbox."""
+        """Send the protocol's outgoing frames, in order: written at once when the socket
+        takes them without waiting, else queued in the outbox for the writer task.
+
+        After a frame written at once, the next frames are queued until an answer is
+        read or the writer task has written: the frames of operations that run in the
+        same loop iteration (many concurrent publishes answered together) are written
+        together by the writer task, in one socket write.
+
+        Never waits, so a cancellation cannot come between a frame and the socket: each
+        frame is written whole or queued whole.
+        """
         for frame in self.protocol.data_to_send():
-            self._outbox.put(frame.text)
+            text = frame.text
+            if (
+                not self._corked
+                and not self._writing
+                and not self._outbox
+                and self.ws.send_now(text)
+            ):
+                self._corked = True  # until an answer is read or the writer has written
+                if self.debug:
+                    self.log.debug("> %s", redact(text))
+            else:
+                self._outbox.put(text)
 
     async def request(self, operation_id: str, send: Callable[[], object]) -> ClientEvent:
         """Wait for room in the outbox, call ``send`` (which queues operation
@@ -443,15 +514,22 @@ class Connection:
         self.fail(ConnectionClosedError(ws.close_code, ws.close_reason or ""))
 
     async def _write(self) -> None:
+        outbox = self._outbox
         while True:
-            frame = await self._outbox.get()
-            text = frame if isinstance(frame, str) else frame.text  # the only frame access
+            first = await outbox.get()
+            frames = [first, *outbox.take_all()] if outbox else [first]
+            texts = [f if isinstance(f, str) else f.text for f in frames]  # the only access
             if self.debug:
-                self.log.debug("> %s", redact(text))
+                for text in texts:
+                    self.log.debug("> %s", redact(text))
+            self._writing = True  # flush() queues behind these frames, never writes past them
             try:
-                await self.ws.send(text)
+                await self.ws.send_batch(texts)
             except TransportClosed:
                 return  # the reader reports the close
+            finally:
+                self._writing = False
+            self._corked = False
 
     def _dispatch(self, event: ClientEvent) -> None:
         """Act on one protocol event other than a received ``Message``."""
@@ -474,6 +552,7 @@ class Connection:
             self._answer(event)
 
     def _answer(self, event: ClientEvent) -> None:
+        self._corked = False  # an answer: the next frame may be written at once again
         operation_id: str = getattr(event, "id")  # noqa: B009 - every remaining event has an id
         if isinstance(event, SubscribeAccepted) and operation_id in self.subscriptions:
             self.subscriptions[operation_id]._accepted()

@@ -101,11 +101,21 @@ def test_request_host_rules() -> None:
         request_host(AuthorizeRequest(operation=Operation.CONNECT), REALTIME_HOST)
 
 
-@pytest.mark.parametrize("host", ["", "https://h/event", "h /x", "a b", "h\n", 8080], ids=repr)
+@pytest.mark.parametrize(
+    "host",
+    ["", "https://h/event", "h /x", "a b", "h\n", "h\t", "h\x1c", "h\u00a0x", "h\u2028", 8080],
+    ids=repr,
+)
 def test_authorize_request_rejects_a_malformed_host(host: object) -> None:
     """The host is a host name with an optional port, nothing else."""
     with pytest.raises(ConfigurationError, match="host must be a host name"):
         AuthorizeRequest(operation=Operation.CONNECT, host=host)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("host", ["h\x7f", "h\u00e9.example", "xn--h.example:8443"], ids=repr)
+def test_authorize_request_accepts_other_characters(host: str) -> None:
+    """Only whitespace, control characters below U+0020 and '/' are refused."""
+    assert AuthorizeRequest(operation=Operation.CONNECT, host=host).host == host
 
 
 @pytest.mark.asyncio

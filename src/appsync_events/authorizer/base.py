@@ -79,7 +79,11 @@ class AuthorizeRequest:
             not isinstance(self.host, str)
             or not self.host
             or "/" in self.host
-            or any(ch.isspace() or ord(ch) < 0x20 for ch in self.host)
+            or (
+                # Printable and no space: no whitespace or control character (fast check).
+                (not self.host.isprintable() or " " in self.host)
+                and any(ch.isspace() or ord(ch) < 0x20 for ch in self.host)
+            )
         ):
             raise ConfigurationError(
                 f"host must be a host name with an optional port, such as "
@@ -87,7 +91,7 @@ class AuthorizeRequest:
                 f"got {self.host!r}"
             )
         try:
-            op = Operation(self.operation)
+            op = self.operation if type(self.operation) is Operation else Operation(self.operation)
         except ValueError:
             raise ConfigurationError(f"unknown operation {self.operation!r}") from None
         object.__setattr__(self, "operation", op)
@@ -141,9 +145,16 @@ class AuthorizeResult:
                     f"authorization header {key!r} must map a str to a str, "
                     f"got {type(key).__name__} -> {type(value).__name__}"
                 )
-            if not key or any(ch in key for ch in "\r\n\0:") or key != key.strip():
+            if (
+                not key
+                or "\r" in key
+                or "\n" in key
+                or "\0" in key
+                or ":" in key
+                or key != key.strip()
+            ):
                 raise ConfigurationError(f"{key!r} is not a valid header name")
-            if any(ch in value for ch in "\r\n\0"):
+            if "\r" in value or "\n" in value or "\0" in value:
                 raise ConfigurationError(f"the value of header {key!r} holds a line break or NUL")
         object.__setattr__(self, "authorization", copy)
 

@@ -108,7 +108,7 @@ from .messages import (
     KeepAlive,
     Operation,
     Outgoing,
-    Publish,
+    PublishedEvent,
     PublishError as PublishErrorMessage,
     PublishSuccess,
     ServerMessage,
@@ -119,7 +119,7 @@ from .messages import (
     UnsubscribeError as UnsubscribeErrorMessage,
     UnsubscribeSuccess,
 )
-from .publish import PreparedPublish, prepare_publish
+from .publish import PreparedPublish, encode_json, prepare_publish
 
 __all__ = [
     "UNAUTHORIZED_ERROR_TYPES",
@@ -193,6 +193,9 @@ _SERVER_TYPES: Final = frozenset(t for _, t in _RECEIVE)
 _MAX_CONNECTION_TIMEOUT_MS: Final = round(DEFAULT_MAX_CONNECTION_LIFETIME * 1000)
 """``connectionTimeoutMs`` values above this (a connection's maximum lifetime) are clamped."""
 _new_tuple: Final = tuple.__new__
+_MAX_FAST_ANSWER: Final = 4096
+"""Frames up to this length are checked for a ``publish_success`` to parse on the fast
+path (one answers at most five events, so it is far shorter)."""
 
 
 @dataclass(slots=True)
@@ -373,13 +376,18 @@ class ClientProtocol:
                 f"not {type(prepared).__name__}"
             )
         operation_id = self._new_id(operation_id)
-        message = Publish(
-            id=operation_id,
-            channel=prepared.channel,
-            events=prepared.events,
-            authorization=authorization,
-        )
-        text = codec.encode(message)
+        # The frame Publish(...) encodes to, built without the message object: one encode.
+        frame: dict[str, object] = {
+            "type": "publish",
+            "id": operation_id,
+            "channel": prepared.channel,
+            "events": list(prepared.events),
+        }
+        if authorization is not None:
+            frame["authorization"] = dict(authorization)
+        text = encode_json(frame)
+        if not text.isascii() and not codec.is_frame_text(text):
+            text = codec.dumps(frame)  # a lone surrogate: written with escapes instead
         size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size > self.max_request_bytes:
             raise ConfigurationError(
@@ -387,7 +395,7 @@ class ClientProtocol:
                 "request limit; publish fewer events per call"
             )
         self._pending[operation_id] = _Pending(Operation.PUBLISH, prepared.channel)
-        self._out.append(Outgoing(message.TYPE, operation_id, text))
+        self._out.append(Outgoing("publish", operation_id, text))
         return operation_id
 
     def send_unsubscribe(self, subscription_id: str) -> None:
@@ -435,6 +443,14 @@ class ClientProtocol:
     def receive_text(self, text: str) -> None:
         """Process one text frame from the service; never raises on bad input."""
         if self.state is ClientState.OPEN:
+            # Every publish is answered with one: parsed once here when it is well formed
+            # (a frame that merely mentions the name costs one substring scan).
+            if (
+                len(text) <= _MAX_FAST_ANSWER
+                and '"publish_success"' in text
+                and self._receive_publish_success(text)
+            ):
+                return
             # Hot path: ``data`` on an open connection, parsed once, no message object.
             # Same outcome as the general path below (which handles everything else).
             parsed = codec.parse_data_frame(text)
@@ -462,6 +478,45 @@ class ClientProtocol:
         self._dispatch(message)  # handlers see the prior state and may fail the connection
         if self.failure is None:
             self.state = next_state
+
+    def _receive_publish_success(self, text: str) -> bool:
+        """Handle a well-formed ``publish_success`` (``failed`` empty or absent): ``True``.
+
+        Same outcome as :func:`~appsync_events.protocol.codec.decode_server` and
+        :meth:`_dispatch`.  Anything else, a frame with failed events or a field of an
+        unexpected type included, is left to that general path (``False``), which
+        reports a malformed frame as such.
+        """
+        try:
+            obj = codec.loads(text)
+        except (ValueError, RecursionError):
+            return False
+        if type(obj) is not dict or obj.get("type") != "publish_success":
+            return False
+        frame_id = obj.get("id")
+        successful = obj.get("successful")
+        failed = obj.get("failed")
+        if type(frame_id) is not str or type(successful) is not list:
+            return False
+        if failed is not None and (type(failed) is not list or failed):
+            return False
+        published = []
+        for item in successful:
+            if type(item) is not dict:
+                return False
+            identifier = item.get("identifier")
+            index = item.get("index")
+            if type(identifier) is not str or type(index) is not int:
+                return False
+            published.append(PublishedEvent(identifier=identifier, index=index))
+        pending = self._take(frame_id, Operation.PUBLISH, "publish_success")
+        if pending is not None:
+            self._events.append(
+                PublishAccepted(
+                    id=frame_id, channel=pending.channel, successful=tuple(published), failed=()
+                )
+            )
+        return True
 
     def receive_binary(self, data: bytes) -> None:
         """Process a binary frame: AppSync sends text only, so the connection fails."""

@@ -20,7 +20,7 @@ How a publish argument becomes an event text:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -33,11 +33,40 @@ from .signing import html_escape_json
 
 __all__ = [
     "PreparedPublish",
+    "encode_json",
     "http_publish_body",
     "prepare_publish",
 ]
 
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ENCODE: Final = _ENCODER.encode
+_MAKE_ENCODER: Final[Callable[..., Callable[[object, int], Iterable[str]]] | None] = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_FAST_ENCODE: Final = (
+    None
+    if _MAKE_ENCODER is None
+    else _MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+)
+"""The compiled encoder behind ``_ENCODE``, made once instead of per call, and without its
+circular reference check: a circular value ends in ``RecursionError`` here and is encoded
+again by ``_ENCODE``, which then names the problem as it always does."""
+
+
+def encode_json(value: object) -> str:
+    """Encode ``value`` compactly with non-ASCII characters kept and ``NaN`` refused.
+
+    The same text, or the same exception, as ``json.JSONEncoder(separators=(",", ":"),
+    ensure_ascii=False, allow_nan=False).encode(value)``, about twice as fast.
+    """
+    if _FAST_ENCODE is not None:
+        try:
+            return "".join(_FAST_ENCODE(value, 0))
+        except RecursionError:
+            pass
+    return _ENCODE(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +151,7 @@ def _event_text(index: int, value: object, max_bytes: int, html_escape: bool) ->
             raise ConfigurationError(f"event {index} is not UTF-8: {exc}") from None
         return _checked_raw(index, text, max_bytes, html_escape)
     try:
-        text = _ENCODE(value)
+        text = encode_json(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ConfigurationError(
             f"event {index} ({type(value).__name__}) cannot be encoded as JSON: {exc}"

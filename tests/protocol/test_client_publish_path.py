@@ -1,0 +1,206 @@
+"""The client protocol's publish fast paths give exactly what the general paths give.
+
+``send_publish`` builds its frame with one encode call, and an open connection parses a
+well-formed ``publish_success`` once, on its own fast path.  Every frame here is fed to
+an open protocol (fast path when it applies) and to one still connecting (always the
+general decoder), and both must report the same events; the frames sent must be exactly
+what ``codec.encode`` makes of the ``Publish`` message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from appsync_events import RawJSON
+from appsync_events.errors import ConfigurationError
+from appsync_events.protocol import codec, publish as publish_module
+from appsync_events.protocol.client import (
+    ClientProtocol,
+    ClientState,
+    ConnectionFailed,
+    FrameIgnored,
+    PublishAccepted,
+)
+from appsync_events.protocol.messages import Publish
+from appsync_events.protocol.publish import encode_json
+
+OK = [{"identifier": "a-1", "index": 0}]
+
+
+def _protocols() -> tuple[ClientProtocol, ClientProtocol]:
+    """An open protocol and a connecting one, each with the publish ``p1`` pending."""
+    pair = []
+    for opened in (True, False):
+        p = ClientProtocol()
+        p.send_connection_init()
+        if opened:
+            p.receive_text('{"type":"connection_ack","connectionTimeoutMs":300000}')
+            p.events_received()
+        prepared = p.prepare_publish("default/x", [RawJSON("1")], html_escape=False)
+        p.send_publish(prepared, {"x-api-key": "k"}, "p1")
+        p.data_to_send()
+        pair.append(p)
+    assert pair[0].state is ClientState.OPEN
+    assert pair[1].state is ClientState.CONNECTING
+    return pair[0], pair[1]
+
+
+def _frame(**fields: Any) -> str:
+    return json.dumps({"type": "publish_success", "id": "p1", **fields})
+
+
+FRAMES = {
+    "one event": _frame(successful=OK, failed=[]),
+    "five events": _frame(
+        successful=[{"identifier": f"e{i}", "index": i} for i in range(5)], failed=[]
+    ),
+    "failed null": _frame(successful=OK, failed=None),
+    "failed absent": _frame(successful=OK),
+    "extra fields": _frame(successful=OK, failed=[], other={"x": 1}),
+    "whitespace": " " + _frame(successful=OK, failed=[]) + "\n",
+    "unknown id": json.dumps(
+        {"type": "publish_success", "id": "nobody", "successful": OK, "failed": []}
+    ),
+    # Left to the general path:
+    "successful absent": _frame(failed=[]),
+    "successful not a list": _frame(successful={"a": 1}, failed=[]),
+    "failed events": _frame(
+        successful=[], failed=[{"identifier": "f", "index": 0, "code": "x", "message": "m"}]
+    ),
+    "failed not a list": _frame(successful=OK, failed={}),
+    "item not an object": _frame(successful=["a"], failed=[]),
+    "identifier not a string": _frame(successful=[{"identifier": 1, "index": 0}], failed=[]),
+    "index a float": _frame(successful=[{"identifier": "a", "index": 1.0}], failed=[]),
+    "index a boolean": _frame(successful=[{"identifier": "a", "index": True}], failed=[]),
+    "index absent": _frame(successful=[{"identifier": "a"}], failed=[]),
+    "id not a string": json.dumps({"type": "publish_success", "id": 7, "successful": OK}),
+    "not JSON": '{"type":"publish_success",',
+    "not an object": '["publish_success"]',
+    "another type naming it": json.dumps({"type": "ka", "note": "publish_success"}),
+    "too long to sniff": _frame(successful=OK, failed=[], pad="x" * 5000),
+}
+
+
+def _events(p: ClientProtocol, text: str) -> list[Any]:
+    p.receive_text(text)
+    return p.events_received()
+
+
+@pytest.mark.parametrize("name", list(FRAMES))
+def test_publish_success_fast_path_matches_the_general_path(name: str) -> None:
+    fast, general = _protocols()
+    text = FRAMES[name]
+    got, expected = _events(fast, text), _events(general, text)
+    if any(isinstance(e, ConnectionFailed) for e in expected):
+        assert [type(e) for e in got] == [ConnectionFailed]
+        assert str(got[0].error) == str(expected[0].error)
+        assert fast.state is ClientState.FAILED
+    else:
+        assert got == expected
+        assert fast.pending == general.pending
+        assert fast.state is ClientState.OPEN
+
+
+def test_publish_success_fast_path_results() -> None:
+    fast, _ = _protocols()
+    (accepted,) = _events(fast, FRAMES["one event"])
+    assert isinstance(accepted, PublishAccepted)
+    assert (accepted.id, accepted.channel, accepted.failed) == ("p1", "default/x", ())
+    assert [(s.identifier, s.index) for s in accepted.successful] == [("a-1", 0)]
+    assert fast.pending == {}
+    (ignored,) = _events(fast, FRAMES["one event"])  # answered already: nobody waits
+    assert isinstance(ignored, FrameIgnored)
+    assert ignored.id == "p1"
+
+
+def test_data_frame_with_the_name_in_its_id_still_delivers() -> None:
+    p, _ = _protocols()
+    p.send_subscribe("default/x", None, "publish_success")
+    p.data_to_send()
+    _events(p, '{"type":"subscribe_success","id":"publish_success"}')
+    (message,) = _events(p, '{"type":"data","id":"publish_success","event":"1"}')
+    assert (message.data, message.subscription_id) == ("1", "publish_success")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        {"host": "h.example", "x-api-key": "da2-k"},
+        {"host": "h", "x-amz-date": "20240101T000000Z", "Authorization": "AWS4 é ✓"},
+        {"host": "h", "x-note": "lone \udc80 surrogate"},
+    ],
+)
+@pytest.mark.parametrize("events", [["1"], ['{"a":"é"}', '"\\ud800"', "[1,2]"]])
+def test_publish_frame_is_what_the_message_encodes_to(
+    authorization: dict[str, str] | None, events: list[str]
+) -> None:
+    p = ClientProtocol()
+    prepared = p.prepare_publish("default/x", [RawJSON(e) for e in events], html_escape=False)
+    p.send_publish(prepared, authorization, "op-1")
+    (out,) = p.data_to_send()
+    message = Publish(
+        id="op-1", channel="default/x", events=prepared.events, authorization=authorization
+    )
+    assert (out.kind, out.id, out.text) == ("publish", "op-1", codec.encode(message))
+
+
+def _reference(value: object) -> str:
+    return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        value
+    )
+
+
+def _outcome(encode: Any, value: object) -> tuple[str, str]:
+    try:
+        return "ok", encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _circular() -> list[object]:
+    value: list[object] = [1]
+    value.append(value)
+    return value
+
+
+def _deep() -> list[object]:
+    value: list[object] = []
+    for _ in range(100_000):
+        value = [value]
+    return value
+
+
+VALUES: dict[str, Any] = {
+    "object": {"i": 1, "text": "héllo ✓", "n": None, "ok": True, "f": 1.5},
+    "string": "hi",
+    "keys of every kind": {3: "a", 2.5: "b", True: "c", None: "d"},
+    "nan": float("nan"),
+    "infinity": [float("inf")],
+    "unserialisable": {"x": object()},
+    "bad key": {(1, 2): "x"},
+    "circular": _circular(),
+    "deep": _deep(),
+    "lone surrogate": "\ud800",
+}
+
+
+@pytest.mark.parametrize("name", list(VALUES))
+def test_encode_json_is_the_stdlib_encoder(name: str) -> None:
+    """encode_json gives the text, or raises the error, the stdlib encoder gives."""
+    value = VALUES[name]
+    assert _outcome(encode_json, value) == _outcome(_reference, value)
+
+
+def test_encode_json_without_the_compiled_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(publish_module, "_FAST_ENCODE", None)
+    for value in (VALUES["object"], VALUES["circular"]):
+        assert _outcome(encode_json, value) == _outcome(_reference, value)
+
+
+def test_circular_event_names_the_problem() -> None:
+    with pytest.raises(ConfigurationError, match="Circular reference detected"):
+        ClientProtocol().prepare_publish("default/x", [_circular()], html_escape=False)
