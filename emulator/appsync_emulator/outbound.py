@@ -102,13 +102,24 @@ class FramedEvents:
     shared, and the headers depend only on the prefix's length.  So the bytes between
     two prefixes are the same for every subscription whose id has the same length, and
     each subscriber's batch is one ``prefix.join(segments)``.
+
+    Args:
+        events: the publish's events.
+        faults: whether outbound faults may apply (the fault plan had some when the
+            fan-out began); ``False`` lets every subscriber skip asking the plan.
     """
 
-    __slots__ = ("_segments", "events", "tails")
+    __slots__ = ("_segments", "direct", "events", "faults", "pressure", "tails")
 
-    def __init__(self, events: codec.DataEvents) -> None:
+    def __init__(self, events: codec.DataEvents, *, faults: bool = True) -> None:
         self.events = events
         """The publish's events (their texts and literals)."""
+        self.faults = faults
+        self.pressure = False
+        """Set when a subscriber's send queue was more than half full."""
+        self.direct: list[tuple[OutboundQueue, str]] = []
+        """The subscriptions whose frames the cork holds, to be written at once on its
+        release (their queues were idle and writable when the fan-out reached them)."""
         self.tails = [literal.encode() + b"}" for literal in events.literals]
         self._segments: dict[int, list[bytes]] = {}
 
@@ -126,6 +137,21 @@ class FramedEvents:
             segments[-1] += _header(size + len(tail))
             segments.append(tail)
         return segments
+
+
+_PREFIXES: dict[str, bytes] = {}
+"""``data_prefix`` by subscription id, shared by every connection (ids repeat across
+connections: ``s1``, ``sub-0``...); bounded by :data:`_MAX_PREFIXES`."""
+_MAX_PREFIXES: Final = 4096
+
+
+def _prefix(subscription_id: str) -> bytes:
+    prefix = _PREFIXES.get(subscription_id)
+    if prefix is None:
+        if len(_PREFIXES) >= _MAX_PREFIXES:  # ids churn: keep it bounded
+            _PREFIXES.clear()
+        prefix = _PREFIXES[subscription_id] = data_prefix(subscription_id)
+    return prefix
 
 
 def data_prefix(subscription_id: str) -> bytes:
@@ -148,7 +174,9 @@ class Cork:
 
     def __init__(self) -> None:
         self.depth = 0
-        self.pending: list[tuple[OutboundQueue, str | None, Any]] = []
+        self.pending: list[tuple[OutboundQueue | None, str | None, Any]] = []
+        """``(queue, subscription id or None, frames)`` in order; ``(None, None,
+        framed)`` stands for the fan-out's :attr:`FramedEvents.direct` subscriptions."""
 
     def __enter__(self) -> None:
         self.depth += 1
@@ -160,13 +188,22 @@ class Cork:
             _release(pending)
 
 
-def _release(pending: list[tuple[OutboundQueue, str | None, Any]]) -> None:
+def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> None:
     # The fan-out's frames that can be written at once are recorded together (one
     # recorder lock per publish, not per subscriber), then written; any other batch
     # first flushes those before it, so each connection's frames keep their order.
+    # (The hot loop: ``writable`` is inlined.)
     direct: list[tuple[OutboundQueue, str]] = []
     framed: FramedEvents | None = None
     for queue, subscription_id, payload in pending:
+        if queue is None:  # a fan-out's idle, writable subscribers
+            if direct:
+                assert framed is not None
+                _write_fan_out(framed, direct)
+                direct, framed = [], None
+            targets, payload.direct = payload.direct, []
+            _write_fan_out(payload, targets)
+            continue
         queue.corked -= 1
         if queue.closed or queue.close_sent is not None:
             continue
@@ -175,11 +212,20 @@ def _release(pending: list[tuple[OutboundQueue, str | None, Any]]) -> None:
             and (framed is None or payload is framed)
             and not queue._queue
             and queue.writer is None
-            and queue.writable()
         ):
-            framed = payload
-            direct.append((queue, subscription_id))
-            continue
+            transport = queue.transport
+            flow = queue.flow
+            socket = queue.socket
+            if (
+                transport is not None
+                and queue.write_gate._open
+                and not transport.is_closing()
+                and (flow is None or not flow.writing_paused)
+                and (socket is None or not socket.closed)
+            ):
+                framed = payload
+                direct.append((queue, subscription_id))
+                continue
         if direct:
             assert framed is not None
             _write_fan_out(framed, direct)
@@ -194,11 +240,26 @@ def _release(pending: list[tuple[OutboundQueue, str | None, Any]]) -> None:
 
 
 def _write_fan_out(framed: FramedEvents, direct: list[tuple[OutboundQueue, str]]) -> None:
+    """Record a fan-out's frames to writable queues, then write each queue's in one write."""
+    for queue, _ in direct:
+        if queue.closed or queue.close_sent is not None:  # closed meanwhile (rare)
+            direct = [(q, s) for q, s in direct if not q.closed and q.close_sent is None]
+            if not direct:
+                return
+            break
     direct[0][0].recorder.record_data(
         framed.events, [(queue.connection_id, sub_id) for queue, sub_id in direct]
     )
+    by_size = framed._segments
+    prefixes = _PREFIXES
     for queue, subscription_id in direct:
-        queue.write_framed(subscription_id, framed)
+        prefix = prefixes.get(subscription_id) or _prefix(subscription_id)
+        segments = by_size.get(len(prefix))
+        if segments is None:
+            segments = by_size[len(prefix)] = framed._split(len(prefix))
+        transport = queue.transport
+        assert transport is not None
+        transport.write(prefix.join(segments))
 
 
 class RawTransport(Protocol):
@@ -288,7 +349,6 @@ class OutboundQueue:
     __slots__ = (
         "__dict__",
         "_drain_waiters",
-        "_prefixes",
         "_queue",
         "close",
         "close_sent",
@@ -341,7 +401,6 @@ class OutboundQueue:
         self.cork = cork if cork is not None else Cork()
         self.corked = 0
         """Batches of this queue the cork holds."""
-        self._prefixes: dict[str, bytes] | None = None
         self.recorder = recorder
         self.plan = plan
         self.info = info
@@ -456,15 +515,48 @@ class OutboundQueue:
         self._extend([item])
 
     def put_framed(self, subscription_id: str, framed: FramedEvents) -> None:
-        """Queue the ``data`` frames of one fan-out, framed once per publish (the hot path)."""
-        if self.debug or self.plan.active(Point.OUTBOUND):
+        """Queue the ``data`` frames of one fan-out, framed once per publish (the hot path).
+
+        Sets ``framed.pressure`` if this queue is more than half full.
+        """
+        if self.debug or (framed.faults and self.plan.active(Point.OUTBOUND)):
             texts = codec.encode_data_frames(subscription_id, framed.events)
             self.put_data(texts, subscription_id)
+            if self.under_pressure:
+                framed.pressure = True
             return
         if self.closed or self.close_sent is not None:
             return
+        queue = self._queue
         cork = self.cork
-        if cork.depth and (self.corked or (not self._queue and self.writer is None)):
+        if not queue and self.writer is None and not self.corked:
+            if not cork.depth:
+                self.place_framed(subscription_id, framed)
+                return
+            # Idle: nothing of this queue waits, in the queue or in the cork, so nothing
+            # is written to its socket before the cork's release; if it is writable now,
+            # it still is then (the common case: one entry per fan-out, not per queue).
+            transport = self.transport
+            flow = self.flow
+            socket = self.socket
+            if (
+                transport is not None
+                and self.write_gate._open
+                and not transport.is_closing()
+                and (flow is None or not flow.writing_paused)
+                and (socket is None or not socket.closed)
+            ):
+                direct = framed.direct
+                if not direct:
+                    cork.pending.append((None, None, framed))
+                direct.append((self, subscription_id))
+                return
+            self.corked += 1
+            cork.pending.append((self, subscription_id, framed))
+            return
+        if queue and len(queue) * 2 > self.limit:
+            framed.pressure = True
+        if self.corked:
             self.corked += 1
             cork.pending.append((self, subscription_id, framed))
             return
@@ -491,16 +583,8 @@ class OutboundQueue:
 
     def write_framed(self, subscription_id: str, framed: FramedEvents) -> None:
         """Write a fan-out's frames (recorded already) in one transport write."""
-        prefixes = self._prefixes
-        if prefixes is None:
-            prefixes = self._prefixes = {}
-        prefix = prefixes.get(subscription_id)
-        if prefix is None:
-            if len(prefixes) >= 256:  # ids churn: keep it bounded
-                prefixes.clear()
-            prefix = prefixes[subscription_id] = data_prefix(subscription_id)
         assert self.transport is not None
-        self.transport.write(framed.frames(prefix))
+        self.transport.write(framed.frames(_prefix(subscription_id)))
 
     def place(self, items: list[_Item]) -> None:
         """Write a batch at once if nothing waits and the socket keeps up, else queue it."""

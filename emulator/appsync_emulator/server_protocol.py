@@ -758,9 +758,12 @@ class ServerProtocol:
         (the frames are held for the ack); ``None``: nothing is sent (no such active
         subscription, or the connection is not open).
         """
-        if subscription_id not in self._active or self.state is not ServerState.OPEN:
+        if subscription_id not in self._active:
             return None
-        return self._phase is _Phase.ACKED or self._phase is _Phase.READY
+        phase = self._phase  # asked per subscriber per publish: no property, no lookup
+        if phase is _Phase.ACKED or phase is _Phase.READY:
+            return True
+        return False if phase is _Phase.UNAUTHORIZED or phase is _Phase.INIT_RECEIVED else None
 
     def data_frames(self, subscription_id: str, events: codec.DataEvents) -> list[str] | None:
         """The fan-out fast path: :meth:`send_events` returning the frames' texts directly.

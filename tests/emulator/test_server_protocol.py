@@ -1658,3 +1658,5 @@ def test_server_data_ready_says_how_a_fan_out_may_be_written() -> None:
     assert proto.data_ready(SUB_ID) is False
     proto.send_connection_ack()
     assert proto.data_ready(SUB_ID) is True
+    proto.receive_eof()  # the subscription stays listed, but nothing more is sent
+    assert proto.data_ready(SUB_ID) is None
