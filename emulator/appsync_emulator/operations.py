@@ -70,9 +70,12 @@ def _describe(request: AuthRequest) -> str:
 class Subscriber(Protocol):
     """A connection the fan-out delivers to."""
 
-    def deliver(self, subscription_id: str, events: FramedEvents) -> int:
-        """Queue ``data`` frames for ``subscription_id``; return how many.  Sets
-        ``events.pressure`` if its send queue is more than half full."""
+    def deliver(
+        self, subscription_id: str, events: FramedEvents, key: tuple[str, str] | None = None
+    ) -> int:
+        """Queue ``data`` frames for ``subscription_id``; return how many.  ``key`` is
+        ``(connection id, subscription_id)``.  Sets ``events.pressure`` if its send queue
+        is more than half full."""
         ...
 
     @property
@@ -350,10 +353,10 @@ class Operations:
         events = FramedEvents(codec.DataEvents(texts), faults=self.plan.active(Point.OUTBOUND))
         delivered = 0
         subscribers = self.subscribers
-        for connection_id, subscription_id in matches:
-            target = subscribers.get(connection_id)
+        for key in matches:
+            target = subscribers.get(key[0])
             if target is not None:
-                delivered += target.deliver(subscription_id, events)
+                delivered += target.deliver(key[1], events, key)
         return Delivery(delivered, events.pressure)
 
 

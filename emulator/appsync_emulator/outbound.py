@@ -109,7 +109,7 @@ class FramedEvents:
             fan-out began); ``False`` lets every subscriber skip asking the plan.
     """
 
-    __slots__ = ("_segments", "direct", "events", "faults", "pressure", "tails")
+    __slots__ = ("_segments", "direct", "events", "faults", "pressure", "tails", "targets")
 
     def __init__(self, events: codec.DataEvents, *, faults: bool = True) -> None:
         self.events = events
@@ -117,9 +117,12 @@ class FramedEvents:
         self.faults = faults
         self.pressure = False
         """Set when a subscriber's send queue was more than half full."""
-        self.direct: list[tuple[OutboundQueue, str]] = []
-        """The subscriptions whose frames the cork holds, to be written at once on its
-        release (their queues were idle and writable when the fan-out reached them)."""
+        self.direct: list[OutboundQueue] = []
+        """The queues whose frames the cork holds, to be written at once on its release
+        (they were idle and writable when the fan-out reached them)..."""
+        self.targets: list[tuple[str, str]] = []
+        """...and their ``(connection id, subscription id)``, in the same order (the
+        broker's own keys: no tuple is made per subscriber)."""
         self.tails = [literal.encode() + b"}" for literal in events.literals]
         self._segments: dict[int, list[bytes]] = {}
 
@@ -193,16 +196,18 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
     # recorder lock per publish, not per subscriber), then written; any other batch
     # first flushes those before it, so each connection's frames keep their order.
     # (The hot loop: ``writable`` is inlined.)
-    direct: list[tuple[OutboundQueue, str]] = []
+    queues: list[OutboundQueue] = []
+    targets: list[tuple[str, str]] = []
     framed: FramedEvents | None = None
     for queue, subscription_id, payload in pending:
         if queue is None:  # a fan-out's idle, writable subscribers
-            if direct:
+            if queues:
                 assert framed is not None
-                _write_fan_out(framed, direct)
-                direct, framed = [], None
-            targets, payload.direct = payload.direct, []
-            _write_fan_out(payload, targets)
+                _write_fan_out(framed, queues, targets)
+                queues, targets, framed = [], [], None
+            direct, payload.direct = payload.direct, []
+            found, payload.targets = payload.targets, []
+            _write_fan_out(payload, direct, found)
             continue
         queue.corked -= 1
         if queue.closed or queue.close_sent is not None:
@@ -224,35 +229,40 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
                 and (socket is None or not socket.closed)
             ):
                 framed = payload
-                direct.append((queue, subscription_id))
+                queues.append(queue)
+                targets.append((queue.connection_id, subscription_id))
                 continue
-        if direct:
+        if queues:
             assert framed is not None
-            _write_fan_out(framed, direct)
-            direct, framed = [], None
+            _write_fan_out(framed, queues, targets)
+            queues, targets, framed = [], [], None
         if subscription_id is None:
             queue.place(payload)
         else:
             queue.place_framed(subscription_id, payload)
-    if direct:
+    if queues:
         assert framed is not None
-        _write_fan_out(framed, direct)
+        _write_fan_out(framed, queues, targets)
 
 
-def _write_fan_out(framed: FramedEvents, direct: list[tuple[OutboundQueue, str]]) -> None:
-    """Record a fan-out's frames to writable queues, then write each queue's in one write."""
-    for queue, _ in direct:
+def _write_fan_out(
+    framed: FramedEvents, queues: list[OutboundQueue], targets: list[tuple[str, str]]
+) -> None:
+    """Record a fan-out's frames to writable queues (``targets`` are their ``(connection
+    id, subscription id)``; the recorder keeps the list), then write each queue's in one
+    write."""
+    for queue in queues:
         if queue.closed or queue.close_sent is not None:  # closed meanwhile (rare)
-            direct = [(q, s) for q, s in direct if not q.closed and q.close_sent is None]
-            if not direct:
+            live = [i for i, q in enumerate(queues) if not q.closed and q.close_sent is None]
+            queues = [queues[i] for i in live]
+            targets = [targets[i] for i in live]
+            if not queues:
                 return
             break
-    direct[0][0].recorder.record_data(
-        framed.events, [(queue.connection_id, sub_id) for queue, sub_id in direct]
-    )
+    queues[0].recorder.record_data(framed.events, targets)
     by_size = framed._segments
     prefixes = _PREFIXES
-    for queue, subscription_id in direct:
+    for queue, (_, subscription_id) in zip(queues, targets, strict=True):
         prefix = prefixes.get(subscription_id) or _prefix(subscription_id)
         segments = by_size.get(len(prefix))
         if segments is None:
@@ -514,10 +524,13 @@ class OutboundQueue:
             item = (*item[:3], _Extra(due=self.loop.time() + extra.due, errors=extra.errors))
         self._extend([item])
 
-    def put_framed(self, subscription_id: str, framed: FramedEvents) -> None:
+    def put_framed(
+        self, subscription_id: str, framed: FramedEvents, key: tuple[str, str] | None = None
+    ) -> None:
         """Queue the ``data`` frames of one fan-out, framed once per publish (the hot path).
 
-        Sets ``framed.pressure`` if this queue is more than half full.
+        ``key`` is ``(connection id, subscription_id)``, if the caller has it.  Sets
+        ``framed.pressure`` if this queue is more than half full.
         """
         if self.debug or (framed.faults and self.plan.active(Point.OUTBOUND)):
             texts = codec.encode_data_frames(subscription_id, framed.events)
@@ -549,7 +562,10 @@ class OutboundQueue:
                 direct = framed.direct
                 if not direct:
                     cork.pending.append((None, None, framed))
-                direct.append((self, subscription_id))
+                direct.append(self)
+                framed.targets.append(
+                    key if key is not None else (self.connection_id, subscription_id)
+                )
                 return
             self.corked += 1
             cork.pending.append((self, subscription_id, framed))

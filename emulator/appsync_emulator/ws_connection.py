@@ -506,10 +506,13 @@ class WebSocketConnection:
 
     # --- sending ------------------------------------------------------------------------
 
-    def deliver(self, subscription_id: str, events: FramedEvents) -> int:
+    def deliver(
+        self, subscription_id: str, events: FramedEvents, key: tuple[str, str] | None = None
+    ) -> int:
         """Queue ``data`` frames for subscription ``subscription_id``; return how many.
 
-        Sets ``events.pressure`` if the send queue is more than half full.
+        ``key`` is ``(connection id, subscription_id)``, if the caller has it.  Sets
+        ``events.pressure`` if the send queue is more than half full.
         """
         if self.closing:
             return 0
@@ -518,7 +521,7 @@ class WebSocketConnection:
         # frame).
         ready = self.protocol.data_ready(subscription_id)
         if ready:
-            self.outbound.put_framed(subscription_id, events)
+            self.outbound.put_framed(subscription_id, events, key)
             return len(events.tails)
         if ready is not None:
             self.protocol.send_events(subscription_id, events.events)
