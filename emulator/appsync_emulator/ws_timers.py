@@ -4,10 +4,9 @@ and the one-shot faults (close, drop, broadcast errors, raw text, floods)."""
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from ._logging import LOG_FAULTS
 from .config import EmulatorConfig
@@ -28,10 +27,6 @@ from .recorder import ConnectionInfo
 from .server_protocol import ServerProtocol
 
 __all__ = ["ConnectionTimers", "TimedConnection"]
-
-_CONTEXT: Final = contextvars.Context()
-"""The context the timers' callbacks run in, shared: they read no context variable, and a
-copy of the current context per timer would cost memory per connection."""
 
 
 class TimedConnection(Protocol):
@@ -109,7 +104,7 @@ class ConnectionTimers:
             self._timer = None
         self._due = due
         if due != math.inf:
-            self._timer = self.conn.loop.call_at(due, self._fire, context=_CONTEXT)
+            self._timer = self.conn.loop.call_at(due, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
@@ -132,7 +127,7 @@ class ConnectionTimers:
         conn = self.conn
         if self._keepalive_at is None and not conn.closing:
             self._keepalive_at = math.inf
-            conn.loop.call_soon(self._first_keepalive, context=_CONTEXT)
+            conn.loop.call_soon(self._first_keepalive)
 
     def _first_keepalive(self) -> None:
         if self.conn.closing:
