@@ -4,8 +4,9 @@ It speaks the frames the benchmarks use (``connection_init`` → ``connection_ac
 ``subscribe`` → ``subscribe_success``, ``publish`` → ``publish_success`` + ``data``), on the
 same stack as the emulator (aiohttp's server and WebSocket reader), and does only what
 fan-out needs: no authorization, no validation beyond parsing the JSON, no queues, no
-limits, no recorder.  Each event is encoded once per publish, and each subscriber gets the
-publish's frames in one transport write (frames framed here, uncompressed).  Run as a
+limits, no recorder.  Each event is encoded once per publish (and the frame bytes around a
+subscription's prefix once per prefix length), and each subscriber gets the publish's
+frames in one transport write (frames framed here, uncompressed).  Run as a
 script: ``python _baseline.py --ready-file PATH`` writes the endpoint to PATH and serves
 until killed.
 """
@@ -39,6 +40,15 @@ def _frame(text: str) -> bytes:
     return _header(len(payload)) + payload
 
 
+def _segments(size: int, tails: list[bytes]) -> list[bytes]:
+    """``header1 | prefix | tail1 + header2 | prefix | ... | tailN``, split at the prefixes."""
+    segments = [b""]
+    for tail in tails:
+        segments[-1] += _header(size + len(tail))
+        segments.append(tail)
+    return segments
+
+
 async def serve(ready_file: Path) -> None:
     # channel -> {transport: [subscription prefix, ...]}
     channels: dict[str, dict[asyncio.Transport, list[bytes]]] = defaultdict(dict)
@@ -70,16 +80,20 @@ async def serve(ready_file: Path) -> None:
                     reply["failed"] = []
                     transport.write(_frame(json.dumps(reply, separators=(",", ":"))))
                     tails = [json.dumps(e).encode() + b"}" for e in events]  # once per event
+                    # The bytes between two prefixes depend only on the prefix's length:
+                    # made once per length, each subscriber's frames are one join.
+                    between: dict[int, list[bytes]] = {}
                     for target, prefixes in channels[channel].items():
                         if target.is_closing():
                             continue
                         parts = []
                         for prefix in prefixes:
-                            for tail in tails:
-                                parts.append(_header(len(prefix) + len(tail)))
-                                parts.append(prefix)
-                                parts.append(tail)
-                        target.write(b"".join(parts))  # one write per subscriber
+                            segments = between.get(len(prefix))
+                            if segments is None:
+                                segments = between[len(prefix)] = _segments(len(prefix), tails)
+                            parts.append(prefix.join(segments))
+                        # one write per subscriber
+                        target.write(parts[0] if len(parts) == 1 else b"".join(parts))
                 elif kind == "connection_init":
                     transport.write(
                         _frame('{"type":"connection_ack","connectionTimeoutMs":300000}')

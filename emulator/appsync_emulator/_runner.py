@@ -66,6 +66,9 @@ class GuardedRequestHandler(RequestHandler):
         **kwargs: aiohttp's ``RequestHandler`` arguments.
     """
 
+    # aiohttp's handler has slots: without these, each socket would also get a dict.
+    __slots__ = ("counted", "guard", "header_timeout", "header_timer")
+
     def __init__(self, manager: _GuardedServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self.guard = manager

@@ -109,8 +109,12 @@ def _describe(request: AuthRequest) -> str:
 class Subscriber(Protocol):
     """A connection the fan-out delivers to."""
 
-    def deliver(self, subscription_id: str, events: FramedEvents) -> int:
-        """Queue ``data`` frames for ``subscription_id``; return how many."""
+    def deliver(
+        self, subscription_id: str, events: FramedEvents, key: tuple[str, str] | None = None
+    ) -> int:
+        """Queue ``data`` frames for ``subscription_id``; return how many.  ``key`` is
+        ``(connection id, subscription_id)``.  Sets ``events.pressure`` if its send queue
+        is more than half full."""
         ...
 
     @property
@@ -389,17 +393,16 @@ class Operations:
         matches = self.broker.match(channel) if texts else []
         if not matches:
             return Delivery(0, False)
-        # Each event is encoded (and its frames' shared bytes made) once for every subscriber.
-        events = FramedEvents(codec.DataEvents(texts))
+        # Each event is encoded (and its frames' shared bytes made) once for every
+        # subscriber, and whether outbound faults apply is asked once.
+        events = FramedEvents(codec.DataEvents(texts), faults=self.plan.active(Point.OUTBOUND))
         delivered = 0
-        pressure = False
         subscribers = self.subscribers
-        for connection_id, subscription_id in matches:
-            target = subscribers.get(connection_id)
+        for key in matches:
+            target = subscribers.get(key[0])
             if target is not None:
-                delivered += target.deliver(subscription_id, events)
-                pressure = pressure or target.under_pressure
-        return Delivery(delivered, pressure)
+                delivered += target.deliver(key[1], events, key)
+        return Delivery(delivered, events.pressure)
 
 
 def _index(event: PublishedEvent | FailedEvent) -> int:

@@ -102,13 +102,27 @@ class FramedEvents:
     shared, and the headers depend only on the prefix's length.  So the bytes between
     two prefixes are the same for every subscription whose id has the same length, and
     each subscriber's batch is one ``prefix.join(segments)``.
+
+    Args:
+        events: the publish's events.
+        faults: whether outbound faults may apply (the fault plan had some when the
+            fan-out began); ``False`` lets every subscriber skip asking the plan.
     """
 
-    __slots__ = ("_segments", "events", "tails")
+    __slots__ = ("_segments", "direct", "events", "faults", "pressure", "tails", "targets")
 
-    def __init__(self, events: codec.DataEvents) -> None:
+    def __init__(self, events: codec.DataEvents, *, faults: bool = True) -> None:
         self.events = events
         """The publish's events (their texts and literals)."""
+        self.faults = faults
+        self.pressure = False
+        """Set when a subscriber's send queue was more than half full."""
+        self.direct: list[OutboundQueue] = []
+        """The queues whose frames the cork holds, to be written at once on its release
+        (they were idle and writable when the fan-out reached them)..."""
+        self.targets: list[tuple[str, str]] = []
+        """...and their ``(connection id, subscription id)``, in the same order (the
+        broker's own keys: no tuple is made per subscriber)."""
         self.tails = [literal.encode() + b"}" for literal in events.literals]
         self._segments: dict[int, list[bytes]] = {}
 
@@ -126,6 +140,21 @@ class FramedEvents:
             segments[-1] += _header(size + len(tail))
             segments.append(tail)
         return segments
+
+
+_PREFIXES: dict[str, bytes] = {}
+"""``data_prefix`` by subscription id, shared by every connection (ids repeat across
+connections: ``s1``, ``sub-0``...); bounded by :data:`_MAX_PREFIXES`."""
+_MAX_PREFIXES: Final = 4096
+
+
+def _prefix(subscription_id: str) -> bytes:
+    prefix = _PREFIXES.get(subscription_id)
+    if prefix is None:
+        if len(_PREFIXES) >= _MAX_PREFIXES:  # ids churn: keep it bounded
+            _PREFIXES.clear()
+        prefix = _PREFIXES[subscription_id] = data_prefix(subscription_id)
+    return prefix
 
 
 def data_prefix(subscription_id: str) -> bytes:
@@ -148,7 +177,9 @@ class Cork:
 
     def __init__(self) -> None:
         self.depth = 0
-        self.pending: list[tuple[OutboundQueue, str | None, Any]] = []
+        self.pending: list[tuple[OutboundQueue | None, str | None, Any]] = []
+        """``(queue, subscription id or None, frames)`` in order; ``(None, None,
+        framed)`` stands for the fan-out's :attr:`FramedEvents.direct` subscriptions."""
 
     def __enter__(self) -> None:
         self.depth += 1
@@ -160,13 +191,24 @@ class Cork:
             _release(pending)
 
 
-def _release(pending: list[tuple[OutboundQueue, str | None, Any]]) -> None:
+def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> None:
     # The fan-out's frames that can be written at once are recorded together (one
     # recorder lock per publish, not per subscriber), then written; any other batch
     # first flushes those before it, so each connection's frames keep their order.
-    direct: list[tuple[OutboundQueue, str]] = []
+    # (The hot loop: ``writable`` is inlined.)
+    queues: list[OutboundQueue] = []
+    targets: list[tuple[str, str]] = []
     framed: FramedEvents | None = None
     for queue, subscription_id, payload in pending:
+        if queue is None:  # a fan-out's idle, writable subscribers
+            if queues:
+                assert framed is not None
+                _write_fan_out(framed, queues, targets)
+                queues, targets, framed = [], [], None
+            direct, payload.direct = payload.direct, []
+            found, payload.targets = payload.targets, []
+            _write_fan_out(payload, direct, found)
+            continue
         queue.corked -= 1
         if queue.closed or queue.close_sent is not None:
             continue
@@ -175,30 +217,59 @@ def _release(pending: list[tuple[OutboundQueue, str | None, Any]]) -> None:
             and (framed is None or payload is framed)
             and not queue._queue
             and queue.writer is None
-            and queue.writable()
         ):
-            framed = payload
-            direct.append((queue, subscription_id))
-            continue
-        if direct:
+            transport = queue.transport
+            flow = queue.flow
+            socket = queue.socket
+            if (
+                transport is not None
+                and queue.write_gate._open
+                and not transport.is_closing()
+                and (flow is None or not flow.writing_paused)
+                and (socket is None or not socket.closed)
+            ):
+                framed = payload
+                queues.append(queue)
+                targets.append((queue.connection_id, subscription_id))
+                continue
+        if queues:
             assert framed is not None
-            _write_fan_out(framed, direct)
-            direct, framed = [], None
+            _write_fan_out(framed, queues, targets)
+            queues, targets, framed = [], [], None
         if subscription_id is None:
             queue.place(payload)
         else:
             queue.place_framed(subscription_id, payload)
-    if direct:
+    if queues:
         assert framed is not None
-        _write_fan_out(framed, direct)
+        _write_fan_out(framed, queues, targets)
 
 
-def _write_fan_out(framed: FramedEvents, direct: list[tuple[OutboundQueue, str]]) -> None:
-    direct[0][0].recorder.record_data(
-        framed.events, [(queue.connection_id, sub_id) for queue, sub_id in direct]
-    )
-    for queue, subscription_id in direct:
-        queue.write_framed(subscription_id, framed)
+def _write_fan_out(
+    framed: FramedEvents, queues: list[OutboundQueue], targets: list[tuple[str, str]]
+) -> None:
+    """Record a fan-out's frames to writable queues (``targets`` are their ``(connection
+    id, subscription id)``; the recorder keeps the list), then write each queue's in one
+    write."""
+    for queue in queues:
+        if queue.closed or queue.close_sent is not None:  # closed meanwhile (rare)
+            live = [i for i, q in enumerate(queues) if not q.closed and q.close_sent is None]
+            queues = [queues[i] for i in live]
+            targets = [targets[i] for i in live]
+            if not queues:
+                return
+            break
+    queues[0].recorder.record_data(framed.events, targets)
+    by_size = framed._segments
+    prefixes = _PREFIXES
+    for queue, (_, subscription_id) in zip(queues, targets, strict=True):
+        prefix = prefixes.get(subscription_id) or _prefix(subscription_id)
+        segments = by_size.get(len(prefix))
+        if segments is None:
+            segments = by_size[len(prefix)] = framed._split(len(prefix))
+        transport = queue.transport
+        assert transport is not None
+        transport.write(prefix.join(segments))
 
 
 class RawTransport(Protocol):
@@ -288,7 +359,6 @@ class OutboundQueue:
     __slots__ = (
         "__dict__",
         "_drain_waiters",
-        "_prefixes",
         "_queue",
         "close",
         "close_sent",
@@ -341,7 +411,6 @@ class OutboundQueue:
         self.cork = cork if cork is not None else Cork()
         self.corked = 0
         """Batches of this queue the cork holds."""
-        self._prefixes: dict[str, bytes] | None = None
         self.recorder = recorder
         self.plan = plan
         self.info = info
@@ -455,16 +524,55 @@ class OutboundQueue:
             item = (*item[:3], _Extra(due=self.loop.time() + extra.due, errors=extra.errors))
         self._extend([item])
 
-    def put_framed(self, subscription_id: str, framed: FramedEvents) -> None:
-        """Queue the ``data`` frames of one fan-out, framed once per publish (the hot path)."""
-        if self.debug or self.plan.active(Point.OUTBOUND):
+    def put_framed(
+        self, subscription_id: str, framed: FramedEvents, key: tuple[str, str] | None = None
+    ) -> None:
+        """Queue the ``data`` frames of one fan-out, framed once per publish (the hot path).
+
+        ``key`` is ``(connection id, subscription_id)``, if the caller has it.  Sets
+        ``framed.pressure`` if this queue is more than half full.
+        """
+        if self.debug or (framed.faults and self.plan.active(Point.OUTBOUND)):
             texts = codec.encode_data_frames(subscription_id, framed.events)
             self.put_data(texts, subscription_id)
+            if self.under_pressure:
+                framed.pressure = True
             return
         if self.closed or self.close_sent is not None:
             return
+        queue = self._queue
         cork = self.cork
-        if cork.depth and (self.corked or (not self._queue and self.writer is None)):
+        if not queue and self.writer is None and not self.corked:
+            if not cork.depth:
+                self.place_framed(subscription_id, framed)
+                return
+            # Idle: nothing of this queue waits, in the queue or in the cork, so nothing
+            # is written to its socket before the cork's release; if it is writable now,
+            # it still is then (the common case: one entry per fan-out, not per queue).
+            transport = self.transport
+            flow = self.flow
+            socket = self.socket
+            if (
+                transport is not None
+                and self.write_gate._open
+                and not transport.is_closing()
+                and (flow is None or not flow.writing_paused)
+                and (socket is None or not socket.closed)
+            ):
+                direct = framed.direct
+                if not direct:
+                    cork.pending.append((None, None, framed))
+                direct.append(self)
+                framed.targets.append(
+                    key if key is not None else (self.connection_id, subscription_id)
+                )
+                return
+            self.corked += 1
+            cork.pending.append((self, subscription_id, framed))
+            return
+        if queue and len(queue) * 2 > self.limit:
+            framed.pressure = True
+        if self.corked:
             self.corked += 1
             cork.pending.append((self, subscription_id, framed))
             return
@@ -491,16 +599,8 @@ class OutboundQueue:
 
     def write_framed(self, subscription_id: str, framed: FramedEvents) -> None:
         """Write a fan-out's frames (recorded already) in one transport write."""
-        prefixes = self._prefixes
-        if prefixes is None:
-            prefixes = self._prefixes = {}
-        prefix = prefixes.get(subscription_id)
-        if prefix is None:
-            if len(prefixes) >= 256:  # ids churn: keep it bounded
-                prefixes.clear()
-            prefix = prefixes[subscription_id] = data_prefix(subscription_id)
         assert self.transport is not None
-        self.transport.write(framed.frames(prefix))
+        self.transport.write(framed.frames(_prefix(subscription_id)))
 
     def place(self, items: list[_Item]) -> None:
         """Write a batch at once if nothing waits and the socket keeps up, else queue it."""

@@ -41,6 +41,7 @@ and collected for :meth:`Emulator.check`; they never take the server down.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import threading
 from collections.abc import Sequence
@@ -128,7 +129,9 @@ class Emulator:
         """Every route served.  Add routes here; the JSON 404 catch-all is appended after."""
         return [
             web.route("*", "/event", self._http_event),
-            web.route("*", "/event/realtime", self._realtime),
+            # The endpoint's coroutine runs for a WebSocket's whole life: routed to
+            # directly, with no wrapper coroutine kept per connection.
+            web.route("*", ws.REALTIME_PATH, functools.partial(ws.handle_realtime, self)),
             *issuer_routes(self.issuer),  # /.well-known/jwks.json, openid-configuration
             *self.console.routes(),  # /console, /console/events, /console/api/* (not recorded)
         ]
@@ -249,9 +252,6 @@ class Emulator:
 
     async def _http_event(self, request: web.Request) -> web.StreamResponse:
         return await http_publish.handle_event(self, request)
-
-    async def _realtime(self, request: web.Request) -> web.StreamResponse:
-        return await ws.handle_realtime(self, request)
 
     async def _stop_recording(self, app: web.Application) -> None:
         """A recording ends with its server (after the shutdown closes are recorded)."""

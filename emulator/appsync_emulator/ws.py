@@ -37,9 +37,14 @@ from .ws_connection import CLOSE_TIMEOUT, WebSocketConnection
 
 __all__ = [
     "MAX_FRAME_MARGIN",
+    "REALTIME_PATH",
     "RealtimeHost",
     "handle_realtime",
 ]
+
+REALTIME_PATH: Final = "/event/realtime"
+"""The endpoint's path: the only route to :func:`handle_realtime` (what the request's
+decoded ``path`` is, without making the request build and cache it)."""
 
 MAX_FRAME_MARGIN: Final = 16 * 1024
 """aiohttp's ``max_msg_size`` is the request limit plus this margin: frames a little over
@@ -82,6 +87,15 @@ def _offered_subprotocols(request: web.BaseRequest) -> list[str]:
     return offered
 
 
+def _remote(request: web.BaseRequest) -> str | None:
+    """``request.remote`` (the peer's address), read without caching it on the request: a
+    connection's request lives as long as it does, and each cached value costs memory."""
+    peer = request._transport_peername
+    if peer is None:
+        return None
+    return str(peer[0]) if isinstance(peer, list | tuple) else str(peer)
+
+
 async def handle_realtime(host: RealtimeHost, request: web.Request) -> web.StreamResponse:
     """``/event/realtime``: upgrade and serve one WebSocket until it closes."""
     operations = host.operations
@@ -96,9 +110,9 @@ async def handle_realtime(host: RealtimeHost, request: web.Request) -> web.Strea
         id=conn_id,
         opened_at=real_time(),
         subprotocols=tuple(redact_subprotocols(offered)),
-        remote=request.remote,
+        remote=_remote(request),
     )
-    log = ConnectionLogger(LOG_WS, {"conn": conn_id})
+    log = ConnectionLogger(LOG_WS, conn_id)
     decision = operations.plan.decide(Point.UPGRADE, info)
     if decision.status is not None:
         LOG_FAULTS.info("[%s] refusing the upgrade with %d (fault)", conn_id, decision.status)
@@ -170,10 +184,10 @@ async def _upgrade(
                     transport=Transport.WEBSOCKET,
                     auth=auth_map,
                     http_method="GET",
-                    http_path=request.path,
-                    http_query=request.query_string,
+                    http_path=REALTIME_PATH,
+                    http_query=request.rel_url.query_string,
                     request_headers=headers,
-                    source_ip=request.remote,
+                    source_ip=info.remote,
                     connection_id=conn_id,
                 ),
                 operations.config.connection_auth_modes,
@@ -199,7 +213,7 @@ async def _upgrade(
     recorder.record_connection(info)
     log.info(
         "= open from %s, subprotocols %s, auth %s",
-        request.remote,
+        info.remote,
         list(info.subprotocols),
         identity.mode if identity else "FAILED",
     )

@@ -505,22 +505,29 @@ class WebSocketConnection:
 
     # --- sending ------------------------------------------------------------------------
 
-    def deliver(self, subscription_id: str, events: FramedEvents) -> int:
-        """Queue ``data`` frames for subscription ``subscription_id``; return how many."""
+    def deliver(
+        self, subscription_id: str, events: FramedEvents, key: tuple[str, str] | None = None
+    ) -> int:
+        """Queue ``data`` frames for subscription ``subscription_id``; return how many.
+
+        ``key`` is ``(connection id, subscription_id)``, if the caller has it.  Sets
+        ``events.pressure`` if the send queue is more than half full.
+        """
         if self.closing:
             return 0
         # The hot path: when the core says the frames may go as they are, the outbound
         # queue frames them from the publish's shared bytes (no text, no Outgoing per
         # frame).
         ready = self.protocol.data_ready(subscription_id)
-        if ready is None:
-            return 0
         if ready:
-            self.outbound.put_framed(subscription_id, events)
-        else:
+            self.outbound.put_framed(subscription_id, events, key)
+            return len(events.tails)
+        if ready is not None:
             self.protocol.send_events(subscription_id, events.events)
             self.flush()  # held until the ack
-        return len(events.tails)
+        if self.outbound.under_pressure:
+            events.pressure = True
+        return 0 if ready is None else len(events.tails)
 
     def flush(self) -> None:
         """Move the core's output to the outbound queue; log the rejections it decided;

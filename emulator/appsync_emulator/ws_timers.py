@@ -4,6 +4,7 @@ and the one-shot faults (close, drop, broadcast errors, raw text, floods)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
@@ -58,47 +59,87 @@ class TimedConnection(Protocol):
 
 
 class ConnectionTimers:
-    """The keep-alive task, the lifetime timer and the fault-driven actions of one
-    connection."""
+    """The keep-alive, the lifetime timer and the fault-driven actions of one connection.
 
-    __slots__ = ("_lifetime", "conn", "keepalive")
+    The keep-alive and the lifetime share one timer, armed for whichever is due first (an
+    idle connection holds one timer, not two: with tens of thousands of connections,
+    timers are a good part of the memory per connection).
+    """
+
+    __slots__ = ("_due", "_end", "_keepalive_at", "_timer", "conn")
 
     def __init__(self, conn: TimedConnection) -> None:
         self.conn = conn
-        self.keepalive: asyncio.Handle | None = None
-        """The next ``ka``: a timer, not a task (a task per connection costs memory)."""
-        self._lifetime: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = math.inf
+        """When the timer fires."""
+        self._end = math.inf
+        """Loop time at which ``max_connection_lifetime`` is over (closes with 1001)."""
+        self._keepalive_at: float | None = None
+        """Loop time of the next ``ka`` (``inf`` while the first is pending); ``None``
+        until the keep-alive starts."""
 
     def start(self) -> None:
         """Arm the ``max_connection_lifetime`` timer (closes with 1001)."""
         lifetime = self.conn.config.max_connection_lifetime
         if lifetime > 0:
-            self._lifetime = self.conn.loop.call_later(
-                lifetime, self.conn.schedule_close, 1001, "connection lifetime exceeded"
-            )
+            self._end = self.conn.loop.time() + lifetime
+            self._arm()
 
     def cancel(self) -> None:
         """Disarm the lifetime and keep-alive timers (the tasks are cancelled by the connection)."""
-        if self._lifetime is not None:
-            self._lifetime.cancel()
-        if self.keepalive is not None:
-            self.keepalive.cancel()
+        self._end = math.inf
+        self._keepalive_at = math.inf
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        next_ka = self._keepalive_at
+        due = self._end if next_ka is None or self._end <= next_ka else next_ka
+        if self._timer is not None:
+            if due == self._due:
+                return
+            self._timer.cancel()
+            self._timer = None
+        self._due = due
+        if due != math.inf:
+            self._timer = self.conn.loop.call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        due, self._due = self._due, math.inf
+        conn = self.conn
+        if conn.closing:
+            return
+        if self._end <= due:
+            self._end = math.inf
+            conn.schedule_close(1001, "connection lifetime exceeded")
+        next_ka = self._keepalive_at
+        if next_ka is not None and next_ka <= due:
+            self._send_keepalive()
+        self._arm()
 
     # --- keep-alive -----------------------------------------------------------------------
 
     def start_keepalive(self) -> None:
         """Send ``ka`` now and every ``keepalive_interval`` (idempotent)."""
         conn = self.conn
-        if self.keepalive is None and not conn.closing:
-            self.keepalive = conn.loop.call_soon(self._keepalive)
+        if self._keepalive_at is None and not conn.closing:
+            self._keepalive_at = math.inf
+            conn.loop.call_soon(self._first_keepalive)
 
-    def _keepalive(self) -> None:
-        conn = self.conn
-        if conn.closing:
+    def _first_keepalive(self) -> None:
+        if self.conn.closing:
             return
+        self._send_keepalive()
+        self._arm()
+
+    def _send_keepalive(self) -> None:
+        conn = self.conn
         conn.protocol.send_keepalive()
         conn.flush()
-        self.keepalive = conn.loop.call_later(conn.config.keepalive_interval, self._keepalive)
+        self._keepalive_at = conn.loop.time() + conn.config.keepalive_interval
 
     # --- faults ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from appsync_emulator import (
     ApiKeyConfig,
@@ -778,6 +778,47 @@ async def test_connection_lifetime_closes_with_1001() -> None:
             lambda r: r.connections[-1] if not r.connections[-1].open else None
         )
         assert server.connections[-1].close_code == 1001
+
+
+async def _kas_until_closed(raw: RawClient) -> tuple[int, int | None, str]:
+    """Count the ``ka`` frames until the server closes; the count, close code and reason."""
+    kas = 0
+    async with asyncio.timeout(WAIT):
+        while True:
+            try:
+                frame = json.loads(await raw.ws.recv())
+            except ConnectionClosed as exc:
+                received = exc.rcvd
+                return kas, received.code if received else None, received.reason if received else ""
+            kas += frame.get("type") == "ka"
+
+
+@pytest.mark.asyncio
+async def test_keepalives_go_on_until_the_lifetime_ends() -> None:
+    """Keep-alive and lifetime share one timer: ``ka`` keeps coming at its interval until
+    the lifetime closes the connection with 1001."""
+    config = fast_config(keepalive_interval=40 * MS, max_connection_lifetime=400 * MS)
+    async with EmulatorServer(config) as server:
+        raw = await open_raw(server)
+        await raw.init()
+        kas, code, reason = await _kas_until_closed(raw)
+        assert (code, reason) == (1001, "connection lifetime exceeded")
+        assert kas >= 3  # the first at the ack, then every 40 ms for ~400 ms
+
+
+@pytest.mark.asyncio
+async def test_lifetime_shorter_than_the_keepalive_interval() -> None:
+    """A lifetime due before the next ``ka`` closes on time, after the first ``ka``."""
+    config = fast_config(keepalive_interval=60.0, max_connection_lifetime=150 * MS)
+    async with EmulatorServer(config) as server:
+        raw = await open_raw(server)
+        await raw.init()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        kas, code, reason = await _kas_until_closed(raw)
+        assert (code, reason) == (1001, "connection lifetime exceeded")
+        assert raw.kas + kas == 1
+        assert loop.time() - started < 30.0  # not at the next ka, a minute away
 
 
 @pytest.mark.asyncio
