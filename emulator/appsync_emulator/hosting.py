@@ -485,8 +485,8 @@ class EmulatorHost:
         :data:`RESET_CLOSE_TIMEOUT` is dropped) and wait until each has finished, its
         handler tasks included; then clear the recorder and the collected exceptions, and
         restart the connection ids at ``c1``.  Blocks until done, whichever thread calls it.
-        A server with nothing to stop (no connection, publish or fault) resets in a few
-        microseconds, without a round trip to its loop.
+        A server with nothing to stop (no connection, request or fault) resets in a few
+        microseconds, without a round trip to its loop, even on a new port (see below).
 
         Args:
             timeout: seconds to wait for connections and publishes to finish.
@@ -497,7 +497,11 @@ class EmulatorHost:
                 old listener accepted is answered ``503``).  The endpoints change
                 accordingly.  Skipped when nothing read the port (or an endpoint) since
                 the last move: no client can know the address, so there is nothing to
-                refuse, and the reset stays a few microseconds.
+                refuse, and the reset stays a few microseconds.  On a server with nothing
+                to stop, the calling thread binds the new port and retires the old one
+                itself, and the loop swaps the listeners on its own time: a request that
+                still comes through the old address is answered ``503`` until then, and a
+                connection to the new port waits in its backlog.
 
         On the server's own loop (an in-loop :class:`EmulatorServer`) nothing can be
         awaited: connections are aborted, one that has not finished yet may still be
@@ -510,6 +514,8 @@ class EmulatorHost:
             RuntimeError: ``new_port`` on the server's own loop.
         """
         state = self._state
+        if state.server is not None:
+            state.server._check_moved()
         loop = state.loop
         if loop is None or loop.is_closed() or not loop.is_running():
             _reset_now(state.emulator)
@@ -524,7 +530,10 @@ class EmulatorHost:
         if on_loop:
             _reset_now(state.emulator, abort=True)
             return
-        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
+        moved, sock = self._move_port_nowait() if new_port else (False, None)
+        if moved:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port, sock), loop)
         try:
             future.result(timeout + CONTROL_TIMEOUT)
         except concurrent.futures.TimeoutError:
@@ -556,16 +565,45 @@ class EmulatorHost:
         if loop is asyncio.get_running_loop():
             await asyncio.shield(asyncio.ensure_future(self._reset(timeout, new_port)))
             return
-        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
+        moved, sock = self._move_port_nowait() if new_port else (False, None)
+        if moved:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port, sock), loop)
         await asyncio.shield(asyncio.wrap_future(future))
 
-    async def _reset(self, timeout: float, new_port: bool) -> None:  # noqa: ASYNC109
+    def _move_port_nowait(self) -> tuple[bool, socket.socket | None]:
+        """From a thread other than the loop's: whether the port moved, else the new port's
+        socket for the reset on the loop (``None``: a host name, which the loop resolves).
+
+        Binds the new port here (no round trip to the loop) and, when the server has
+        nothing to stop, completes the move without waiting (see
+        :meth:`EmulatorServer._try_move_nowait`).
+        """
+        server = self._state.server
+        sock = _listening_socket(self._state.host)
+        if server is None or sock is None:
+            return False, sock
+        try:
+            moved = server._try_move_nowait(sock)
+        except BaseException:
+            sock.close()
+            raise
+        return moved, None if moved else sock
+
+    async def _reset(
+        self,
+        timeout: float,  # noqa: ASYNC109 - reset()'s signature
+        new_port: bool,
+        sock: socket.socket | None = None,
+    ) -> None:
         server = self._state.server
         if new_port and server is not None:
             # Nothing new can come in after these two: the old listener is closed, the
             # HTTP connections it accepted are closed, and nobody knows the new port yet.
-            await server._new_port()
+            await server._new_port(sock)
             server._drop_http_connections()
+        elif sock is not None:  # pragma: no cover - a socket is made only for a new port
+            sock.close()
         await _reset(self._state.emulator, timeout)
 
     # --- assertions (the recorder's, from the server object) ----------------------------
@@ -692,28 +730,41 @@ class EmulatorHost:
 
 _CLOSE: Final = {"Connection": "close"}
 
+_BACKLOG: Final = 128
+"""The listen backlog of a new port (aiohttp's default for its sites)."""
 
-def _site_on_free_port(
-    runner: web.AppRunner, host: str, ssl_context: ssl.SSLContext | None
-) -> web.BaseSite:
-    """A site listening on a free port of ``host``.
 
-    For an IP address the socket is bound here, which spares the name resolution that
-    ``TCPSite`` runs in a worker thread (most of the cost of a new port).
+def _listening_socket(host: str) -> socket.socket | None:
+    """A socket listening on a free port of ``host``, an IP address; ``None`` for a name.
+
+    Binding here spares the name resolution that ``TCPSite`` runs in a worker thread, and
+    a socket that listens already accepts connections (into its backlog) before the loop
+    serves it.  Any thread may call this.
     """
     try:
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     except ValueError:
-        return web.TCPSite(runner, host, 0, ssl_context=ssl_context)
+        return None
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, 0))
+        sock.listen(_BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
-    return web.SockSite(runner, sock, ssl_context=ssl_context)
+    return sock
+
+
+def _site_on_free_port(
+    runner: web.AppRunner, host: str, ssl_context: ssl.SSLContext | None
+) -> web.BaseSite:
+    """A site listening on a free port of ``host`` (see :func:`_listening_socket`)."""
+    sock = _listening_socket(host)
+    if sock is None:
+        return web.TCPSite(runner, host, 0, ssl_context=ssl_context, backlog=_BACKLOG)
+    return web.SockSite(runner, sock, ssl_context=ssl_context, backlog=_BACKLOG)
 
 
 def _clear_state(emulator: Emulator) -> None:
@@ -859,42 +910,139 @@ class EmulatorServer(EmulatorHost):
         connections they accepted are refused."""
         self._ssl_context: ssl.SSLContext | None = None
         self._stopped = False
+        self._in_flight = 0
+        """Requests being handled (a WebSocket's lasts as long as the connection)."""
+        self._listeners: asyncio.Lock | None = None
+        """Held while the listener changes (and by ``stop``), so that changes never overlap."""
+        self._moving: concurrent.futures.Future[None] | None = None
+        """The latest listener swap left to the loop by :meth:`_try_move_nowait`."""
 
-    async def _new_port(self) -> None:
-        """Listen on a new free port, then close the old listener (its open connections
-        stay: the reset closes them) and refuse what it had accepted."""
-        runner, old = self._runner, self._site
-        if runner is None:
-            return
-        site = _site_on_free_port(runner, self._state.host, self._ssl_context)
-        await site.start()
-        if old is not None:
-            await old.stop()
-        self._site = site
-        if self._state.port is not None:
-            self._retired_ports.add(self._state.port)
-        self._state.port = int(runner.addresses[0][1])
-        self._state.port_shown = False
-        self._retired_ports.discard(self._state.port)  # the system may give a port again
+    async def _new_port(self, sock: socket.socket | None = None) -> None:
+        """Listen on a new free port (on ``sock`` if given), then close the old listener
+        (its open connections stay: the reset closes them) and refuse what it had accepted."""
+        async with self._listener_lock():
+            runner, old = self._runner, self._site
+            if runner is None:
+                if sock is not None:
+                    sock.close()
+                return
+            if sock is None:
+                site = _site_on_free_port(runner, self._state.host, self._ssl_context)
+            else:
+                site = web.SockSite(runner, sock, ssl_context=self._ssl_context, backlog=_BACKLOG)
+            await site.start()
+            if old is not None:
+                await old.stop()
+            self._site = site
+            if self._state.port is not None:
+                self._retired_ports.add(self._state.port)
+            self._state.port = int(runner.addresses[0][1])
+            self._state.port_shown = False
+            self._retired_ports.discard(self._state.port)  # the system may give a port again
+
+    def _listener_lock(self) -> asyncio.Lock:
+        if self._listeners is None:
+            self._listeners = asyncio.Lock()
+        return self._listeners
+
+    def _try_move_nowait(self, sock: socket.socket) -> bool:
+        """Move to ``sock``'s port from another thread, if nothing runs that must stop.
+
+        Only when no socket is open, no request handled and the emulator idle (nothing
+        that a reset would close, cancel or remove); else returns ``False`` at once, and
+        the caller resets on the loop (``sock`` included).  The old port is retired first:
+        from then on a request through it is refused (see :meth:`_refuse_retired_ports`).
+        Then the move is complete for the caller: the endpoints name the new port, which
+        accepts connections already, and the records are cleared; the loop swaps the
+        listeners when it next runs (:meth:`_serve_on`).
+
+        A request that starts as the port is retired either counts in ``_in_flight``
+        before the second check here, or finds the port retired: the middleware counts
+        it before it reads the retired ports, and this thread retires before it counts.
+        """
+        state = self._state
+        emulator, loop, runner = state.emulator, state.loop, self._runner
+        if runner is None or loop is None or not self._quiet(runner):
+            return False
+        if state.port is not None:
+            self._retired_ports.add(state.port)
+        if not self._quiet(runner):
+            return False  # a request started meanwhile: the reset on the loop waits for it
+        port = int(sock.getsockname()[1])
+        moving = asyncio.run_coroutine_threadsafe(self._serve_on(sock), loop)
+        self._moving = moving
+        state.port = port
+        state.port_shown = False
+        self._retired_ports.discard(port)  # the system may give a port again
+        _clear_state(emulator)  # thread-safe: nothing runs that the loop must stop
+        return True
+
+    def _quiet(self, runner: web.AppRunner) -> bool:
+        """Whether no socket is open, no request handled and the emulator idle (a snapshot
+        read from any thread)."""
+        server = runner.server
+        return not (self._in_flight or (server is not None and server.connections)) and _idle(
+            self._state.emulator
+        )
+
+    async def _serve_on(self, sock: socket.socket) -> None:
+        """On the loop: close the old listener and the HTTP connections it accepted, then
+        serve ``sock`` (whose connections have waited in its backlog).
+
+        A failure is collected as a server-side exception (the next ``check()`` raises it)
+        and raised again by the next ``reset``.
+        """
+        async with self._listener_lock():
+            runner, old = self._runner, self._site
+            if runner is None:  # stopped meanwhile
+                sock.close()
+                return
+            try:
+                if old is not None:
+                    await old.stop()
+                self._drop_http_connections()  # all the old listener's: sock is not served yet
+                site = web.SockSite(runner, sock, ssl_context=self._ssl_context, backlog=_BACKLOG)
+                self._site = site
+                await site.start()
+            except BaseException as exc:
+                sock.close()
+                if isinstance(exc, Exception):
+                    self._state.emulator.record_exception(exc)
+                raise
+
+    def _check_moved(self) -> None:
+        """Raise the failure of the latest :meth:`_serve_on`, once, if it failed."""
+        moving = self._moving
+        if moving is not None and moving.done():
+            self._moving = None
+            if not moving.cancelled() and (exc := moving.exception()) is not None:
+                raise RuntimeError(f"the emulator could not serve its new port: {exc}") from exc
 
     @web.middleware
     async def _refuse_retired_ports(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """Refuse a request that came through a listener closed by ``reset(new_port=True)``.
+        """Refuse a request that came through a listener retired by ``reset(new_port=True)``.
 
         A connection its listener accepted before it closed can still carry a request
-        whose handling starts after the reset (aiohttp reads it on its own schedule): it
-        must not reach the reset server.
+        whose handling starts after the reset (aiohttp reads it on its own schedule), and
+        a listener retired by another thread accepts until the loop closes it: such a
+        request must not reach the reset server.  The outermost middleware, so that
+        nothing of the emulator (the recording included) sees it; it also counts the
+        requests being handled (``_in_flight``, read by :meth:`_try_move_nowait`).
         """
-        if self._retired_ports:
-            transport = request.transport
-            local = transport.get_extra_info("sockname") if transport is not None else None
-            if local is not None and local[1] in self._retired_ports:
-                return web.Response(
-                    status=503, text="this address was retired by a reset", headers=_CLOSE
-                )
-        return await handler(request)
+        self._in_flight += 1  # before reading the retired ports (see _try_move_nowait)
+        try:
+            if self._retired_ports:
+                transport = request.transport
+                local = transport.get_extra_info("sockname") if transport is not None else None
+                if local is not None and local[1] in self._retired_ports:
+                    return web.Response(
+                        status=503, text="this address was retired by a reset", headers=_CLOSE
+                    )
+            return await handler(request)
+        finally:
+            self._in_flight -= 1
 
     def _drop_http_connections(self) -> None:
         """Close the HTTP connections (idle keep-alive ones, those with a request being
@@ -927,7 +1075,7 @@ class EmulatorServer(EmulatorHost):
             state.ca = LocalCA([state.host])
             ssl_context = state.ca.server_context()
         app = state.emulator.build_app()
-        app.middlewares.append(self._refuse_retired_ports)
+        app.middlewares.insert(0, self._refuse_retired_ports)
         runner = EmulatorRunner(
             app,
             header_timeout=state.config.limits.header_timeout,
@@ -964,7 +1112,8 @@ class EmulatorServer(EmulatorHost):
         self._stopped = True
         self._state.listening = False
         if runner is not None:
-            await runner.cleanup()
+            async with self._listener_lock():  # a listener swap under way ends first
+                await runner.cleanup()
             LOG_SERVER.info("stopped")
         if self._state.ca is not None:
             self._state.ca.cleanup()

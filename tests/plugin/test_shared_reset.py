@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 
 import pytest
 
@@ -146,3 +147,48 @@ def test_reset_moves_only_a_port_someone_read() -> None:
         server.reset(new_port=True)
         assert server._state.port == third  # nobody read it: no move
         assert server.port == third
+
+
+def test_reset_new_port_of_an_idle_server_does_not_wait_for_its_loop() -> None:
+    """With nothing to stop, ``reset(new_port=True)`` moves the port without the server's
+    loop (held here): the new port accepts at once and is served when the loop runs, and
+    a request through the old address is refused (503) or its connection refused."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        old = server.port
+        entered, gate = threading.Event(), threading.Event()
+        server._state.loop.call_soon_threadsafe(lambda: (entered.set(), gate.wait(10)))  # type: ignore[union-attr]
+        assert entered.wait(10)
+        try:
+            server.reset(new_port=True)  # the loop is held: this must not wait for it
+            new = server.port
+            assert new != old
+            assert server.recorder.published == []
+            fresh = socket.create_connection(("127.0.0.1", new), timeout=5)  # in the backlog
+            fresh.close()
+        finally:
+            gate.set()
+        conn = http.client.HTTPConnection("127.0.0.1", new, timeout=5)
+        assert _post(conn, server.api_key) == 200
+        conn.close()
+        stale = http.client.HTTPConnection("127.0.0.1", old, timeout=5)
+        try:
+            assert _post(stale, server.api_key) == 503
+        except ConnectionRefusedError:
+            pass  # the loop has closed the old listener already
+        stale.close()
+        assert [p.channel for p in server.recorder.published] == ["/default/x"]
+
+
+def test_reset_new_port_waits_for_a_request_in_flight() -> None:
+    """A request being handled when the port moves is not left to the next test: the reset
+    waits for it on the loop (the no-wait move is only for a server with nothing open)."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        kept = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert _post(kept, server.api_key) == 200  # a keep-alive connection stays open
+        server.reset(new_port=True)
+        assert server.recorder.published == []
+        with pytest.raises(OSError):
+            _post(kept, server.api_key)  # closed by the reset, before it returned
+        kept.close()
