@@ -16,7 +16,9 @@ loop and waits (with a timeout) for the result.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import errno
 import ipaddress
 import itertools
 import socket
@@ -514,8 +516,6 @@ class EmulatorHost:
             RuntimeError: ``new_port`` on the server's own loop.
         """
         state = self._state
-        if state.server is not None:
-            state.server._check_moved()
         loop = state.loop
         if loop is None or loop.is_closed() or not loop.is_running():
             _reset_now(state.emulator)
@@ -530,10 +530,9 @@ class EmulatorHost:
         if on_loop:
             _reset_now(state.emulator, abort=True)
             return
-        moved, sock = self._move_port_nowait() if new_port else (False, None)
-        if moved:
+        if new_port and state.server is not None and state.server._try_move_nowait():
             return
-        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port, sock), loop)
+        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
         try:
             future.result(timeout + CONTROL_TIMEOUT)
         except concurrent.futures.TimeoutError:
@@ -565,45 +564,18 @@ class EmulatorHost:
         if loop is asyncio.get_running_loop():
             await asyncio.shield(asyncio.ensure_future(self._reset(timeout, new_port)))
             return
-        moved, sock = self._move_port_nowait() if new_port else (False, None)
-        if moved:
+        if new_port and state.server is not None and state.server._try_move_nowait():
             return
-        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port, sock), loop)
+        future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
         await asyncio.shield(asyncio.wrap_future(future))
 
-    def _move_port_nowait(self) -> tuple[bool, socket.socket | None]:
-        """From a thread other than the loop's: whether the port moved, else the new port's
-        socket for the reset on the loop (``None``: a host name, which the loop resolves).
-
-        Binds the new port here (no round trip to the loop) and, when the server has
-        nothing to stop, completes the move without waiting (see
-        :meth:`EmulatorServer._try_move_nowait`).
-        """
-        server = self._state.server
-        sock = _listening_socket(self._state.host)
-        if server is None or sock is None:
-            return False, sock
-        try:
-            moved = server._try_move_nowait(sock)
-        except BaseException:
-            sock.close()
-            raise
-        return moved, None if moved else sock
-
-    async def _reset(
-        self,
-        timeout: float,  # noqa: ASYNC109 - reset()'s signature
-        new_port: bool,
-        sock: socket.socket | None = None,
-    ) -> None:
+    async def _reset(self, timeout: float, new_port: bool) -> None:  # noqa: ASYNC109
         server = self._state.server
         if new_port and server is not None:
             # Nothing new can come in after these two: the old listener is closed, the
             # HTTP connections it accepted are closed, and nobody knows the new port yet.
-            await server._new_port(sock)
+            await server._new_port()
             server._drop_http_connections()
-        elif sock is not None:  # pragma: no cover - a socket is made only for a new port
-            sock.close()
         await _reset(self._state.emulator, timeout)
 
     # --- assertions (the recorder's, from the server object) ----------------------------
@@ -748,6 +720,8 @@ def _listening_socket(host: str) -> socket.socket | None:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # as asyncio's servers: IPv6 only
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, 0))
         sock.listen(_BACKLOG)
         sock.setblocking(False)
@@ -755,6 +729,71 @@ def _listening_socket(host: str) -> socket.socket | None:
         sock.close()
         raise
     return sock
+
+
+_SPARE_PORTS: Final = 8
+"""Spare listeners a server moved by ``reset(new_port=True)`` keeps ready: that many moves
+of an idle server in a row need no round trip to the loop."""
+
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class _Listener:
+    """A listening socket served on the loop without an asyncio server, so that it starts
+    and stops in a plain callback (an asyncio server takes a coroutine to start).
+
+    Created on the loop; accepts as an asyncio server does, and hands each connection to
+    :meth:`EmulatorServer._serve`.
+    """
+
+    __slots__ = ("_fd", "_loop", "_owner", "_retry", "_sock", "port")
+
+    def __init__(
+        self, sock: socket.socket, owner: EmulatorServer, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._owner = owner
+        self._loop = loop
+        self._retry: asyncio.TimerHandle | None = None
+        self.port = int(sock.getsockname()[1])
+        try:
+            loop.add_reader(self._fd, self._accept)
+        except BaseException:
+            sock.close()
+            raise
+
+    def _accept(self) -> None:
+        for _ in range(_BACKLOG):
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                # Out of descriptors: the socket stays readable, so stop watching it a
+                # moment, as an asyncio server does.  Anything else: stop serving it.
+                self._loop.remove_reader(self._fd)
+                if exc.errno in _OUT_OF_RESOURCES:
+                    LOG_SERVER.warning("accept on port %s: %s (retrying in 1 s)", self.port, exc)
+                    self._retry = self._loop.call_later(1.0, self._resume)
+                else:
+                    LOG_SERVER.error("accept on port %s: %s (no longer served)", self.port, exc)
+                return
+            conn.setblocking(False)
+            self._owner._serve(conn, self._loop)
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self._sock.fileno() != -1:
+            self._loop.add_reader(self._fd, self._accept)
+
+    def close(self) -> None:
+        """Stop accepting and close the socket (connections it accepted stay open)."""
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._sock.fileno() != -1:
+            self._loop.remove_reader(self._fd)
+            self._sock.close()
 
 
 def _site_on_free_port(
@@ -904,7 +943,7 @@ class EmulatorServer(EmulatorHost):
         self.shutdown_timeout = shutdown_timeout
         """Seconds in-flight HTTP requests get at shutdown."""
         self._runner: web.AppRunner | None = None
-        self._site: web.BaseSite | None = None
+        self._site: web.BaseSite | _Listener | None = None
         self._retired_ports: set[int] = set()
         """Ports closed by ``reset(new_port=True)``: requests still arriving through
         connections they accepted are refused."""
@@ -913,68 +952,93 @@ class EmulatorServer(EmulatorHost):
         self._in_flight = 0
         """Requests being handled (a WebSocket's lasts as long as the connection)."""
         self._listeners: asyncio.Lock | None = None
-        """Held while the listener changes (and by ``stop``), so that changes never overlap."""
-        self._moving: concurrent.futures.Future[None] | None = None
-        """The latest listener swap left to the loop by :meth:`_try_move_nowait`."""
+        """Held while the listener changes on the loop (and by ``stop``)."""
+        self._spares: collections.deque[_Listener] = collections.deque()
+        """Listeners already served on free ports nobody was shown, ready to become the
+        server's port without a round trip to the loop (see :meth:`_try_move_nowait`)."""
+        self._retired: list[web.BaseSite | _Listener] = []
+        """Listeners retired by :meth:`_try_move_nowait`: the next :meth:`_new_port`
+        closes them."""
+        self._accepting: set[asyncio.Task[None]] = set()
+        """Connections accepted by a :class:`_Listener`, being set up (TLS handshakes)."""
 
-    async def _new_port(self, sock: socket.socket | None = None) -> None:
-        """Listen on a new free port (on ``sock`` if given), then close the old listener
-        (its open connections stay: the reset closes them) and refuse what it had accepted."""
+    async def _new_port(self) -> None:
+        """Listen on a new free port, then close the old listener (its open connections
+        stay: the reset closes them), and every retired one, and refuse what they had
+        accepted; then prepare :data:`_SPARE_PORTS` spares (for an IP address)."""
         async with self._listener_lock():
-            runner, old = self._runner, self._site
-            if runner is None:
-                if sock is not None:
-                    sock.close()
+            runner, old, loop = self._runner, self._site, self._state.loop
+            if runner is None or loop is None:
                 return
-            if sock is None:
+            site: web.BaseSite | _Listener | None = self._pop_spare()
+            if site is None and (sock := _listening_socket(self._state.host)) is not None:
+                site = _Listener(sock, self, loop)
+            if site is None:  # a host name: let aiohttp resolve it
                 site = _site_on_free_port(runner, self._state.host, self._ssl_context)
-            else:
-                site = web.SockSite(runner, sock, ssl_context=self._ssl_context, backlog=_BACKLOG)
-            await site.start()
-            if old is not None:
-                await old.stop()
+                await site.start()
             self._site = site
+            retired, self._retired = self._retired, []
+            for listener in (*retired, old):
+                if listener is not None:
+                    await self._stop_listener(listener)
+            port = site.port if isinstance(site, _Listener) else int(runner.addresses[0][1])
+            self._prepare_spares(loop)
             if self._state.port is not None:
                 self._retired_ports.add(self._state.port)
-            self._state.port = int(runner.addresses[0][1])
+            self._state.port = port
             self._state.port_shown = False
-            self._retired_ports.discard(self._state.port)  # the system may give a port again
+            self._retired_ports.discard(port)  # the system may give a port again
 
     def _listener_lock(self) -> asyncio.Lock:
         if self._listeners is None:
             self._listeners = asyncio.Lock()
         return self._listeners
 
-    def _try_move_nowait(self, sock: socket.socket) -> bool:
-        """Move to ``sock``'s port from another thread, if nothing runs that must stop.
+    def _pop_spare(self) -> _Listener | None:
+        try:
+            return self._spares.popleft()
+        except IndexError:
+            return None
 
-        Only when no socket is open, no request handled and the emulator idle (nothing
-        that a reset would close, cancel or remove); else returns ``False`` at once, and
-        the caller resets on the loop (``sock`` included).  The old port is retired first:
-        from then on a request through it is refused (see :meth:`_refuse_retired_ports`).
-        Then the move is complete for the caller: the endpoints name the new port, which
-        accepts connections already, and the records are cleared; the loop swaps the
-        listeners when it next runs (:meth:`_serve_on`).
+    async def _stop_listener(self, listener: web.BaseSite | _Listener) -> None:
+        if isinstance(listener, _Listener):
+            listener.close()
+        else:
+            await listener.stop()
+
+    def _try_move_nowait(self) -> bool:
+        """From another thread: move to a spare port without waiting for the loop, if
+        nothing is open that a reset would close, cancel or remove.
+
+        Returns ``False`` (at once) otherwise, or when no spare is ready: then the caller
+        resets on the loop.  The old port is retired first: from then on a request
+        through it is refused (see :meth:`_refuse_retired_ports`).  Then the endpoints
+        name the spare's port, which the loop serves already, and the records are cleared.
+        The old listener is closed by the next reset on the loop (when the spares have run
+        out, or something was open), with what it accepted meanwhile.
 
         A request that starts as the port is retired either counts in ``_in_flight``
         before the second check here, or finds the port retired: the middleware counts
         it before it reads the retired ports, and this thread retires before it counts.
         """
         state = self._state
-        emulator, loop, runner = state.emulator, state.loop, self._runner
-        if runner is None or loop is None or not self._quiet(runner):
+        loop, runner, old = state.loop, self._runner, self._site
+        if runner is None or loop is None or old is None or not self._quiet(runner):
             return False
+        spare = self._pop_spare()
+        if spare is None:
+            return False  # the reset on the loop prepares new spares
         if state.port is not None:
             self._retired_ports.add(state.port)
         if not self._quiet(runner):
+            self._spares.appendleft(spare)
             return False  # a request started meanwhile: the reset on the loop waits for it
-        port = int(sock.getsockname()[1])
-        moving = asyncio.run_coroutine_threadsafe(self._serve_on(sock), loop)
-        self._moving = moving
-        state.port = port
+        self._site = spare
+        self._retired.append(old)
+        state.port = spare.port
         state.port_shown = False
-        self._retired_ports.discard(port)  # the system may give a port again
-        _clear_state(emulator)  # thread-safe: nothing runs that the loop must stop
+        self._retired_ports.discard(spare.port)  # the system may give a port again
+        _clear_state(state.emulator)  # thread-safe: nothing runs that the loop must stop
         return True
 
     def _quiet(self, runner: web.AppRunner) -> bool:
@@ -985,38 +1049,32 @@ class EmulatorServer(EmulatorHost):
             self._state.emulator
         )
 
-    async def _serve_on(self, sock: socket.socket) -> None:
-        """On the loop: close the old listener and the HTTP connections it accepted, then
-        serve ``sock`` (whose connections have waited in its backlog).
+    def _prepare_spares(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while len(self._spares) < _SPARE_PORTS:
+                sock = _listening_socket(self._state.host)
+                if sock is None:
+                    return  # a host name: no spares (each move resolves it on the loop)
+                self._spares.append(_Listener(sock, self, loop))
+        except OSError as exc:  # out of descriptors, say: the moves wait for the loop
+            LOG_SERVER.warning("could not prepare a spare port: %s", exc)
 
-        A failure is collected as a server-side exception (the next ``check()`` raises it)
-        and raised again by the next ``reset``.
-        """
-        async with self._listener_lock():
-            runner, old = self._runner, self._site
-            if runner is None:  # stopped meanwhile
-                sock.close()
-                return
-            try:
-                if old is not None:
-                    await old.stop()
-                self._drop_http_connections()  # all the old listener's: sock is not served yet
-                site = web.SockSite(runner, sock, ssl_context=self._ssl_context, backlog=_BACKLOG)
-                self._site = site
-                await site.start()
-            except BaseException as exc:
-                sock.close()
-                if isinstance(exc, Exception):
-                    self._state.emulator.record_exception(exc)
+    def _serve(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand a connection a :class:`_Listener` accepted to aiohttp's server protocol."""
+        task = loop.create_task(self._connect(conn, loop))
+        self._accepting.add(task)
+        task.add_done_callback(self._accepting.discard)
+
+    async def _connect(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        runner = self._runner
+        try:
+            if runner is None or runner.server is None:
+                raise ConnectionAbortedError("the emulator stopped")
+            await loop.connect_accepted_socket(runner.server, conn, ssl=self._ssl_context)
+        except BaseException as exc:
+            conn.close()  # as an asyncio server does, a failed set-up only loses the peer
+            if not isinstance(exc, Exception):
                 raise
-
-    def _check_moved(self) -> None:
-        """Raise the failure of the latest :meth:`_serve_on`, once, if it failed."""
-        moving = self._moving
-        if moving is not None and moving.done():
-            self._moving = None
-            if not moving.cancelled() and (exc := moving.exception()) is not None:
-                raise RuntimeError(f"the emulator could not serve its new port: {exc}") from exc
 
     @web.middleware
     async def _refuse_retired_ports(
@@ -1044,9 +1102,10 @@ class EmulatorServer(EmulatorHost):
         finally:
             self._in_flight -= 1
 
-    def _drop_http_connections(self) -> None:
+    def _drop_http_connections(self, *, retired: bool = False) -> None:
         """Close the HTTP connections (idle keep-alive ones, those with a request being
-        read, the console's event streams), so that none carries another request.
+        read, the console's event streams), so that none carries another request; with
+        ``retired``, only those accepted through a retired port.
 
         WebSockets are left to the reset, which closes them with a close frame.  The
         ``_upgraded`` attribute of aiohttp's handler is one of those :mod:`._runner`
@@ -1055,8 +1114,14 @@ class EmulatorServer(EmulatorHost):
         runner = self._runner
         if runner is not None and runner.server is not None:
             for handler in runner.server.connections:
-                if not handler._upgraded:
-                    handler.force_close()
+                if handler._upgraded:
+                    continue
+                if retired:
+                    transport = handler.transport
+                    local = transport.get_extra_info("sockname") if transport else None
+                    if local is None or local[1] not in self._retired_ports:
+                        continue
+                handler.force_close()
 
     async def start(self) -> Self:
         """Bind and start serving.
@@ -1112,8 +1177,17 @@ class EmulatorServer(EmulatorHost):
         self._stopped = True
         self._state.listening = False
         if runner is not None:
-            async with self._listener_lock():  # a listener swap under way ends first
-                await runner.cleanup()
+            async with self._listener_lock():  # a listener change under way ends first
+                listeners = [self._site, *self._spares, *self._retired]
+                self._spares.clear()
+                self._retired.clear()
+                for listener in listeners:
+                    if isinstance(listener, _Listener):
+                        listener.close()
+                for task in self._accepting:
+                    task.cancel()
+                await asyncio.gather(*self._accepting, return_exceptions=True)
+                await runner.cleanup()  # stops the aiohttp sites, closes the connections
             LOG_SERVER.info("stopped")
         if self._state.ca is not None:
             self._state.ca.cleanup()

@@ -14,6 +14,7 @@ import pytest
 import appsync_events
 from appsync_emulator import EmulatorServer, EmulatorThread
 from appsync_emulator.faults import DropKeepAlives, NeverAck
+from appsync_emulator.hosting import _SPARE_PORTS
 from appsync_events import authorizer
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 
@@ -155,6 +156,8 @@ def test_reset_new_port_of_an_idle_server_does_not_wait_for_its_loop() -> None:
     a request through the old address is refused (503) or its connection refused."""
     with EmulatorThread() as server:
         assert server.api_key is not None
+        assert server.port  # shown: the reset moves it
+        server.reset(new_port=True)  # on the loop; spare ports are ready after it
         old = server.port
         entered, gate = threading.Event(), threading.Event()
         server._state.loop.call_soon_threadsafe(lambda: (entered.set(), gate.wait(10)))  # type: ignore[union-attr]
@@ -192,3 +195,50 @@ def test_reset_new_port_waits_for_a_request_in_flight() -> None:
         with pytest.raises(OSError):
             _post(kept, server.api_key)  # closed by the reset, before it returned
         kept.close()
+
+
+def _refused_or_503(port: int, api_key: str) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        return _post(conn, api_key) == 503
+    except ConnectionRefusedError:
+        return True
+    finally:
+        conn.close()
+
+
+def test_reset_moves_an_idle_server_through_spare_ports() -> None:
+    """Moves in a row (more than the spares) each give a new port; every old one refuses
+    (503 until the next reset on the loop closes it, then the connection itself)."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        ports = []
+        for _ in range(_SPARE_PORTS + 3):
+            ports.append(server.port)
+            server.reset(new_port=True)
+        current = server.port
+        assert len({*ports, current}) == len(ports) + 1
+        assert all(_refused_or_503(port, server.api_key) for port in ports)
+        kept = http.client.HTTPConnection("127.0.0.1", current, timeout=5)
+        assert _post(kept, server.api_key) == 200
+        assert len(server.recorder.published) == 1
+        server.reset(new_port=True)  # a connection is open: on the loop, listeners closed
+        kept.close()
+        for port in [*ports, current]:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_stop_closes_the_spare_ports() -> None:
+    """Stopping a server closes its spare listeners too: no port of it accepts."""
+    server = EmulatorThread().start()
+    try:
+        assert server.port  # shown: the reset moves it
+        server.reset(new_port=True)
+        spares = [listener.port for listener in server.server._spares]
+        assert len(spares) == _SPARE_PORTS
+    finally:
+        server.stop()
+    for port in spares:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
