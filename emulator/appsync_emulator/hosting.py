@@ -19,6 +19,7 @@ import asyncio
 import collections
 import concurrent.futures
 import errno
+import functools
 import ipaddress
 import itertools
 import socket
@@ -706,6 +707,15 @@ _BACKLOG: Final = 128
 """The listen backlog of a new port (aiohttp's default for its sites)."""
 
 
+@functools.lru_cache(maxsize=16)
+def _ip_family(host: str) -> socket.AddressFamily | None:
+    """The address family of ``host``, an IP address; ``None`` for a host name."""
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return None
+
+
 def _listening_socket(host: str) -> socket.socket | None:
     """A socket listening on a free port of ``host``, an IP address; ``None`` for a name.
 
@@ -713,9 +723,8 @@ def _listening_socket(host: str) -> socket.socket | None:
     a socket that listens already accepts connections (into its backlog) before the loop
     serves it.  Any thread may call this.
     """
-    try:
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-    except ValueError:
+    family = _ip_family(host)
+    if family is None:
         return None
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -731,7 +740,7 @@ def _listening_socket(host: str) -> socket.socket | None:
     return sock
 
 
-_SPARE_PORTS: Final = 8
+_SPARE_PORTS: Final = 16
 """Spare listeners a server moved by ``reset(new_port=True)`` keeps ready: that many moves
 of an idle server in a row need no round trip to the loop."""
 
