@@ -500,11 +500,12 @@ class EmulatorHost:
                 old listener accepted is answered ``503``).  The endpoints change
                 accordingly.  Skipped when nothing read the port (or an endpoint) since
                 the last move: no client can know the address, so there is nothing to
-                refuse, and the reset stays a few microseconds.  On a server with nothing
-                to stop, the calling thread binds the new port and retires the old one
-                itself, and the loop swaps the listeners on its own time: a request that
-                still comes through the old address is answered ``503`` until then, and a
-                connection to the new port waits in its backlog.
+                refuse, and the reset stays a few microseconds.  A server with nothing
+                open (no socket, request or fault) moves to one of the spare listeners
+                it keeps ready (:data:`_SPARE_PORTS`, on ports nobody was shown) without
+                waiting for its loop: the old port is retired at once (a request through
+                it is answered ``503``) and its listener is closed by the next reset that
+                goes to the loop, which also prepares new spares.
 
         On the server's own loop (an in-loop :class:`EmulatorServer`) nothing can be
         awaited: connections are aborted, one that has not finished yet may still be
