@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import errno
 import http.client
 import json
 import os
@@ -14,7 +16,7 @@ import pytest
 import appsync_events
 from appsync_emulator import EmulatorServer, EmulatorThread
 from appsync_emulator.faults import DropKeepAlives, NeverAck
-from appsync_emulator.hosting import _SPARE_PORTS
+from appsync_emulator.hosting import _SPARE_PORTS, _Listener
 from appsync_events import authorizer
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 
@@ -242,3 +244,57 @@ def test_stop_closes_the_spare_ports() -> None:
     for port in spares:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+class _FakeListeningSocket:
+    """A listening socket whose ``accept`` fails as told (a socketpair end, made readable,
+    stands in for its descriptor)."""
+
+    def __init__(self, failures: list[OSError]) -> None:
+        self.end, self.peer = socket.socketpair()
+        self.peer.send(b"x")  # readable: the loop calls accept
+        self.failures = failures
+        self.accepts = 0
+        self.accepted = asyncio.Event()
+
+    def fileno(self) -> int:
+        return self.end.fileno()
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 1)
+
+    def accept(self) -> tuple[socket.socket, object]:
+        self.accepts += 1
+        self.accepted.set()
+        raise self.failures.pop(0) if self.failures else BlockingIOError()
+
+    def close(self) -> None:
+        self.end.close()
+        self.peer.close()
+
+
+@pytest.mark.asyncio
+async def test_spare_listener_pauses_when_out_of_descriptors() -> None:
+    """Out of descriptors, a listener stops watching its socket and retries later (as an
+    asyncio server does); another accept error stops serving it; neither raises."""
+    loop = asyncio.get_running_loop()
+    fake = _FakeListeningSocket([OSError(errno.EMFILE, "too many open files")])
+    listener = _Listener(fake, None, loop)  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(fake.accepted.wait(), 5)
+        assert listener._retry is not None  # paused, a retry scheduled
+        assert not loop.remove_reader(fake.fileno())  # no longer watched
+        fake.accepted.clear()
+        listener._retry.cancel()
+        listener._resume()  # the retry, without waiting for it
+        await asyncio.wait_for(fake.accepted.wait(), 5)
+        assert fake.accepts >= 2
+        assert listener._retry is None
+        fake.failures.append(OSError(errno.EINVAL, "invalid"))
+        fake.accepted.clear()
+        await asyncio.wait_for(fake.accepted.wait(), 5)
+        assert listener._retry is None
+        assert not loop.remove_reader(fake.fileno())
+    finally:
+        listener.close()
+        fake.close()
