@@ -108,10 +108,14 @@ def write_project(root: Path, mode: str, count: int) -> None:
 def run(root: Path) -> dict[str, list[float]]:
     """Run the project at ``root``; return per case its tests' wall times (s), in order."""
     out = root / "times.json"
+    # Absolute: pytest runs in ``root``, where a relative entry (``PYTHONPATH=src:emulator``
+    # from a checkout) would name nothing, and the installed package would be measured.
+    given = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    paths = [str(Path(p).resolve()) for p in given if p]
     env = {
         **os.environ,
         "APPSYNC_BENCH_OUT": str(out),
-        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(root), *paths]),
     }
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     cmd += ["-p", "_appsync_timing", "-p", "appsync"]
