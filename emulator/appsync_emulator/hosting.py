@@ -16,7 +16,10 @@ loop and waits (with a timeout) for the result.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import errno
+import functools
 import ipaddress
 import itertools
 import socket
@@ -485,8 +488,8 @@ class EmulatorHost:
         :data:`RESET_CLOSE_TIMEOUT` is dropped) and wait until each has finished, its
         handler tasks included; then clear the recorder and the collected exceptions, and
         restart the connection ids at ``c1``.  Blocks until done, whichever thread calls it.
-        A server with nothing to stop (no connection, publish or fault) resets in a few
-        microseconds, without a round trip to its loop.
+        A server with nothing to stop (no connection, request or fault) resets in a few
+        microseconds, without a round trip to its loop, even on a new port (see below).
 
         Args:
             timeout: seconds to wait for connections and publishes to finish.
@@ -497,7 +500,12 @@ class EmulatorHost:
                 old listener accepted is answered ``503``).  The endpoints change
                 accordingly.  Skipped when nothing read the port (or an endpoint) since
                 the last move: no client can know the address, so there is nothing to
-                refuse, and the reset stays a few microseconds.
+                refuse, and the reset stays a few microseconds.  A server with nothing
+                open (no socket, request or fault) moves to one of the spare listeners
+                it keeps ready (:data:`_SPARE_PORTS`, on ports nobody was shown) without
+                waiting for its loop: the old port is retired at once (a request through
+                it is answered ``503``) and its listener is closed by the next reset that
+                goes to the loop, which also prepares new spares.
 
         On the server's own loop (an in-loop :class:`EmulatorServer`) nothing can be
         awaited: connections are aborted, one that has not finished yet may still be
@@ -523,6 +531,8 @@ class EmulatorHost:
             return
         if on_loop:
             _reset_now(state.emulator, abort=True)
+            return
+        if new_port and state.server is not None and state.server._try_move_nowait():
             return
         future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
         try:
@@ -555,6 +565,8 @@ class EmulatorHost:
             return
         if loop is asyncio.get_running_loop():
             await asyncio.shield(asyncio.ensure_future(self._reset(timeout, new_port)))
+            return
+        if new_port and state.server is not None and state.server._try_move_nowait():
             return
         future = asyncio.run_coroutine_threadsafe(self._reset(timeout, new_port), loop)
         await asyncio.shield(asyncio.wrap_future(future))
@@ -692,28 +704,116 @@ class EmulatorHost:
 
 _CLOSE: Final = {"Connection": "close"}
 
+_BACKLOG: Final = 128
+"""The listen backlog of a new port (aiohttp's default for its sites)."""
 
-def _site_on_free_port(
-    runner: web.AppRunner, host: str, ssl_context: ssl.SSLContext | None
-) -> web.BaseSite:
-    """A site listening on a free port of ``host``.
 
-    For an IP address the socket is bound here, which spares the name resolution that
-    ``TCPSite`` runs in a worker thread (most of the cost of a new port).
-    """
+@functools.lru_cache(maxsize=16)
+def _ip_family(host: str) -> socket.AddressFamily | None:
+    """The address family of ``host``, an IP address; ``None`` for a host name."""
     try:
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     except ValueError:
-        return web.TCPSite(runner, host, 0, ssl_context=ssl_context)
+        return None
+
+
+def _listening_socket(host: str) -> socket.socket | None:
+    """A socket listening on a free port of ``host``, an IP address; ``None`` for a name.
+
+    Binding here spares the name resolution that ``TCPSite`` runs in a worker thread, and
+    a socket that listens already accepts connections (into its backlog) before the loop
+    serves it.  Any thread may call this.
+    """
+    family = _ip_family(host)
+    if family is None:
+        return None
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # as asyncio's servers: IPv6 only
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, 0))
+        sock.listen(_BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
-    return web.SockSite(runner, sock, ssl_context=ssl_context)
+    return sock
+
+
+_SPARE_PORTS: Final = 16
+"""Spare listeners a server moved by ``reset(new_port=True)`` keeps ready: that many moves
+of an idle server in a row need no round trip to the loop."""
+
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class _Listener:
+    """A listening socket served on the loop without an asyncio server, so that it starts
+    and stops in a plain callback (an asyncio server takes a coroutine to start).
+
+    Created on the loop; accepts as an asyncio server does, and hands each connection to
+    :meth:`EmulatorServer._serve`.
+    """
+
+    __slots__ = ("_fd", "_loop", "_owner", "_retry", "_sock", "port")
+
+    def __init__(
+        self, sock: socket.socket, owner: EmulatorServer, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._owner = owner
+        self._loop = loop
+        self._retry: asyncio.TimerHandle | None = None
+        self.port = int(sock.getsockname()[1])
+        try:
+            loop.add_reader(self._fd, self._accept)
+        except BaseException:
+            sock.close()
+            raise
+
+    def _accept(self) -> None:
+        for _ in range(_BACKLOG):
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                # Out of descriptors: the socket stays readable, so stop watching it a
+                # moment, as an asyncio server does.  Anything else: stop serving it.
+                self._loop.remove_reader(self._fd)
+                if exc.errno in _OUT_OF_RESOURCES:
+                    LOG_SERVER.warning("accept on port %s: %s (retrying in 1 s)", self.port, exc)
+                    self._retry = self._loop.call_later(1.0, self._resume)
+                else:
+                    LOG_SERVER.error("accept on port %s: %s (no longer served)", self.port, exc)
+                return
+            conn.setblocking(False)
+            self._owner._serve(conn, self._loop)
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self._sock.fileno() != -1:
+            self._loop.add_reader(self._fd, self._accept)
+
+    def close(self) -> None:
+        """Stop accepting and close the socket (connections it accepted stay open)."""
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._sock.fileno() != -1:
+            self._loop.remove_reader(self._fd)
+            self._sock.close()
+
+
+def _site_on_free_port(
+    runner: web.AppRunner, host: str, ssl_context: ssl.SSLContext | None
+) -> web.BaseSite:
+    """A site listening on a free port of ``host`` (see :func:`_listening_socket`)."""
+    sock = _listening_socket(host)
+    if sock is None:
+        return web.TCPSite(runner, host, 0, ssl_context=ssl_context, backlog=_BACKLOG)
+    return web.SockSite(runner, sock, ssl_context=ssl_context, backlog=_BACKLOG)
 
 
 def _clear_state(emulator: Emulator) -> None:
@@ -853,52 +953,169 @@ class EmulatorServer(EmulatorHost):
         self.shutdown_timeout = shutdown_timeout
         """Seconds in-flight HTTP requests get at shutdown."""
         self._runner: web.AppRunner | None = None
-        self._site: web.BaseSite | None = None
+        self._site: web.BaseSite | _Listener | None = None
         self._retired_ports: set[int] = set()
         """Ports closed by ``reset(new_port=True)``: requests still arriving through
         connections they accepted are refused."""
         self._ssl_context: ssl.SSLContext | None = None
         self._stopped = False
+        self._in_flight = 0
+        """Requests being handled (a WebSocket's lasts as long as the connection)."""
+        self._listeners: asyncio.Lock | None = None
+        """Held while the listener changes on the loop (and by ``stop``)."""
+        self._spares: collections.deque[_Listener] = collections.deque()
+        """Listeners already served on free ports nobody was shown, ready to become the
+        server's port without a round trip to the loop (see :meth:`_try_move_nowait`)."""
+        self._retired: list[web.BaseSite | _Listener] = []
+        """Listeners retired by :meth:`_try_move_nowait`: the next :meth:`_new_port`
+        closes them."""
+        self._accepting: set[asyncio.Task[None]] = set()
+        """Connections accepted by a :class:`_Listener`, being set up (TLS handshakes)."""
 
     async def _new_port(self) -> None:
         """Listen on a new free port, then close the old listener (its open connections
-        stay: the reset closes them) and refuse what it had accepted."""
-        runner, old = self._runner, self._site
-        if runner is None:
-            return
-        site = _site_on_free_port(runner, self._state.host, self._ssl_context)
-        await site.start()
-        if old is not None:
-            await old.stop()
-        self._site = site
-        if self._state.port is not None:
-            self._retired_ports.add(self._state.port)
-        self._state.port = int(runner.addresses[0][1])
-        self._state.port_shown = False
-        self._retired_ports.discard(self._state.port)  # the system may give a port again
+        stay: the reset closes them), and every retired one, and refuse what they had
+        accepted; then prepare :data:`_SPARE_PORTS` spares (for an IP address)."""
+        async with self._listener_lock():
+            runner, old, loop = self._runner, self._site, self._state.loop
+            if runner is None or loop is None:
+                return
+            site: web.BaseSite | _Listener | None = self._pop_spare()
+            if site is None and (sock := _listening_socket(self._state.host)) is not None:
+                site = _Listener(sock, self, loop)
+            if site is None:  # a host name: let aiohttp resolve it
+                site = _site_on_free_port(runner, self._state.host, self._ssl_context)
+                await site.start()
+            self._site = site
+            retired, self._retired = self._retired, []
+            for listener in (*retired, old):
+                if listener is not None:
+                    await self._stop_listener(listener)
+            port = site.port if isinstance(site, _Listener) else int(runner.addresses[0][1])
+            self._prepare_spares(loop)
+            if self._state.port is not None:
+                self._retired_ports.add(self._state.port)
+            self._state.port = port
+            self._state.port_shown = False
+            self._retired_ports.discard(port)  # the system may give a port again
+
+    def _listener_lock(self) -> asyncio.Lock:
+        if self._listeners is None:
+            self._listeners = asyncio.Lock()
+        return self._listeners
+
+    def _pop_spare(self) -> _Listener | None:
+        try:
+            return self._spares.popleft()
+        except IndexError:
+            return None
+
+    async def _stop_listener(self, listener: web.BaseSite | _Listener) -> None:
+        if isinstance(listener, _Listener):
+            listener.close()
+        else:
+            await listener.stop()
+
+    def _try_move_nowait(self) -> bool:
+        """From another thread: move to a spare port without waiting for the loop, if
+        nothing is open that a reset would close, cancel or remove.
+
+        Returns ``False`` (at once) otherwise, or when no spare is ready: then the caller
+        resets on the loop.  The old port is retired first: from then on a request
+        through it is refused (see :meth:`_refuse_retired_ports`).  Then the endpoints
+        name the spare's port, which the loop serves already, and the records are cleared.
+        The old listener is closed by the next reset on the loop (when the spares have run
+        out, or something was open), with what it accepted meanwhile.
+
+        A request that starts as the port is retired either counts in ``_in_flight``
+        before the second check here, or finds the port retired: the middleware counts
+        it before it reads the retired ports, and this thread retires before it counts.
+        """
+        state = self._state
+        loop, runner, old = state.loop, self._runner, self._site
+        if runner is None or loop is None or old is None or not self._quiet(runner):
+            return False
+        spare = self._pop_spare()
+        if spare is None:
+            return False  # the reset on the loop prepares new spares
+        if state.port is not None:
+            self._retired_ports.add(state.port)
+        if not self._quiet(runner):
+            self._spares.appendleft(spare)
+            return False  # a request started meanwhile: the reset on the loop waits for it
+        self._site = spare
+        self._retired.append(old)
+        state.port = spare.port
+        state.port_shown = False
+        self._retired_ports.discard(spare.port)  # the system may give a port again
+        _clear_state(state.emulator)  # thread-safe: nothing runs that the loop must stop
+        return True
+
+    def _quiet(self, runner: web.AppRunner) -> bool:
+        """Whether no socket is open, no request handled and the emulator idle (a snapshot
+        read from any thread)."""
+        server = runner.server
+        return not (self._in_flight or (server is not None and server.connections)) and _idle(
+            self._state.emulator
+        )
+
+    def _prepare_spares(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while len(self._spares) < _SPARE_PORTS:
+                sock = _listening_socket(self._state.host)
+                if sock is None:
+                    return  # a host name: no spares (each move resolves it on the loop)
+                self._spares.append(_Listener(sock, self, loop))
+        except OSError as exc:  # out of descriptors, say: the moves wait for the loop
+            LOG_SERVER.warning("could not prepare a spare port: %s", exc)
+
+    def _serve(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand a connection a :class:`_Listener` accepted to aiohttp's server protocol."""
+        task = loop.create_task(self._connect(conn, loop))
+        self._accepting.add(task)
+        task.add_done_callback(self._accepting.discard)
+
+    async def _connect(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        runner = self._runner
+        try:
+            if runner is None or runner.server is None:
+                raise ConnectionAbortedError("the emulator stopped")
+            await loop.connect_accepted_socket(runner.server, conn, ssl=self._ssl_context)
+        except BaseException as exc:
+            conn.close()  # as an asyncio server does, a failed set-up only loses the peer
+            if not isinstance(exc, Exception):
+                raise
 
     @web.middleware
     async def _refuse_retired_ports(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """Refuse a request that came through a listener closed by ``reset(new_port=True)``.
+        """Refuse a request that came through a listener retired by ``reset(new_port=True)``.
 
         A connection its listener accepted before it closed can still carry a request
-        whose handling starts after the reset (aiohttp reads it on its own schedule): it
-        must not reach the reset server.
+        whose handling starts after the reset (aiohttp reads it on its own schedule), and
+        a listener retired by another thread accepts until the loop closes it: such a
+        request must not reach the reset server.  The outermost middleware, so that
+        nothing of the emulator (the recording included) sees it; it also counts the
+        requests being handled (``_in_flight``, read by :meth:`_try_move_nowait`).
         """
-        if self._retired_ports:
-            transport = request.transport
-            local = transport.get_extra_info("sockname") if transport is not None else None
-            if local is not None and local[1] in self._retired_ports:
-                return web.Response(
-                    status=503, text="this address was retired by a reset", headers=_CLOSE
-                )
-        return await handler(request)
+        self._in_flight += 1  # before reading the retired ports (see _try_move_nowait)
+        try:
+            if self._retired_ports:
+                transport = request.transport
+                local = transport.get_extra_info("sockname") if transport is not None else None
+                if local is not None and local[1] in self._retired_ports:
+                    return web.Response(
+                        status=503, text="this address was retired by a reset", headers=_CLOSE
+                    )
+            return await handler(request)
+        finally:
+            self._in_flight -= 1
 
-    def _drop_http_connections(self) -> None:
+    def _drop_http_connections(self, *, retired: bool = False) -> None:
         """Close the HTTP connections (idle keep-alive ones, those with a request being
-        read, the console's event streams), so that none carries another request.
+        read, the console's event streams), so that none carries another request; with
+        ``retired``, only those accepted through a retired port.
 
         WebSockets are left to the reset, which closes them with a close frame.  The
         ``_upgraded`` attribute of aiohttp's handler is one of those :mod:`._runner`
@@ -907,8 +1124,14 @@ class EmulatorServer(EmulatorHost):
         runner = self._runner
         if runner is not None and runner.server is not None:
             for handler in runner.server.connections:
-                if not handler._upgraded:
-                    handler.force_close()
+                if handler._upgraded:
+                    continue
+                if retired:
+                    transport = handler.transport
+                    local = transport.get_extra_info("sockname") if transport else None
+                    if local is None or local[1] not in self._retired_ports:
+                        continue
+                handler.force_close()
 
     async def start(self) -> Self:
         """Bind and start serving.
@@ -927,7 +1150,7 @@ class EmulatorServer(EmulatorHost):
             state.ca = LocalCA([state.host])
             ssl_context = state.ca.server_context()
         app = state.emulator.build_app()
-        app.middlewares.append(self._refuse_retired_ports)
+        app.middlewares.insert(0, self._refuse_retired_ports)
         runner = EmulatorRunner(
             app,
             header_timeout=state.config.limits.header_timeout,
@@ -964,7 +1187,17 @@ class EmulatorServer(EmulatorHost):
         self._stopped = True
         self._state.listening = False
         if runner is not None:
-            await runner.cleanup()
+            async with self._listener_lock():  # a listener change under way ends first
+                listeners = [self._site, *self._spares, *self._retired]
+                self._spares.clear()
+                self._retired.clear()
+                for listener in listeners:
+                    if isinstance(listener, _Listener):
+                        listener.close()
+                for task in self._accepting:
+                    task.cancel()
+                await asyncio.gather(*self._accepting, return_exceptions=True)
+                await runner.cleanup()  # stops the aiohttp sites, closes the connections
             LOG_SERVER.info("stopped")
         if self._state.ca is not None:
             self._state.ca.cleanup()

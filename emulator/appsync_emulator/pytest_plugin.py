@@ -58,7 +58,7 @@ _EMULATOR_DEPENDENCIES: Final = ("jwt", "cryptography", "trustme")
 def _require_emulator() -> None:
     """Import the emulator's dependencies, or fail the test with one line naming the extra.
 
-    Every fixture of the plugin depends on ``appsync_settings``, which calls this first.
+    Every fixture of the plugin reads the settings first (``_settings``), which calls this.
     """
     for name in _EMULATOR_DEPENDENCIES:
         try:
@@ -118,6 +118,35 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     config.addinivalue_line("markers", EMULATOR_ONLY_MARKER)
     _server_scope("appsync_server_scope", config)  # a bad value stops the run at once
+    _CONFIGS.append(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _CONFIGS:
+        _CONFIGS.remove(config)
+
+
+_CONFIGS: Final[list[pytest.Config]] = []
+"""The configured sessions, innermost last (``pytester`` runs one inside another)."""
+
+
+def _config() -> pytest.Config:
+    """The running session's config, for the fixtures that take no ``request``.
+
+    A fixture that asks for ``request`` (or ``pytestconfig``, which does) costs every test
+    that uses it several new fixture definitions of ``request``, which pytest builds (and
+    inspects the signature of) at each request: most of the plugin's cost per test.
+    """
+    return _CONFIGS[-1]
+
+
+_ITEM_KEY: Final = pytest.StashKey[pytest.Item]()
+
+
+def _item() -> pytest.Item:
+    """The test being run (see :func:`pytest_runtest_setup`): the function-scoped
+    fixtures' ``request.node`` without ``request``."""
+    return _config().stash[_ITEM_KEY]
 
 
 # --- shared servers (``appsync_server_scope``) -------------------------------------------------
@@ -134,11 +163,9 @@ def _server_scope(fixture_name: str, config: pytest.Config) -> _Scope:
 
 
 @pytest.fixture(scope=_server_scope)
-def _appsync_shared_servers(
-    pytestconfig: pytest.Config,
-) -> Iterator[testing.SharedServers | None]:
+def _appsync_shared_servers() -> Iterator[testing.SharedServers | None]:
     """The servers shared by the tests of the ``appsync_server_scope`` (``None``: per test)."""
-    if _server_scope("", pytestconfig) == "function":
+    if _server_scope("", _config()) == "function":
         yield None
         return
     _require_emulator()
@@ -151,78 +178,92 @@ def _appsync_shared_servers(
         shared.close()
 
 
-@pytest.fixture
-def _appsync_server_pool(
-    appsync_server_config: EmulatorConfig,
-    appsync_settings: testing.Settings,
-    _appsync_shared_servers: testing.SharedServers | None,
-) -> Iterator[testing.ServerPool]:
-    """The test's servers: its own, and its lease of a shared one (released last)."""
-    from .testing import ServerPool
+_SETTINGS_KEY: Final = pytest.StashKey["testing.Settings"]()
 
-    pool = ServerPool(
-        appsync_server_config,
-        host=appsync_settings.host,
-        tls=appsync_settings.tls,
-        shared=_appsync_shared_servers,
-    )
-    try:
-        yield pool
-    finally:
-        pool.close()
+
+def _settings(config: pytest.Config) -> testing.Settings:
+    """The parsed ``appsync_*`` ini options, read once per session."""
+    settings = config.stash.get(_SETTINGS_KEY, None)
+    if settings is None:
+        _require_emulator()
+        from .testing import settings_from_ini
+
+        settings = config.stash[_SETTINGS_KEY] = settings_from_ini(config.getini, config.rootpath)
+    return settings
 
 
 @pytest.fixture(scope="session")
-def appsync_settings(pytestconfig: pytest.Config) -> testing.Settings:
+def appsync_settings() -> testing.Settings:
     """Defaults from the ``appsync_*`` ini options."""
-    _require_emulator()
-    from .testing import settings_from_ini
+    return _settings(_config())
 
-    return settings_from_ini(pytestconfig.getini, pytestconfig.rootpath)
+
+@pytest.fixture(scope="session")
+def appsync_server_config() -> EmulatorConfig:
+    """Base config of every server in the test; override it to change the defaults.
+
+    Session-scoped (the config is immutable); an override may have any scope.
+    """
+    return _settings(_config()).config
 
 
 @pytest.fixture
-def appsync_server_config(appsync_settings: testing.Settings) -> EmulatorConfig:
-    """Base config of every server in the test; override it to change the defaults."""
-    return appsync_settings.config
-
-
-@pytest.fixture
-def appsync_server_factory(
-    request: pytest.FixtureRequest, _appsync_server_pool: testing.ServerPool
-) -> ServerFactory:
+def appsync_server_factory(appsync_server_config: EmulatorConfig) -> Iterator[ServerFactory]:
     """Start extra emulators (same options as the marker); all are checked and stopped, LIFO.
 
     With ``--appsync-target``: calling it skips the test (it starts emulators).
     """
-    return _target_factory(request.config, _appsync_server_pool.start)
+    from .testing import ServerPool
+
+    config = _config()
+    settings = _settings(config)
+    pool = ServerPool(appsync_server_config, host=settings.host, tls=settings.tls)
+    try:
+        yield _target_factory(config, pool.start)
+    finally:
+        pool.close()
 
 
 @pytest.fixture
 def appsync_server(
-    request: pytest.FixtureRequest, _appsync_server_pool: testing.ServerPool
-) -> EmulatorThread | RemoteTarget:
+    appsync_server_config: EmulatorConfig,
+    _appsync_shared_servers: testing.SharedServers | None,
+) -> Iterator[EmulatorThread | RemoteTarget]:
     """This test's emulator, configured by ``@pytest.mark.appsync(...)``: a new one, or
     the shared one reset (``appsync_server_scope``).
 
     With ``--appsync-target``: the running endpoint, as a :class:`~.remote.RemoteTarget`.
     """
-    from .testing import merge_markers
+    from .testing import ServerPool, merge_markers
 
-    if (target := _remote_server(request)) is not None:
-        return target
+    item = _item()
+    config = item.config
+    if (target := _remote_server(item)) is not None:
+        yield target
+        return
 
-    options = merge_markers(request.node.iter_markers("appsync"))
+    settings = _settings(config)
+    options = merge_markers(item.iter_markers("appsync"))
     options.pop("client", None)
-    server = _appsync_server_pool.server(**options)
-    if pattern := request.config.getini("appsync_record"):
-        from .recording_file import record_test
+    pool = ServerPool(
+        appsync_server_config, host=settings.host, tls=settings.tls, shared=_appsync_shared_servers
+    )
+    try:
+        server = pool.server(**options)
+        if pattern := config.getini("appsync_record"):
+            _record(server, pattern, item)
+        yield server
+    finally:
+        pool.close()  # the lease of a shared server is released here
 
-        try:
-            record_test(server, pattern, request.node.nodeid, request.config.rootpath)
-        except (ValueError, OSError) as exc:
-            pytest.fail(f"appsync_record: {exc}", pytrace=False)
-    return server
+
+def _record(server: EmulatorThread, pattern: str, item: pytest.Item) -> None:
+    from .recording_file import record_test
+
+    try:
+        record_test(server, pattern, item.nodeid, item.config.rootpath)
+    except (ValueError, OSError) as exc:
+        pytest.fail(f"appsync_record: {exc}", pytrace=False)
 
 
 @pytest.fixture
@@ -262,6 +303,8 @@ async def appsync_client_factory(
     from .remote import default_authorizer
     from .testing import ClientPool, check_request_loop
 
+    if "appsync_server" in request.fixturenames:
+        request.getfixturevalue("appsync_server")  # set up first, so torn down after the clients
     name = "appsync_client" if "appsync_client" in request.fixturenames else request.fixturename
     check_request_loop(request, str(name))
     pool = ClientPool(appsync_client_options, authorizer_for=default_authorizer)
@@ -330,19 +373,22 @@ def _target(config: pytest.Config) -> RemoteTarget | None:
     return config.stash.get(_TARGET_KEY, None)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip ``@pytest.mark.appsync_emulator_only`` tests before set-up on a remote target."""
+    """Note the test being run (for :func:`_item`), and skip
+    ``@pytest.mark.appsync_emulator_only`` tests before set-up on a remote target."""
+    item.config.stash[_ITEM_KEY] = item
     target = _target(item.config)
     mark = item.get_closest_marker("appsync_emulator_only")
     if target is not None and mark is not None:
         target.emulator_only_mark(item.name, mark)
 
 
-def _remote_server(request: pytest.FixtureRequest) -> RemoteTarget | None:
+def _remote_server(item: pytest.Item) -> RemoteTarget | None:
     """The target for ``appsync_server``; skips a test whose mark configures the server."""
-    target = _target(request.config)
+    target = _target(item.config)
     if target is not None:
-        target.check_server_marks(request.node.iter_markers("appsync"))
+        target.check_server_marks(item.iter_markers("appsync"))
     return target
 
 

@@ -438,9 +438,9 @@ class SharedServers:
     test that still holds the old address is refused.  A server that the test stopped,
     or that cannot be reset, is stopped and forgotten: the next test gets a new one.
 
-    The reset is synchronous on purpose: run in the background while pytest goes on, the
-    server's thread would contend for the GIL with the test session (each switch can
-    cost the 5 ms switch interval), which costs more than the reset itself.
+    A server with nothing open (the usual case once a test's clients are closed) resets
+    without a round trip to its thread, new port included; one with connections or
+    requests still running is reset on its loop, and :meth:`release` waits for that.
 
     Args:
         max_servers: idle servers kept; beyond that the least recently used is stopped.

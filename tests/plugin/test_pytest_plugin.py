@@ -587,3 +587,25 @@ def test_plugin_without_the_emulator_extra(pytester: pytest.Pytester) -> None:
     errors = result.stdout.str().split("= ERRORS =", 1)[1].split("short test summary")[0]
     shown = [line for line in errors.splitlines() if line.strip(" =_") and "ERROR at" not in line]
     assert shown == [message, message], errors  # one line per test, no traceback
+
+
+def test_plugin_servers_outlive_the_clients_whatever_the_order(pytester: pytest.Pytester) -> None:
+    """A test asking for the client factory before appsync_server still has its clients
+    closed before the server goes: the client closes its connection itself (1000), the
+    server never has to (1001)."""
+    source = """
+    import pytest
+
+    SERVERS = []
+
+    @pytest.mark.asyncio
+    async def test_1(appsync_client_factory, appsync_server):
+        SERVERS.append(appsync_server)
+        client = await appsync_client_factory(appsync_server)
+        await client.publish("default/x", {"n": 1})
+
+    def test_2():
+        [conn] = SERVERS[0].recorder.connections
+        assert conn.close_code == 1000, conn
+    """
+    run(pytester, source).assert_outcomes(passed=2)

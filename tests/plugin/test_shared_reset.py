@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import errno
 import http.client
 import json
 import os
 import socket
+import threading
 
 import pytest
 
 import appsync_events
 from appsync_emulator import EmulatorServer, EmulatorThread
 from appsync_emulator.faults import DropKeepAlives, NeverAck
+from appsync_emulator.hosting import _SPARE_PORTS, _Listener
 from appsync_events import authorizer
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 
@@ -146,3 +150,151 @@ def test_reset_moves_only_a_port_someone_read() -> None:
         server.reset(new_port=True)
         assert server._state.port == third  # nobody read it: no move
         assert server.port == third
+
+
+def test_reset_new_port_of_an_idle_server_does_not_wait_for_its_loop() -> None:
+    """With nothing to stop, ``reset(new_port=True)`` moves the port without the server's
+    loop (held here): the new port accepts at once and is served when the loop runs, and
+    a request through the old address is refused (503) or its connection refused."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        assert server.port  # shown: the reset moves it
+        server.reset(new_port=True)  # on the loop; spare ports are ready after it
+        old = server.port
+        entered, gate = threading.Event(), threading.Event()
+        server._state.loop.call_soon_threadsafe(lambda: (entered.set(), gate.wait(10)))  # type: ignore[union-attr]
+        assert entered.wait(10)
+        try:
+            server.reset(new_port=True)  # the loop is held: this must not wait for it
+            new = server.port
+            assert new != old
+            assert server.recorder.published == []
+            fresh = socket.create_connection(("127.0.0.1", new), timeout=5)  # in the backlog
+            fresh.close()
+        finally:
+            gate.set()
+        conn = http.client.HTTPConnection("127.0.0.1", new, timeout=5)
+        assert _post(conn, server.api_key) == 200
+        conn.close()
+        stale = http.client.HTTPConnection("127.0.0.1", old, timeout=5)
+        try:
+            assert _post(stale, server.api_key) == 503
+        except ConnectionRefusedError:
+            pass  # the loop has closed the old listener already
+        stale.close()
+        assert [p.channel for p in server.recorder.published] == ["/default/x"]
+
+
+def test_reset_new_port_waits_for_a_request_in_flight() -> None:
+    """A request being handled when the port moves is not left to the next test: the reset
+    waits for it on the loop (the no-wait move is only for a server with nothing open)."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        kept = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        assert _post(kept, server.api_key) == 200  # a keep-alive connection stays open
+        server.reset(new_port=True)
+        assert server.recorder.published == []
+        with pytest.raises(OSError):
+            _post(kept, server.api_key)  # closed by the reset, before it returned
+        kept.close()
+
+
+def _refused_or_503(port: int, api_key: str) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        return _post(conn, api_key) == 503
+    except ConnectionRefusedError:
+        return True
+    finally:
+        conn.close()
+
+
+def test_reset_moves_an_idle_server_through_spare_ports() -> None:
+    """Moves in a row (more than the spares) each give a new port; every old one refuses
+    (503 until the next reset on the loop closes it, then the connection itself)."""
+    with EmulatorThread() as server:
+        assert server.api_key is not None
+        ports = []
+        for _ in range(_SPARE_PORTS + 3):
+            ports.append(server.port)
+            server.reset(new_port=True)
+        current = server.port
+        assert len({*ports, current}) == len(ports) + 1
+        assert all(_refused_or_503(port, server.api_key) for port in ports)
+        kept = http.client.HTTPConnection("127.0.0.1", current, timeout=5)
+        assert _post(kept, server.api_key) == 200
+        assert len(server.recorder.published) == 1
+        server.reset(new_port=True)  # a connection is open: on the loop, listeners closed
+        kept.close()
+        for port in [*ports, current]:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_stop_closes_the_spare_ports() -> None:
+    """Stopping a server closes its spare listeners too: no port of it accepts."""
+    server = EmulatorThread().start()
+    try:
+        assert server.port  # shown: the reset moves it
+        server.reset(new_port=True)
+        spares = [listener.port for listener in server.server._spares]
+        assert len(spares) == _SPARE_PORTS
+    finally:
+        server.stop()
+    for port in spares:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+class _FakeListeningSocket:
+    """A listening socket whose ``accept`` fails as told (a socketpair end, made readable,
+    stands in for its descriptor)."""
+
+    def __init__(self, failures: list[OSError]) -> None:
+        self.end, self.peer = socket.socketpair()
+        self.peer.send(b"x")  # readable: the loop calls accept
+        self.failures = failures
+        self.accepts = 0
+        self.accepted = asyncio.Event()
+
+    def fileno(self) -> int:
+        return self.end.fileno()
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 1)
+
+    def accept(self) -> tuple[socket.socket, object]:
+        self.accepts += 1
+        self.accepted.set()
+        raise self.failures.pop(0) if self.failures else BlockingIOError()
+
+    def close(self) -> None:
+        self.end.close()
+        self.peer.close()
+
+
+@pytest.mark.asyncio
+async def test_spare_listener_pauses_when_out_of_descriptors() -> None:
+    """Out of descriptors, a listener stops watching its socket and retries later (as an
+    asyncio server does); another accept error stops serving it; neither raises."""
+    loop = asyncio.get_running_loop()
+    fake = _FakeListeningSocket([OSError(errno.EMFILE, "too many open files")])
+    listener = _Listener(fake, None, loop)  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(fake.accepted.wait(), 5)
+        assert listener._retry is not None  # paused, a retry scheduled
+        assert not loop.remove_reader(fake.fileno())  # no longer watched
+        fake.accepted.clear()
+        listener._retry.cancel()
+        listener._resume()  # the retry, without waiting for it
+        await asyncio.wait_for(fake.accepted.wait(), 5)
+        assert fake.accepts >= 2
+        assert listener._retry is None
+        fake.failures.append(OSError(errno.EINVAL, "invalid"))
+        fake.accepted.clear()
+        await asyncio.wait_for(fake.accepted.wait(), 5)
+        assert listener._retry is None
+        assert not loop.remove_reader(fake.fileno())
+    finally:
+        listener.close()
+        fake.close()
