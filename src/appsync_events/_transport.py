@@ -50,6 +50,10 @@ MAX_REFUSAL_BODY: Final = 64 * 1024
 ABNORMAL_CLOSURE: Final = 1006
 """The close code of a connection that ended without a closing handshake (RFC 6455)."""
 
+RELEASE_TIMEOUT: Final = 2.0
+"""Seconds :meth:`WebSocket.close` waits for the TCP connection to go once released (a
+TLS shutdown waits for the server's answer), before aborting it."""
+
 
 class TransportClosed(Exception):
     """The WebSocket is closed: :meth:`WebSocket.recv` and :meth:`WebSocket.send` raise it.
@@ -251,16 +255,33 @@ class WebSocket:
 
     async def close(self, code: int) -> None:
         """Send a close frame with ``code``, wait for the server's (up to the close
-        timeout), then release the TCP connection.  Idempotent.
+        timeout), then release the TCP connection and wait until it is gone (up to
+        :data:`RELEASE_TIMEOUT`, then it is aborted).  Idempotent.
+
+        Over TLS, releasing the connection starts a TLS shutdown that completes on later
+        loop turns: without the wait, a caller that closes its event loop right after
+        ``close()`` would leave the socket open.
 
         Cancellation aborts the connection at once and propagates.
         """
+        transport = getattr(self._connection(), "transport", None)
+        lost = self.lost() if transport is not None else None
         try:
             await self._ws.close(code=code)
         finally:
             if self.close_code is None:
                 self.close_code = self._ws.close_code or code
-            await self._session.close()
+            try:
+                await self._session.close()
+                if lost is not None and not lost.done():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(lost), RELEASE_TIMEOUT)
+            finally:
+                if transport is not None and lost is not None:
+                    if not lost.done():
+                        transport.abort()  # not gone in time (a TLS shutdown), or cancelled
+                    elif not lost.cancelled():
+                        lost.exception()  # how it went does not matter: seen, not logged
 
     def _connection(self) -> Any:
         """aiohttp's connection under the WebSocket (``None`` once released), reached

@@ -14,7 +14,7 @@ import trustme
 from aiohttp import WSMsgType, web
 
 import appsync_events
-from appsync_events import authorizer
+from appsync_events import _transport as transport_module, authorizer
 from appsync_events._transport import (
     USER_AGENT,
     TransportClosed,
@@ -300,6 +300,47 @@ async def test_tls_with_a_trusted_local_ca() -> None:
         await ws.close(1000)
         with pytest.raises(HandshakeError, match="cannot connect"):
             await _open(server, ssl=ssl.create_default_context())
+
+
+def _tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    return server_context, client_context
+
+
+async def test_close_over_tls_returns_once_the_socket_is_closed() -> None:
+    """A TLS shutdown finishes on later loop turns: close() waits for it, so a caller that
+    closes its loop right after leaves no socket open."""
+    server_context, client_context = _tls_pair()
+    async with Server(_idle, ssl_context=server_context) as server:
+        ws = await _open(server, ssl=client_context)
+        sock = ws._connection().transport.get_extra_info("socket")
+        assert sock.fileno() != -1
+        await ws.close(1000)
+        assert sock.fileno() == -1
+
+
+async def test_close_aborts_a_connection_that_does_not_go_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A TCP connection still there RELEASE_TIMEOUT after its release is aborted."""
+    server_context, client_context = _tls_pair()
+    async with Server(_idle, ssl_context=server_context) as server:
+        ws = await _open(server, ssl=client_context)
+        sock = ws._connection().transport.get_extra_info("socket")
+        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        monkeypatch.setattr(WebSocket, "lost", lambda self: never)
+        monkeypatch.setattr(transport_module, "RELEASE_TIMEOUT", 0.01)
+        await ws.close(1000)
+        assert not never.done()
+        for _ in range(10):  # an abort closes the socket on the next loop turns
+            if sock.fileno() == -1:
+                break
+            await asyncio.sleep(0)
+        assert sock.fileno() == -1
 
 
 async def test_proxy_from_the_environment_except_for_loopback(
