@@ -217,21 +217,12 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
             and (framed is None or payload is framed)
             and not queue._queue
             and queue.writer is None
+            and queue.writable()
         ):
-            transport = queue.transport
-            flow = queue.flow
-            socket = queue.socket
-            if (
-                transport is not None
-                and queue.write_gate._open
-                and not transport.is_closing()
-                and (flow is None or not flow.writing_paused)
-                and (socket is None or not socket.closed)
-            ):
-                framed = payload
-                queues.append(queue)
-                targets.append((queue.connection_id, subscription_id))
-                continue
+            framed = payload
+            queues.append(queue)
+            targets.append((queue.connection_id, subscription_id))
+            continue
         if queues:
             assert framed is not None
             _write_fan_out(framed, queues, targets)
@@ -549,16 +540,7 @@ class OutboundQueue:
             # Idle: nothing of this queue waits, in the queue or in the cork, so nothing
             # is written to its socket before the cork's release; if it is writable now,
             # it still is then (the common case: one entry per fan-out, not per queue).
-            transport = self.transport
-            flow = self.flow
-            socket = self.socket
-            if (
-                transport is not None
-                and self.write_gate._open
-                and not transport.is_closing()
-                and (flow is None or not flow.writing_paused)
-                and (socket is None or not socket.closed)
-            ):
+            if self.writable():
                 direct = framed.direct
                 if not direct:
                     cork.pending.append((None, None, framed))
