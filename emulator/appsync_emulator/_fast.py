@@ -8,18 +8,19 @@ to what the constructor makes, in less than half the time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any, Final
 
 from appsync_events.protocol.messages import (
     FailedEvent,
     Outgoing,
+    Publish,
     PublishedEvent,
     PublishSuccess,
 )
 
-__all__ = ["new_outgoing", "new_publish_success", "published_events", "setters"]
+__all__ = ["new_outgoing", "new_publish", "new_publish_success", "published_events", "setters"]
 
 _NEW: Final = object.__new__
 
@@ -68,4 +69,22 @@ def new_publish_success(
     _SET_SUCCESS_ID(message, frame_id)
     _SET_SUCCESSFUL(message, successful)
     _SET_FAILED(message, failed)
+    return message
+
+
+_SET_PUBLISH_ID, _SET_CHANNEL, _SET_EVENTS, _SET_AUTHORIZATION = setters(Publish)
+
+
+def new_publish(
+    frame_id: str,
+    channel: str,
+    events: tuple[str, ...],
+    authorization: Mapping[str, str] | None,
+) -> Publish:
+    """``Publish(id=frame_id, channel=channel, events=events, authorization=authorization)``."""
+    message: Publish = _NEW(Publish)
+    _SET_PUBLISH_ID(message, frame_id)
+    _SET_CHANNEL(message, channel)
+    _SET_EVENTS(message, events)
+    _SET_AUTHORIZATION(message, authorization)
     return message

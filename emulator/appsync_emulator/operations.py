@@ -288,6 +288,30 @@ class Operations:
         )
         return Published(outcome, identifiers, identity)
 
+    def publish_now(
+        self, channel: Channel, events: tuple[str, ...], auth: Mapping[str, str] | None
+    ) -> tuple[tuple[str, ...], Identity] | None:
+        """:meth:`publish` of a validated WebSocket publish that needs no coroutine (the
+        hot path): no fault at ``PUBLISH``, no ``onPublish`` handler, every event within
+        ``max_event_bytes`` (so every event is broadcast), and an auth map the policy
+        decides at once (:meth:`AuthPolicy.quick`).  Returns the events' identifiers and
+        the identity, as :meth:`publish` would; ``None`` when :meth:`publish` must run
+        (nothing was done).
+        """
+        if auth is None or not events or self.plan.active(Point.PUBLISH):
+            return None
+        namespace = self._namespace(channel)
+        if namespace.on_publish is not None or self.runtime.runners(namespace.name).on_publish:
+            return None
+        if 4 * max(map(len, events)) > self.config.limits.max_event_bytes:
+            return None  # one may be too large: default_outcome fails those
+        if LOG_AUTH.isEnabledFor(logging.DEBUG):
+            return None  # authorize() logs each success
+        identity = self.policy.quick(auth, self.config.publish_modes(namespace), self.now)
+        if identity is None:
+            return None
+        return self._identifiers.take(len(events)), identity
+
     def _namespace(self, channel: Channel) -> NamespaceConfig:
         namespace = self._namespaces.get(channel.namespace)
         assert namespace is not None  # the endpoint validated the channel

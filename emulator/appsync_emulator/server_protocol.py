@@ -53,10 +53,12 @@ records what it sends without decoding it.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from types import MappingProxyType
-from typing import Final, assert_never
+from typing import Any, Final, assert_never
 
 from appsync_events.errors import (
     ErrorDetail,
@@ -87,6 +89,7 @@ from appsync_events.protocol.messages import (
     Publish,
     PublishedEvent,
     PublishError,
+    PublishSuccess,
     ServerMessage,
     Subscribe,
     SubscribeError,
@@ -96,7 +99,7 @@ from appsync_events.protocol.messages import (
     UnsubscribeSuccess,
 )
 
-from ._fast import new_outgoing, new_publish_success, setters
+from ._fast import new_outgoing, new_publish, new_publish_success, published_events, setters
 from .catalogue import (
     BINARY_FRAME,
     CONNECTION_UNAUTHORIZED,
@@ -234,6 +237,7 @@ class _Action(enum.Enum):
 
 _INIT = "connection_init"
 _OPS = ("subscribe", "unsubscribe", "publish")
+_PUBLISH = "publish"
 _INVALID = "invalid"
 _BINARY = "binary"
 
@@ -319,6 +323,91 @@ def _classify(text: str, frame_type: str | None, frame_id: str | None, reason: s
     if frame_type is None and codec.is_json_object(text):
         return _Bad(None, None, UNSUPPORTED_OPERATION)  # an object without a string "type"
     return _Bad(frame_type, frame_id, invalid_message(reason))
+
+
+def _orjson_loads() -> Callable[[str], Any] | None:
+    """``orjson.loads`` when ``orjson`` is installed, else ``None``."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    loads: Callable[[str], Any] = orjson.loads
+    return loads
+
+
+_FAST_LOADS: Callable[[str], Any] | None = _orjson_loads()
+"""The optional fast parser of :func:`_publish_frame` (``orjson.loads``)."""
+
+_RAW_DECODE: Final = json.JSONDecoder().raw_decode
+
+_PUBLISH_FIELDS: Final = frozenset(("type", "id", "channel", "events", "authorization"))
+
+
+def _parse(text: str) -> Any:
+    """The JSON value of ``text``, or ``None`` when it is not one the codec would return
+    as it is: text either parser refuses, and, without ``orjson``, text with whitespace
+    around the value (the codec's general path judges those)."""
+    fast = _FAST_LOADS
+    if fast is not None:
+        try:
+            return fast(text)
+        except ValueError:
+            return None
+    try:
+        value, end = _RAW_DECODE(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if end == len(text) else None
+
+
+def _publish_frame(text: str) -> Publish | None:
+    """The ``publish`` of a well-formed frame holding only a publish's fields, decoded in
+    one go (the hot path); ``None`` for anything else, which
+    :func:`~appsync_events.protocol.codec.decode_client` decodes or explains.
+
+    Equal to what the codec returns: a value ``orjson`` parses holds the same strings as
+    ``json``'s, and one of these fields (strings, an array of strings, an object of
+    strings) cannot hold the floats or the nesting on which the two could differ.
+    """
+    obj = _parse(text)
+    if type(obj) is not dict or obj.get("type") != "publish" or not _PUBLISH_FIELDS.issuperset(obj):
+        return None
+    frame_id = obj.get("id")
+    channel = obj.get("channel")
+    events = obj.get("events")
+    if type(frame_id) is not str or type(channel) is not str or type(events) is not list:
+        return None
+    for event in events:
+        if type(event) is not str:
+            return None
+    authorization = obj.get("authorization")
+    if authorization is not None:
+        if type(authorization) is not dict:
+            return None
+        for value in authorization.values():
+            if type(value) is not str:
+                return None
+    return new_publish(frame_id, channel, tuple(events), authorization)
+
+
+_SUCCESS_FORMATS: dict[int, str] = {}
+"""``publish_success`` texts by event count, with ``%s`` for the id and each identifier."""
+_SUCCESS_FORMATS_KEPT: Final = 128
+
+
+def _publish_success_text(frame_id: str, identifiers: Sequence[str]) -> str | None:
+    """The text of ``publish_success`` for ``frame_id`` whose ``i``-th event is
+    ``identifiers[i]`` and none failed, as :func:`codec.encode` writes it; ``None`` when it
+    is not ASCII (the codec's general path writes those)."""
+    count = len(identifiers)
+    form = _SUCCESS_FORMATS.get(count)
+    if form is None:
+        items = ",".join([f'{{"identifier":%s,"index":{i}}}' for i in range(count)])
+        form = '{"type":"publish_success","id":%s,"successful":[' + items + '],"failed":[]}'
+        if count <= _SUCCESS_FORMATS_KEPT:
+            _SUCCESS_FORMATS[count] = form
+    text = form % (encode_basestring(frame_id), *map(encode_basestring, identifiers))
+    return text if text.isascii() else None
 
 
 def _outgoing(message: ServerMessage) -> Outgoing:
@@ -445,6 +534,11 @@ class ServerProtocol:
         Raises:
             LocalProtocolError: called after :meth:`receive_eof`.
         """
+        if 4 * len(text) <= self.max_request_bytes:  # cannot be over the limit
+            message = _publish_frame(text)
+            if message is not None:  # the hot path
+                self._dispatch(_PUBLISH, message)
+                return _PUBLISH
         inbound = self._decode(text)
         if isinstance(inbound, _Bad):
             self._dispatch(_INVALID, inbound)
@@ -712,6 +806,24 @@ class ServerProtocol:
         """
         self._take_pending_publish(operation_id, "accept_publish")
         self._queue(new_publish_success(operation_id, tuple(successful), tuple(failed)))
+
+    def accept_publish_all(self, operation_id: str, identifiers: Sequence[str]) -> None:
+        """Queue ``publish_success`` for a publish whose every event was published, the
+        ``i``-th with identifier ``identifiers[i]``: :meth:`accept_publish` with
+        ``PublishedEvent(identifier=identifiers[i], index=i)`` for each and no failure,
+        without making those (the publish path).
+
+        Raises:
+            LocalProtocolError: ``operation_id`` is not a pending publish.
+        """
+        self._take_pending_publish(operation_id, "accept_publish")
+        phase = self._phase
+        if phase is _Phase.ACKED or phase is _Phase.READY:
+            text = _publish_success_text(operation_id, identifiers)
+            if text is not None:
+                self._output.append(new_outgoing(PublishSuccess.TYPE, operation_id, text))
+                return
+        self._queue(new_publish_success(operation_id, published_events(identifiers), ()))
 
     def reject_publish(self, operation_id: str, errors: Sequence[ErrorDetail]) -> None:
         """Queue ``publish_error`` (authorization, handler, fault or throttling).

@@ -328,6 +328,8 @@ class WebSocketConnection:
         events = self.protocol.events_received()
         self.flush()
         for event in events:
+            if type(event) is PublishRequested and self._publish_now(event):
+                continue  # the hot path: answered without a coroutine
             await self._on_event(event)
 
     async def _on_event(self, event: ServerEvent) -> None:
@@ -491,6 +493,41 @@ class WebSocketConnection:
             )
         self.yield_now = self.yield_now or delivery.pressure
         self._operation_succeeded()
+
+    def _publish_now(self, event: PublishRequested) -> bool:
+        """:meth:`_on_publish` of a publish that needs no coroutine
+        (:meth:`Operations.publish_now`, no throttle); ``False``, having done nothing, when
+        :meth:`_on_publish` must run."""
+        if self.config.limits.max_publish_per_second is not None:
+            return False
+        message = event.message
+        operations = self.operations
+        events = message.events
+        quick = operations.publish_now(event.channel, events, message.authorization)
+        if quick is None:
+            return False
+        identifiers, identity = quick
+        channel = event.channel
+        with operations.cork:  # the frames go out once the publish is recorded
+            if not self.closing:
+                self.protocol.accept_publish_all(event.id, identifiers)
+                self.flush()
+            delivery = operations.fan_out(channel, events)
+            self.recorder.record_publish_row(
+                channel.path,
+                events,
+                identifiers,
+                identity,
+                "websocket",
+                (),
+                events,
+                delivery.frames,
+                self.id,
+                event.id,
+            )
+        self.yield_now = self.yield_now or delivery.pressure
+        self._operation_succeeded()
+        return True
 
     def _auth_request(
         self,

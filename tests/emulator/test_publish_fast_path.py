@@ -1,0 +1,363 @@
+"""The publish hot path: the core's one-go decode of a ``publish`` frame and its
+``publish_success`` text, the API key's quick verification, and the shell's
+coroutine-free publish.  Each must give exactly what the general path gives."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from appsync_emulator import server_protocol
+from appsync_emulator.config import ApiKeyConfig, AuthType, EmulatorConfig, Limits, NamespaceConfig
+from appsync_emulator.faults import FailEvents, RejectPublish
+from appsync_emulator.server import Emulator
+from appsync_emulator.server_protocol import ServerProtocol
+from appsync_emulator.verify import AuthPolicy, Identity, Operation, build_policy
+from appsync_emulator.verify.api_key import ApiKeyVerifier
+from appsync_events.errors import LocalProtocolError
+from appsync_events.protocol import codec
+from appsync_events.protocol.channels import parse_channel
+from appsync_events.protocol.messages import PublishedEvent, PublishSuccess
+
+from .auth_helpers import ws_request
+
+orjson = pytest.importorskip("orjson")
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+PUB_ID = "p-1"
+
+
+@pytest.fixture(params=["orjson", "stdlib"])
+def parser(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test with the fast parser, then with the standard library's."""
+    saved = server_protocol._FAST_LOADS
+    server_protocol._FAST_LOADS = orjson.loads if request.param == "orjson" else None
+    try:
+        yield request.param
+    finally:
+        server_protocol._FAST_LOADS = saved
+
+
+def test_the_fast_parser_is_orjson_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert server_protocol._orjson_loads() is orjson.loads
+    monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson raises ImportError
+    assert server_protocol._orjson_loads() is None
+
+
+def publish(**fields: Any) -> str:
+    frame: dict[str, Any] = {
+        "type": "publish",
+        "id": PUB_ID,
+        "channel": "default/a",
+        "events": ['{"a":1}', "[1, 2]"],
+        "authorization": {"x-api-key": "k", "host": "h"},
+    }
+    frame.update(fields)
+    return json.dumps({k: v for k, v in frame.items() if v is not ...})
+
+
+# Frames the hot path decodes, and frames it leaves to the codec (None).
+DECODED = [
+    publish(),
+    publish(authorization=...),  # no authorization
+    publish(authorization=None),
+    publish(authorization={}),
+    publish(events=[]),  # the core rejects it, after decoding
+    publish(id="bad id!"),
+    publish(channel="/nope/*"),
+    publish(events=["not json", "é ✓"]),
+    publish(id="ü"),
+]
+ORJSON_ONLY = " " + publish() + " "  # whitespace around: the stdlib path leaves it
+STDLIB_ONLY = publish(events=['"\\ud800"']).replace('"\\"\\\\ud800\\""', '"\\ud800"')
+"""An escaped lone surrogate in an event: orjson refuses the frame, json reads it."""
+LEFT = [
+    "not json",
+    "[1]",
+    '{"type":"subscribe","id":"s","channel":"/default/a"}',
+    '{"id":"x"}',
+    publish(extra=1),  # an unknown field
+    publish(id=1),
+    publish(channel=["default"]),
+    publish(events="{}"),
+    publish(events=["1", 2]),
+    publish(authorization="k"),
+    publish(authorization={"x-api-key": 1}),
+    '{"type":"publish","id":"p","channel":"c","events":' + "[" * 1100 + "]" * 1100 + "}",
+    publish() + " x",  # trailing data
+]
+
+
+@pytest.mark.parametrize("text", [*DECODED, *LEFT, ORJSON_ONLY, STDLIB_ONLY])
+def test_the_hot_decode_is_the_codecs_or_nothing(parser: str, text: str) -> None:
+    """Whatever the hot path decodes, the codec decodes to the same message."""
+    message = server_protocol._publish_frame(text)
+    if message is not None:
+        assert message == codec.decode_client(text)
+    decoded = text in DECODED or text == (ORJSON_ONLY if parser == "orjson" else STDLIB_ONLY)
+    assert (message is not None) == decoded
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    frame=st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(["publish", "subscribe", 1]),
+            "id": st.one_of(st.text(max_size=4), st.integers()),
+            "channel": st.sampled_from(["default/a", "/default/a/b", "nope/x", "/*", 3]),
+            "events": st.one_of(
+                st.lists(st.sampled_from(['{"a":1}', "1", "x", "", '"é"', "[]"]), max_size=6),
+                st.lists(st.integers(), min_size=1, max_size=2),
+                st.text(max_size=3),
+            ),
+            "authorization": st.one_of(
+                st.none(), st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2)
+            ),
+            "other": st.integers(),
+        },
+    )
+)
+def test_the_core_answers_alike_with_and_without_the_hot_decode(frame: dict[str, Any]) -> None:
+    """Events and output of the core are the same whether the hot path decoded a frame."""
+    text = json.dumps(frame, ensure_ascii=False)
+    results = []
+    for fast in (True, False):
+        proto = ServerProtocol(max_events_per_publish=5)
+        saved = server_protocol._publish_frame
+        if not fast:
+            server_protocol._publish_frame = lambda text: None  # type: ignore[assignment]
+        try:
+            kind = proto.receive_text(text)
+        finally:
+            server_protocol._publish_frame = saved
+        results.append((kind, proto.events_received(), proto.data_to_send()))
+    assert results[0] == results[1]
+
+
+def test_a_frame_that_may_be_over_the_limit_takes_the_general_path() -> None:
+    """Text over a quarter of the request limit is measured before it is parsed."""
+    text = publish()
+    proto = ServerProtocol(max_request_bytes=len(text))  # within, but 4 * len is not
+    assert proto.receive_text(text) == "publish"
+    assert [type(e).__name__ for e in proto.events_received()] == ["PublishRequested"]
+    too_small = ServerProtocol(max_request_bytes=len(text) - 1)
+    too_small.receive_text(text)
+    assert '"publish_error"' in too_small.data_to_send()[0].text
+
+
+# --- publish_success -------------------------------------------------------------------
+
+
+def general_success(operation_id: str, identifiers: list[str]) -> str:
+    return codec.encode(
+        PublishSuccess(
+            id=operation_id,
+            successful=tuple(
+                PublishedEvent(identifier=x, index=i) for i, x in enumerate(identifiers)
+            ),
+        )
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(operation_id=st.text(max_size=8), identifiers=st.lists(st.text(max_size=6), max_size=7))
+def test_the_success_text_is_the_codecs(operation_id: str, identifiers: list[str]) -> None:
+    text = server_protocol._publish_success_text(operation_id, identifiers)
+    if text is not None:
+        assert text == general_success(operation_id, identifiers)
+    else:
+        assert not (operation_id + "".join(identifiers)).isascii()
+
+
+def test_success_texts_for_huge_publishes_are_not_kept() -> None:
+    identifiers = [f"u{i}" for i in range(200)]
+    text = server_protocol._publish_success_text("p", identifiers)
+    assert text == general_success("p", identifiers)
+    assert 200 not in server_protocol._SUCCESS_FORMATS
+
+
+def accepted(
+    proto: ServerProtocol, operation_id: str, identifiers: list[str], *, all_: bool
+) -> list[Any]:
+    if all_:
+        proto.accept_publish_all(operation_id, identifiers)
+    else:
+        successful = [PublishedEvent(identifier=x, index=i) for i, x in enumerate(identifiers)]
+        proto.accept_publish(operation_id, successful, [])
+    return proto.data_to_send()
+
+
+@pytest.mark.parametrize("identifiers", [["u0", "u1"], ["ü0"]])
+@pytest.mark.parametrize("phase", ["ready", "acked", "init", "closing", "unauthorized"])
+def test_accept_publish_all_is_accept_publish(identifiers: list[str], phase: str) -> None:
+    """In every phase, for ASCII and other texts, the same frames (held, sent or dropped)."""
+    operation_id = PUB_ID
+    outputs = []
+    for all_ in (True, False):
+        proto = ServerProtocol()
+        if phase in ("acked", "init"):
+            proto.receive_text('{"type":"connection_init"}')
+            if phase == "acked":
+                proto.send_connection_ack()
+        proto.receive_text(publish(id=operation_id))
+        proto.data_to_send()
+        if phase == "unauthorized":  # refused after the publish came
+            proto.refuse_connection()
+        if phase == "closing":
+            proto.fail_connection([])
+            proto.data_to_send()
+        frames = accepted(proto, operation_id, identifiers, all_=all_)
+        if phase == "init":
+            proto.send_connection_ack()
+            frames = proto.data_to_send()
+        outputs.append(frames)
+    assert outputs[0] == outputs[1]
+    if phase in ("ready", "acked", "init"):
+        assert [frame.kind for frame in outputs[0]][-1] == "publish_success"
+
+
+def test_accept_publish_all_of_an_unknown_publish_is_misuse() -> None:
+    with pytest.raises(LocalProtocolError, match="accept_publish"):
+        ServerProtocol().accept_publish_all("nope", ["u0"])
+
+
+# --- the API key, at once ----------------------------------------------------------------
+
+
+def test_the_quick_answer_comes_after_a_verify() -> None:
+    policy = build_policy(EmulatorConfig(api_keys=(ApiKeyConfig(key="da2-k"),)))
+    modes = (AuthType.API_KEY,)
+    auth = {"host": "h", "x-api-key": "da2-k"}
+
+    def never() -> datetime:
+        raise AssertionError("a key without expiry needs no clock")
+
+    assert policy.quick(auth, modes, never) is None  # not seen yet
+
+    async def verify() -> Identity:
+        return await policy.authorize(ws_request(Operation.PUBLISH, auth), modes, NOW)
+
+    identity = asyncio.run(verify())
+    assert policy.quick(auth, modes, never) is identity
+    assert policy.quick({"X-Api-Key": "da2-k"}, modes, never) is identity
+    assert policy.quick({"x-api-key": "da2-other"}, modes, never) is None
+    assert policy.quick({"host": "h"}, modes, never) is None
+    assert policy.quick({"x-api-key": ""}, modes, never) is None
+
+
+@pytest.mark.asyncio
+async def test_the_quick_answer_checks_expiry_every_time() -> None:
+    first = ApiKeyConfig(key="da2-twice", expires=NOW + timedelta(hours=1))
+    second = ApiKeyConfig(key="da2-twice", expires=NOW + timedelta(hours=2))
+    policy = build_policy(EmulatorConfig(api_keys=(first, second)))
+    modes = (AuthType.API_KEY,)
+    auth = {"x-api-key": "da2-twice"}
+    identity = await policy.authorize(ws_request(Operation.PUBLISH, auth), modes, NOW)
+    for offset, ok in ((0, True), (90, True), (120, False), (0, True)):
+        at = NOW + timedelta(minutes=offset)
+        assert policy.quick(auth, modes, lambda at=at: at) is (identity if ok else None)
+
+
+def test_modes_without_a_quick_verifier_are_left_to_authorize() -> None:
+    config = EmulatorConfig(
+        api_keys=(ApiKeyConfig(key="da2-k"),),
+        auth_providers=(AuthType.API_KEY, AuthType.AWS_IAM),
+    )
+    policy = build_policy(config)
+    auth = {"x-api-key": "da2-k"}
+    api_key = policy.verifiers[AuthType.API_KEY]
+    assert isinstance(api_key, ApiKeyVerifier)
+    api_key._matched["da2-k"] = tuple(config.api_keys)  # as a verify leaves it
+    # IAM comes first and has no quick answer; a mode without a verifier is skipped.
+    assert policy.quick(auth, (AuthType.OPENID_CONNECT, AuthType.AWS_IAM), lambda: NOW) is None
+    assert policy.quick(auth, (AuthType.OPENID_CONNECT, AuthType.API_KEY), lambda: NOW) is not None
+    assert policy.quick(auth, (AuthType.OPENID_CONNECT,), lambda: NOW) is None
+
+
+def test_a_subclass_of_the_api_key_verifier_has_no_quick_answer() -> None:
+    class Custom(ApiKeyVerifier):
+        pass
+
+    keys = (ApiKeyConfig(key="da2-k"),)
+    custom = Custom(keys)
+    custom._matched["da2-k"] = keys
+    policy = AuthPolicy({AuthType.API_KEY: custom})
+    assert policy.quick({"x-api-key": "da2-k"}, (AuthType.API_KEY,), lambda: NOW) is None
+
+
+# --- the operation, at once -------------------------------------------------------------
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator(EmulatorConfig(api_keys=(ApiKeyConfig(key="da2-k"),)))
+
+
+async def authorized(emulator: Emulator) -> dict[str, str]:
+    auth = {"x-api-key": "da2-k"}
+    await emulator.operations.authorize(ws_request(Operation.PUBLISH, auth), (AuthType.API_KEY,))
+    return auth
+
+
+@pytest.mark.asyncio
+async def test_publish_now_answers_a_known_key_at_once(emulator: Emulator) -> None:
+    operations = emulator.operations
+    channel = parse_channel("default/a")
+    auth = await authorized(emulator)
+    quick = operations.publish_now(channel, ('{"a":1}', "2"), auth)
+    assert quick is not None
+    identifiers, identity = quick
+    assert len(identifiers) == 2
+    assert identity.mode is AuthType.API_KEY
+    slow = await operations.publish(
+        channel, ('{"a":1}', "2"), ws_request(Operation.PUBLISH, auth), {}, transport="websocket"
+    )
+    assert slow.identity is identity
+    assert slow.outcome.broadcast == ('{"a":1}', "2")
+    assert slow.outcome.failed == ()
+
+
+@pytest.mark.asyncio
+async def test_publish_now_leaves_everything_else_to_publish(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    operations = emulator.operations
+    channel = parse_channel("default/a")
+    assert operations.publish_now(channel, ("1",), {"x-api-key": "da2-k"}) is None  # not seen
+    auth = await authorized(emulator)
+    assert operations.publish_now(channel, ("1",), None) is None
+    assert operations.publish_now(channel, (), auth) is None
+    big = "1" * (operations.config.limits.max_event_bytes // 4 + 1)
+    assert operations.publish_now(channel, ("1", big), auth) is None
+    with caplog.at_level(logging.DEBUG, logger="appsync_emulator.auth"):
+        assert operations.publish_now(channel, ("1",), auth) is None
+    key = emulator.add_fault(RejectPublish(), None)
+    assert operations.publish_now(channel, ("1",), auth) is None
+    emulator.remove_fault(key)
+    key = emulator.add_fault(FailEvents(indexes=(0,)), None)
+    assert operations.publish_now(channel, ("1",), auth) is None
+    emulator.remove_fault(key)
+    assert operations.publish_now(channel, ("1",), auth) is not None
+
+
+def test_publish_now_leaves_a_handler_to_publish() -> None:
+    config = EmulatorConfig(
+        api_keys=(ApiKeyConfig(key="da2-k"),),
+        namespaces=(NamespaceConfig(name="default", on_publish=lambda ctx: ctx.events),),
+        limits=Limits(),
+    )
+    emulator = Emulator(config)
+    api_key = emulator.policy.verifiers[AuthType.API_KEY]
+    assert isinstance(api_key, ApiKeyVerifier)
+    api_key._matched["da2-k"] = tuple(config.api_keys)
+    channel = parse_channel("default/a")
+    assert emulator.operations.publish_now(channel, ("1",), {"x-api-key": "da2-k"}) is None
