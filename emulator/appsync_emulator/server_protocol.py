@@ -110,7 +110,7 @@ from .catalogue import (
     subscription_limit,
     unknown_operation,
 )
-from .validation import check_publish, check_request_size, check_subscribe
+from .validation import check_publish, check_request_size, check_subscribe, orjson_loads
 
 __all__ = [
     "ErrorFrame",
@@ -325,17 +325,7 @@ def _classify(text: str, frame_type: str | None, frame_id: str | None, reason: s
     return _Bad(frame_type, frame_id, invalid_message(reason))
 
 
-def _orjson_loads() -> Callable[[str], Any] | None:
-    """``orjson.loads`` when ``orjson`` is installed, else ``None``."""
-    try:
-        import orjson
-    except ImportError:
-        return None
-    loads: Callable[[str], Any] = orjson.loads
-    return loads
-
-
-_FAST_LOADS: Callable[[str], Any] | None = _orjson_loads()
+_FAST_LOADS: Callable[[str], Any] | None = orjson_loads()
 """The optional fast parser of :func:`_publish_frame` (``orjson.loads``)."""
 
 _RAW_DECODE: Final = json.JSONDecoder().raw_decode

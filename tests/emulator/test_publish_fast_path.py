@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from appsync_emulator import server_protocol
+from appsync_emulator import server_protocol, validation
+from appsync_emulator.catalogue import invalid_event_json
 from appsync_emulator.config import ApiKeyConfig, AuthType, EmulatorConfig, Limits, NamespaceConfig
 from appsync_emulator.faults import FailEvents, RejectPublish
 from appsync_emulator.server import Emulator
@@ -47,9 +48,42 @@ def parser(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def test_the_fast_parser_is_orjson_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert server_protocol._orjson_loads() is orjson.loads
+    assert validation.orjson_loads() is orjson.loads
+    assert server_protocol._FAST_LOADS is orjson.loads
     monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson raises ImportError
-    assert server_protocol._orjson_loads() is None
+    assert validation.orjson_loads() is None
+
+
+EVENTS = [
+    '{"a":1}',
+    "[1, 2]",
+    " 3 ",
+    "nope",
+    "NaN",
+    "1e400",
+    "18446744073709551616",
+    '"\\ud800"',  # an escaped lone surrogate: orjson refuses it, json reads it
+    '"é"',
+    "\ufeff1",
+    "[" * 150 + "]" * 150,  # short and shallow
+    "[" * 250 + "]" * 250,  # long: json judges it
+    "[" * 990 + "]" * 990,  # within orjson's nesting limit, beyond json's
+    "{" + "x" * 500,
+]
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_event_checks_are_the_codecs(event: str) -> None:
+    """With or without orjson, an event is refused exactly when, and as, the codec says."""
+    expected = codec.event_json_error(event)
+    for fast in (orjson.loads, None):
+        saved = validation._FAST_LOADS
+        validation._FAST_LOADS = fast
+        try:
+            error = validation.check_events(["1", event], max_event_bytes=None)
+        finally:
+            validation._FAST_LOADS = saved
+        assert error == (None if expected is None else invalid_event_json(1, expected))
 
 
 def publish(**fields: Any) -> str:
