@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from appsync_emulator import server_protocol, validation
+from appsync_emulator import operations, server_protocol, validation
 from appsync_emulator.catalogue import invalid_event_json
 from appsync_emulator.config import ApiKeyConfig, AuthType, EmulatorConfig, Limits, NamespaceConfig
 from appsync_emulator.faults import FailEvents, RejectPublish
@@ -395,3 +396,29 @@ def test_publish_now_leaves_a_handler_to_publish() -> None:
     api_key._matched["da2-k"] = tuple(config.api_keys)
     channel = parse_channel("default/a")
     assert emulator.operations.publish_now(channel, ("1",), {"x-api-key": "da2-k"}) is None
+
+
+# --- event identifiers -------------------------------------------------------------------
+
+
+def test_identifiers_are_unique_version_4_uuids_across_pools_and_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(operations, "_BLOCK", 3)  # a new prefix every 3 pools
+    identifiers = operations._Identifiers()
+    drawn = [
+        *identifiers.take(5),
+        *identifiers.take(0),
+        *identifiers.take(300),  # past the end of a pool
+        *identifiers.take(256),
+        *[x for _ in range(200) for x in identifiers.take(3)],
+        *identifiers.take(1000),  # more than a pool, across blocks
+    ]
+    assert len(drawn) == 5 + 300 + 256 + 600 + 1000
+    assert len(set(drawn)) == len(drawn)
+    for text in drawn:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    assert len({text[:24] for text in drawn}) == 3  # 9 pools: three prefixes

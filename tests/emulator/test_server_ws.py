@@ -35,7 +35,7 @@ from appsync_emulator.catalogue import (
     UNSUPPORTED_OPERATION,
 )
 from appsync_emulator.handlers import PUBLISH_FAILURE, HandlerContext
-from appsync_emulator.operations import _BLOCK, _Identifiers
+from appsync_emulator.operations import _BLOCK, _POOL, _Identifiers
 from appsync_emulator.server import MAX_FRAME_MARGIN
 from appsync_events.protocol.subprotocol import PROTOCOL_EVENTS, encode_auth_subprotocol
 from tests.conftest import MS
@@ -298,13 +298,15 @@ async def test_publish_success_lists_uuid_identifiers_by_index(client: RawClient
 
 
 def test_event_identifiers_are_unique_rfc4122_version_4_uuids() -> None:
-    """Identifiers are formatted 64 at a time and share a random prefix per block: takes
-    across pools and blocks (one bigger than a block included) stay v4 and distinct."""
+    """Identifiers are made a pool at a time and share a random prefix per block of
+    pools: takes across pools (one bigger than a pool included) stay v4 and distinct."""
     identifiers = _Identifiers()
-    sizes = (1, 5, 63, 64, 67, 0, _BLOCK - 100, 150, 2 * _BLOCK, 3)
+    sizes = (1, 5, 63, 64, 67, 0, _POOL - 100, 150, 2 * _POOL, 3, 4 * _BLOCK)
     drawn = [i for n in sizes for i in identifiers.take(n)]
     assert len(set(drawn)) == len(drawn) == sum(sizes)
-    assert len({text[:24] for text in drawn}) == -(-len(drawn) // _BLOCK)  # blocks used
+    pools = -(-len(drawn) // _POOL)
+    assert len({text[:34] for text in drawn}) == pools  # one head per pool
+    assert len({text[:24] for text in drawn}) == -(-pools // _BLOCK)  # blocks used
     for text in [*drawn[:300], *drawn[300::997], drawn[-1]]:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
