@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from appsync_emulator import operations, server_protocol, validation
+from appsync_emulator import EmulatorServer, operations, server_protocol, validation
 from appsync_emulator.catalogue import invalid_event_json
 from appsync_emulator.config import ApiKeyConfig, AuthType, EmulatorConfig, Limits, NamespaceConfig
 from appsync_emulator.faults import FailEvents, RejectPublish
@@ -30,6 +30,7 @@ from appsync_events.protocol.channels import parse_channel
 from appsync_events.protocol.messages import PublishedEvent, PublishSuccess
 
 from .auth_helpers import ws_request
+from .conftest import open_raw
 
 orjson = pytest.importorskip("orjson")
 
@@ -422,3 +423,69 @@ def test_identifiers_are_unique_version_4_uuids_across_pools_and_blocks(
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
     assert len({text[:24] for text in drawn}) == 3  # 9 pools: three prefixes
+
+
+# --- the shell: the same wire and records either way -------------------------------------
+
+
+def _masked(value: Any, identifiers: list[str]) -> Any:
+    """``value`` with each server identifier replaced by its position."""
+    text = json.dumps(value) if not isinstance(value, str) else value
+    for n, identifier in enumerate(identifiers):
+        text = text.replace(identifier, f"<id{n}>")
+    return text
+
+
+@pytest.mark.asyncio
+async def test_a_publish_is_answered_and_recorded_alike_on_both_paths(
+    server: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The coroutine-free path and the general one (taken while auth debug logging is on)
+    send the same frames and make the same records."""
+    subscriber = await open_raw(server)
+    await subscriber.init()
+    await subscriber.subscribe("default/*", "w1")
+    publisher = await open_raw(server)
+    await publisher.init()
+    await publisher.subscribe("default/same", "own")  # the publisher gets its own events
+    results = []
+    for general in (False, True):
+        server.recorder.clear()
+        events = ['{"a":1}', '"é"', "[1, 2]"]
+        with caplog.at_level(
+            logging.DEBUG if general else logging.WARNING, "appsync_emulator.auth"
+        ):
+            await publisher.publish("default/same", events, pub_id="p1")
+            ack = await publisher.expect("publish_success")
+            own = [await publisher.expect("data", id="own") for _ in events]
+            fanned = [await subscriber.expect("data", id="w1") for _ in events]
+        identifiers = [entry["identifier"] for entry in ack["successful"]]
+        (record,) = server.recorder.published
+        sent = [
+            (f.connection_id, f.data, f.frame_type, f.id)
+            for f in server.recorder.sent
+            if f.frame_type != "ka"  # keep-alives come when they are due
+        ]
+        received = [(f.connection_id, f.data, f.frame_type) for f in server.recorder.received]
+        results.append(
+            (
+                _masked(ack, identifiers),
+                own,
+                fanned,
+                _masked(sent, identifiers),
+                received,
+                record.identity,
+                record.auth_mode,
+                record.deliveries,
+                record.failed,
+                record.broadcast,
+                (record.channel, record.events, record.connection_id, record.publish_id),
+                len(record.identifiers),
+            )
+        )
+        assert list(record.identifiers) == identifiers
+    assert results[0] == results[1]
+    assert results[0][7] == 6  # three events to two subscriptions
+    logged = [r.getMessage() for r in caplog.records if "authorized via" in r.getMessage()]
+    assert len(logged) == 1  # the general path's publish
+    assert logged[0].startswith("publish (websocket) default/same")
