@@ -301,7 +301,10 @@ class Operations:
         if auth is None or not events or self.plan.active(Point.PUBLISH):
             return None
         namespace = self._namespace(channel)
-        if namespace.on_publish is not None or self.runtime.runners(namespace.name).on_publish:
+        if (
+            namespace.on_publish is not None
+            or self.runtime.runners(namespace.name).on_publish is not None
+        ):
             return None
         if 4 * max(map(len, events)) > self.config.limits.max_event_bytes:
             return None  # one may be too large: default_outcome fails those
