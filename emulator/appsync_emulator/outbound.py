@@ -30,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
@@ -40,6 +40,7 @@ from appsync_events.protocol.messages import Outgoing
 
 from ._clock import real_time
 from ._logging import LOG_FAULTS, ConnectionLogger, redact_frame
+from .broker import Match
 from .catalogue import send_queue_overflow
 from .faults import FaultPlan, Point
 from .recorder import ConnectionInfo, ErrorRecord, Recorder
@@ -53,6 +54,7 @@ __all__ = [
     "OutboundQueue",
     "RawTransport",
     "data_prefix",
+    "fan_out",
 ]
 
 BATCH_FRAMES: Final = 64
@@ -261,6 +263,100 @@ def _write_fan_out(
         transport = queue.transport
         assert transport is not None
         transport.write(prefix.join(segments))
+
+
+_Route = tuple[Any, str, tuple[str, str], "OutboundQueue | None", Any, Any, Any, Any, Any]
+"""``(target, subscription id, key, queue, core, transport, flow, socket, gate)``; the
+last six are ``None`` for a target the fan-out asks to ``deliver`` every time."""
+
+
+def _routes(keys: list[tuple[str, str]], subscribers: Mapping[str, Any]) -> list[_Route] | None:
+    """The fan-out's targets for ``keys``, or ``None`` if one is not open."""
+    routes: list[_Route] = []
+    for key in keys:
+        target = subscribers.get(key[0])
+        if target is None:
+            return None
+        queue = getattr(target, "outbound", None)
+        if (
+            isinstance(queue, OutboundQueue)
+            and queue.transport is not None
+            and queue.flow is not None
+            and queue.socket is not None
+            and not queue.debug
+        ):
+            routes.append(
+                (
+                    target,
+                    key[1],
+                    key,
+                    queue,
+                    target.protocol,
+                    queue.transport,
+                    queue.flow,
+                    queue.socket,
+                    queue.write_gate,
+                )
+            )
+        else:
+            routes.append((target, key[1], key, None, None, None, None, None, None))
+    return routes
+
+
+def fan_out(found: Match, subscribers: Mapping[str, Any], framed: FramedEvents, cork: Cork) -> int:
+    """Deliver a publish's frames to the subscriptions ``found``; return the frames queued.
+
+    ``subscribers`` are the open connections by id.  The connections and queues resolved
+    from ``found`` are kept in it (it is dropped at the next subscribe or unsubscribe), and
+    for a subscription whose queue is idle and writable the frames are put straight in
+    ``framed.direct``, to be written on the cork's release, with no call beyond the
+    core's ``data_ready``; any other goes through its connection's ``deliver``, which
+    queues, holds or drops exactly as before (faults, stalls, paused sockets, limits).
+    """
+    routes = cast("list[_Route] | None", found.routes)
+    if routes is None:
+        routes = _routes(found.keys, subscribers)
+        if routes is None:  # a connection is gone meanwhile: resolve each time
+            delivered = 0
+            for key in found.keys:
+                target = subscribers.get(key[0])
+                if target is not None:
+                    delivered += target.deliver(key[1], framed, key)
+            return delivered
+        found.routes = routes
+    delivered = 0
+    if framed.faults or not cork.depth:
+        for route in routes:
+            delivered += route[0].deliver(route[1], framed, route[2])
+        return delivered
+    count = len(framed.tails)
+    direct = framed.direct
+    targets = framed.targets
+    pending = cork.pending
+    # The hot loop: put_framed's idle-and-writable test, inlined.
+    for target, subscription_id, key, queue, core, transport, flow, socket, gate in routes:
+        if (
+            queue is not None
+            and not target.closing
+            and core.data_ready(subscription_id)
+            and not queue._queue
+            and queue.writer is None
+            and not queue.corked
+            and not queue.closed
+            and queue.close_sent is None
+            and gate._open
+            and not transport.is_closing()
+            and not flow.writing_paused
+            and not socket.closed
+        ):
+            if not direct:
+                pending.append((None, None, framed))
+            direct.append(queue)
+            targets.append(key)
+            delivered += count
+        else:
+            delivered += target.deliver(subscription_id, framed, key)
+    return delivered
 
 
 class RawTransport(Protocol):
