@@ -363,7 +363,8 @@ async def test_fan_out_hands_every_other_subscriber_to_deliver() -> None:
     which queues, holds or drops as it always did; the idle one is written directly."""
     cork, _, sockets, conns, broker = _fan_out_setup(7)
     subscribers = {f"c{i}": c for i, c in enumerate(conns)}
-    conns[1].closing = True
+    conns[1].closing = True  # a closing connection's queue is closed
+    conns[1].outbound.closed = True
     conns[2].protocol.ready = None
     sockets[3].writing_paused = True
     conns[4].outbound.write_gate.clear()
@@ -418,3 +419,67 @@ async def test_fan_out_uses_deliver_with_faults_without_cork_or_queue() -> None:
     assert found.routes is not None
     assert plain.calls == 2
     assert conns[1].delivered[-2:] == ["s1", "s1"]
+
+
+@pytest.mark.asyncio
+async def test_fan_out_switches_to_deliver_mid_way_and_keeps_each_queue_in_order() -> None:
+    """Idle subscribers before a busy one are written directly, the busy one is queued
+    through deliver, and the idle ones after it are still written directly."""
+    cork, _, sockets, conns, broker = _fan_out_setup(4)
+    subscribers = {f"c{i}": c for i, c in enumerate(conns)}
+    sockets[2].writing_paused = True
+    found = broker.lookup(parse_channel("default/a"))
+    events = framed('"y"')
+    with cork:
+        assert fan_out(found, subscribers, events, cork) == 4
+        assert [c.delivered for c in conns] == [[], [], ["s2"], []]
+        assert events.direct == [conns[0].outbound, conns[1].outbound, conns[3].outbound]
+        assert events.prefixes is None  # looked up on release
+    for i in (0, 1, 3):
+        assert sockets[i].texts() == [data(f"s{i}", '"y"')]
+    assert len(conns[2].outbound.queue) == 1
+    conns[2].outbound.cancel_writer()
+    routes = found.routes
+    assert routes is not None
+    assert len(routes.queues) == 4  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_a_queue_closed_before_the_release_is_skipped_and_the_kept_lists_stay() -> None:
+    """A direct subscriber whose queue closes before the release gets nothing; the
+    kept routes the write list came from are not changed."""
+    cork, recorder, sockets, conns, broker = _fan_out_setup(3)
+    subscribers = {f"c{i}": c for i, c in enumerate(conns)}
+    found = broker.lookup(parse_channel("default/a"))
+    with cork:
+        assert fan_out(found, subscribers, framed('"z"'), cork) == 3
+        conns[1].outbound.closed = True
+    assert [bool(s.writes) for s in sockets] == [True, False, True]
+    assert [r.connection_id for r in recorder.sent] == ["c0", "c2"]
+    assert found.keys == [("c0", "s0"), ("c1", "s1"), ("c2", "s2")]
+    assert len(found.routes.direct) == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_the_write_gate_mirrors_its_state_in_the_queue() -> None:
+    """Closing the write gate marks the queue stalled (what the fan-out reads); opening it
+    clears the mark and wakes the writer."""
+    cork, recorder = Cork(), Recorder()
+    socket = FakeSocket()
+    queue, _ = make_queue(socket, cork, recorder)
+    assert not queue.stalled
+    assert queue.idle_writable()
+    queue.write_gate.clear()
+    assert queue.stalled
+    assert not queue.idle_writable()
+    queue.put_raw("held")
+    assert socket.writes == []
+    queue.write_gate.set()
+    assert not queue.stalled
+    writer = queue.writer
+    assert writer is not None
+    await writer
+    assert socket.texts() == ["held"]
+    assert queue.idle_writable()
+    queue.close_sent = (1000, "")
+    assert not queue.idle_writable()
