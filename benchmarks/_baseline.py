@@ -4,7 +4,8 @@ It speaks the frames the benchmarks use (``connection_init`` → ``connection_ac
 ``subscribe`` → ``subscribe_success``, ``publish`` → ``publish_success`` + ``data``), on the
 same stack as the emulator (aiohttp's server and WebSocket reader), and does only what
 fan-out needs: no authorization, no validation beyond parsing the JSON, no queues, no
-limits, no recorder.  Each event is encoded once per publish (and the frame bytes around a
+limits, no recorder.  It parses and encodes JSON with ``orjson`` when that is installed,
+as the emulator does.  Each event is encoded once per publish (and the frame bytes around a
 subscription's prefix once per prefix length), and each subscriber gets the publish's
 frames in one transport write (frames framed here, uncompressed).  Run as a
 script: ``python _baseline.py --ready-file PATH`` writes the endpoint to PATH and serves
@@ -23,6 +24,20 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the lean install
+    orjson = None
+
+_loads = json.loads if orjson is None else orjson.loads
+
+
+def _dumps(value: object) -> bytes:
+    if orjson is None:
+        return json.dumps(value, separators=(",", ":")).encode()
+    return orjson.dumps(value)
+
+
 _LEN2 = struct.Struct("!BBH").pack
 _LEN3 = struct.Struct("!BBQ").pack
 
@@ -35,8 +50,8 @@ def _header(n: int) -> bytes:
     return _LEN3(0x81, 127, n)
 
 
-def _frame(text: str) -> bytes:
-    payload = text.encode()
+def _frame(text: str | bytes) -> bytes:
+    payload = text.encode() if isinstance(text, str) else text
     return _header(len(payload)) + payload
 
 
@@ -65,7 +80,7 @@ async def serve(ready_file: Path) -> None:
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     continue
-                frame = json.loads(msg.data)
+                frame = _loads(msg.data)
                 kind = frame.get("type")
                 if kind == "publish":
                     channel = "/" + frame["channel"].strip("/")
@@ -78,8 +93,8 @@ async def serve(ready_file: Path) -> None:
                         ok.append({"identifier": ident, "index": i})
                     reply = {"type": "publish_success", "id": frame["id"], "successful": ok}
                     reply["failed"] = []
-                    transport.write(_frame(json.dumps(reply, separators=(",", ":"))))
-                    tails = [json.dumps(e).encode() + b"}" for e in events]  # once per event
+                    transport.write(_frame(_dumps(reply)))
+                    tails = [_dumps(e) + b"}" for e in events]  # once per event
                     # The bytes between two prefixes depend only on the prefix's length:
                     # made once per length, each subscriber's frames are one join.
                     between: dict[int, list[bytes]] = {}

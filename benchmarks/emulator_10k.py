@@ -72,8 +72,8 @@ def run(server: ServerProcess, info: dict[str, Any], count: int) -> dict[str, fl
         time.sleep(0.5)  # let the server settle before reading its memory
         rss = server.rss_bytes()
         parent.send("go")
-        start, _ = _expect(parent, "done", 300)
-        last = max(_expect(pipe, "done", 300) for pipe in pipes)
+        start = _expect(parent, "done", 300)[0]  # (start, end, CPU seconds)
+        last = max(_expect(pipe, "done", 300)[0] for pipe in pipes)  # (last frame, CPU)
     finally:
         for p in (*workers, publisher):
             p.join(timeout=30)

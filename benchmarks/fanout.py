@@ -12,11 +12,15 @@ delivery than either server.  The publisher sends ``publish`` frames of 5 events
 most ``--window`` unacknowledged.  For every N the rounds alternate which server goes
 first; each round gives:
 
-* **server CPU per delivery** (µs of user+system CPU of the server process, from
-  ``/proc``, per ``data`` frame delivered): the headline, the least sensitive to the
-  other load on the machine;
+* **server CPU per delivery** (µs of CPU of the server process per ``data`` frame
+  delivered, from the scheduler's per-thread run time in ``/proc``, to the nanosecond:
+  the clock-tick counts are 10 ms steps, a fifth of a short round): the headline, the
+  least sensitive to the other load on the machine;
 * **deliveries/s**: ``data`` frames received by all subscribers per second, from the
   first publish to the last frame.
+
+Each row also shows how busy the server and the busiest load process were (CPU time over
+the round's wall time): a load process near 100% would be the bottleneck, not the server.
 
 The summary gives, per N, the median of the rounds' emulator/baseline ratios and their
 range.  Targets: deliveries/s at least 0.8x the baseline, CPU per delivery at most
@@ -106,9 +110,10 @@ def subscriber_process(
         clients = await _open_many(endpoint, api_key, count, first)
         reached = [c.expect(DATA, expected) for c in clients]
         pipe.send(("ready", None))
+        cpu = time.process_time()
         async with asyncio.timeout(600):
             times = await asyncio.gather(*reached)
-        pipe.send(("done", max(times)))
+        pipe.send(("done", (max(times), time.process_time() - cpu)))
         for client in clients:
             if client.transport is not None:
                 client.transport.abort()
@@ -152,13 +157,14 @@ def publisher_process(
         pipe.send(("ready", None))
         pipe.recv()  # go
         client.on_count = more
+        cpu = time.process_time()
         start = time.monotonic()
         more(window)
         async with asyncio.timeout(600):
             end = await done
         if client.error:
             raise RuntimeError(f"publish failed: {client.error!r}")
-        pipe.send(("done", (start, end)))
+        pipe.send(("done", (start, end, time.process_time() - cpu)))
         if client.transport is not None:
             client.transport.abort()
 
@@ -209,11 +215,13 @@ def run_once(
         for pipe in pipes:
             _expect(pipe, "ready", 120)
         _expect(parent, "ready", 60)
-        cpu_before = server.cpu_split()
+        split_before = server.cpu_split()
+        cpu_before = server.cpu_seconds()
         parent.send("go")
-        start, _ = _expect(parent, "done", 600)
-        last = max(_expect(pipe, "done", 600) for pipe in pipes)
-        cpu_after = server.cpu_split()
+        start, _, publisher_cpu = _expect(parent, "done", 600)
+        ends = [_expect(pipe, "done", 600) for pipe in pipes]
+        cpu_after = server.cpu_seconds()
+        split_after = server.cpu_split()
     finally:
         for p in (*workers, publisher):
             p.join(timeout=10)
@@ -221,12 +229,16 @@ def run_once(
                 p.kill()
                 p.join()
     deliveries = expected * n
+    last = max(end for end, _ in ends)
+    elapsed = last - start
     return {
-        "rate": deliveries / (last - start),
-        "cpu_us": (sum(cpu_after) - sum(cpu_before)) / deliveries * 1e6,
-        "sys_us": (cpu_after[1] - cpu_before[1]) / deliveries * 1e6,
+        "rate": deliveries / elapsed,
+        "cpu_us": (cpu_after - cpu_before) / deliveries * 1e6,
+        "sys_us": (split_after[1] - split_before[1]) / deliveries * 1e6,
+        "server_busy": (cpu_after - cpu_before) / elapsed,
+        "load_busy": max(publisher_cpu, *(cpu for _, cpu in ends)) / elapsed,
         "deliveries": deliveries,
-        "elapsed": last - start,
+        "elapsed": elapsed,
     }
 
 
@@ -245,7 +257,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the result rows to this file")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
-    target = args.deliveries or (20_000 if args.quick else 300_000)
+    target = args.deliveries or (50_000 if args.quick else 300_000)
     counts = [int(n) for n in args.subscribers.split(",")]
     raise_fd_limit(max(counts) * 2 + 256)
 
@@ -255,7 +267,7 @@ def main() -> None:
     print(f"baseline: {BASELINE_NAME}; load in separate processes, frames counted not parsed")
     print(
         f"{'server':<9} {'N':>5} {'round':>5} {'deliveries':>10} {'deliv/s':>10} "
-        f"{'cpu µs':>7} {'sys µs':>7}"
+        f"{'cpu µs':>7} {'sys µs':>7} {'server':>6} {'load':>5}"
     )
     results: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,7 +290,8 @@ def main() -> None:
                         results[(kind, n)].append(r)
                         print(
                             f"{kind:<9} {n:>5} {round_ + 1:>5} {int(r['deliveries']):>10} "
-                            f"{r['rate']:>10.0f} {r['cpu_us']:>7.2f} {r['sys_us']:>7.2f}",
+                            f"{r['rate']:>10.0f} {r['cpu_us']:>7.2f} {r['sys_us']:>7.2f} "
+                            f"{r['server_busy']:>6.0%} {r['load_busy']:>5.0%}",
                             flush=True,
                         )
         finally:

@@ -8,6 +8,10 @@ therefore matched by looking up its own segments among the exact patterns and ea
 prefix among the wildcards: at most five dictionary lookups, however many subscriptions
 exist.  Results come back in subscription order (the order of :meth:`Broker.add`).
 
+A channel's result is kept (:meth:`Broker.lookup`) until the next subscribe or unsubscribe,
+with a slot where the fan-out keeps what it resolved from it (the connections, their queues),
+so that a publish to an unchanged set of subscriptions does no lookup per subscriber.
+
 The broker never does I/O and never reads a clock; the emulator's shell feeds it from
 :class:`~appsync_emulator.server_protocol.ServerProtocol` events (``accept_subscribe`` →
 :meth:`Broker.add`, ``accept_unsubscribe`` → :meth:`Broker.remove`, EOF →
@@ -19,16 +23,34 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
 from appsync_events.protocol.channels import Channel
 
-__all__ = ["Broker", "SubscriptionKey"]
+__all__ = ["Broker", "Match", "SubscriptionKey"]
 
 SubscriptionKey = tuple[str, str]
 """``(connection id, subscription id)``."""
 
 _Bucket = dict[SubscriptionKey, int]
 """Subscriptions of one pattern, each with its sequence number, in insertion order."""
+
+
+MAX_MATCHES: Final = 4096
+"""Channels whose match is kept; past that the kept matches are dropped (channels churn)."""
+
+
+class Match:
+    """The subscriptions an event published to one channel reaches, as of now."""
+
+    __slots__ = ("keys", "routes")
+
+    def __init__(self, keys: list[SubscriptionKey]) -> None:
+        self.keys: Final = keys
+        """``(conn_id, sub_id)`` pairs in subscription order (not to be changed)."""
+        self.routes: object = None
+        """What the fan-out resolved from :attr:`keys`, kept by it here: dropped with the
+        match at the next subscribe or unsubscribe."""
 
 
 @dataclass(slots=True)
@@ -54,6 +76,8 @@ class Broker:
         self._patterns: dict[SubscriptionKey, Channel] = {}
         self._by_connection: dict[str, dict[str, None]] = {}
         self._sequence = 0
+        self._matches: dict[tuple[str, ...], Match] = {}
+        """Kept :meth:`lookup` results by channel segments, until the next add or remove."""
 
     def __len__(self) -> int:
         """The number of subscriptions."""
@@ -86,6 +110,8 @@ class Broker:
         namespace.table(pattern).setdefault(pattern.segments, {})[key] = self._sequence
         self._patterns[key] = pattern
         self._by_connection.setdefault(conn_id, {})[sub_id] = None
+        if self._matches:
+            self._matches = {}
 
     def remove(self, conn_id: str, sub_id: str) -> bool:
         """Unregister a subscription.
@@ -97,6 +123,8 @@ class Broker:
         pattern = self._patterns.pop(key, None)
         if pattern is None:
             return False
+        if self._matches:
+            self._matches = {}
         namespace = self._namespaces[pattern.namespace]
         table = namespace.table(pattern)
         bucket = table[pattern.segments]
@@ -134,8 +162,25 @@ class Broker:
         Raises:
             ValueError: ``channel`` is a wildcard pattern; events go to concrete channels.
         """
+        return list(self.lookup(channel).keys)
+
+    def lookup(self, channel: Channel) -> Match:
+        """:meth:`match`, kept until the next subscribe or unsubscribe: the same
+        :class:`Match` for the same channel meanwhile.
+
+        Raises:
+            ValueError: ``channel`` is a wildcard pattern.
+        """
         if channel.wildcard:
             raise ValueError(f"cannot publish to the wildcard pattern {channel.path!r}")
+        found = self._matches.get(channel.segments)
+        if found is None:
+            if len(self._matches) >= MAX_MATCHES:
+                self._matches = {}
+            found = self._matches[channel.segments] = Match(self._match(channel))
+        return found
+
+    def _match(self, channel: Channel) -> list[SubscriptionKey]:
         namespace = self._namespaces.get(channel.namespace)
         if namespace is None:
             return []

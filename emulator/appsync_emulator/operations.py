@@ -25,7 +25,7 @@ from .catalogue import Rejection
 from .config import EmulatorConfig, NamespaceConfig
 from .faults import Decision, FaultPlan, Point
 from .handler_runtime import HandlerRuntime
-from .outbound import Cork, FramedEvents
+from .outbound import Cork, FramedEvents, fan_out
 from .recorder import ConnectionInfo, Recorder
 from .verify import AuthFailure, AuthPolicy, AuthRequest, Identity, unauthorized
 
@@ -417,18 +417,13 @@ class Operations:
 
     def fan_out(self, channel: Channel, texts: Sequence[str]) -> Delivery:
         """Queue one ``data`` frame per event per matching subscription."""
-        matches = self.broker.match(channel) if texts else []
-        if not matches:
+        found = self.broker.lookup(channel) if texts else None
+        if found is None or not found.keys:
             return Delivery(0, False)
         # Each event is encoded (and its frames' shared bytes made) once for every
         # subscriber, and whether outbound faults apply is asked once.
         events = FramedEvents(codec.DataEvents(texts), faults=self.plan.active(Point.OUTBOUND))
-        delivered = 0
-        subscribers = self.subscribers
-        for key in matches:
-            target = subscribers.get(key[0])
-            if target is not None:
-                delivered += target.deliver(key[1], events, key)
+        delivered = fan_out(found, self.subscribers, events, self.cork)
         return Delivery(delivered, events.pressure)
 
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
@@ -40,6 +40,7 @@ from appsync_events.protocol.messages import Outgoing
 
 from ._clock import real_time
 from ._logging import LOG_FAULTS, ConnectionLogger, redact_frame
+from .broker import Match
 from .catalogue import send_queue_overflow
 from .faults import FaultPlan, Point
 from .recorder import ConnectionInfo, ErrorRecord, Recorder
@@ -53,6 +54,7 @@ __all__ = [
     "OutboundQueue",
     "RawTransport",
     "data_prefix",
+    "fan_out",
 ]
 
 BATCH_FRAMES: Final = 64
@@ -109,7 +111,16 @@ class FramedEvents:
             fan-out began); ``False`` lets every subscriber skip asking the plan.
     """
 
-    __slots__ = ("_segments", "direct", "events", "faults", "pressure", "tails", "targets")
+    __slots__ = (
+        "_segments",
+        "direct",
+        "events",
+        "faults",
+        "prefixes",
+        "pressure",
+        "tails",
+        "targets",
+    )
 
     def __init__(self, events: codec.DataEvents, *, faults: bool = True) -> None:
         self.events = events
@@ -122,7 +133,9 @@ class FramedEvents:
         (they were idle and writable when the fan-out reached them)..."""
         self.targets: list[tuple[str, str]] = []
         """...and their ``(connection id, subscription id)``, in the same order (the
-        broker's own keys: no tuple is made per subscriber)."""
+        broker's own keys: no tuple is made per subscriber)..."""
+        self.prefixes: list[bytes] | None = None
+        """...and their ``data`` prefixes, when the fan-out had them (else looked up)."""
         self.tails = [literal.encode() + b"}" for literal in events.literals]
         self._segments: dict[int, list[bytes]] = {}
 
@@ -207,7 +220,8 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
                 queues, targets, framed = [], [], None
             direct, payload.direct = payload.direct, []
             found, payload.targets = payload.targets, []
-            _write_fan_out(payload, direct, found)
+            prefixes, payload.prefixes = payload.prefixes, None
+            _write_fan_out(payload, direct, found, prefixes)
             continue
         queue.corked -= 1
         if queue.closed or queue.close_sent is not None:
@@ -237,30 +251,175 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
 
 
 def _write_fan_out(
-    framed: FramedEvents, queues: list[OutboundQueue], targets: list[tuple[str, str]]
+    framed: FramedEvents,
+    queues: list[OutboundQueue],
+    targets: list[tuple[str, str]],
+    prefixes: list[bytes] | None = None,
 ) -> None:
     """Record a fan-out's frames to writable queues (``targets`` are their ``(connection
     id, subscription id)``; the recorder keeps the list), then write each queue's in one
-    write."""
+    write.  ``prefixes`` are their ``data`` prefixes, if the caller has them.  No list is
+    changed (they may be a kept :class:`_Routes`' own)."""
     for queue in queues:
         if queue.closed or queue.close_sent is not None:  # closed meanwhile (rare)
             live = [i for i, q in enumerate(queues) if not q.closed and q.close_sent is None]
             queues = [queues[i] for i in live]
             targets = [targets[i] for i in live]
+            prefixes = None
             if not queues:
                 return
             break
     queues[0].recorder.record_data(framed.events, targets)
     by_size = framed._segments
-    prefixes = _PREFIXES
-    for queue, (_, subscription_id) in zip(queues, targets, strict=True):
-        prefix = prefixes.get(subscription_id) or _prefix(subscription_id)
-        segments = by_size.get(len(prefix))
-        if segments is None:
-            segments = by_size[len(prefix)] = framed._split(len(prefix))
+    if prefixes is None:
+        shared = _PREFIXES
+        prefixes = [shared.get(sub) or _prefix(sub) for _, sub in targets]
+    size = -1
+    segments: list[bytes] = []
+    for queue, prefix in zip(queues, prefixes, strict=True):
+        if len(prefix) != size:
+            size = len(prefix)
+            found = by_size.get(size)
+            if found is None:
+                found = by_size[size] = framed._split(size)
+            segments = found
         transport = queue.transport
         assert transport is not None
         transport.write(prefix.join(segments))
+
+
+class _Routes:
+    """What the fan-out resolved from a :class:`~appsync_emulator.broker.Match`, kept in
+    it: per subscription, in order, its connection, queue (``None`` for a connection the
+    fan-out always asks to ``deliver``), core, subscription id and ``data`` prefix, as
+    parallel lists (the hot loop reads only what it needs)."""
+
+    __slots__ = ("cores", "direct", "keys", "prefixes", "queues", "subscriptions", "targets")
+
+    def __init__(self, keys: list[tuple[str, str]], targets: list[Any]) -> None:
+        self.keys = keys
+        self.targets = targets
+        self.subscriptions = [sub for _, sub in keys]
+        self.prefixes = [_prefix(sub) for sub in self.subscriptions]
+        self.queues: list[OutboundQueue | None] = []
+        self.cores: list[Any] = []
+        for target in targets:
+            queue = getattr(target, "outbound", None)
+            if (
+                isinstance(queue, OutboundQueue)
+                and queue.transport is not None
+                and queue.flow is not None
+                and queue.socket is not None
+                and not queue.debug
+            ):
+                # A WebSocketConnection: its ``closing`` is never set without its
+                # queue's ``closed``, so the loop reads the queue's alone.
+                self.queues.append(queue)
+                self.cores.append(target.protocol)
+            else:
+                self.queues.append(None)
+                self.cores.append(None)
+        self.direct: list[OutboundQueue] | None = (
+            cast("list[OutboundQueue]", self.queues) if None not in self.queues else None
+        )
+        """:attr:`queues` when every one is a raw queue (the list a fan-out to all of
+        them writes), else ``None``."""
+
+
+def _resolve(found: Match, subscribers: Mapping[str, Any]) -> _Routes | None:
+    """The kept routes of ``found``, made on first use; ``None`` if a connection is
+    missing (not open yet, or gone: resolved again next time)."""
+    routes = found.routes
+    if routes is None:
+        targets = [subscribers.get(conn_id) for conn_id, _ in found.keys]
+        if None in targets:
+            return None
+        routes = found.routes = _Routes(found.keys, targets)
+    return cast(_Routes, routes)
+
+
+def fan_out(found: Match, subscribers: Mapping[str, Any], framed: FramedEvents, cork: Cork) -> int:
+    """Deliver a publish's frames to the subscriptions ``found``; return the frames queued.
+
+    ``subscribers`` are the open connections by id.  What is resolved from ``found`` (the
+    connections, queues, prefixes) is kept in it until the next subscribe or unsubscribe.
+    A subscription whose queue is idle and writable gets its frames written on the cork's
+    release, with no call beyond its core's ``data_ready`` (and when all are, the kept
+    lists are the write list: nothing is appended per subscriber); any other goes
+    through its connection's ``deliver``, which queues, holds or drops exactly as before
+    (faults, stalls, paused sockets, limits).
+    """
+    routes = _resolve(found, subscribers)
+    delivered = 0
+    if routes is None:
+        for key in found.keys:
+            target = subscribers.get(key[0])
+            if target is not None:
+                delivered += target.deliver(key[1], framed, key)
+        return delivered
+    if framed.faults or not cork.depth or routes.direct is None:
+        return _deliver_each(routes, framed, cork, 0)
+    # The hot loop: put_framed's idle-and-writable test, inlined.
+    position = 0
+    for queue, core, subscription_id in zip(
+        routes.direct, routes.cores, routes.subscriptions, strict=True
+    ):
+        if not (
+            not queue.closed
+            and core.data_ready(subscription_id)
+            and not queue._queue
+            and queue.writer is None
+            and not queue.corked
+            and queue.close_sent is None
+            and not queue.stalled
+            and not queue.transport.is_closing()  # type: ignore[union-attr]
+            and not queue.flow.writing_paused  # type: ignore[union-attr]
+            and not queue.socket.closed  # type: ignore[union-attr]
+        ):
+            return _deliver_each(routes, framed, cork, position)
+        position += 1
+    if position:
+        cork.pending.append((None, None, framed))
+        framed.direct = routes.direct
+        framed.targets = routes.keys
+        framed.prefixes = routes.prefixes
+    return position * len(framed.tails)
+
+
+def _deliver_each(routes: _Routes, framed: FramedEvents, cork: Cork, start: int) -> int:
+    """The fan-out from subscription ``start`` on, the ones before it being idle and
+    writable: those that are still go in ``framed.direct``, the others to ``deliver``."""
+    count = len(framed.tails)
+    direct = framed.direct
+    targets = framed.targets
+    pending = cork.pending
+    if start:
+        pending.append((None, None, framed))
+        direct.extend(cast("list[OutboundQueue]", routes.queues[:start]))
+        targets.extend(routes.keys[:start])
+    delivered = start * count
+    fast = not framed.faults and cork.depth
+    keys = routes.keys
+    targets_all = routes.targets
+    cores = routes.cores
+    subscriptions = routes.subscriptions
+    for i, queue in enumerate(routes.queues[start:], start):
+        subscription_id = subscriptions[i]
+        if (
+            fast
+            and queue is not None
+            and not queue.closed
+            and cores[i].data_ready(subscription_id)
+            and queue.idle_writable()
+        ):
+            if not direct:
+                pending.append((None, None, framed))
+            direct.append(queue)
+            targets.append(keys[i])
+            delivered += count
+        else:
+            delivered += targets_all[i].deliver(subscription_id, framed, keys[i])
+    return delivered
 
 
 class RawTransport(Protocol):
@@ -321,6 +480,25 @@ class Gate:
             await self._event.wait()
 
 
+class _WriteGate(Gate):
+    """A queue's write gate: mirrors its state in the queue's ``stalled`` (read by the
+    fan-out without touching the gate)."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: OutboundQueue) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def set(self) -> None:
+        self._owner.stalled = False
+        super().set()
+
+    def clear(self) -> None:
+        self._owner.stalled = True
+        super().clear()
+
+
 class OutboundQueue:
     """The bounded outbound queue and writer of one connection.
 
@@ -370,6 +548,7 @@ class OutboundQueue:
         "recorder",
         "send",
         "socket",
+        "stalled",
         "timers",
         "transport",
         "write_gate",
@@ -419,7 +598,9 @@ class OutboundQueue:
         self.writer: asyncio.Task[None] | None = None
         """The writer task, while frames wait."""
         self._drain_waiters: list[asyncio.Future[None]] | None = None
-        self.write_gate = Gate()
+        self.stalled = False
+        """Whether :attr:`write_gate` is closed (kept by the gate)."""
+        self.write_gate: Gate = _WriteGate(self)
         """Closed while writes are stalled (``Stall``/``StallSubscriber``)."""
         self.timers: list[asyncio.TimerHandle] | None = None
         """The timers of frames an outbound fault delays, made on first use."""
@@ -601,6 +782,18 @@ class OutboundQueue:
         queue.extend(items)
         if self.writer is None:
             self.writer = self.loop.create_task(self.run(), name=f"{self.connection_id}-writer")
+
+    def idle_writable(self) -> bool:
+        """Whether nothing of this queue waits (queued, corked, or a close) and a batch
+        may be written now: a fan-out's frames may be written directly."""
+        return (
+            not self._queue
+            and self.writer is None
+            and not self.corked
+            and not self.closed
+            and self.close_sent is None
+            and self.writable()
+        )
 
     def writable(self) -> bool:
         """Whether a batch may be written to the transport now, without waiting."""

@@ -224,3 +224,54 @@ def test_broker_match_equals_brute_force_scan(
     for channel in probes:
         brute = [key for key, pattern in model.items() if matches(pattern, channel)]
         assert broker.match(channel) == brute
+
+
+def test_broker_lookup_is_kept_until_a_subscription_changes() -> None:
+    """lookup returns the same Match (and its routes slot) until an add or a remove."""
+    broker = Broker()
+    broker.add("c1", "s1", pat("default/a"))
+    first = broker.lookup(ch("default/a"))
+    first.routes = "resolved"
+    assert broker.lookup(ch("/default/a/")) is first
+    assert first.keys == [("c1", "s1")]
+    broker.add("c2", "s1", pat("default/*"))
+    second = broker.lookup(ch("default/a"))
+    assert second is not first
+    assert second.routes is None
+    assert second.keys == [("c1", "s1"), ("c2", "s1")]
+    assert first.keys == [("c1", "s1")]  # an old match is left as it was
+    assert broker.remove("nope", "s1") is False
+    assert broker.lookup(ch("default/a")) is second  # nothing changed
+    broker.remove("c1", "s1")
+    assert broker.lookup(ch("default/a")).keys == [("c2", "s1")]
+    broker.remove_connection("c2")
+    assert broker.lookup(ch("default/a")).keys == []
+
+
+def test_broker_match_returns_a_copy_of_the_kept_keys() -> None:
+    """Changing match's list does not change the next match."""
+    broker = Broker()
+    broker.add("c1", "s1", pat("default/a"))
+    broker.match(ch("default/a")).clear()
+    assert broker.match(ch("default/a")) == [("c1", "s1")]
+
+
+def test_broker_kept_matches_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_MATCHES channels the kept matches are dropped, not grown."""
+    from appsync_emulator import broker as module
+
+    monkeypatch.setattr(module, "MAX_MATCHES", 3)
+    broker = Broker()
+    broker.add("c1", "s1", pat("default/*"))
+    kept = [broker.lookup(ch(f"default/c{i}")) for i in range(3)]
+    assert broker.lookup(ch("default/c0")) is kept[0]
+    broker.lookup(ch("default/c3"))
+    assert len(broker._matches) == 1
+    assert broker.lookup(ch("default/c0")) is not kept[0]
+    assert broker.lookup(ch("default/c0")).keys == [("c1", "s1")]
+
+
+def test_broker_lookup_refuses_a_wildcard() -> None:
+    broker = Broker()
+    with pytest.raises(ValueError, match="wildcard"):
+        broker.lookup(pat("default/*"))

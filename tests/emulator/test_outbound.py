@@ -12,10 +12,12 @@ import struct
 import pytest
 
 from appsync_emulator._logging import ConnectionLogger
+from appsync_emulator.broker import Broker
 from appsync_emulator.faults import FaultPlan
-from appsync_emulator.outbound import Cork, FramedEvents, OutboundQueue
+from appsync_emulator.outbound import Cork, FramedEvents, OutboundQueue, fan_out
 from appsync_emulator.recorder import ConnectionInfo, Recorder
 from appsync_events.protocol import codec
+from appsync_events.protocol.channels import parse_channel, parse_subscribe_channel
 
 
 class FakeSocket:
@@ -290,3 +292,194 @@ async def test_prefixes_are_shared_and_bounded() -> None:
     assert len(outbound._PREFIXES) <= outbound._MAX_PREFIXES
     texts = socket.texts()
     assert [json.loads(t)["id"] for t in texts] == ids
+
+
+class FakeCore:
+    def __init__(self) -> None:
+        self.ready: bool | None = True
+
+    def data_ready(self, subscription_id: str) -> bool | None:
+        return self.ready
+
+
+class FakeConnection:
+    """A WebSocket connection as the fan-out sees it: closing, core, queue, deliver."""
+
+    def __init__(self, queue: OutboundQueue) -> None:
+        self.closing = False
+        self.protocol = FakeCore()
+        self.outbound = queue
+        self.delivered: list[str] = []
+
+    def deliver(
+        self, subscription_id: str, events: FramedEvents, key: tuple[str, str] | None = None
+    ) -> int:
+        self.delivered.append(subscription_id)
+        if self.closing or not self.protocol.data_ready(subscription_id):
+            return 0
+        self.outbound.put_framed(subscription_id, events, key)
+        return len(events.tails)
+
+
+def _fan_out_setup(
+    count: int,
+) -> tuple[Cork, Recorder, list[FakeSocket], list[FakeConnection], Broker]:
+    cork, recorder = Cork(), Recorder()
+    sockets = [FakeSocket() for _ in range(count)]
+    conns = [
+        FakeConnection(make_queue(s, cork, recorder, f"c{i}")[0]) for i, s in enumerate(sockets)
+    ]
+    broker = Broker()
+    for i in range(count):
+        broker.add(f"c{i}", f"s{i}", parse_subscribe_channel("default/a"))
+    return cork, recorder, sockets, conns, broker
+
+
+@pytest.mark.asyncio
+async def test_fan_out_writes_idle_subscribers_without_deliver_and_keeps_its_routes() -> None:
+    """Idle, writable subscribers get their frames on release with no call to deliver;
+    the resolved routes are kept in the match and reused until a subscription changes."""
+    cork, recorder, sockets, conns, broker = _fan_out_setup(3)
+    subscribers = {f"c{i}": c for i, c in enumerate(conns)}
+    found = broker.lookup(parse_channel("default/a"))
+    for n in range(2):
+        events = framed(f'"e{n}"')
+        with cork:
+            assert fan_out(found, subscribers, events, cork) == 3
+            assert all(len(s.writes) == n for s in sockets)
+        assert found.routes is not None
+    assert broker.lookup(parse_channel("default/a")) is found
+    assert all(c.delivered == [] for c in conns)
+    for i, socket in enumerate(sockets):
+        assert socket.texts() == [data(f"s{i}", '"e0"'), data(f"s{i}", '"e1"')]
+    assert [r.connection_id for r in recorder.sent] == ["c0", "c1", "c2"] * 2
+    broker.remove("c1", "s1")
+    assert broker.lookup(parse_channel("default/a")).routes is None
+
+
+@pytest.mark.asyncio
+async def test_fan_out_hands_every_other_subscriber_to_deliver() -> None:
+    """Closing, not ready, paused, stalled, busy or closed queues go through deliver,
+    which queues, holds or drops as it always did; the idle one is written directly."""
+    cork, _, sockets, conns, broker = _fan_out_setup(7)
+    subscribers = {f"c{i}": c for i, c in enumerate(conns)}
+    conns[1].closing = True  # a closing connection's queue is closed
+    conns[1].outbound.closed = True
+    conns[2].protocol.ready = None
+    sockets[3].writing_paused = True
+    conns[4].outbound.write_gate.clear()
+    sockets[5].closed = True
+    conns[6].outbound.close_sent = (1000, "")
+    found = broker.lookup(parse_channel("default/a"))
+    with cork:
+        assert fan_out(found, subscribers, framed('"x"'), cork) == 5  # not c1, c2
+    assert [bool(c.delivered) for c in conns] == [False, True, True, True, True, True, True]
+    assert sockets[0].texts() == [data("s0", '"x"')]
+    assert all(not s.writes for s in sockets[1:])
+    assert len(conns[3].outbound.queue) == 1
+    assert len(conns[4].outbound.queue) == 1
+    conns[3].outbound.cancel_writer()
+    conns[4].outbound.cancel_writer()
+
+
+@pytest.mark.asyncio
+async def test_fan_out_uses_deliver_with_faults_without_cork_or_queue() -> None:
+    """Outbound faults, no cork, a debug queue or a subscriber without a raw queue: every
+    subscriber goes through deliver."""
+    cork, _, sockets, conns, broker = _fan_out_setup(2)
+    subscribers: dict[str, object] = {f"c{i}": c for i, c in enumerate(conns)}
+    found = broker.lookup(parse_channel("default/a"))
+    events = FramedEvents(codec.DataEvents(('"f"',)), faults=True)
+    with cork:
+        assert fan_out(found, subscribers, events, cork) == 2
+    assert [c.delivered for c in conns] == [["s0"], ["s1"]]
+    assert fan_out(found, subscribers, framed('"g"'), cork) == 2  # no cork: written at once
+    assert [c.delivered for c in conns] == [["s0", "s0"], ["s1", "s1"]]
+    assert sockets[0].texts() == [data("s0", '"f"'), data("s0", '"g"')]
+
+    class Plain:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def deliver(self, subscription_id: str, events: FramedEvents, key: object = None) -> int:
+            self.calls += 1
+            return 1
+
+    plain = Plain()
+    conns[1].outbound.debug = True
+    subscribers["c0"] = plain
+    broker.add("c2", "s2", parse_subscribe_channel("default/a"))  # drops the routes
+    found = broker.lookup(parse_channel("default/a"))
+    with cork:
+        assert fan_out(found, subscribers, framed('"h"'), cork) == 2  # c2 is not open
+    assert found.routes is None  # resolved again next time
+    subscribers["c2"] = conns[0]
+    with cork:
+        assert fan_out(found, subscribers, framed('"i"'), cork) == 3
+    assert found.routes is not None
+    assert plain.calls == 2
+    assert conns[1].delivered[-2:] == ["s1", "s1"]
+
+
+@pytest.mark.asyncio
+async def test_fan_out_switches_to_deliver_mid_way_and_keeps_each_queue_in_order() -> None:
+    """Idle subscribers before a busy one are written directly, the busy one is queued
+    through deliver, and the idle ones after it are still written directly."""
+    cork, _, sockets, conns, broker = _fan_out_setup(4)
+    subscribers = {f"c{i}": c for i, c in enumerate(conns)}
+    sockets[2].writing_paused = True
+    found = broker.lookup(parse_channel("default/a"))
+    events = framed('"y"')
+    with cork:
+        assert fan_out(found, subscribers, events, cork) == 4
+        assert [c.delivered for c in conns] == [[], [], ["s2"], []]
+        assert events.direct == [conns[0].outbound, conns[1].outbound, conns[3].outbound]
+        assert events.prefixes is None  # looked up on release
+    for i in (0, 1, 3):
+        assert sockets[i].texts() == [data(f"s{i}", '"y"')]
+    assert len(conns[2].outbound.queue) == 1
+    conns[2].outbound.cancel_writer()
+    routes = found.routes
+    assert routes is not None
+    assert len(routes.queues) == 4  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_a_queue_closed_before_the_release_is_skipped_and_the_kept_lists_stay() -> None:
+    """A direct subscriber whose queue closes before the release gets nothing; the
+    kept routes the write list came from are not changed."""
+    cork, recorder, sockets, conns, broker = _fan_out_setup(3)
+    subscribers = {f"c{i}": c for i, c in enumerate(conns)}
+    found = broker.lookup(parse_channel("default/a"))
+    with cork:
+        assert fan_out(found, subscribers, framed('"z"'), cork) == 3
+        conns[1].outbound.closed = True
+    assert [bool(s.writes) for s in sockets] == [True, False, True]
+    assert [r.connection_id for r in recorder.sent] == ["c0", "c2"]
+    assert found.keys == [("c0", "s0"), ("c1", "s1"), ("c2", "s2")]
+    assert len(found.routes.direct) == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_the_write_gate_mirrors_its_state_in_the_queue() -> None:
+    """Closing the write gate marks the queue stalled (what the fan-out reads); opening it
+    clears the mark and wakes the writer."""
+    cork, recorder = Cork(), Recorder()
+    socket = FakeSocket()
+    queue, _ = make_queue(socket, cork, recorder)
+    assert not queue.stalled
+    assert queue.idle_writable()
+    queue.write_gate.clear()
+    assert queue.stalled
+    assert not queue.idle_writable()
+    queue.put_raw("held")
+    assert socket.writes == []
+    queue.write_gate.set()
+    assert not queue.stalled
+    writer = queue.writer
+    assert writer is not None
+    await writer
+    assert socket.texts() == ["held"]
+    assert queue.idle_writable()
+    queue.close_sent = (1000, "")
+    assert not queue.idle_writable()
