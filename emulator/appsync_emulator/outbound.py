@@ -242,7 +242,20 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
             _write_fan_out(framed, queues, targets)
             queues, targets, framed = [], [], None
         if subscription_id is None:
-            queue.place(payload)
+            if (
+                len(payload) == 1
+                and payload[0][3] is None
+                and not queue._queue
+                and queue.writer is None
+                and not queue.debug
+                and queue.writable()
+            ):
+                # A lone plain frame (the publisher's publish_success): place's direct
+                # write, in one call.
+                queue.recorder.record_frames(queue.connection_id, payload)
+                queue.transport.write(_frame(payload[0][0]))  # type: ignore[union-attr]
+            else:
+                queue.place(payload)
         else:
             queue.place_framed(subscription_id, payload)
     if queues:
@@ -664,6 +677,14 @@ class OutboundQueue:
             self.put([Outgoing("data", subscription_id, text) for text in texts])
         else:
             self._extend([(text, "data", subscription_id, None) for text in texts])
+
+    def put_text(self, text: str, kind: str, frame_id: str) -> None:
+        """:meth:`put` of one frame the core gave as text (not an error frame): the
+        publisher's ``publish_success``, with no :class:`Outgoing` made."""
+        if self.plan.active(Point.OUTBOUND):
+            self._put_with_faults(Outgoing(kind, frame_id, text))
+        else:
+            self._extend([(text, kind, frame_id, None)])
 
     def put_raw(self, text: str) -> None:
         """Queue a text the core did not make (``SendRawText``), past the faults."""

@@ -815,6 +815,27 @@ class ServerProtocol:
                 return
         self._queue(new_publish_success(operation_id, published_events(identifiers), ()))
 
+    def publish_success_text(self, operation_id: str, identifiers: Sequence[str]) -> str | None:
+        """:meth:`accept_publish_all` returning the ``publish_success`` text to write next
+        instead of queueing it, when nothing else waits in :meth:`data_to_send` (the
+        publish path: no :class:`Outgoing` made); ``None`` when it queued (or held or
+        dropped) the frame as :meth:`accept_publish_all` does.
+
+        Raises:
+            LocalProtocolError: ``operation_id`` is not a pending publish.
+        """
+        if self._output:
+            self.accept_publish_all(operation_id, identifiers)
+            return None
+        self._take_pending_publish(operation_id, "accept_publish")
+        phase = self._phase
+        if phase is _Phase.ACKED or phase is _Phase.READY:
+            text = _publish_success_text(operation_id, identifiers)
+            if text is not None:
+                return text
+        self._queue(new_publish_success(operation_id, published_events(identifiers), ()))
+        return None
+
     def reject_publish(self, operation_id: str, errors: Sequence[ErrorDetail]) -> None:
         """Queue ``publish_error`` (authorization, handler, fault or throttling).
 

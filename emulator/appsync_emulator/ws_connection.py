@@ -510,8 +510,11 @@ class WebSocketConnection:
         channel = event.channel
         with operations.cork:  # the frames go out once the publish is recorded
             if not self.closing:
-                self.protocol.accept_publish_all(event.id, identifiers)
-                self.flush()
+                text = self.protocol.publish_success_text(event.id, identifiers)
+                if text is None:
+                    self.flush()
+                else:
+                    self.outbound.put_text(text, "publish_success", event.id)
             delivery = operations.fan_out(channel, events)
             self.recorder.record_publish_row(
                 channel.path,

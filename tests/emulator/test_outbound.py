@@ -483,3 +483,68 @@ async def test_the_write_gate_mirrors_its_state_in_the_queue() -> None:
     assert queue.idle_writable()
     queue.close_sent = (1000, "")
     assert not queue.idle_writable()
+
+
+@pytest.mark.asyncio
+async def test_a_lone_text_frame_goes_out_on_release_before_the_fan_out() -> None:
+    """``put_text`` under the cork (the publisher's publish_success): written and recorded
+    on release, in one write, before the connection's fan-out frames."""
+    cork, recorder = Cork(), Recorder()
+    socket = FakeSocket()
+    queue, _ = make_queue(socket, cork, recorder)
+    events = framed('"e"')
+    with cork:
+        queue.put_text('{"type":"publish_success","id":"p"}', "publish_success", "p")
+        queue.put_framed("s1", events)
+        assert not socket.writes
+    assert socket.texts() == ['{"type":"publish_success","id":"p"}', data("s1", '"e"')]
+    assert socket.writes[0] == b"\x81#" + b'{"type":"publish_success","id":"p"}'
+    assert [(r.frame_type, r.id) for r in recorder.sent] == [
+        ("publish_success", "p"),
+        ("data", "s1"),
+    ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("why", ["paused", "debug", "waiting"])
+async def test_a_lone_text_frame_is_placed_when_it_cannot_go_at_once(why: str) -> None:
+    """Released onto a paused socket, a debug queue or behind waiting frames, the frame
+    takes the queue's general path: same frames, same order, same records."""
+    cork, recorder = Cork(), Recorder()
+    socket = FakeSocket()
+    queue, _ = make_queue(socket, cork, recorder)
+    if why == "debug":
+        queue.debug = True
+    with cork:
+        queue.put_text('{"type":"publish_success","id":"p"}', "publish_success", "p")
+        if why == "paused":
+            socket.writing_paused = True
+        if why == "waiting":
+            queue.queue.append(('"before"', None, None, None))
+    if why == "paused":
+        assert not socket.writes
+        socket.resume()
+    if why == "waiting":
+        queue.writer = asyncio.get_running_loop().create_task(queue.run())
+    if queue.writer is not None:
+        await queue.writer
+    expected = ['{"type":"publish_success","id":"p"}']
+    if why == "waiting":
+        expected.insert(0, '"before"')
+    assert socket.texts() == expected
+    assert [r.id for r in recorder.sent][-1] == "p"
+
+
+@pytest.mark.asyncio
+async def test_a_lone_text_frame_passes_the_outbound_faults() -> None:
+    """With an outbound fault installed, ``put_text`` is subject to it (here replaced)."""
+    from appsync_emulator.faults import CorruptFrame
+
+    cork, recorder = Cork(), Recorder()
+    socket = FakeSocket()
+    queue, _ = make_queue(socket, cork, recorder)
+    queue.plan.add(CorruptFrame(match="publish_success", text='"bad"'))
+    queue.put_text('{"type":"publish_success","id":"p"}', "publish_success", "p")
+    if queue.writer is not None:
+        await queue.writer
+    assert socket.texts() == ['"bad"']

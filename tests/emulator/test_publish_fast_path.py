@@ -28,7 +28,7 @@ from appsync_emulator.verify.api_key import ApiKeyVerifier
 from appsync_events.errors import LocalProtocolError
 from appsync_events.protocol import codec
 from appsync_events.protocol.channels import parse_channel
-from appsync_events.protocol.messages import PublishedEvent, PublishSuccess
+from appsync_events.protocol.messages import Outgoing, PublishedEvent, PublishSuccess
 
 from .auth_helpers import ws_request
 from .conftest import open_raw
@@ -232,8 +232,15 @@ def test_success_texts_for_huge_publishes_are_not_kept() -> None:
 
 
 def accepted(
-    proto: ServerProtocol, operation_id: str, identifiers: list[str], *, all_: bool
+    proto: ServerProtocol, operation_id: str, identifiers: list[str], *, all_: bool | str
 ) -> list[Any]:
+    if all_ == "text":
+        text = proto.publish_success_text(operation_id, identifiers)
+        frames = proto.data_to_send()
+        if text is not None:
+            assert not frames
+            frames = [Outgoing("publish_success", operation_id, text)]
+        return frames
     if all_:
         proto.accept_publish_all(operation_id, identifiers)
     else:
@@ -248,7 +255,7 @@ def test_accept_publish_all_is_accept_publish(identifiers: list[str], phase: str
     """In every phase, for ASCII and other texts, the same frames (held, sent or dropped)."""
     operation_id = PUB_ID
     outputs = []
-    for all_ in (True, False):
+    for all_ in (True, False, "text"):
         proto = ServerProtocol()
         if phase in ("acked", "init"):
             proto.receive_text('{"type":"connection_init"}')
@@ -266,7 +273,7 @@ def test_accept_publish_all_is_accept_publish(identifiers: list[str], phase: str
             proto.send_connection_ack()
             frames = proto.data_to_send()
         outputs.append(frames)
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
     if phase in ("ready", "acked", "init"):
         assert [frame.kind for frame in outputs[0]][-1] == "publish_success"
 
@@ -274,6 +281,19 @@ def test_accept_publish_all_is_accept_publish(identifiers: list[str], phase: str
 def test_accept_publish_all_of_an_unknown_publish_is_misuse() -> None:
     with pytest.raises(LocalProtocolError, match="accept_publish"):
         ServerProtocol().accept_publish_all("nope", ["u0"])
+    with pytest.raises(LocalProtocolError, match="accept_publish"):
+        ServerProtocol().publish_success_text("nope", ["u0"])
+
+
+def test_the_success_text_queues_behind_waiting_frames() -> None:
+    """With frames already waiting, the text is queued after them, not returned."""
+    proto = ServerProtocol()
+    proto.receive_text('{"type":"connection_init"}')
+    proto.send_connection_ack()
+    proto.receive_text(publish(id=PUB_ID))
+    assert proto.publish_success_text(PUB_ID, ["u0"]) is None
+    kinds = [frame.kind for frame in proto.data_to_send()]
+    assert kinds == ["connection_ack", "publish_success"]
 
 
 # --- the API key, at once ----------------------------------------------------------------
