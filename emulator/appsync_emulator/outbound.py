@@ -205,6 +205,8 @@ class Cork:
 
 
 def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> None:
+    if len(pending) == 2 and _release_publish(pending):
+        return
     # The fan-out's frames that can be written at once are recorded together (one
     # recorder lock per publish, not per subscriber), then written; any other batch
     # first flushes those before it, so each connection's frames keep their order.
@@ -263,6 +265,41 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
         _write_fan_out(framed, queues, targets)
 
 
+def _release_publish(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> bool:
+    """:func:`_release` of a WebSocket publish's usual writes: the publisher's lone
+    ``publish_success`` (idle, writable queue), then one fan-out whose subscribers are all
+    still open.  Both are recorded under one recorder lock, then written in that order.
+    ``False``, having done nothing, for any other shape."""
+    (queue, subscription_id, items), (none, _, framed) = pending
+    if (
+        queue is None
+        or none is not None
+        or subscription_id is not None
+        or len(items) != 1
+        or items[0][3] is not None
+        or queue.corked != 1
+        or queue.closed
+        or queue.close_sent is not None
+        or queue._queue
+        or queue.writer is not None
+        or queue.debug
+        or not queue.writable()
+    ):
+        return False
+    recorder = queue.recorder
+    direct: list[OutboundQueue] = framed.direct
+    for other in direct:
+        if other.closed or other.close_sent is not None or other.recorder is not recorder:
+            return False
+    queue.corked = 0
+    targets, prefixes = framed.targets, framed.prefixes
+    framed.direct, framed.targets, framed.prefixes = [], [], None
+    recorder.record_reply_and_data(queue.connection_id, items, framed.events, targets)
+    queue.transport.write(_frame(items[0][0]))  # type: ignore[union-attr]
+    _write_direct(framed, direct, targets, prefixes)
+    return True
+
+
 def _write_fan_out(
     framed: FramedEvents,
     queues: list[OutboundQueue],
@@ -283,6 +320,16 @@ def _write_fan_out(
                 return
             break
     queues[0].recorder.record_data(framed.events, targets)
+    _write_direct(framed, queues, targets, prefixes)
+
+
+def _write_direct(
+    framed: FramedEvents,
+    queues: list[OutboundQueue],
+    targets: list[tuple[str, str]],
+    prefixes: list[bytes] | None,
+) -> None:
+    """Write a fan-out's frames (recorded already) to its writable queues, one write each."""
     by_size = framed._segments
     if prefixes is None:
         shared = _PREFIXES

@@ -448,6 +448,34 @@ class Recorder(RecorderChecks):
             elif self._blocking:
                 self._cond.notify_all()
 
+    def record_reply_and_data(
+        self,
+        connection_id: str,
+        frames: list[tuple[str, str | None, str | None, Any]],
+        events: DataEvents,
+        targets: list[tuple[str, str]],
+    ) -> None:
+        """:meth:`record_frames` of ``connection_id``'s ``frames`` (texts, not ``None``),
+        then :meth:`record_data` of a fan-out, under one lock and at one time (a
+        publish's reply and its deliveries)."""
+        now = real_time()
+        kept = list(frames)
+        count = len(targets) * len(events.events)
+        fan_out = _FanOut(events, targets)
+        listener = self.listener
+        if listener is not None:
+            listener.on_sent(connection_id, kept)
+            for target, frame in fan_out.frames():
+                listener.on_sent(target, (frame,))
+        with self._lock:
+            self._append_sent((connection_id, now, kept, len(kept)))
+            if count:
+                self._append_sent((None, now, fan_out, count))
+            if self._waiters:
+                self._changed()
+            elif self._blocking:
+                self._cond.notify_all()
+
     def _append_sent(self, batch: _SentBatch) -> None:
         # Call with the lock held.  Whole batches are dropped, oldest first, while the
         # rest still hold ``limit`` frames; :meth:`_sent_records` trims to exactly that.

@@ -548,3 +548,38 @@ async def test_a_lone_text_frame_passes_the_outbound_faults() -> None:
     if queue.writer is not None:
         await queue.writer
     assert socket.texts() == ['"bad"']
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("closed", [False, True])
+async def test_a_publish_reply_and_its_fan_out_are_recorded_together(closed: bool) -> None:
+    """The publisher's reply and a fan-out to other connections: the reply first, each
+    subscriber's frames in one write, the records those of the reply then the fan-out (a
+    subscriber closed before the release gets nothing and is not recorded)."""
+    cork, recorder = Cork(), Recorder()
+    sockets = [FakeSocket() for _ in range(3)]
+    queues = [make_queue(s, cork, recorder, f"c{i}")[0] for i, s in enumerate(sockets)]
+    events = framed('"e1"', '"e2"')
+    with cork:
+        queues[0].put_text('{"type":"publish_success","id":"p"}', "publish_success", "p")
+        queues[1].put_framed("s1", events)
+        queues[2].put_framed("s2", events)
+        if closed:
+            queues[2].shut()
+        assert not any(s.writes for s in sockets)
+    assert sockets[0].texts() == ['{"type":"publish_success","id":"p"}']
+    assert sockets[1].writes == [b"".join(_frame_bytes(data("s1", e)) for e in ('"e1"', '"e2"'))]
+    if closed:
+        assert not sockets[2].writes
+    else:
+        assert sockets[2].texts() == [data("s2", '"e1"'), data("s2", '"e2"')]
+    expected = [("c0", '{"type":"publish_success","id":"p"}')]
+    for i in (1,) if closed else (1, 2):
+        expected += [(f"c{i}", data(f"s{i}", e)) for e in ('"e1"', '"e2"')]
+    assert [(r.connection_id, r.data) for r in recorder.sent] == expected
+    assert events.direct == []
+
+
+def _frame_bytes(text: str) -> bytes:
+    payload = text.encode()
+    return bytes((0x81, len(payload))) + payload
