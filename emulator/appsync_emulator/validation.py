@@ -87,6 +87,23 @@ def check_events(
     if len(events) > max_events:
         return too_many_events(len(events), max_events)
     fast = _FAST_LOADS
+    if fast is not None:
+        # The usual publish: every event short, ASCII and within the size limit, so the
+        # loop below would accept each at once if orjson reads it; one pass, and the
+        # loop (which names the first bad event) only when one does not parse.
+        longest = max(map(len, events))
+        if (
+            longest <= _SHORT_EVENT
+            and (max_event_bytes is None or 4 * longest <= max_event_bytes)
+            and all(map(str.isascii, events))
+        ):
+            try:
+                for event in events:
+                    fast(event)
+            except ValueError:
+                pass
+            else:
+                return None
     for index, event in enumerate(events):
         if max_event_bytes is not None and size_over(event, max_event_bytes):
             return event_too_large(max_event_bytes)

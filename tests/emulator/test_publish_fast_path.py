@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from appsync_emulator import EmulatorServer, operations, server_protocol, validation
-from appsync_emulator.catalogue import invalid_event_json
+from appsync_emulator.catalogue import event_too_large, invalid_event_json
 from appsync_emulator.config import ApiKeyConfig, AuthType, EmulatorConfig, Limits, NamespaceConfig
 from appsync_emulator.faults import FailEvents, RejectPublish
 from appsync_emulator.server import Emulator
@@ -96,6 +96,45 @@ def test_event_checks_are_the_codecs(event: str) -> None:
         finally:
             validation._FAST_LOADS = saved
         assert error == (None if expected is None else invalid_event_json(1, expected))
+
+
+@pytest.mark.parametrize(
+    ("events", "limit", "expected"),
+    [
+        (['{"a":1}', "[1]", "2"], 1600, None),
+        (['{"a":1}', "nope", "2"], 1600, "index 1"),
+        (["1", "[" + "1," * 150 + "1]"], 1000, None),  # 4 * 303 over 1,000: measured
+        (["1", "x" * 150, "x"], 100, "too large"),  # before the bad JSON after it
+        (["1", '"' + "x" * 300 + '"'], None, None),
+        (["1", '"é"', "x"], None, "index 2"),
+        (["1", '"' + "x" * 500 + '"', "x"], None, "index 2"),
+    ],
+)
+def test_event_checks_of_a_whole_publish(
+    events: list[str], limit: int | None, expected: str | None
+) -> None:
+    """The one-pass check and the per-event loop agree: the first bad event named, sizes
+    checked before parsing, with or without orjson."""
+    results = []
+    for fast in PARSERS:
+        saved = validation._FAST_LOADS
+        validation._FAST_LOADS = fast
+        try:
+            results.append(validation.check_events(events, max_event_bytes=limit))
+        finally:
+            validation._FAST_LOADS = saved
+    assert results[0] == results[-1]
+    if expected is None:
+        assert results[0] is None
+    else:
+        assert results[0] is not None
+        if expected == "too large":
+            assert results[0] == event_too_large(limit or 0)
+        else:
+            index = int(expected.split()[1])
+            reason = codec.event_json_error(events[index])
+            assert reason is not None
+            assert results[0] == invalid_event_json(index, reason)
 
 
 def publish(**fields: Any) -> str:
