@@ -81,11 +81,15 @@ _LEN2: Final = struct.Struct("!BBH").pack
 _LEN3: Final = struct.Struct("!BBQ").pack
 
 
+_SHORT_HEADERS: Final = [bytes((0x81, n)) for n in range(126)]
+"""The headers of text frames under 126 bytes, by size (the usual event)."""
+
+
 def _header(n: int) -> bytes:
     """The header of an unmasked, uncompressed, unfragmented text frame of ``n`` bytes
     (RFC 6455 section 5.2)."""
     if n < 126:
-        return bytes((0x81, n))
+        return _SHORT_HEADERS[n]
     if n < 65536:
         return _LEN2(0x81, 126, n)
     return _LEN3(0x81, 127, n)
@@ -148,10 +152,14 @@ class FramedEvents:
 
     def _split(self, size: int) -> list[bytes]:
         # header1 | prefix | tail1 + header2 | prefix | ... | tailN
-        segments = [b""]
+        short = _SHORT_HEADERS
+        segments = []
+        last = b""
         for tail in self.tails:
-            segments[-1] += _header(size + len(tail))
-            segments.append(tail)
+            n = size + len(tail)
+            segments.append(last + (short[n] if n < 126 else _header(n)))
+            last = tail
+        segments.append(last)
         return segments
 
 

@@ -583,3 +583,19 @@ async def test_a_publish_reply_and_its_fan_out_are_recorded_together(closed: boo
 def _frame_bytes(text: str) -> bytes:
     payload = text.encode()
     return bytes((0x81, len(payload))) + payload
+
+
+@pytest.mark.asyncio
+async def test_fan_out_frames_of_every_header_size() -> None:
+    """Events whose frames take the 2-, 4- and 10-byte headers, in one publish: framed
+    alike for subscription ids of different lengths."""
+    cork, recorder = Cork(), Recorder()
+    sockets = [FakeSocket() for _ in range(2)]
+    queues = [make_queue(s, cork, recorder, f"c{i}")[0] for i, s in enumerate(sockets)]
+    texts = ('"' + "x" * 40 + '"', '"' + "y" * 200 + '"', '"' + "z" * 70_000 + '"', "1")
+    events = framed(*texts)
+    with cork:
+        queues[0].put_framed("s", events)
+        queues[1].put_framed("subscription-with-a-longer-id", events)
+    assert sockets[0].texts() == [data("s", t) for t in texts]
+    assert sockets[1].texts() == [data("subscription-with-a-longer-id", t) for t in texts]
