@@ -28,7 +28,7 @@ from ._reconnector import Dial, Reconnector
 from ._types import Backpressure, Overflow, PublishResult, check_size
 from .authorizer import IAM, Authorizer, AuthorizeRequest, Operation
 from .authorizer.base import endpoint_host
-from .connection import Connection, operation_deadline
+from .connection import Connection, OperationDeadlines
 from .endpoints import realtime_endpoint_from_http
 from .errors import (
     AppSyncEventsError,
@@ -317,6 +317,7 @@ class Client:
         self.authorizer = authorizer
         """The default authorizer of every operation."""
         self.operation_timeout = operation_timeout
+        self._deadlines = OperationDeadlines()
         self.close_timeout = close_timeout
         self.html_escape = html_escape
         self._capacity = capacity
@@ -471,7 +472,7 @@ class Client:
     def _deadline(
         self, operation: str, operation_id: str
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        return operation_deadline(operation, operation_id, self.operation_timeout)
+        return self._deadlines.enter(operation, operation_id, self.operation_timeout)
 
     def subscribe(
         self,
@@ -663,7 +664,7 @@ class Client:
             host=self._host,
         )
         operation_id = new_operation_id()
-        async with self._deadline("publish", operation_id):
+        with self._deadlines.enter("publish", operation_id, self.operation_timeout):
             connection = await self._ready()
             auth = await authz.authorize(request)
             answer = await connection.request(

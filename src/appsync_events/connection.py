@@ -69,6 +69,7 @@ from .subscription import Subscription, SubscriptionState
 __all__ = [
     "Connection",
     "ConnectionLogger",
+    "OperationDeadlines",
     "operation_deadline",
     "redact",
 ]
@@ -163,6 +164,154 @@ class operation_deadline:  # lower case: used like the function it replaced
             raise OperationTimeoutError(
                 self.operation, self.operation_id, self.limit or 0.0
             ) from timeout
+
+
+_RUNNING: Final = 0
+_DONE: Final = 1
+_EXPIRED: Final = 2
+
+
+class OperationDeadlines:
+    """The deadlines of one client's operations, on as few loop timers as possible.
+
+    ``with deadlines.enter("publish", operation_id, limit): ...`` (``async with`` works
+    too) bounds the body like :class:`operation_deadline`, with the same outcome in every
+    case.  Operations share one timeout, so their deadlines come in the order they start:
+    they wait in a queue under one loop timer, armed for the oldest one, instead of
+    scheduling and cancelling a timer each.  An operation whose deadline would come
+    before the newest queued one (the timeout was lowered), or whose limit is spent
+    already, gets a timer of its own.
+    """
+
+    __slots__ = ("_loop", "_queue", "_timer", "_timer_at")
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[_Deadline] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    def enter(self, operation: str, operation_id: str, limit: float | None) -> _Deadline:
+        """The deadline of one operation, to enter around it (``None``: unbounded)."""
+        return _Deadline(self, operation, operation_id, limit)
+
+    def _start(self, deadline: _Deadline, limit: float) -> None:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:  # pragma: no cover - operations run in tasks
+            raise RuntimeError("an operation deadline must be entered inside a task")
+        deadline._task = task
+        deadline._cancelling = task.cancelling()
+        queue = self._queue
+        at = loop.time() + limit
+        if limit <= 0:
+            deadline._handle = loop.call_soon(deadline._expire)
+        elif queue and at < queue[-1]._at:  # out of order: a timer of its own
+            deadline._handle = loop.call_at(at, deadline._expire)
+        else:
+            deadline._at = at
+            queue.append(deadline)
+            if self._timer is None:
+                self._arm(at)
+
+    def _arm(self, at: float) -> None:
+        assert self._loop is not None
+        self._timer_at = at
+        self._timer = self._loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        # The loop runs a timer up to its clock resolution early: the time it was armed
+        # for counts as reached.
+        now = max(self._loop.time(), self._timer_at)
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if head._state == _RUNNING:
+                if head._at > now:
+                    self._arm(head._at)
+                    return
+                head._expire()
+            queue.popleft()
+
+    def _finished(self) -> None:
+        queue = self._queue
+        while queue and queue[0]._state != _RUNNING:
+            queue.popleft()
+
+
+class _Deadline:
+    """One operation's deadline (see :class:`OperationDeadlines`): a context manager."""
+
+    __slots__ = (
+        "_at",
+        "_cancelling",
+        "_handle",
+        "_owner",
+        "_state",
+        "_task",
+        "limit",
+        "operation",
+        "operation_id",
+    )
+
+    def __init__(
+        self, owner: OperationDeadlines, operation: str, operation_id: str, limit: float | None
+    ) -> None:
+        self._owner = owner
+        self.operation = operation
+        self.operation_id = operation_id
+        self.limit = limit
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.Handle | None = None
+        self._state = _RUNNING
+        self._at = 0.0
+        self._cancelling = 0
+
+    def __enter__(self) -> None:
+        if self.limit is not None:
+            self._owner._start(self, self.limit)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    def _expire(self) -> None:
+        assert self._task is not None
+        self._handle = None
+        self._state = _EXPIRED
+        self._task.cancel()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._state != _EXPIRED:
+            self._state = _DONE
+            self._owner._finished()
+            return
+        assert self._task is not None
+        if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            timeout = TimeoutError()
+            timeout.__cause__ = exc
+            raise OperationTimeoutError(
+                self.operation, self.operation_id, self.limit or 0.0
+            ) from timeout
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
