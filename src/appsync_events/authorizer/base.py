@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, NoReturn, Protocol, runtime_checkable
 
 from ..endpoints import http_endpoint_from_realtime, http_host_from_realtime, signing_host
 from ..errors import ConfigurationError
@@ -40,6 +40,7 @@ __all__ = [
     "AuthorizeResult",
     "Authorizer",
     "Operation",
+    "SharedHeaders",
     "amz_date",
     "check_header_value",
     "endpoint_host",
@@ -75,45 +76,62 @@ class AuthorizeRequest:
     it in; ``None`` only in requests built by hand."""
 
     def __post_init__(self) -> None:
-        if self.host is not None and (
-            not isinstance(self.host, str)
-            or not self.host
-            or "/" in self.host
-            or (
-                # Printable and no space: no whitespace or control character (fast check).
-                (not self.host.isprintable() or " " in self.host)
-                and any(ch.isspace() or ord(ch) < 0x20 for ch in self.host)
-            )
-        ):
-            raise ConfigurationError(
-                f"host must be a host name with an optional port, such as "
-                f"'xxxx.appsync-api.us-east-1.amazonaws.com' or '127.0.0.1:8080', "
-                f"got {self.host!r}"
-            )
-        try:
-            op = self.operation if type(self.operation) is Operation else Operation(self.operation)
-        except ValueError:
-            raise ConfigurationError(f"unknown operation {self.operation!r}") from None
-        object.__setattr__(self, "operation", op)
-        if self.events is not None:
-            events = tuple(self.events)
+        host = self.host
+        if host is not None and host is not _checked_host[0]:
+            if (
+                not isinstance(host, str)
+                or not host
+                or "/" in host
+                or (
+                    # Printable and no space: no whitespace or control character (fast check).
+                    (not host.isprintable() or " " in host)
+                    and any(ch.isspace() or ord(ch) < 0x20 for ch in host)
+                )
+            ):
+                raise ConfigurationError(
+                    f"host must be a host name with an optional port, such as "
+                    f"'xxxx.appsync-api.us-east-1.amazonaws.com' or '127.0.0.1:8080', "
+                    f"got {host!r}"
+                )
+            if type(host) is str:
+                _checked_host[0] = host  # the same object is known to be good next time
+        op = self.operation
+        if type(op) is not Operation:
+            try:
+                op = Operation(op)
+            except ValueError:
+                raise ConfigurationError(f"unknown operation {self.operation!r}") from None
+            object.__setattr__(self, "operation", op)
+        events = self.events
+        if events is not None:
+            if type(events) is not tuple:
+                events = tuple(events)
+                object.__setattr__(self, "events", events)
             for index, event in enumerate(events):
                 if not isinstance(event, str):
                     raise ConfigurationError(
                         f"events[{index}] must be a JSON text (str), got {type(event).__name__}"
                     )
-            object.__setattr__(self, "events", events)
-        if self.channel is not None and not isinstance(self.channel, str):
-            raise ConfigurationError(f"channel must be a str, got {type(self.channel).__name__}")
-        needs_channel = op in (Operation.SUBSCRIBE, Operation.PUBLISH)
-        if needs_channel and self.channel is None:
+        channel = self.channel
+        if channel is not None and not isinstance(channel, str):
+            raise ConfigurationError(f"channel must be a str, got {type(channel).__name__}")
+        if op is _PUBLISH:
+            if channel is None:
+                raise ConfigurationError(f"a {op} authorization needs the channel")
+            if events is None:
+                raise ConfigurationError("a publish authorization needs the events")
+            return
+        if op is Operation.SUBSCRIBE and channel is None:
             raise ConfigurationError(f"a {op} authorization needs the channel")
-        if op is Operation.CONNECT and self.channel is not None:
+        if op is Operation.CONNECT and channel is not None:
             raise ConfigurationError("a connect authorization has no channel")
-        if op is Operation.PUBLISH and self.events is None:
-            raise ConfigurationError("a publish authorization needs the events")
-        if op is not Operation.PUBLISH and self.events is not None:
+        if events is not None:
             raise ConfigurationError(f"a {op} authorization has no events")
+
+
+_PUBLISH: Final = Operation.PUBLISH
+_checked_host: list[str | None] = [None]
+"""The last host an :class:`AuthorizeRequest` accepted (a client sends the same object)."""
 
 
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-amz-security-token"})
@@ -158,6 +176,15 @@ class AuthorizeResult:
                 raise ConfigurationError(f"the value of header {key!r} holds a line break or NUL")
         object.__setattr__(self, "authorization", copy)
 
+    def shared(self) -> AuthorizeResult:
+        """This result with its map made read-only (:class:`SharedHeaders`), to hand to
+        several callers: none of them can change what the others send."""
+        if type(self.authorization) is SharedHeaders:
+            return self
+        result = object.__new__(AuthorizeResult)
+        object.__setattr__(result, "authorization", SharedHeaders(self.authorization))
+        return result
+
     def __repr__(self) -> str:
         # Secrets never reach logs or tracebacks through a repr.
         shown = {
@@ -165,6 +192,38 @@ class AuthorizeResult:
             for key, value in self.authorization.items()
         }
         return f"AuthorizeResult(authorization={shown!r})"
+
+
+class SharedHeaders(dict[str, str]):
+    """A header map that several :class:`AuthorizeResult` share: it reads like a ``dict``
+    (``json.dumps`` included) and refuses every change, so that no holder can alter the
+    headers of another.  Copy it with ``dict()`` to change it.
+
+    Made by :meth:`AuthorizeResult.shared`.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("this header map is shared and read-only; copy it with dict() to change it")
+
+    __setitem__ = _refuse
+    __delitem__ = _refuse
+    __ior__ = _refuse
+    clear = _refuse
+    pop = _refuse
+    popitem = _refuse
+    setdefault = _refuse
+    update = _refuse
+
+    def __reduce__(self) -> tuple[type[SharedHeaders], tuple[dict[str, str]]]:
+        return (type(self), (dict(self),))
+
+    def __copy__(self) -> SharedHeaders:
+        return self  # read-only: a copy would be the same map
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedHeaders:
+        return self
 
 
 @runtime_checkable
