@@ -28,10 +28,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, NoReturn, Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from ..endpoints import http_endpoint_from_realtime, http_host_from_realtime, signing_host
 from ..errors import ConfigurationError
+from ..protocol.client import SharedHeaders
 from ..protocol.messages import Operation
 
 __all__ = [
@@ -192,38 +193,6 @@ class AuthorizeResult:
             for key, value in self.authorization.items()
         }
         return f"AuthorizeResult(authorization={shown!r})"
-
-
-class SharedHeaders(dict[str, str]):
-    """A header map that several :class:`AuthorizeResult` share: it reads like a ``dict``
-    (``json.dumps`` included) and refuses every change, so that no holder can alter the
-    headers of another.  Copy it with ``dict()`` to change it.
-
-    Made by :meth:`AuthorizeResult.shared`.
-    """
-
-    __slots__ = ()
-
-    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("this header map is shared and read-only; copy it with dict() to change it")
-
-    __setitem__ = _refuse
-    __delitem__ = _refuse
-    __ior__ = _refuse
-    clear = _refuse
-    pop = _refuse
-    popitem = _refuse
-    setdefault = _refuse
-    update = _refuse
-
-    def __reduce__(self) -> tuple[type[SharedHeaders], tuple[dict[str, str]]]:
-        return (type(self), (dict(self),))
-
-    def __copy__(self) -> SharedHeaders:
-        return self  # read-only: a copy would be the same map
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> SharedHeaders:
-        return self
 
 
 @runtime_checkable
