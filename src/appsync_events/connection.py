@@ -38,7 +38,7 @@ import logging
 import re
 import types
 from collections import deque
-from collections.abc import Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine, Mapping, MutableMapping
 from typing import Any, Final
 
 from ._transport import TransportClosed, WebSocket
@@ -64,6 +64,7 @@ from .protocol.client import (
 )
 from .protocol.limits import DEFAULT_CONNECTION_TIMEOUT_MS
 from .protocol.messages import Outgoing
+from .protocol.publish import PreparedPublish
 from .subscription import Subscription, SubscriptionState
 
 __all__ = [
@@ -195,27 +196,6 @@ class OperationDeadlines:
         """The deadline of one operation, to enter around it (``None``: unbounded)."""
         return _Deadline(self, operation, operation_id, limit)
 
-    def _start(self, deadline: _Deadline, limit: float) -> None:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
-        if task is None:  # pragma: no cover - operations run in tasks
-            raise RuntimeError("an operation deadline must be entered inside a task")
-        deadline._task = task
-        deadline._cancelling = task.cancelling()
-        queue = self._queue
-        at = loop.time() + limit
-        if limit <= 0:
-            deadline._handle = loop.call_soon(deadline._expire)
-        elif queue and at < queue[-1]._at:  # out of order: a timer of its own
-            deadline._handle = loop.call_at(at, deadline._expire)
-        else:
-            deadline._at = at
-            queue.append(deadline)
-            if self._timer is None:
-                self._arm(at)
-
     def _arm(self, at: float) -> None:
         assert self._loop is not None
         self._timer_at = at
@@ -235,11 +215,6 @@ class OperationDeadlines:
                     self._arm(head._at)
                     return
                 head._expire()
-            queue.popleft()
-
-    def _finished(self) -> None:
-        queue = self._queue
-        while queue and queue[0]._state != _RUNNING:
             queue.popleft()
 
 
@@ -272,8 +247,29 @@ class _Deadline:
         self._cancelling = 0
 
     def __enter__(self) -> None:
-        if self.limit is not None:
-            self._owner._start(self, self.limit)
+        limit = self.limit
+        if limit is None:
+            return
+        owner = self._owner
+        loop = owner._loop
+        if loop is None:
+            loop = owner._loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:  # pragma: no cover - operations run in tasks
+            raise RuntimeError("an operation deadline must be entered inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        queue = owner._queue
+        at = loop.time() + limit
+        if limit <= 0:
+            self._handle = loop.call_soon(self._expire)
+        elif queue and at < queue[-1]._at:  # out of order: a timer of its own
+            self._handle = loop.call_at(at, self._expire)
+        else:
+            self._at = at
+            queue.append(self)
+            if owner._timer is None:
+                owner._arm(at)
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -295,7 +291,9 @@ class _Deadline:
             self._handle = None
         if self._state != _EXPIRED:
             self._state = _DONE
-            self._owner._finished()
+            queue = self._owner._queue
+            while queue and queue[0]._state != _RUNNING:  # the operations that ended first
+                queue.popleft()
             return
         assert self._task is not None
         if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
@@ -594,9 +592,12 @@ class Connection:
             ConfigurationError, LocalProtocolError: from ``send``, nothing was queued.
             (the connection's failure) while waiting.
         """
-        self.check()
-        await self._outbox.wait_room()
-        self.check()
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        outbox = self._outbox
+        if len(outbox._frames) >= outbox.capacity:  # else there is room: nothing to wait for
+            await outbox.wait_room()
+            self.check()
         send()
         self.flush()
         waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
@@ -605,6 +606,33 @@ class Connection:
             return await waiter
         finally:
             del self._waiters[operation_id]
+            if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
+                self.protocol.abandon(operation_id)
+                self.flush()
+
+    async def publish(
+        self,
+        operation_id: str,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+    ) -> ClientEvent:
+        """:meth:`request` of ``protocol.send_publish(prepared, authorization, operation_id)``,
+        without the callable (the same steps, on every publish)."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        outbox = self._outbox
+        if len(outbox._frames) >= outbox.capacity:
+            await outbox.wait_room()
+            self.check()
+        self.protocol.send_publish(prepared, authorization, operation_id)
+        self.flush()
+        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
+        waiters = self._waiters
+        waiters[operation_id] = waiter
+        try:
+            return await waiter
+        finally:
+            del waiters[operation_id]
             if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
                 self.protocol.abandon(operation_id)
                 self.flush()
