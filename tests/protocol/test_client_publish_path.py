@@ -61,6 +61,14 @@ FRAMES = {
     "failed null": _frame(successful=OK, failed=None),
     "failed absent": _frame(successful=OK),
     "extra fields": _frame(successful=OK, failed=[], other={"x": 1}),
+    "extra item fields": _frame(successful=[{"identifier": "a", "index": 0, "x": 1}]),
+    "extra float field": _frame(successful=OK, failed=[], other=[1.5, {"y": 2.5}]),
+    "extra huge float": _frame(successful=OK, other={"n": 1e300}),
+    "extra huge integer": _frame(successful=OK, other=2**70),
+    "extra deep field": '{"type":"publish_success","id":"p1","successful":[],"deep":'
+    + "[" * 300
+    + "]" * 300
+    + "}",
     "whitespace": " " + _frame(successful=OK, failed=[]) + "\n",
     "unknown id": json.dumps(
         {"type": "publish_success", "id": "nobody", "successful": OK, "failed": []}
@@ -90,8 +98,13 @@ def _events(p: ClientProtocol, text: str) -> list[Any]:
     return p.events_received()
 
 
+@pytest.mark.parametrize("parser", ["fast", "json"])
 @pytest.mark.parametrize("name", list(FRAMES))
-def test_publish_success_fast_path_matches_the_general_path(name: str) -> None:
+def test_publish_success_fast_path_matches_the_general_path(
+    name: str, parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if parser == "json":
+        monkeypatch.setattr(codec, "_FAST", None)
     fast, general = _protocols()
     text = FRAMES[name]
     got, expected = _events(fast, text), _events(general, text)

@@ -567,8 +567,11 @@ class ClientProtocol:
         unexpected type included, is left to that general path (``False``), which
         reports a malformed frame as such.
         """
+        # The fast parser's value is used as it is when every value in it is checked here
+        # (then it is certainly json's, see codec.loads); other fields cost one more check.
+        fast = codec._FAST
         try:
-            obj = codec.loads(text)
+            obj = codec.loads(text) if fast is None else fast(text)
         except (ValueError, RecursionError):
             return False
         if type(obj) is not dict or obj.get("type") != "publish_success":
@@ -580,6 +583,7 @@ class ClientProtocol:
             return False
         if failed is not None and (type(failed) is not list or failed):
             return False
+        checked = len(obj) == 3 + ("failed" in obj)  # type, id, successful (failed): all
         published = []
         for item in successful:
             if type(item) is not dict:
@@ -588,7 +592,11 @@ class ClientProtocol:
             index = item.get("index")
             if type(identifier) is not str or type(index) is not int:
                 return False
+            if len(item) != 2:
+                checked = False
             published.append(PublishedEvent(identifier=identifier, index=index))
+        if not checked and fast is not None and not codec._exact(obj):
+            return False
         pending = self._take(frame_id, Operation.PUBLISH, "publish_success")
         if pending is not None:
             self._events.append(
