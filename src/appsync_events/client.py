@@ -27,7 +27,7 @@ from ._dial import Dialer
 from ._reconnector import Dial, Reconnector
 from ._types import Backpressure, Overflow, PublishResult, check_size
 from .authorizer import IAM, Authorizer, AuthorizeRequest, Operation
-from .authorizer.base import endpoint_host
+from .authorizer.base import endpoint_host, publish_request
 from .connection import Connection, OperationDeadlines
 from .endpoints import realtime_endpoint_from_http
 from .errors import (
@@ -35,6 +35,7 @@ from .errors import (
     ConfigurationError,
     ConnectionClosedError,
 )
+from .protocol._make import maker
 from .protocol.channels import parse_subscribe_channel
 from .protocol.client import (
     PublishAccepted,
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 _PUBLISH: Final = Operation.PUBLISH
+_publish_result: Final = maker(PublishResult, "successful", "failed")
 _CONNECTED: Final = ConnectionState.CONNECTED
 _CLOSED: Final = ConnectionState.CLOSED
 
@@ -681,9 +683,7 @@ class Client:
         escape = self.html_escape if self.html_escape is not None else isinstance(authz, IAM)
         # Checked and encoded once, before anything is signed or sent.
         prepared = self._connection.protocol.prepare_publish(channel, events, html_escape=escape)
-        request = AuthorizeRequest(
-            operation=_PUBLISH, channel=prepared.channel, events=prepared.events, host=self._host
-        )
+        request = publish_request(prepared.channel, prepared.events, self._host)
         operation_id = new_operation_id()
         with self._deadlines.enter("publish", operation_id, self.operation_timeout):
             connection = self._connection
@@ -692,7 +692,7 @@ class Client:
             auth = await authz.authorize(request)
             answer = await connection.publish(operation_id, prepared, auth.authorization)
         if type(answer) is PublishAccepted:
-            return PublishResult(successful=answer.successful, failed=answer.failed)
+            return _publish_result(answer.successful, answer.failed)
         assert isinstance(answer, PublishRejected)
         raise answer.error
 

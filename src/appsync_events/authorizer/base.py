@@ -133,6 +133,27 @@ class AuthorizeRequest:
 _PUBLISH: Final = Operation.PUBLISH
 _checked_host: list[str | None] = [None]
 """The last host an :class:`AuthorizeRequest` accepted (a client sends the same object)."""
+_set_operation: Final = vars(AuthorizeRequest)["operation"].__set__
+_set_channel: Final = vars(AuthorizeRequest)["channel"].__set__
+_set_events: Final = vars(AuthorizeRequest)["events"].__set__
+_set_host: Final = vars(AuthorizeRequest)["host"].__set__
+
+
+def publish_request(channel: str, events: tuple[str, ...], host: str | None) -> AuthorizeRequest:
+    """``AuthorizeRequest(operation=PUBLISH, channel=..., events=..., host=...)`` for a
+    prepared publish, whose channel is a ``str`` and events a tuple of ``str`` already.
+
+    The same request, made without the frozen dataclass's per-field detour; a host not
+    accepted just before (the client's, every time) is checked as usual.
+    """
+    if host is not _checked_host[0] or type(channel) is not str or type(events) is not tuple:
+        return AuthorizeRequest(operation=_PUBLISH, channel=channel, events=events, host=host)
+    request: AuthorizeRequest = object.__new__(AuthorizeRequest)
+    _set_operation(request, _PUBLISH)
+    _set_channel(request, channel)
+    _set_events(request, events)
+    _set_host(request, host)
+    return request
 
 
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-amz-security-token"})

@@ -72,6 +72,7 @@ from ..errors import (
     RemoteProtocolError,
 )
 from . import codec
+from ._make import maker
 from .channels import parse_subscribe_channel
 from .client_events import (
     UNAUTHORIZED_ERROR_TYPES as UNAUTHORIZED_ERROR_TYPES,
@@ -196,6 +197,9 @@ _MAX_CONNECTION_TIMEOUT_MS: Final = round(DEFAULT_MAX_CONNECTION_LIFETIME * 1000
 """``connectionTimeoutMs`` values above this (a connection's maximum lifetime) are clamped."""
 _new_tuple: Final = tuple.__new__
 _PUBLISH: Final = Operation.PUBLISH
+_published_event: Final = maker(PublishedEvent, "identifier", "index")
+_publish_accepted: Final = maker(PublishAccepted, "id", "channel", "successful", "failed")
+_outgoing: Final = maker(Outgoing, "kind", "id", "text")
 _encode_string: Final = json.encoder.encode_basestring
 """A ``str`` as a JSON string literal, non-ASCII kept (what ``encode_json`` writes)."""
 _MAX_FAST_ANSWER: Final = 4096
@@ -464,7 +468,7 @@ class ClientProtocol:
                 "request limit; publish fewer events per call"
             )
         self._pending[operation_id] = _Pending(_PUBLISH, channel)
-        self._out.append(Outgoing("publish", operation_id, text))
+        self._out.append(_outgoing("publish", operation_id, text))
         return operation_id
 
     def _authorization_text(self, authorization: Mapping[str, str]) -> str:
@@ -594,16 +598,12 @@ class ClientProtocol:
                 return False
             if len(item) != 2:
                 checked = False
-            published.append(PublishedEvent(identifier=identifier, index=index))
+            published.append(_published_event(identifier, index))
         if not checked and fast is not None and not codec._exact(obj):
             return False
-        pending = self._take(frame_id, Operation.PUBLISH, "publish_success")
+        pending = self._take(frame_id, _PUBLISH, "publish_success")
         if pending is not None:
-            self._events.append(
-                PublishAccepted(
-                    id=frame_id, channel=pending.channel, successful=tuple(published), failed=()
-                )
-            )
+            self._events.append(_publish_accepted(frame_id, pending.channel, tuple(published), ()))
         return True
 
     def receive_binary(self, data: bytes) -> None:

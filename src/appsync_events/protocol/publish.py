@@ -27,6 +27,7 @@ from typing import Final
 from .._types import RawJSON
 from ..errors import ConfigurationError
 from . import codec
+from ._make import maker
 from .channels import parse_channel
 from .limits import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH, MAX_REQUEST_BYTES
 from .signing import html_escape_json
@@ -145,9 +146,10 @@ def prepare_publish(
                 for index, value in enumerate(values)
             ]
         )
-    return PreparedPublish(channel, texts)
+    return _prepared(channel, texts)
 
 
+_prepared: Final = maker(PreparedPublish, "channel", "events")
 _KNOWN_CHANNELS: Final = 1024
 """How many valid channels :func:`prepare_publish` remembers (all forgotten when full)."""
 _known_channels: set[str] = set()
