@@ -106,7 +106,8 @@ _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abc
 """The variant digit (``10xx`` in binary) made from a random hex digit's last two bits."""
 _operation_ids: list[str] = []
 """Ids made in advance by :func:`new_operation_id` (a forked child makes its own)."""
-os.register_at_fork(after_in_child=_operation_ids.clear)
+if hasattr(os, "register_at_fork"):  # no fork on Windows
+    os.register_at_fork(after_in_child=_operation_ids.clear)
 
 
 def _positive(name: str, value: float | None) -> float | None:

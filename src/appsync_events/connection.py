@@ -572,7 +572,7 @@ class Connection:
             if (
                 not self._corked
                 and not self._writing
-                and not self._outbox
+                and not self._outbox._frames
                 and self.ws.send_now(text)
             ):
                 self._corked = True  # until an answer is read or the writer has written
