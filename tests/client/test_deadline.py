@@ -196,3 +196,22 @@ async def test_a_finished_operation_leaves_the_queue_when_older_ones_end() -> No
     assert not deadlines._queue
     with deadlines.enter("publish", "unbounded", None):
         assert not deadlines._queue
+
+
+async def test_an_expiry_also_clears_the_finished_operations_queued_behind() -> None:
+    deadlines = OperationDeadlines()
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        with deadlines.enter("publish", "slow", 10 * MS):
+            started.set()
+            await asyncio.sleep(WAIT)
+
+    task = asyncio.ensure_future(slow())
+    await started.wait()
+    with deadlines.enter("publish", "quick", 10 * MS):
+        pass  # done, but queued behind the slow one
+    assert [d.operation_id for d in deadlines._queue] == ["slow", "quick"]
+    with pytest.raises(OperationTimeoutError):
+        await asyncio.wait_for(task, WAIT)
+    assert not deadlines._queue
