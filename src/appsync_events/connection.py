@@ -101,7 +101,8 @@ class operation_deadline:  # lower case: used like the function it replaced
     ``async with operation_deadline("publish", operation_id, 10.0): ...``.  It works like
     ``asyncio.timeout(limit)`` (on expiry the task is cancelled, and the cancellation
     becomes the error on the way out unless the task was also cancelled from elsewhere),
-    minus its extra object and coroutine layers: it is entered on every operation.
+    minus its extra object and coroutine layers.  A client's own operations use
+    :class:`OperationDeadlines`, which behaves the same on fewer timers.
 
     Raises:
         OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
