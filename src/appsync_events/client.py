@@ -27,14 +27,15 @@ from ._dial import Dialer
 from ._reconnector import Dial, Reconnector
 from ._types import Backpressure, Overflow, PublishResult, check_size
 from .authorizer import IAM, Authorizer, AuthorizeRequest, Operation
-from .authorizer.base import endpoint_host
-from .connection import Connection, operation_deadline
+from .authorizer.base import endpoint_host, publish_request
+from .connection import Connection, OperationDeadlines
 from .endpoints import realtime_endpoint_from_http
 from .errors import (
     AppSyncEventsError,
     ConfigurationError,
     ConnectionClosedError,
 )
+from .protocol._make import maker
 from .protocol.channels import parse_subscribe_channel
 from .protocol.client import (
     PublishAccepted,
@@ -62,6 +63,11 @@ __all__ = [
     "connect",
 ]
 
+_PUBLISH: Final = Operation.PUBLISH
+_publish_result: Final = maker(PublishResult, "successful", "failed")
+_CONNECTED: Final = ConnectionState.CONNECTED
+_CLOSED: Final = ConnectionState.CLOSED
+
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 """Seconds for the authorizer, the WebSocket upgrade and the ``connection_ack``."""
 DEFAULT_OPERATION_TIMEOUT: Final = 10.0
@@ -76,12 +82,32 @@ of at most 240 KB as an escaped JSON string, so this leaves room for heavy escap
 def new_operation_id() -> str:
     """A random version 4 UUID as text, the form of ``str(uuid.uuid4())``.
 
-    Made straight from 16 random bytes (122 of their bits, as ``uuid4`` uses): an id is
-    drawn for every publish, and ``uuid.UUID`` costs several times more.
+    Made straight from random bytes (122 of every 128 bits, as ``uuid4`` uses), drawn from
+    the system 64 ids at a time: an id is drawn for every publish, and ``uuid.UUID`` costs
+    several times more.
     """
-    hex_ = os.urandom(16).hex()
-    variant = "89ab"[int(hex_[16], 16) & 3]
-    return f"{hex_[:8]}-{hex_[8:12]}-4{hex_[13:16]}-{variant}{hex_[17:20]}-{hex_[20:]}"
+    try:
+        return _operation_ids.pop()
+    except IndexError:
+        pass
+    hex_ = os.urandom(16 * _IDS_AT_ONCE).hex()
+    _operation_ids.extend(
+        [
+            f"{hex_[i : i + 8]}-{hex_[i + 8 : i + 12]}-4{hex_[i + 13 : i + 16]}-"
+            f"{_VARIANT[hex_[i + 16]]}{hex_[i + 17 : i + 20]}-{hex_[i + 20 : i + 32]}"
+            for i in range(0, 32 * _IDS_AT_ONCE, 32)
+        ]
+    )
+    return _operation_ids.pop()
+
+
+_IDS_AT_ONCE: Final = 64
+_VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""The variant digit (``10xx`` in binary) made from a random hex digit's last two bits."""
+_operation_ids: list[str] = []
+"""Ids made in advance by :func:`new_operation_id` (a forked child makes its own)."""
+if hasattr(os, "register_at_fork"):  # no fork on Windows
+    os.register_at_fork(after_in_child=_operation_ids.clear)
 
 
 def _positive(name: str, value: float | None) -> float | None:
@@ -317,6 +343,7 @@ class Client:
         self.authorizer = authorizer
         """The default authorizer of every operation."""
         self.operation_timeout = operation_timeout
+        self._deadlines = OperationDeadlines()
         self.close_timeout = close_timeout
         self.html_escape = html_escape
         self._capacity = capacity
@@ -471,7 +498,7 @@ class Client:
     def _deadline(
         self, operation: str, operation_id: str
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        return operation_deadline(operation, operation_id, self.operation_timeout)
+        return self._deadlines.enter(operation, operation_id, self.operation_timeout)
 
     def subscribe(
         self,
@@ -651,29 +678,22 @@ class Client:
                 reconnection enabled, a publish in flight when the connection is lost
                 raises that error and is **not** retried (the service may have received it).
         """
-        self._check()
+        if self._state is _CLOSED:
+            self._check()
         authz = self.authorizer if authorizer is None else authorizer
         escape = self.html_escape if self.html_escape is not None else isinstance(authz, IAM)
         # Checked and encoded once, before anything is signed or sent.
         prepared = self._connection.protocol.prepare_publish(channel, events, html_escape=escape)
-        request = AuthorizeRequest(
-            operation=Operation.PUBLISH,
-            channel=prepared.channel,
-            events=prepared.events,
-            host=self._host,
-        )
+        request = publish_request(prepared.channel, prepared.events, self._host)
         operation_id = new_operation_id()
-        async with self._deadline("publish", operation_id):
-            connection = await self._ready()
+        with self._deadlines.enter("publish", operation_id, self.operation_timeout):
+            connection = self._connection
+            if self._state is not _CONNECTED:
+                connection = await self._ready()
             auth = await authz.authorize(request)
-            answer = await connection.request(
-                operation_id,
-                lambda: connection.protocol.send_publish(
-                    prepared, auth.authorization, operation_id
-                ),
-            )
-        if isinstance(answer, PublishAccepted):
-            return PublishResult(successful=answer.successful, failed=answer.failed)
+            answer = await connection.publish(operation_id, prepared, auth.authorization)
+        if type(answer) is PublishAccepted:
+            return _publish_result(answer.successful, answer.failed)
         assert isinstance(answer, PublishRejected)
         raise answer.error
 

@@ -38,7 +38,7 @@ import logging
 import re
 import types
 from collections import deque
-from collections.abc import Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine, Mapping, MutableMapping
 from typing import Any, Final
 
 from ._transport import TransportClosed, WebSocket
@@ -64,11 +64,13 @@ from .protocol.client import (
 )
 from .protocol.limits import DEFAULT_CONNECTION_TIMEOUT_MS
 from .protocol.messages import Outgoing
+from .protocol.publish import PreparedPublish
 from .subscription import Subscription, SubscriptionState
 
 __all__ = [
     "Connection",
     "ConnectionLogger",
+    "OperationDeadlines",
     "operation_deadline",
     "redact",
 ]
@@ -99,7 +101,8 @@ class operation_deadline:  # lower case: used like the function it replaced
     ``async with operation_deadline("publish", operation_id, 10.0): ...``.  It works like
     ``asyncio.timeout(limit)`` (on expiry the task is cancelled, and the cancellation
     becomes the error on the way out unless the task was also cancelled from elsewhere),
-    minus its extra object and coroutine layers: it is entered on every operation.
+    minus its extra object and coroutine layers.  A client's own operations use
+    :class:`OperationDeadlines`, which behaves the same on fewer timers.
 
     Raises:
         OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
@@ -163,6 +166,151 @@ class operation_deadline:  # lower case: used like the function it replaced
             raise OperationTimeoutError(
                 self.operation, self.operation_id, self.limit or 0.0
             ) from timeout
+
+
+_RUNNING: Final = 0
+_DONE: Final = 1
+_EXPIRED: Final = 2
+
+
+class OperationDeadlines:
+    """The deadlines of one client's operations, on as few loop timers as possible.
+
+    ``with deadlines.enter("publish", operation_id, limit): ...`` (``async with`` works
+    too) bounds the body like :class:`operation_deadline`, with the same outcome in every
+    case.  Operations share one timeout, so their deadlines come in the order they start:
+    they wait in a queue under one loop timer, armed for the oldest one, instead of
+    scheduling and cancelling a timer each.  An operation whose deadline would come
+    before the newest queued one (the timeout was lowered), or whose limit is spent
+    already, gets a timer of its own.
+    """
+
+    __slots__ = ("_loop", "_queue", "_timer", "_timer_at")
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[_Deadline] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    def enter(self, operation: str, operation_id: str, limit: float | None) -> _Deadline:
+        """The deadline of one operation, to enter around it (``None``: unbounded)."""
+        return _Deadline(self, operation, operation_id, limit)
+
+    def _arm(self, at: float) -> None:
+        assert self._loop is not None
+        self._timer_at = at
+        self._timer = self._loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        # The loop runs a timer up to its clock resolution early: the time it was armed
+        # for counts as reached.
+        now = max(self._loop.time(), self._timer_at)
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if head._state == _RUNNING:
+                if head._at > now:
+                    self._arm(head._at)
+                    return
+                head._expire()
+            queue.popleft()
+
+
+class _Deadline:
+    """One operation's deadline (see :class:`OperationDeadlines`): a context manager."""
+
+    __slots__ = (
+        "_at",
+        "_cancelling",
+        "_handle",
+        "_owner",
+        "_state",
+        "_task",
+        "limit",
+        "operation",
+        "operation_id",
+    )
+
+    def __init__(
+        self, owner: OperationDeadlines, operation: str, operation_id: str, limit: float | None
+    ) -> None:
+        self._owner = owner
+        self.operation = operation
+        self.operation_id = operation_id
+        self.limit = limit
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.Handle | None = None
+        self._state = _RUNNING
+        self._at = 0.0
+        self._cancelling = 0
+
+    def __enter__(self) -> None:
+        limit = self.limit
+        if limit is None:
+            return
+        owner = self._owner
+        loop = owner._loop
+        if loop is None:
+            loop = owner._loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:  # pragma: no cover - operations run in tasks
+            raise RuntimeError("an operation deadline must be entered inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        queue = owner._queue
+        at = loop.time() + limit
+        if limit <= 0:
+            self._handle = loop.call_soon(self._expire)
+        elif queue and at < queue[-1]._at:  # out of order: a timer of its own
+            self._handle = loop.call_at(at, self._expire)
+        else:
+            self._at = at
+            queue.append(self)
+            if owner._timer is None:
+                owner._arm(at)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    def _expire(self) -> None:
+        assert self._task is not None
+        self._handle = None
+        self._state = _EXPIRED
+        self._task.cancel()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._state != _EXPIRED:
+            self._state = _DONE
+            queue = self._owner._queue
+            while queue and queue[0]._state != _RUNNING:  # the operations that ended first
+                queue.popleft()
+            return
+        assert self._task is not None
+        if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            timeout = TimeoutError()
+            timeout.__cause__ = exc
+            raise OperationTimeoutError(
+                self.operation, self.operation_id, self.limit or 0.0
+            ) from timeout
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
@@ -425,7 +573,7 @@ class Connection:
             if (
                 not self._corked
                 and not self._writing
-                and not self._outbox
+                and not self._outbox._frames
                 and self.ws.send_now(text)
             ):
                 self._corked = True  # until an answer is read or the writer has written
@@ -445,9 +593,12 @@ class Connection:
             ConfigurationError, LocalProtocolError: from ``send``, nothing was queued.
             (the connection's failure) while waiting.
         """
-        self.check()
-        await self._outbox.wait_room()
-        self.check()
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        outbox = self._outbox
+        if len(outbox._frames) >= outbox.capacity:  # else there is room: nothing to wait for
+            await outbox.wait_room()
+            self.check()
         send()
         self.flush()
         waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
@@ -456,6 +607,33 @@ class Connection:
             return await waiter
         finally:
             del self._waiters[operation_id]
+            if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
+                self.protocol.abandon(operation_id)
+                self.flush()
+
+    async def publish(
+        self,
+        operation_id: str,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+    ) -> ClientEvent:
+        """:meth:`request` of ``protocol.send_publish(prepared, authorization, operation_id)``,
+        without the callable (the same steps, on every publish)."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        outbox = self._outbox
+        if len(outbox._frames) >= outbox.capacity:
+            await outbox.wait_room()
+            self.check()
+        self.protocol.send_publish(prepared, authorization, operation_id)
+        self.flush()
+        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
+        waiters = self._waiters
+        waiters[operation_id] = waiter
+        try:
+            return await waiter
+        finally:
+            del waiters[operation_id]
             if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
                 self.protocol.abandon(operation_id)
                 self.flush()

@@ -205,3 +205,24 @@ def test_endpoint_host_accepts_both_endpoint_kinds() -> None:
     assert endpoint_host(HTTP_ENDPOINT) == HOST
     assert endpoint_host(REALTIME_ENDPOINT) == HOST
     assert endpoint_host("ws://127.0.0.1:8080/event/realtime") == "127.0.0.1:8080"
+
+
+def test_publish_request_is_the_request_the_constructor_makes() -> None:
+    from appsync_events.authorizer.base import publish_request
+
+    host = "h.example.com"
+    expected = AuthorizeRequest(
+        operation=Operation.PUBLISH, channel="a/b", events=("1",), host=host
+    )
+    # The host was just accepted: made directly, the same request.
+    made = publish_request("a/b", ("1",), host)
+    assert made == expected
+    assert made.operation is Operation.PUBLISH
+    # Anything not known to be good goes through the checks.
+    with pytest.raises(ConfigurationError, match="host must be"):
+        publish_request("a/b", ("1",), "bad host")
+    assert publish_request("a/b", ["1"], host) == expected  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="events"):
+        publish_request("a/b", [1], host)  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError, match="channel must be a str"):
+        publish_request(b"a/b", ("1",), host)  # type: ignore[arg-type]

@@ -1,22 +1,40 @@
-"""operation_deadline: asyncio.timeout's behaviour, with the client's error."""
+"""operation_deadline and OperationDeadlines: asyncio.timeout's behaviour, with the
+client's error."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from appsync_events.connection import operation_deadline
+from appsync_events.connection import OperationDeadlines, operation_deadline
 from appsync_events.errors import OperationTimeoutError
 
-from .helpers import WAIT
+from .helpers import MS, WAIT
 
 pytestmark = pytest.mark.asyncio
 
+Deadline = Callable[[str, str, float | None], contextlib.AbstractAsyncContextManager[None]]
 
-async def test_expiry_raises_operation_timeout_chained_like_asyncio_timeout() -> None:
+
+def _queued(operation: str, operation_id: str, limit: float | None) -> Any:
+    return OperationDeadlines().enter(operation, operation_id, limit)
+
+
+@pytest.fixture(params=["operation_deadline", "OperationDeadlines"])
+def deadline(request: pytest.FixtureRequest) -> Deadline:
+    """Each test runs with both implementations: they behave the same."""
+    return operation_deadline if request.param == "operation_deadline" else _queued
+
+
+async def test_expiry_raises_operation_timeout_chained_like_asyncio_timeout(
+    deadline: Deadline,
+) -> None:
     with pytest.raises(OperationTimeoutError) as info:
-        async with operation_deadline("publish", "op-1", 0.01):
+        async with deadline("publish", "op-1", 0.01):
             await asyncio.sleep(WAIT)
     error = info.value
     assert (error.operation, error.id, error.timeout) == ("publish", "op-1", 0.01)
@@ -28,25 +46,25 @@ async def test_expiry_raises_operation_timeout_chained_like_asyncio_timeout() ->
 
 
 @pytest.mark.parametrize("limit", [0, -1.0])
-async def test_a_spent_limit_expires_at_the_first_wait(limit: float) -> None:
+async def test_a_spent_limit_expires_at_the_first_wait(deadline: Deadline, limit: float) -> None:
     with pytest.raises(OperationTimeoutError):
-        async with operation_deadline("subscribe", "s", limit):
+        async with deadline("subscribe", "s", limit):
             await asyncio.sleep(WAIT)
 
 
-async def test_no_limit_and_no_expiry_change_nothing() -> None:
-    async with operation_deadline("publish", "a", None):
+async def test_no_limit_and_no_expiry_change_nothing(deadline: Deadline) -> None:
+    async with deadline("publish", "a", None):
         await asyncio.sleep(0)
-    async with operation_deadline("publish", "b", WAIT):
+    async with deadline("publish", "b", WAIT):
         await asyncio.sleep(0)
     with pytest.raises(ValueError, match="inner"):
-        async with operation_deadline("publish", "c", WAIT):
+        async with deadline("publish", "c", WAIT):
             raise ValueError("inner")
 
 
-async def test_an_inner_timeout_propagates_as_it_is() -> None:
+async def test_an_inner_timeout_propagates_as_it_is(deadline: Deadline) -> None:
     async def operation() -> None:
-        async with operation_deadline("publish", "op", WAIT), asyncio.timeout(0.01):
+        async with deadline("publish", "op", WAIT), asyncio.timeout(0.01):
             await asyncio.sleep(WAIT)
 
     with pytest.raises(TimeoutError) as info:
@@ -54,12 +72,12 @@ async def test_an_inner_timeout_propagates_as_it_is() -> None:
     assert not isinstance(info.value, OperationTimeoutError)
 
 
-async def test_an_outside_cancellation_wins_over_the_expiry() -> None:
+async def test_an_outside_cancellation_wins_over_the_expiry(deadline: Deadline) -> None:
     """Cancelled from elsewhere as the deadline expires: the cancellation propagates."""
     started = asyncio.Event()
 
     async def operation() -> None:
-        async with operation_deadline("publish", "op", 0):
+        async with deadline("publish", "op", 0):
             started.set()
             await asyncio.sleep(WAIT)
 
@@ -70,11 +88,11 @@ async def test_an_outside_cancellation_wins_over_the_expiry() -> None:
         await task
 
 
-async def test_expired_but_finished_otherwise_keeps_the_outcome() -> None:
+async def test_expired_but_finished_otherwise_keeps_the_outcome(deadline: Deadline) -> None:
     """The deadline expired, but the body ended with another error: that error."""
 
     async def operation() -> None:
-        async with operation_deadline("publish", "op", 0):
+        async with deadline("publish", "op", 0):
             try:
                 await asyncio.sleep(WAIT)
             except asyncio.CancelledError:
@@ -84,9 +102,9 @@ async def test_expired_but_finished_otherwise_keeps_the_outcome() -> None:
         await operation()
 
 
-async def test_expired_while_the_body_swallowed_the_cancellation() -> None:
+async def test_expired_while_the_body_swallowed_the_cancellation(deadline: Deadline) -> None:
     """Like asyncio.timeout: a body that swallows the cancellation ends normally."""
-    async with operation_deadline("publish", "op", 0):
+    async with deadline("publish", "op", 0):
         try:
             await asyncio.sleep(WAIT)
         except asyncio.CancelledError:
@@ -94,3 +112,106 @@ async def test_expired_while_the_body_swallowed_the_cancellation() -> None:
     task = asyncio.current_task()
     assert task is not None
     assert task.cancelling() == 0
+
+
+# --- OperationDeadlines: one timer for deadlines in start order ----------------------------
+
+
+async def test_queued_deadlines_share_one_timer_and_expire_in_order() -> None:
+    deadlines = OperationDeadlines()
+    loop = asyncio.get_running_loop()
+    outcomes: dict[str, str] = {}
+    release = asyncio.Event()
+
+    async def operation(name: str, limit: float, wait: bool) -> None:
+        try:
+            with deadlines.enter("publish", name, limit):
+                if wait:
+                    await asyncio.sleep(WAIT)
+                else:
+                    await release.wait()
+            outcomes[name] = "done"
+        except OperationTimeoutError as exc:
+            outcomes[name] = f"timeout {exc.timeout}"
+
+    timers = len(loop._scheduled)  # type: ignore[attr-defined]
+    first = asyncio.ensure_future(operation("first", 20 * MS, False))
+    second = asyncio.ensure_future(operation("second", 30 * MS, True))
+    third = asyncio.ensure_future(operation("third", 40 * MS, True))
+    await asyncio.sleep(0)
+    # Three deadlines, one timer (and the sleeps' own).
+    assert len(loop._scheduled) == timers + 3  # type: ignore[attr-defined]
+    release.set()  # the oldest ends first: the timer fires for it, then re-arms
+    await asyncio.wait_for(asyncio.gather(first, second, third), WAIT)
+    assert outcomes == {"first": "done", "second": "timeout 0.03", "third": "timeout 0.04"}
+    assert not deadlines._queue
+
+
+async def test_deadlines_that_expire_together_all_raise() -> None:
+    deadlines = OperationDeadlines()
+
+    async def operation(name: str) -> str:
+        try:
+            with deadlines.enter("publish", name, 10 * MS):
+                await asyncio.sleep(WAIT)
+        except OperationTimeoutError:
+            return "timeout"
+        return "done"  # pragma: no cover - the deadline expires
+
+    results = await asyncio.wait_for(asyncio.gather(*(operation(f"op{i}") for i in range(5))), WAIT)
+    assert results == ["timeout"] * 5
+    assert not deadlines._queue
+
+
+async def test_a_lowered_limit_gets_a_timer_of_its_own() -> None:
+    """A deadline before the newest queued one is not queued: it expires on time."""
+    deadlines = OperationDeadlines()
+    waiting = asyncio.Event()
+
+    async def slow() -> None:
+        with deadlines.enter("publish", "slow", WAIT):
+            waiting.set()
+            await asyncio.sleep(2 * WAIT)
+
+    task = asyncio.ensure_future(slow())
+    await waiting.wait()
+    with pytest.raises(OperationTimeoutError):
+        with deadlines.enter("publish", "quick", 10 * MS):
+            await asyncio.sleep(WAIT)
+    assert [d.operation_id for d in deadlines._queue] == ["slow"]
+    with deadlines.enter("publish", "ok", 10 * MS):  # ended before its own timer
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not deadlines._queue
+
+
+async def test_a_finished_operation_leaves_the_queue_when_older_ones_end() -> None:
+    deadlines = OperationDeadlines()
+    with deadlines.enter("publish", "a", WAIT):
+        with deadlines.enter("publish", "b", WAIT):
+            pass
+        assert [d.operation_id for d in deadlines._queue] == ["a", "b"]
+    assert not deadlines._queue
+    with deadlines.enter("publish", "unbounded", None):
+        assert not deadlines._queue
+
+
+async def test_an_expiry_also_clears_the_finished_operations_queued_behind() -> None:
+    deadlines = OperationDeadlines()
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        with deadlines.enter("publish", "slow", 10 * MS):
+            started.set()
+            await asyncio.sleep(WAIT)
+
+    task = asyncio.ensure_future(slow())
+    await started.wait()
+    with deadlines.enter("publish", "quick", 10 * MS):
+        pass  # done, but queued behind the slow one
+    assert [d.operation_id for d in deadlines._queue] == ["slow", "quick"]
+    with pytest.raises(OperationTimeoutError):
+        await asyncio.wait_for(task, WAIT)
+    assert not deadlines._queue

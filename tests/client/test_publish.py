@@ -71,7 +71,8 @@ async def test_publish_str_rawjson_and_bytes(server: ScriptedServer) -> None:
 async def test_publish_checks_each_raw_event_once(
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A publish parses each pre-encoded event once, and parses the channel once."""
+    """A publish parses each pre-encoded event once, and parses the channel once (a
+    channel seen before is not parsed again)."""
     from appsync_events.protocol import codec, publish as publish_module
 
     event_checks: list[str] = []
@@ -83,10 +84,13 @@ async def test_publish_checks_each_raw_event_once(
     monkeypatch.setattr(
         publish_module, "parse_channel", lambda c: channel_checks.append(c) or check_channel(c)
     )
+    monkeypatch.setattr(publish_module, "_known_channels", set())
     client, peer = await open_client(server)
     async with client:
         await publish(client, peer, RawJSON("[1]"), b"2", {"n": 3})
-    assert event_checks == ["[1]", "2"]
+        assert event_checks == ["[1]", "2"]
+        assert channel_checks == ["default/a"]
+        await publish(client, peer, {"n": 4})
     assert channel_checks == ["default/a"]
 
 

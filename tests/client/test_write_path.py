@@ -302,3 +302,41 @@ async def test_operation_ids_are_version_4_uuids() -> None:
         assert parsed.variant == uuid.RFC_4122
         assert is_valid_id(text)
     assert {text[19] for text in ids} == set("89ab")  # every variant nibble occurs
+
+
+def _forked_ids() -> bytes:
+    """In a forked child: b"1" if no spare id was inherited, then a new id."""
+    import os
+
+    from appsync_events import client as client_module
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write, b"1" if client_module._operation_ids == [] else b"0")
+            os.write(write, client_module.new_operation_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        answer = b""
+        while chunk := os.read(read, 100):
+            answer += chunk
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    return answer
+
+
+async def test_operation_ids_made_in_advance_are_not_shared_with_a_forked_child() -> None:
+    """Ids are drawn 64 at a time; a forked child forgets the parent's spare ones."""
+    from appsync_events import client as client_module
+
+    client_module._operation_ids.clear()
+    client_module.new_operation_id()
+    spare = list(client_module._operation_ids)
+    assert len(spare) == 63  # made in advance
+    answer = _forked_ids()
+    assert answer[:1] == b"1"
+    assert answer[1:].decode() not in spare

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from appsync_events import RawJSON
-from appsync_events.errors import ConfigurationError
+from appsync_events.errors import ConfigurationError, InvalidChannelError
 from appsync_events.protocol import codec, publish as publish_module
 from appsync_events.protocol.client import (
     ClientProtocol,
@@ -23,9 +23,10 @@ from appsync_events.protocol.client import (
     ConnectionFailed,
     FrameIgnored,
     PublishAccepted,
+    SharedHeaders,
 )
 from appsync_events.protocol.messages import Publish
-from appsync_events.protocol.publish import encode_json
+from appsync_events.protocol.publish import PreparedPublish, encode_json
 
 OK = [{"identifier": "a-1", "index": 0}]
 
@@ -60,6 +61,14 @@ FRAMES = {
     "failed null": _frame(successful=OK, failed=None),
     "failed absent": _frame(successful=OK),
     "extra fields": _frame(successful=OK, failed=[], other={"x": 1}),
+    "extra item fields": _frame(successful=[{"identifier": "a", "index": 0, "x": 1}]),
+    "extra float field": _frame(successful=OK, failed=[], other=[1.5, {"y": 2.5}]),
+    "extra huge float": _frame(successful=OK, other={"n": 1e300}),
+    "extra huge integer": _frame(successful=OK, other=2**70),
+    "extra deep field": '{"type":"publish_success","id":"p1","successful":[],"deep":'
+    + "[" * 300
+    + "]" * 300
+    + "}",
     "whitespace": " " + _frame(successful=OK, failed=[]) + "\n",
     "unknown id": json.dumps(
         {"type": "publish_success", "id": "nobody", "successful": OK, "failed": []}
@@ -89,8 +98,13 @@ def _events(p: ClientProtocol, text: str) -> list[Any]:
     return p.events_received()
 
 
+@pytest.mark.parametrize("parser", ["fast", "json"])
 @pytest.mark.parametrize("name", list(FRAMES))
-def test_publish_success_fast_path_matches_the_general_path(name: str) -> None:
+def test_publish_success_fast_path_matches_the_general_path(
+    name: str, parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if parser == "json":
+        monkeypatch.setattr(codec, "_FAST", None)
     fast, general = _protocols()
     text = FRAMES[name]
     got, expected = _events(fast, text), _events(general, text)
@@ -204,3 +218,57 @@ def test_encode_json_without_the_compiled_encoder(monkeypatch: pytest.MonkeyPatc
 def test_circular_event_names_the_problem() -> None:
     with pytest.raises(ConfigurationError, match="Circular reference detected"):
         ClientProtocol().prepare_publish("default/x", [_circular()], html_escape=False)
+
+
+@pytest.mark.parametrize("events", [["1"], ['{"a":"é"}', '"\\ud800"', "[1,2]"]])
+def test_a_shared_header_map_is_encoded_once_and_sent_as_a_dict_would_be(
+    events: list[str],
+) -> None:
+    p = ClientProtocol()
+    prepared = p.prepare_publish("default/x", [RawJSON(e) for e in events], html_escape=False)
+    headers = {"host": "h.example", "x-amz-date": "20240101T000000Z", "x-api-key": "da2-é"}
+    shared, other = SharedHeaders(headers), SharedHeaders(headers)
+    for operation_id, authorization in (("a", shared), ("b", shared), ("c", other)):
+        p.send_publish(prepared, authorization, operation_id)
+        (out,) = p.data_to_send()
+        message = Publish(
+            id=operation_id, channel="default/x", events=prepared.events, authorization=headers
+        )
+        assert out.text == codec.encode(message)
+        assert p._last_authorization is not None
+        assert p._last_authorization[0] is authorization
+
+
+def test_a_prepared_publish_made_by_hand_is_encoded_the_general_way() -> None:
+    """Events that are not strings: the frame encode_json makes, as before."""
+    p = ClientProtocol()
+    p.send_publish(PreparedPublish("default/x", (1,)), {"k": "v"}, "op")  # type: ignore[arg-type]
+    (out,) = p.data_to_send()
+    assert out.text == (
+        '{"type":"publish","id":"op","channel":"default/x","events":[1],"authorization":{"k":"v"}}'
+    )
+    p.send_publish(PreparedPublish("default/x", (None,)), None, "op2")  # type: ignore[arg-type]
+    (out,) = p.data_to_send()
+    assert out.text == '{"type":"publish","id":"op2","channel":"default/x","events":[null]}'
+
+
+def test_known_channels_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    known: set[str] = set()
+    monkeypatch.setattr(publish_module, "_known_channels", known)
+    monkeypatch.setattr(publish_module, "_KNOWN_CHANNELS", 2)
+
+    class Channel(str):
+        pass
+
+    prepare = publish_module.prepare_publish
+    prepare(Channel("default/sub"), ["1"], html_escape=False)
+    assert known == set()  # only exact strs are remembered
+    prepare("default/a", ["1"], html_escape=False)
+    prepare("default/b", ("1",), html_escape=False)
+    assert known == {"default/a", "default/b"}
+    prepare("default/a", ["1"], html_escape=False)
+    prepare("default/c", ["1"], html_escape=False)  # full: forgotten, then remembered
+    assert known == {"default/c"}
+    with pytest.raises(InvalidChannelError):
+        prepare("default/*", ["1"], html_escape=False)
+    assert "default/*" not in known

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from ..errors import ConfigurationError
@@ -50,12 +51,14 @@ class ApiKey:
             is not a valid endpoint URL.
     """
 
-    __slots__ = ("_api_key", "host")
+    __slots__ = ("_api_key", "_last", "host")
 
     def __init__(self, api_key: str, endpoint: str | None = None) -> None:
         self._api_key = check_header_value("api_key", api_key, error=ConfigurationError)
         self.host: str | None = None if endpoint is None else endpoint_host(endpoint)
         """The host of ``endpoint`` (with a non-default port), or ``None`` without one."""
+        self._last: tuple[int, str | None, AuthorizeResult] | None = None
+        # (second, request host, result): the map changes only with the second
 
     def __repr__(self) -> str:
         return f"ApiKey(host={self.host!r}, api_key=<redacted>)"
@@ -63,12 +66,21 @@ class ApiKey:
     async def authorize(self, request: AuthorizeRequest) -> AuthorizeResult:
         """Return ``{"host", "x-amz-date", "x-api-key"}`` for any operation.
 
-        Never waits: cancellation and timeouts cannot interrupt it part-way.
+        Never waits: cancellation and timeouts cannot interrupt it part-way.  The map is
+        the same for every request with the same host within one second (``x-amz-date``
+        has a resolution of one second): it is made once and shared, read-only
+        (:class:`~appsync_events.authorizer.base.SharedHeaders`).
 
         Raises:
             ConfigurationError: see :func:`~appsync_events.authorizer.base.request_host`.
         """
+        second = int(time.time())
+        last = self._last
+        if last is not None and last[0] == second and last[1] == request.host:
+            return last[2]
         host = request_host(request, self.host)
-        return AuthorizeResult(
-            api_key_headers(api_key=self._api_key, host=host, now=datetime.now(UTC))
-        )
+        now = datetime.fromtimestamp(second, UTC)
+        result = AuthorizeResult(api_key_headers(api_key=self._api_key, host=host, now=now))
+        result = result.shared()
+        self._last = (second, request.host, result)
+        return result

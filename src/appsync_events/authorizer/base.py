@@ -32,6 +32,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from ..endpoints import http_endpoint_from_realtime, http_host_from_realtime, signing_host
 from ..errors import ConfigurationError
+from ..protocol.client import SharedHeaders
 from ..protocol.messages import Operation
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "AuthorizeResult",
     "Authorizer",
     "Operation",
+    "SharedHeaders",
     "amz_date",
     "check_header_value",
     "endpoint_host",
@@ -75,45 +77,83 @@ class AuthorizeRequest:
     it in; ``None`` only in requests built by hand."""
 
     def __post_init__(self) -> None:
-        if self.host is not None and (
-            not isinstance(self.host, str)
-            or not self.host
-            or "/" in self.host
-            or (
-                # Printable and no space: no whitespace or control character (fast check).
-                (not self.host.isprintable() or " " in self.host)
-                and any(ch.isspace() or ord(ch) < 0x20 for ch in self.host)
-            )
-        ):
-            raise ConfigurationError(
-                f"host must be a host name with an optional port, such as "
-                f"'xxxx.appsync-api.us-east-1.amazonaws.com' or '127.0.0.1:8080', "
-                f"got {self.host!r}"
-            )
-        try:
-            op = self.operation if type(self.operation) is Operation else Operation(self.operation)
-        except ValueError:
-            raise ConfigurationError(f"unknown operation {self.operation!r}") from None
-        object.__setattr__(self, "operation", op)
-        if self.events is not None:
-            events = tuple(self.events)
+        host = self.host
+        if host is not None and host is not _checked_host[0]:
+            if (
+                not isinstance(host, str)
+                or not host
+                or "/" in host
+                or (
+                    # Printable and no space: no whitespace or control character (fast check).
+                    (not host.isprintable() or " " in host)
+                    and any(ch.isspace() or ord(ch) < 0x20 for ch in host)
+                )
+            ):
+                raise ConfigurationError(
+                    f"host must be a host name with an optional port, such as "
+                    f"'xxxx.appsync-api.us-east-1.amazonaws.com' or '127.0.0.1:8080', "
+                    f"got {host!r}"
+                )
+            if type(host) is str:
+                _checked_host[0] = host  # the same object is known to be good next time
+        op = self.operation
+        if type(op) is not Operation:
+            try:
+                op = Operation(op)
+            except ValueError:
+                raise ConfigurationError(f"unknown operation {self.operation!r}") from None
+            object.__setattr__(self, "operation", op)
+        events = self.events
+        if events is not None:
+            if type(events) is not tuple:
+                events = tuple(events)
+                object.__setattr__(self, "events", events)
             for index, event in enumerate(events):
                 if not isinstance(event, str):
                     raise ConfigurationError(
                         f"events[{index}] must be a JSON text (str), got {type(event).__name__}"
                     )
-            object.__setattr__(self, "events", events)
-        if self.channel is not None and not isinstance(self.channel, str):
-            raise ConfigurationError(f"channel must be a str, got {type(self.channel).__name__}")
-        needs_channel = op in (Operation.SUBSCRIBE, Operation.PUBLISH)
-        if needs_channel and self.channel is None:
+        channel = self.channel
+        if channel is not None and not isinstance(channel, str):
+            raise ConfigurationError(f"channel must be a str, got {type(channel).__name__}")
+        if op is _PUBLISH:
+            if channel is None:
+                raise ConfigurationError(f"a {op} authorization needs the channel")
+            if events is None:
+                raise ConfigurationError("a publish authorization needs the events")
+            return
+        if op is Operation.SUBSCRIBE and channel is None:
             raise ConfigurationError(f"a {op} authorization needs the channel")
-        if op is Operation.CONNECT and self.channel is not None:
+        if op is Operation.CONNECT and channel is not None:
             raise ConfigurationError("a connect authorization has no channel")
-        if op is Operation.PUBLISH and self.events is None:
-            raise ConfigurationError("a publish authorization needs the events")
-        if op is not Operation.PUBLISH and self.events is not None:
+        if events is not None:
             raise ConfigurationError(f"a {op} authorization has no events")
+
+
+_PUBLISH: Final = Operation.PUBLISH
+_checked_host: list[str | None] = [None]
+"""The last host an :class:`AuthorizeRequest` accepted (a client sends the same object)."""
+_set_operation: Final = vars(AuthorizeRequest)["operation"].__set__
+_set_channel: Final = vars(AuthorizeRequest)["channel"].__set__
+_set_events: Final = vars(AuthorizeRequest)["events"].__set__
+_set_host: Final = vars(AuthorizeRequest)["host"].__set__
+
+
+def publish_request(channel: str, events: tuple[str, ...], host: str | None) -> AuthorizeRequest:
+    """``AuthorizeRequest(operation=PUBLISH, channel=..., events=..., host=...)`` for a
+    prepared publish, whose channel is a ``str`` and events a tuple of ``str`` already.
+
+    The same request, made without the frozen dataclass's per-field detour; a host not
+    accepted just before (the client's, every time) is checked as usual.
+    """
+    if host is not _checked_host[0] or type(channel) is not str or type(events) is not tuple:
+        return AuthorizeRequest(operation=_PUBLISH, channel=channel, events=events, host=host)
+    request: AuthorizeRequest = object.__new__(AuthorizeRequest)
+    _set_operation(request, _PUBLISH)
+    _set_channel(request, channel)
+    _set_events(request, events)
+    _set_host(request, host)
+    return request
 
 
 _SECRET_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-amz-security-token"})
@@ -157,6 +197,15 @@ class AuthorizeResult:
             if "\r" in value or "\n" in value or "\0" in value:
                 raise ConfigurationError(f"the value of header {key!r} holds a line break or NUL")
         object.__setattr__(self, "authorization", copy)
+
+    def shared(self) -> AuthorizeResult:
+        """This result with its map made read-only (:class:`SharedHeaders`), to hand to
+        several callers: none of them can change what the others send."""
+        if type(self.authorization) is SharedHeaders:
+            return self
+        result = object.__new__(AuthorizeResult)
+        object.__setattr__(result, "authorization", SharedHeaders(self.authorization))
+        return result
 
     def __repr__(self) -> str:
         # Secrets never reach logs or tracebacks through a repr.

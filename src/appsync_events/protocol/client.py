@@ -57,10 +57,11 @@ applied by the handlers.  A ``(state, frame type)`` missing from ``_SEND`` is mi
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, assert_never
+from typing import Any, Final, NoReturn, assert_never
 
 from .._types import Message
 from ..errors import (
@@ -71,6 +72,7 @@ from ..errors import (
     RemoteProtocolError,
 )
 from . import codec
+from ._make import maker
 from .channels import parse_subscribe_channel
 from .client_events import (
     UNAUTHORIZED_ERROR_TYPES as UNAUTHORIZED_ERROR_TYPES,
@@ -134,6 +136,7 @@ __all__ = [
     "KeepAliveReceived",
     "PublishAccepted",
     "PublishRejected",
+    "SharedHeaders",
     "SubscribeAccepted",
     "SubscribeRejected",
     "UnsubscribeAccepted",
@@ -193,9 +196,63 @@ _SERVER_TYPES: Final = frozenset(t for _, t in _RECEIVE)
 _MAX_CONNECTION_TIMEOUT_MS: Final = round(DEFAULT_MAX_CONNECTION_LIFETIME * 1000)
 """``connectionTimeoutMs`` values above this (a connection's maximum lifetime) are clamped."""
 _new_tuple: Final = tuple.__new__
+_PUBLISH: Final = Operation.PUBLISH
+_published_event: Final = maker(PublishedEvent, "identifier", "index")
+_publish_accepted: Final = maker(PublishAccepted, "id", "channel", "successful", "failed")
+_outgoing: Final = maker(Outgoing, "kind", "id", "text")
+_encode_string: Final = json.encoder.encode_basestring
+"""A ``str`` as a JSON string literal, non-ASCII kept (what ``encode_json`` writes)."""
 _MAX_FAST_ANSWER: Final = 4096
 """Frames up to this length are checked for a ``publish_success`` to parse on the fast
 path (one answers at most five events, so it is far shorter)."""
+
+
+class SharedHeaders(dict[str, str]):
+    """A header map that several :class:`AuthorizeResult` share: it reads like a ``dict``
+    (``json.dumps`` included) and refuses every change, so that no holder can alter the
+    headers of another.  Copy it with ``dict()`` to change it.
+
+    Made by :meth:`AuthorizeResult.shared() <appsync_events.authorizer.AuthorizeResult.shared>`;
+    :meth:`ClientProtocol.send_publish` encodes one such map once, however often it is sent.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("this header map is shared and read-only; copy it with dict() to change it")
+
+    __setitem__ = _refuse
+    __delitem__ = _refuse
+    __ior__ = _refuse
+    clear = _refuse
+    pop = _refuse
+    popitem = _refuse
+    setdefault = _refuse
+    update = _refuse
+
+    def __reduce__(self) -> tuple[type[SharedHeaders], tuple[dict[str, str]]]:
+        return (type(self), (dict(self),))
+
+    def __copy__(self) -> SharedHeaders:
+        return self  # read-only: a copy would be the same map
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedHeaders:
+        return self
+
+
+def _publish_frame(
+    operation_id: str, prepared: PreparedPublish, authorization: Mapping[str, str] | None
+) -> dict[str, object]:
+    """The wire object of a ``publish`` frame (what ``Publish(...)`` encodes to)."""
+    frame: dict[str, object] = {
+        "type": "publish",
+        "id": operation_id,
+        "channel": prepared.channel,
+        "events": list(prepared.events),
+    }
+    if authorization is not None:
+        frame["authorization"] = dict(authorization)
+    return frame
 
 
 @dataclass(slots=True)
@@ -238,6 +295,7 @@ class ClientProtocol:
         self._internal: set[str] = set()  # unsubscribes of abandoned subscribes in flight
         self._events: list[ClientEvent] = []
         self._out: list[Outgoing] = []
+        self._last_authorization: tuple[SharedHeaders, str] | None = None
 
     # --- properties ----------------------------------------------------------------------
 
@@ -369,34 +427,60 @@ class ClientProtocol:
             LocalProtocolError: ``prepared`` is not a :class:`PreparedPublish`, bad or
                 duplicate ``operation_id``, or the connection is not usable.
         """
-        self._check_send("publish")
-        if not isinstance(prepared, PreparedPublish):
+        if self.state is not _O:
+            self._check_send("publish")
+        if type(prepared) is not PreparedPublish and not isinstance(prepared, PreparedPublish):
             raise LocalProtocolError(
                 "send_publish takes the PreparedPublish made by prepare_publish(), "
                 f"not {type(prepared).__name__}"
             )
         operation_id = self._new_id(operation_id)
-        # The frame Publish(...) encodes to, built without the message object: one encode.
-        frame: dict[str, object] = {
-            "type": "publish",
-            "id": operation_id,
-            "channel": prepared.channel,
-            "events": list(prepared.events),
-        }
-        if authorization is not None:
-            frame["authorization"] = dict(authorization)
-        text = encode_json(frame)
-        if not text.isascii() and not codec.is_frame_text(text):
-            text = codec.dumps(frame)  # a lone surrogate: written with escapes instead
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        # The text encode_json() gives the frame Publish(...) encodes to, put together
+        # from its encoded parts: no message object, no dict, one encode of each string.
+        enc = _encode_string
+        channel = prepared.channel
+        events = prepared.events
+        try:
+            head = '{"type":"publish","id":' + enc(operation_id) + ',"channel":' + enc(channel)
+            if len(events) == 1:
+                body = ',"events":[' + enc(events[0]) + "]"
+            else:
+                body = ',"events":[' + ",".join([enc(event) for event in events]) + "]"
+        except TypeError:  # not strings (a PreparedPublish made by hand): the general way
+            text = None
+        else:
+            if authorization is None:
+                text = head + body + "}"
+            else:
+                auth = self._authorization_text(authorization)
+                text = head + body + ',"authorization":' + auth + "}"
+        if text is None:
+            text = encode_json(_publish_frame(operation_id, prepared, authorization))
+        if text.isascii():
+            size = len(text)
+        else:
+            if not codec.is_frame_text(text):  # a lone surrogate: written with escapes instead
+                text = codec.dumps(_publish_frame(operation_id, prepared, authorization))
+            size = len(text.encode("utf-8"))
         if size > self.max_request_bytes:
             raise ConfigurationError(
                 f"the publish frame is {size} bytes, over the {self.max_request_bytes}-byte "
                 "request limit; publish fewer events per call"
             )
-        self._pending[operation_id] = _Pending(Operation.PUBLISH, prepared.channel)
-        self._out.append(Outgoing("publish", operation_id, text))
+        self._pending[operation_id] = _Pending(_PUBLISH, channel)
+        self._out.append(_outgoing("publish", operation_id, text))
         return operation_id
+
+    def _authorization_text(self, authorization: Mapping[str, str]) -> str:
+        """``authorization`` encoded as in a frame; a :class:`SharedHeaders` map only once."""
+        if type(authorization) is not SharedHeaders:
+            return encode_json(dict(authorization))
+        last = self._last_authorization
+        if last is not None and last[0] is authorization:
+            return last[1]
+        text = encode_json(dict(authorization))
+        self._last_authorization = (authorization, text)
+        return text
 
     def send_unsubscribe(self, subscription_id: str) -> None:
         """Queue ``unsubscribe`` for the active subscription ``subscription_id``.
@@ -487,8 +571,11 @@ class ClientProtocol:
         unexpected type included, is left to that general path (``False``), which
         reports a malformed frame as such.
         """
+        # The fast parser's value is used as it is when every value in it is checked here
+        # (then it is certainly json's, see codec.loads); other fields cost one more check.
+        fast = codec._FAST
         try:
-            obj = codec.loads(text)
+            obj = codec.loads(text) if fast is None else fast(text)
         except (ValueError, RecursionError):
             return False
         if type(obj) is not dict or obj.get("type") != "publish_success":
@@ -500,6 +587,7 @@ class ClientProtocol:
             return False
         if failed is not None and (type(failed) is not list or failed):
             return False
+        checked = len(obj) == 3 + ("failed" in obj)  # type, id, successful (failed): all
         published = []
         for item in successful:
             if type(item) is not dict:
@@ -508,14 +596,14 @@ class ClientProtocol:
             index = item.get("index")
             if type(identifier) is not str or type(index) is not int:
                 return False
-            published.append(PublishedEvent(identifier=identifier, index=index))
-        pending = self._take(frame_id, Operation.PUBLISH, "publish_success")
+            if len(item) != 2:
+                checked = False
+            published.append(_published_event(identifier, index))
+        if not checked and fast is not None and not codec._exact(obj):
+            return False
+        pending = self._take(frame_id, _PUBLISH, "publish_success")
         if pending is not None:
-            self._events.append(
-                PublishAccepted(
-                    id=frame_id, channel=pending.channel, successful=tuple(published), failed=()
-                )
-            )
+            self._events.append(_publish_accepted(frame_id, pending.channel, tuple(published), ()))
         return True
 
     def receive_binary(self, data: bytes) -> None:

@@ -27,6 +27,7 @@ from typing import Final
 from .._types import RawJSON
 from ..errors import ConfigurationError
 from . import codec
+from ._make import maker
 from .channels import parse_channel
 from .limits import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH, MAX_REQUEST_BYTES
 from .signing import html_escape_json
@@ -113,26 +114,48 @@ def prepare_publish(
         ConfigurationError: naming the first problem: no events, too many, an event that
             cannot be encoded, is not UTF-8 or not one JSON value, or is too large.
     """
-    parse_channel(channel)
-    if isinstance(events, str | bytes | bytearray | memoryview | RawJSON | Mapping):
+    if type(channel) is not str or channel not in _known_channels:
+        parse_channel(channel)
+        if type(channel) is str:
+            if len(_known_channels) >= _KNOWN_CHANNELS:
+                _known_channels.clear()
+            _known_channels.add(channel)
+    if type(events) is tuple:  # the common case (Client.publish(channel, *events))
+        values: tuple[object, ...] = events
+    elif isinstance(events, str | bytes | bytearray | memoryview | RawJSON | Mapping):
         raise ConfigurationError(
             f"events must be a sequence of events, not one {type(events).__name__}"
         )
-    try:
-        values = tuple(events)
-    except TypeError:
-        raise ConfigurationError(
-            f"events must be a sequence of events, not {type(events).__name__}"
-        ) from None
+    else:
+        try:
+            values = tuple(events)
+        except TypeError:
+            raise ConfigurationError(
+                f"events must be a sequence of events, not {type(events).__name__}"
+            ) from None
     if not values:
         raise ConfigurationError("a publish needs at least one event")
     if len(values) > max_events:
         raise ConfigurationError(f"{len(values)} events in one publish; at most {max_events}")
-    texts = tuple(
-        _event_text(index, value, max_event_bytes, html_escape)
-        for index, value in enumerate(values)
-    )
-    return PreparedPublish(channel, texts)
+    if len(values) == 1:
+        texts: tuple[str, ...] = (_event_text(0, values[0], max_event_bytes, html_escape),)
+    else:
+        texts = tuple(
+            [
+                _event_text(index, value, max_event_bytes, html_escape)
+                for index, value in enumerate(values)
+            ]
+        )
+    return _prepared(channel, texts)
+
+
+_prepared: Final = maker(PreparedPublish, "channel", "events")
+_KNOWN_CHANNELS: Final = 1024
+"""How many valid channels :func:`prepare_publish` remembers (all forgotten when full)."""
+_known_channels: set[str] = set()
+"""Channels :func:`parse_channel` accepted: checked once, not on every publish."""
+_PLAIN: Final = frozenset({dict, list, str, int, float, bool, type(None)})
+"""Types whose values are encoded as JSON (never a JSON text the caller encoded)."""
 
 
 def _event_text(index: int, value: object, max_bytes: int, html_escape: bool) -> str:
@@ -142,9 +165,11 @@ def _event_text(index: int, value: object, max_bytes: int, html_escape: bool) ->
     # error positions match what the caller wrote).  A value we encode ourselves is valid
     # JSON by construction (allow_nan is off), so only its size and a lone surrogate
     # (which no UTF-8 frame can carry) remain to check: it is never parsed back.
-    if isinstance(value, RawJSON):
+    if type(value) in _PLAIN:
+        pass  # encoded below
+    elif isinstance(value, RawJSON):
         return _checked_raw(index, value.text, max_bytes, html_escape)
-    if isinstance(value, bytes | bytearray | memoryview):
+    elif isinstance(value, bytes | bytearray | memoryview):
         try:
             text = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -158,6 +183,8 @@ def _event_text(index: int, value: object, max_bytes: int, html_escape: bool) ->
         ) from None
     if html_escape:
         text = html_escape_json(text)
+    if text.isascii() and len(text) <= max_bytes:
+        return text  # the common case: nothing more to check
     _check_size(index, text, max_bytes)
     surrogate = codec.lone_surrogate(text)
     if surrogate is not None:
