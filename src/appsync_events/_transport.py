@@ -229,8 +229,6 @@ class WebSocket:
         and waits again.  So the reader task no longer wakes per chunk before the code
         it serves, and aiohttp's read coroutines are not run per frame.
         """
-        if self._feed is not None:
-            return True
         protocol, queue = self._protocol, self._queue
         if protocol is None or queue is None or os.environ.get(PLAIN_READ_ENV, "0") != "0":
             return False
