@@ -127,6 +127,7 @@ class WebSocket:
     __slots__ = (
         "_direct",
         "_feed",
+        "_overhead",
         "_protocol",
         "_queue",
         "_session",
@@ -134,7 +135,6 @@ class WebSocket:
         "close_code",
         "close_reason",
         "frames",
-        "read_frame",
         "receive",
         "subprotocol",
         "text",
@@ -161,18 +161,13 @@ class WebSocket:
         self._direct = _direct_writer(ws)
         self._feed: _Feed | None = None
         self._protocol, self._queue = _receive_queue(ws)
+        self._overhead = _entry_overhead(self._queue)
         self.frames: deque[tuple[Any, int]] = (
             self._queue._buffer if self._queue is not None else deque()
         )
         """The frames parsed and not read yet, first first, each ``(message, size)`` with
-        ``message`` as :attr:`receive` returns it (read-only: :meth:`feed`)."""
-        self.read_frame: Callable[[], Any] = (
-            self._queue.read if self._queue is not None else ws.receive
-        )
-        """For :meth:`feed`'s callback only: ``read_frame()`` is a coroutine that takes
-        the first of :attr:`frames` without waiting when there is one (``send(None)``
-        raises ``StopIteration`` with it) and accounts for it (the queue's size, flow
-        control)."""
+        ``message`` as :attr:`receive` returns it.  Only :meth:`feed`'s callback takes
+        any from here (with ``popleft()``, then :meth:`taken`)."""
 
     async def recv(self) -> str | bytes:
         """Return the next data frame: ``str`` for text, ``bytes`` for binary.
@@ -222,19 +217,39 @@ class WebSocket:
 
         Once installed, while the reader waits in :meth:`wait_frames`, ``on_frames()`` is
         called right after each chunk of bytes from the socket is parsed.  It takes the
-        text frames at the head of :attr:`frames` with :attr:`read_frame`, in order, and
-        calls :meth:`wake` to hand over to the reader as soon as the head is anything else
-        (a close, ping, pong or binary frame), or to stop taking frames; it must not
-        raise.  The reader then reads with :attr:`receive` until :meth:`pending` is false,
-        and waits again.  So the reader task no longer wakes per chunk before the code
-        it serves, and aiohttp's read coroutines are not run per frame.
+        text frames at the head of :attr:`frames` (``popleft()``), in order, reports them
+        with :meth:`taken` (at least before it returns), and calls :meth:`wake` to hand
+        over to the reader as soon as the head is anything else (a close, ping, pong or
+        binary frame), or to stop taking frames; it must not raise.  The reader then
+        reads with :attr:`receive` until :meth:`pending` is false, and waits again.  So
+        the reader task no longer wakes per chunk before the code it serves, and
+        aiohttp's read coroutine is not run per frame.
         """
         protocol, queue = self._protocol, self._queue
-        if protocol is None or queue is None or os.environ.get(PLAIN_READ_ENV, "0") != "0":
+        if (
+            protocol is None
+            or queue is None
+            or self._overhead is None
+            or os.environ.get(PLAIN_READ_ENV, "0") != "0"
+        ):
             return False
         self._feed = _Feed(protocol._payload_parser, on_frames)
         protocol._payload_parser = self._feed
         return True
+
+    def taken(self, count: int, size: int) -> None:
+        """Account for the ``count`` frames taken from :attr:`frames` since the last call,
+        ``size`` the sum of their sizes: the receive queue's size shrinks by what reading
+        them one by one would have removed, and its flow control runs once (it resumes
+        the socket, or the parsing of a chunk it stopped, when there is room)."""
+        if not count:
+            return
+        assert self._queue is not None
+        assert self._overhead is not None
+        # The queue's read() is the one way to shrink its size: one read of a stand-in
+        # entry at the head, as large as every frame taken and its overhead.
+        self.frames.appendleft((None, size + self._overhead * (count - 1)))
+        _read_now(self._queue)
 
     def pending(self) -> bool:
         """Whether :attr:`receive` returns without waiting (a frame or the end is there)."""
@@ -457,6 +472,68 @@ class _Feed:
         if not future.cancelled():
             future.exception()  # retrieved: the reader reports how it closed
         self.wake()
+
+
+def _read_now(queue: Any) -> Any:
+    """The first message of aiohttp's receive ``queue``, which holds one (never waits)."""
+    coro = queue.read()
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()  # pragma: no cover - a message is queued: read() returns at once
+    raise RuntimeError("the receive queue waited with a message queued")  # pragma: no cover
+
+
+class _Protocol:
+    """A connection protocol's flow control, for :func:`_entry_overhead`: never paused."""
+
+    _reading_paused = False
+
+    def pause_reading(self) -> None:  # pragma: no cover - the limit is never reached
+        pass
+
+    def resume_reading(self) -> None:  # pragma: no cover - never paused
+        pass
+
+
+_OVERHEADS: dict[type, int | None] = {}
+
+
+def _entry_overhead(queue: Any) -> int | None:
+    """What aiohttp's receive ``queue`` counts per message beyond its size, if one read of
+    a stand-in entry accounts for several messages taken from its deque (else ``None``).
+
+    Measured once per queue type on a queue of its own: messages are queued, two are
+    taken from the deque, a stand-in of their sizes and one overhead is read, and the
+    size left must be that of the third message alone.
+    """
+    if queue is None:
+        return None
+    kind = type(queue)
+    if kind in _OVERHEADS:
+        return _OVERHEADS[kind]
+    overhead: int | None = None
+    with contextlib.suppress(Exception):
+        probe = kind(_Protocol(), 1 << 20, loop=asyncio.get_running_loop())
+        probe.feed_data("a", 10)
+        measured = probe._size - 10
+        probe.feed_data("b", 20)
+        probe.feed_data("c", 30)
+        first = probe._buffer.popleft()
+        second = probe._buffer.popleft()
+        probe._buffer.appendleft((None, first[1] + second[1] + measured))
+        if (
+            (first, second) == (("a", 10), ("b", 20))
+            and measured >= 0
+            and _read_now(probe) is None
+            and probe._size == 30 + measured
+            and _read_now(probe) == "c"
+            and probe._size == 0
+        ):
+            overhead = measured
+    _OVERHEADS[kind] = overhead
+    return overhead
 
 
 def _receive_queue(ws: aiohttp.ClientWebSocketResponse) -> tuple[Any, Any]:

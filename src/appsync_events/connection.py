@@ -529,23 +529,27 @@ class Connection:
         if not frames:
             return
         self._last_frame = self._loop.time()
-        read, text, on_text = ws.read_frame, ws.text, self._on_text
+        take, text, on_text, taken = frames.popleft, ws.text, self._on_text, ws.taken
+        stop = False
         try:
-            while frames:
-                if frames[0][0][0] is not text:
-                    break
-                coro = read()
+            while frames and not stop:
+                count = size = 0
                 try:
-                    coro.send(None)
-                except StopIteration as done:
-                    message = done.value
-                else:  # pragma: no cover - a frame is queued, so read() cannot wait
-                    coro.close()
-                    raise RuntimeError("the receive queue waited with a frame queued")
-                on_text(message[1])
-                if self._hold is not None:
-                    break
-            else:
+                    while frames:
+                        message, frame_size = frames[0]
+                        if message[0] is not text:
+                            stop = True
+                            break
+                        take()
+                        count += 1
+                        size += frame_size
+                        on_text(message[1])
+                        if self._hold is not None:
+                            stop = True
+                            break
+                finally:
+                    taken(count, size)  # may parse more of the chunk into frames
+            if not stop:
                 return
         except Exception as exc:
             self._fed_error = exc

@@ -22,7 +22,13 @@ from aiohttp import WSMsgType, web
 
 import appsync_events
 from appsync_events import Overflow, authorizer
-from appsync_events._transport import PLAIN_READ_ENV, WebSocket, _receive_queue
+from appsync_events._transport import (
+    _OVERHEADS,
+    PLAIN_READ_ENV,
+    WebSocket,
+    _entry_overhead,
+    _receive_queue,
+)
 from appsync_events.connection import Connection
 from appsync_events.errors import ConnectionClosedError
 
@@ -329,6 +335,10 @@ async def test_large_chunk_over_the_queue_limit(server: RawServer, path: str) ->
     async with asyncio.timeout(WAIT):
         for n in range(500):
             assert (await sub.next()).json()["n"] == n
+    queue = connection(client).ws._queue
+    assert queue is not None
+    assert queue._size == 0  # every frame taken was accounted for
+    assert not queue._protocol._reading_paused
     await client.close()
 
 
@@ -339,6 +349,10 @@ async def test_receive_queue_checks() -> None:
         pass
 
     assert _receive_queue(Bare()) == (None, None)  # type: ignore[arg-type]
+    assert _entry_overhead(None) is None
+    assert _entry_overhead(Bare()) is None  # cannot be made as aiohttp's queue is
+    assert Bare in _OVERHEADS
+    assert _entry_overhead(Bare()) is None  # measured once per type
 
 
 async def test_plain_path_when_the_internals_differ(
@@ -360,3 +374,13 @@ async def test_plain_path_when_the_internals_differ(
         assert (await sub.next()).json() == {"n": 1}
         assert (await sub.next()).json() == {"n": 2}
     await client.close()
+
+
+async def test_entry_overhead_of_both_aiohttp_queues() -> None:
+    """aiohttp's compiled receive queue and its pure-Python one account alike."""
+    from aiohttp._websocket import reader, reader_py
+
+    loop = asyncio.get_running_loop()
+    for kind in {reader.WebSocketDataQueue, reader_py.WebSocketDataQueue}:
+        queue = kind(None, 1024, loop=loop)  # type: ignore[arg-type]
+        assert _entry_overhead(queue) == reader_py.MSG_SIZE_OVERHEAD
