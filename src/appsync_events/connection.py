@@ -559,24 +559,20 @@ class Connection:
         """Handle one text frame (the reader's hottest path)."""
         if self.debug:
             self.log.debug("< %s", redact(frame))
-        protocol = self.protocol
-        protocol.receive_text(frame)
-        events = protocol.events_received()
-        if len(events) == 1 and type(event := events[0]) is Message:
-            # Hot path inlined: a data frame, one event for one subscription, and
-            # nothing to send (only answers to other frames queue any).
-            sub = self.subscriptions.get(event[1])  # .subscription_id
-            if sub is None:
-                return
-            inbox = sub._inbox
-            # _limit is 0 while reads wait (and before the first event): _deliver
-            # then makes the inbox or wakes them.
-            if sub._state is _ACTIVE and len(inbox) < sub._limit:
-                inbox.append(event)  # Subscription._deliver's common case, inlined
-            elif sub._deliver(event):
-                self._hold = sub  # Overflow.PAUSE and its inbox is full
+        event = self.protocol.receive_event(frame)
+        if event is None:  # anything but an event for an active subscription
+            self._on_events(self.protocol.events_received())
             return
-        self._on_events(events)
+        sub = self.subscriptions.get(event[1])  # .subscription_id
+        if sub is None:
+            return
+        inbox = sub._inbox
+        # _limit is 0 while reads wait (and before the first event): _deliver then makes
+        # the inbox or wakes them.
+        if sub._state is _ACTIVE and len(inbox) < sub._limit:
+            inbox.append(event)  # Subscription._deliver's common case, inlined
+        elif sub._deliver(event):
+            self._hold = sub  # Overflow.PAUSE and its inbox is full
 
     def _on_non_text(self, message: tuple[Any, ...]) -> None:
         """Handle one message of ``receive()`` other than a text frame."""

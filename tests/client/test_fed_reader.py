@@ -255,14 +255,14 @@ async def test_error_while_handling_a_frame_fails_the_connection(
         sub_id = await server.subscribed.get()
         conn = connection(client)
         protocol = conn.protocol
-        receive_text = protocol.receive_text
+        receive_event = protocol.receive_event
 
-        def broken(frame: str) -> None:
+        def broken(frame: str) -> Any:
             if ": 2}" in frame:
                 raise ZeroDivisionError("boom")
-            receive_text(frame)
+            return receive_event(frame)
 
-        protocol.receive_text = broken  # type: ignore[method-assign]
+        protocol.receive_event = broken  # type: ignore[method-assign]
         with caplog.at_level(logging.ERROR, logger="appsync_events.client"):
             server.write(data(sub_id, 1), data(sub_id, 2), data(sub_id, 3))
             async with asyncio.timeout(WAIT):

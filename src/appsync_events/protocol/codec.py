@@ -674,11 +674,14 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
         # is never empty text).
         if type(obj) is not dict or text[0] != "{" or text[-1] != "}":
             return None
-        for item in obj.values():
-            if type(item) in _NOT_PLAIN:
-                if not _exact(obj):
-                    return None
-                break
+        # Three members that pass the checks below are three strings: exact.  Only a
+        # frame with more (or fewer) members has values to check.
+        if len(obj) != 3:
+            for item in obj.values():
+                if type(item) in _NOT_PLAIN:
+                    if not _exact(obj):
+                        return None
+                    break
     else:
         try:
             # raw_decode skips json.loads' two whitespace regex scans; a frame with
