@@ -384,3 +384,22 @@ async def test_entry_overhead_of_both_aiohttp_queues() -> None:
     for kind in {reader.WebSocketDataQueue, reader_py.WebSocketDataQueue}:
         queue = kind(None, 1024, loop=loop)  # type: ignore[arg-type]
         assert _entry_overhead(queue) == reader_py.MSG_SIZE_OVERHEAD
+
+
+async def test_frames_logged_at_debug(
+    server: RawServer, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With DEBUG logging, every frame taken is logged, and delivered as without it."""
+    caplog.set_level(logging.DEBUG, logger="appsync_events")
+    client = await server.connect()
+    check_path(client, path)
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    server.write(data(sub_id, 1), KA, data(sub_id, 2))
+    async with asyncio.timeout(WAIT):
+        assert (await sub.next()).json() == {"n": 1}
+        assert (await sub.next()).json() == {"n": 2}
+    await client.close()
+    received = [r.getMessage() for r in caplog.records if "] < " in r.getMessage()]
+    assert sum('"type": "data"' in m for m in received) == 2
+    assert any('"type": "ka"' in m for m in received)

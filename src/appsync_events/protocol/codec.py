@@ -689,9 +689,9 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
             obj, end = _RAW_DECODE(text)
         except (ValueError, RecursionError):
             return None
-        if end != len(text):
+        if end != len(text) or type(obj) is not dict:
             return None
-    if type(obj) is not dict or obj.get("type") != "data":
+    if obj.get("type") != "data":
         return None
     id = obj.get("id")
     event = obj.get("event")
