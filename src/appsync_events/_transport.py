@@ -10,6 +10,11 @@ Why aiohttp and not ``websockets``: most of the client's receive time went into 
 frame parser, and aiohttp's (Cython) reads the same frames about twice as fast;
 ``benchmarks/client_receive.py`` measures both.
 
+On the receive side, :meth:`WebSocket.feed` goes one step further when the installed
+aiohttp allows it: it wraps aiohttp's frame parser so that the connection takes each
+text frame as soon as it is parsed, in the socket's callback, without the per-frame
+``receive()`` coroutines and without waking the reader task per chunk of bytes.
+
 Every failure of the upgrade maps to the client's exceptions here, so the dialer never
 sees an aiohttp exception: an HTTP status instead of ``101`` (with the service's JSON
 error body, read up to :data:`MAX_REFUSAL_BODY` bytes), a failed TLS or TCP connection,

@@ -3,9 +3,13 @@
 A :class:`Connection` owns one WebSocket (:mod:`appsync_events._transport`) and three
 things that run in the background, all owned by it and cancelled when it closes:
 
-* the **reader** task, the only code that reads the socket.  It feeds every frame to the
-  protocol and dispatches what comes out: answers resolve the futures of waiting
-  operations, events go into subscription inboxes.  It never waits for user code, so
+* the **reader** task, which owns reading the socket.  Every frame goes to the protocol
+  and what comes out is dispatched: answers resolve the futures of waiting operations,
+  events go into subscription inboxes.  Text frames are handled right where aiohttp
+  parses them, in the socket's callback (:meth:`_on_frames`), while the reader task
+  waits; it wakes only for the rest (pings, closes, a pause, the end), which it reads
+  with ``receive()``, in order.  An aiohttp without the internals this needs gets the
+  plain loop: the reader task reads every frame.  Nothing here waits for user code, so
   ``ka`` frames are read even when every consumer is slow;
 * the **writer** task, which sends the frames of the bounded outbox in order.  A frame
   is queued there only when it cannot be written at once: when the outbox already holds
