@@ -518,9 +518,13 @@ def _entry_overhead(queue: Any) -> int | None:
     kind = type(queue)
     if kind in _OVERHEADS:
         return _OVERHEADS[kind]
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop to make a probe with: not measured (nothing kept)
+        return None
     overhead: int | None = None
     with contextlib.suppress(Exception):
-        probe = kind(_Protocol(), 1 << 20, loop=asyncio.get_running_loop())
+        probe = kind(_Protocol(), 1 << 20, loop=loop)
         probe.feed_data("a", 10)
         measured = probe._size - 10
         probe.feed_data("b", 20)

@@ -403,3 +403,16 @@ async def test_frames_logged_at_debug(
     received = [r.getMessage() for r in caplog.records if "] < " in r.getMessage()]
     assert sum('"type": "data"' in m for m in received) == 2
     assert any('"type": "ka"' in m for m in received)
+
+
+async def test_entry_overhead_needs_a_running_loop() -> None:
+    """Without a running loop (here: in another thread) nothing is measured or kept."""
+    from aiohttp._websocket import reader_py
+
+    class Queue(reader_py.WebSocketDataQueue):
+        pass
+
+    queue = Queue(None, 1024, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+    assert await asyncio.to_thread(_entry_overhead, queue) is None
+    assert Queue not in _OVERHEADS
+    assert _entry_overhead(queue) == reader_py.MSG_SIZE_OVERHEAD  # with one: measured
