@@ -274,17 +274,18 @@ class WebSocket:
         assert feed is not None
         if self.pending():
             return
-        lost = self.lost()
-        if lost is None:
-            return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         feed.waiter = waiter
-        lost.add_done_callback(feed.lost)
+        # Gone already (or released): the end of the queue is on its way (feed_eof).
+        lost = self.lost()
+        if lost is not None:
+            lost.add_done_callback(feed.lost)
         try:
             await waiter
         finally:
             feed.waiter = None
-            lost.remove_done_callback(feed.lost)
+            if lost is not None:
+                lost.remove_done_callback(feed.lost)
 
     def wake(self) -> None:
         """Stop :meth:`feed`'s callback: :meth:`wait_frames` returns."""

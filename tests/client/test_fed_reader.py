@@ -416,3 +416,31 @@ async def test_entry_overhead_needs_a_running_loop() -> None:
     assert await asyncio.to_thread(_entry_overhead, queue) is None
     assert Queue not in _OVERHEADS
     assert _entry_overhead(queue) == reader_py.MSG_SIZE_OVERHEAD  # with one: measured
+
+
+async def test_wait_frames_waits_without_the_lost_future(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the TCP connection already released (no ``lost()`` future) and the end of the
+    queue not there yet, ``wait_frames()`` still waits (it never spins) until woken."""
+    from appsync_events._transport import open_websocket
+
+    monkeypatch.delenv(PLAIN_READ_ENV, raising=False)
+    ws = await open_websocket(
+        f"ws://127.0.0.1:{server.port}/event/realtime",
+        subprotocols=["aws-appsync-event-ws"],
+        ssl=None,
+        max_size=None,
+        close_timeout=WAIT,
+    )
+    try:
+        assert ws.feed(lambda: None)
+        monkeypatch.setattr(WebSocket, "lost", lambda self: None)
+        waiting = ws.wait_frames()
+        assert isinstance(waiting.send(None), asyncio.Future)  # suspended on its waiter
+        ws.wake()
+        with pytest.raises(StopIteration):
+            waiting.send(None)
+    finally:
+        monkeypatch.undo()
+        await ws.close(1000)
