@@ -10,6 +10,11 @@ Why aiohttp and not ``websockets``: most of the client's receive time went into 
 frame parser, and aiohttp's (Cython) reads the same frames about twice as fast;
 ``benchmarks/client_receive.py`` measures both.
 
+On the receive side, :meth:`WebSocket.feed` goes one step further when the installed
+aiohttp allows it: it wraps aiohttp's frame parser so that the connection takes each
+text frame as soon as it is parsed, in the socket's callback, without the per-frame
+``receive()`` coroutines and without waking the reader task per chunk of bytes.
+
 Every failure of the upgrade maps to the client's exceptions here, so the dialer never
 sees an aiohttp exception: an HTTP status instead of ``101`` (with the service's JSON
 error body, read up to :data:`MAX_REFUSAL_BODY` bytes), a failed TLS or TCP connection,
@@ -21,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -49,6 +56,10 @@ MAX_REFUSAL_BODY: Final = 64 * 1024
 
 ABNORMAL_CLOSURE: Final = 1006
 """The close code of a connection that ended without a closing handshake (RFC 6455)."""
+
+PLAIN_READ_ENV: Final = "APPSYNC_EVENTS_PLAIN_READ"
+"""Set to a non-empty value other than ``0``, this environment variable turns
+:meth:`WebSocket.feed` off: every frame goes through the reader task's ``receive()``."""
 
 RELEASE_TIMEOUT: Final = 2.0
 """Seconds :meth:`WebSocket.close` waits for the TCP connection to go once released (a
@@ -120,10 +131,15 @@ class WebSocket:
 
     __slots__ = (
         "_direct",
+        "_feed",
+        "_overhead",
+        "_protocol",
+        "_queue",
         "_session",
         "_ws",
         "close_code",
         "close_reason",
+        "frames",
         "receive",
         "subprotocol",
         "text",
@@ -148,6 +164,15 @@ class WebSocket:
         self.close_reason = ""
         """The close reason, once the connection is closed."""
         self._direct = _direct_writer(ws)
+        self._feed: _Feed | None = None
+        self._protocol, self._queue = _receive_queue(ws)
+        self._overhead = _entry_overhead(self._queue)
+        self.frames: deque[tuple[Any, int]] = (
+            self._queue._buffer if self._queue is not None else deque()
+        )
+        """The frames parsed and not read yet, first first, each ``(message, size)`` with
+        ``message`` as :attr:`receive` returns it.  Only :meth:`feed`'s callback takes
+        any from here (with ``popleft()``, then :meth:`taken`)."""
 
     async def recv(self) -> str | bytes:
         """Return the next data frame: ``str`` for text, ``bytes`` for binary.
@@ -190,6 +215,82 @@ class WebSocket:
             elif kind != WSMsgType.CLOSING:  # dropped without a close frame, or a local error
                 self.close_code = ABNORMAL_CLOSURE
         raise TransportClosed
+
+    def feed(self, on_frames: Callable[[], None]) -> bool:
+        """Read text frames as they are parsed, in the socket's callback: ``False`` if the
+        installed aiohttp does not allow it (or :data:`PLAIN_READ_ENV` turns it off).
+
+        Once installed, while the reader waits in :meth:`wait_frames`, ``on_frames()`` is
+        called right after each chunk of bytes from the socket is parsed.  It takes the
+        text frames at the head of :attr:`frames` (``popleft()``), in order, reports them
+        with :meth:`taken` (at least before it returns), and calls :meth:`wake` to hand
+        over to the reader as soon as the head is anything else (a close, ping, pong or
+        binary frame), or to stop taking frames; it must not raise.  The reader then
+        reads with :attr:`receive` until :meth:`pending` is false, and waits again.  So
+        the reader task no longer wakes per chunk before the code it serves, and
+        aiohttp's read coroutine is not run per frame.
+        """
+        protocol, queue = self._protocol, self._queue
+        if (
+            protocol is None
+            or queue is None
+            or self._overhead is None
+            or os.environ.get(PLAIN_READ_ENV, "0") != "0"
+        ):
+            return False
+        self._feed = _Feed(protocol._payload_parser, on_frames)
+        protocol._payload_parser = self._feed
+        return True
+
+    def taken(self, count: int, size: int) -> None:
+        """Account for the ``count`` frames taken from :attr:`frames` since the last call,
+        ``size`` the sum of their sizes: the receive queue's size shrinks by what reading
+        them one by one would have removed, and its flow control runs once (it resumes
+        the socket, or the parsing of a chunk it stopped, when there is room)."""
+        if not count:
+            return
+        assert self._queue is not None
+        assert self._overhead is not None
+        # The queue's read() is the one way to shrink its size: one read of a stand-in
+        # entry at the head, as large as every frame taken and its overhead.
+        self.frames.appendleft((None, size + self._overhead * (count - 1)))
+        _read_now(self._queue)
+
+    def pending(self) -> bool:
+        """Whether :attr:`receive` returns without waiting (a frame or the end is there)."""
+        queue = self._queue
+        return (
+            queue is None
+            or bool(self.frames)
+            or queue.is_eof()
+            or self._ws.closed
+            or (self._feed is not None and self._feed.stopped)
+        )
+
+    async def wait_frames(self) -> None:
+        """Let :meth:`feed`'s callback take the frames until it calls :meth:`wake`, the
+        connection ends or :meth:`close` begins; at once when :meth:`pending`."""
+        feed = self._feed
+        assert feed is not None
+        if self.pending():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        feed.waiter = waiter
+        # Gone already (or released): the end of the queue is on its way (feed_eof).
+        lost = self.lost()
+        if lost is not None:
+            lost.add_done_callback(feed.lost)
+        try:
+            await waiter
+        finally:
+            feed.waiter = None
+            if lost is not None:
+                lost.remove_done_callback(feed.lost)
+
+    def wake(self) -> None:
+        """Stop :meth:`feed`'s callback: :meth:`wait_frames` returns."""
+        if self._feed is not None:
+            self._feed.wake()
 
     async def send(self, text: str) -> None:
         """Send one text frame (waits only when the socket's write buffer is full).
@@ -264,6 +365,10 @@ class WebSocket:
 
         Cancellation aborts the connection at once and propagates.
         """
+        feed = self._feed
+        if feed is not None:  # from now on, aiohttp's close() reads what is left
+            feed.stopped = True
+            feed.wake()
         transport = getattr(self._connection(), "transport", None)
         lost = self.lost() if transport is not None else None
         try:
@@ -335,6 +440,142 @@ class _Collector:
 
     def write(self, data: bytes) -> None:
         self.chunks.append(data)
+
+
+class _Feed:
+    """Stands in for aiohttp's frame parser on its connection protocol: parses each chunk
+    from the socket with it, then, while a reader waits (:meth:`WebSocket.wait_frames`),
+    lets ``on_frames`` take the parsed text frames (:meth:`WebSocket.feed`)."""
+
+    __slots__ = ("_parser", "on_frames", "stopped", "waiter")
+
+    def __init__(self, parser: Any, on_frames: Callable[[], None]) -> None:
+        self._parser = parser
+        self.on_frames = on_frames
+        self.waiter: asyncio.Future[None] | None = None
+        """Set while the reader waits: frames are taken here until it is done."""
+        self.stopped = False
+        """The WebSocket is closing: the reader does not wait here any more."""
+
+    def feed_data(self, data: bytes) -> Any:
+        result = self._parser.feed_data(data)
+        if self.waiter is not None:
+            self.on_frames()
+            if result[0]:  # a protocol error: it is queued, for the reader
+                self.wake()
+        return result
+
+    def feed_eof(self) -> None:
+        self._parser.feed_eof()
+        self.wake()
+
+    def wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def lost(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved: the reader reports how it closed
+        self.wake()
+
+
+def _read_now(queue: Any) -> Any:
+    """The first message of aiohttp's receive ``queue``, which holds one (never waits)."""
+    coro = queue.read()
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()  # pragma: no cover - a message is queued: read() returns at once
+    raise RuntimeError("the receive queue waited with a message queued")  # pragma: no cover
+
+
+class _Protocol:
+    """A connection protocol's flow control, for :func:`_entry_overhead`: never paused."""
+
+    _reading_paused = False
+
+    def pause_reading(self) -> None:  # pragma: no cover - the limit is never reached
+        pass
+
+    def resume_reading(self) -> None:  # pragma: no cover - never paused
+        pass
+
+
+_OVERHEADS: dict[type, int | None] = {}
+
+
+def _entry_overhead(queue: Any) -> int | None:
+    """What aiohttp's receive ``queue`` counts per message beyond its size, if one read of
+    a stand-in entry accounts for several messages taken from its deque (else ``None``).
+
+    Measured once per queue type on a queue of its own: messages are queued, two are
+    taken from the deque, a stand-in of their sizes and one overhead is read, and the
+    size left must be that of the third message alone.
+    """
+    if queue is None:
+        return None
+    kind = type(queue)
+    if kind in _OVERHEADS:
+        return _OVERHEADS[kind]
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop to make a probe with: not measured (nothing kept)
+        return None
+    overhead: int | None = None
+    with contextlib.suppress(Exception):
+        probe = kind(_Protocol(), 1 << 20, loop=loop)
+        probe.feed_data("a", 10)
+        measured = probe._size - 10
+        probe.feed_data("b", 20)
+        probe.feed_data("c", 30)
+        first = probe._buffer.popleft()
+        second = probe._buffer.popleft()
+        probe._buffer.appendleft((None, first[1] + second[1] + measured))
+        if (
+            (first, second) == (("a", 10), ("b", 20))
+            and measured >= 0
+            and _read_now(probe) is None
+            and probe._size == 30 + measured
+            and _read_now(probe) == "c"
+            and probe._size == 0
+        ):
+            overhead = measured
+    _OVERHEADS[kind] = overhead
+    return overhead
+
+
+def _receive_queue(ws: aiohttp.ClientWebSocketResponse) -> tuple[Any, Any]:
+    """aiohttp's connection protocol and receive queue under ``ws``, when the protocol's
+    frame parser may be wrapped and the queue read synchronously (else ``(None, None)``).
+
+    aiohttp's connection protocol hands every chunk from the socket to the WebSocket's
+    frame parser (``_payload_parser.feed_data``), which puts each parsed message on the
+    receive queue (``_payload``, also the response's ``_reader``): a deque ``_buffer`` of
+    ``(message, size)``, read by the coroutine ``read()``, which returns without waiting
+    when the deque is not empty.
+    """
+    connection = getattr(getattr(ws, "_response", None), "connection", None)
+    protocol = getattr(connection, "protocol", None)
+    queue = getattr(ws, "_reader", None)
+    parser = getattr(protocol, "_payload_parser", None)
+    if (
+        protocol is not None
+        and queue is not None
+        and parser is not None
+        and parser is getattr(ws, "_parser", None)
+        and getattr(protocol, "_payload", None) is queue
+        and getattr(protocol, "_payload_parser_failed", None) is False
+        and callable(getattr(parser, "feed_data", None))
+        and callable(getattr(parser, "feed_eof", None))
+        and type(getattr(queue, "_buffer", None)) is deque
+        and callable(getattr(queue, "read", None))
+        and callable(getattr(queue, "is_eof", None))
+        and isinstance(getattr(ws, "closed", None), bool)
+    ):
+        return protocol, queue
+    return None, None
 
 
 def _direct_writer(ws: aiohttp.ClientWebSocketResponse) -> Any:

@@ -3,9 +3,13 @@
 A :class:`Connection` owns one WebSocket (:mod:`appsync_events._transport`) and three
 things that run in the background, all owned by it and cancelled when it closes:
 
-* the **reader** task, the only code that reads the socket.  It feeds every frame to the
-  protocol and dispatches what comes out: answers resolve the futures of waiting
-  operations, events go into subscription inboxes.  It never waits for user code, so
+* the **reader** task, which owns reading the socket.  Every frame goes to the protocol
+  and what comes out is dispatched: answers resolve the futures of waiting operations,
+  events go into subscription inboxes.  Text frames are handled right where aiohttp
+  parses them, in the socket's callback (:meth:`_on_frames`), while the reader task
+  waits; it wakes only for the rest (pings, closes, a pause, the end), which it reads
+  with ``receive()``, in order.  An aiohttp without the internals this needs gets the
+  plain loop: the reader task reads every frame.  Nothing here waits for user code, so
   ``ka`` frames are read even when every consumer is slow;
 * the **writer** task, which sends the frames of the bounded outbox in order.  A frame
   is queued there only when it cannot be written at once: when the outbox already holds
@@ -432,6 +436,7 @@ class Connection:
         self._closer: asyncio.Task[None] | None = None
         self._failed = asyncio.Event()
         self._hold: Subscription | None = None  # Overflow.PAUSE: wait for its room, then read
+        self._fed_error: Exception | None = None  # raised by the reader: _on_frames failed
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -641,55 +646,146 @@ class Connection:
     # --- background tasks -----------------------------------------------------------------------
 
     async def _read(self) -> None:
-        ws, protocol, loop, debug = self.ws, self.protocol, self._loop, self.debug
-        subscriptions, receive, text, non_text = (
-            self.subscriptions,
-            ws.receive,
-            ws.text,
-            ws.non_text,
-        )
-        receive_text, events_received = protocol.receive_text, protocol.events_received
+        ws = self.ws
         try:
-            while True:
-                if self._hold is not None:
-                    await self._pause_reading()
-                message = await receive()  # ws.recv() without its coroutine layer
-                self._last_frame = loop.time()
-                if message[0] is text:
-                    frame: str = message[1]
-                    if debug:
-                        self.log.debug("< %s", redact(frame))
-                    receive_text(frame)
-                else:
-                    protocol.receive_binary(non_text(message))
-                events = events_received()
-                if len(events) == 1 and type(event := events[0]) is Message:
-                    # Hot path inlined: a data frame, one event for one subscription, and
-                    # nothing to send (only answers to other frames queue any).
-                    sub = subscriptions.get(event[1])  # .subscription_id
-                    if sub is None:
-                        continue
-                    inbox = sub._inbox
-                    # _limit is 0 while reads wait (and before the first event): _deliver
-                    # then makes the inbox or wakes them.
-                    if sub._state is _ACTIVE and len(inbox) < sub._limit:
-                        inbox.append(event)  # Subscription._deliver's common case, inlined
-                    elif sub._deliver(event):
-                        self._hold = sub  # Overflow.PAUSE and its inbox is full
-                    continue
-                for event in events:
-                    if type(event) is Message:
-                        sub = subscriptions.get(event.subscription_id)
-                        if sub is not None and sub._deliver(event):
-                            self._hold = sub
-                    else:
-                        self._dispatch(event)
-                for out in protocol.data_to_send():
-                    self._outbox.put(out.text)
+            if ws.feed(self._on_frames):
+                await self._read_fed()
+            else:
+                await self._read_plain()
         except TransportClosed:
             pass
-        protocol.receive_eof()
+        self.protocol.receive_eof()
         self.fail(ConnectionClosedError(ws.close_code, ws.close_reason or ""))
+
+    async def _read_plain(self) -> None:
+        """Read every frame with ``receive()`` (the transport cannot hand them over)."""
+        loop, receive, text, on_text, non_text = (
+            self._loop,
+            self.ws.receive,
+            self.ws.text,
+            self._on_text,
+            self._on_non_text,
+        )
+        while True:
+            if self._hold is not None:
+                await self._pause_reading()
+            message = await receive()  # ws.recv() without its coroutine layer
+            self._last_frame = loop.time()
+            if message[0] is text:
+                on_text(message[1])
+            else:
+                non_text(message)
+
+    async def _read_fed(self) -> None:
+        """Let :meth:`_on_frames` take the text frames as the socket delivers them, and
+        read the rest (pings, closes, what a pause left queued) with ``receive()``."""
+        ws, loop = self.ws, self._loop
+        receive, text, pending, wait_frames = ws.receive, ws.text, ws.pending, ws.wait_frames
+        on_text, non_text = self._on_text, self._on_non_text
+        while True:
+            if self._hold is not None:
+                await self._pause_reading()
+            if pending():
+                message = await receive()  # returns at once
+                self._last_frame = loop.time()
+                if message[0] is text:
+                    on_text(message[1])
+                else:
+                    non_text(message)
+                continue
+            await wait_frames()
+            error, self._fed_error = self._fed_error, None
+            if error is not None:
+                raise error
+
+    def _on_frames(self) -> None:
+        """Take the text frames at the head of the receive queue, in the socket's callback
+        (:meth:`WebSocket.feed <appsync_events._transport.WebSocket.feed>`).
+
+        Stops at anything else, at a pause (:attr:`Overflow.PAUSE`) or at an error, and
+        hands over to the reader task, which raises the error (failing the connection).
+        Never raises: it runs inside aiohttp's protocol callback.
+        """
+        ws = self.ws
+        frames = ws.frames
+        if not frames:
+            return
+        self._last_frame = self._loop.time()
+        take, text, taken = frames.popleft, ws.text, ws.taken
+        protocol, subscriptions, on_text = self.protocol, self.subscriptions, self._on_text
+        receive_event, plain = protocol.receive_event, not self.debug
+        stop = False
+        try:
+            while frames and not stop:
+                count = size = 0
+                try:
+                    while frames:
+                        message, frame_size = frames[0]
+                        if message[0] is not text:
+                            stop = True
+                            break
+                        take()
+                        count += 1
+                        size += frame_size
+                        if plain:  # _on_text inlined: the same, minus the frame's log line
+                            event = receive_event(message[1])
+                            if event is None:
+                                self._on_events(protocol.events_received())
+                            elif (sub := subscriptions.get(event[1])) is not None:
+                                inbox = sub._inbox
+                                if sub._state is _ACTIVE and len(inbox) < sub._limit:
+                                    inbox.append(event)
+                                    continue
+                                if sub._deliver(event):
+                                    self._hold = sub
+                        else:
+                            on_text(message[1])
+                        if self._hold is not None:
+                            stop = True
+                            break
+                finally:
+                    taken(count, size)  # may parse more of the chunk into frames
+            if not stop:
+                return
+        except Exception as exc:
+            self._fed_error = exc
+        ws.wake()
+
+    def _on_text(self, frame: str) -> None:
+        """Handle one text frame (the reader's hottest path)."""
+        if self.debug:
+            self.log.debug("< %s", redact(frame))
+        event = self.protocol.receive_event(frame)
+        if event is None:  # anything but an event for an active subscription
+            self._on_events(self.protocol.events_received())
+            return
+        sub = self.subscriptions.get(event[1])  # .subscription_id
+        if sub is None:
+            return
+        inbox = sub._inbox
+        # _limit is 0 while reads wait (and before the first event): _deliver then makes
+        # the inbox or wakes them.
+        if sub._state is _ACTIVE and len(inbox) < sub._limit:
+            inbox.append(event)  # Subscription._deliver's common case, inlined
+        elif sub._deliver(event):
+            self._hold = sub  # Overflow.PAUSE and its inbox is full
+
+    def _on_non_text(self, message: tuple[Any, ...]) -> None:
+        """Handle one message of ``receive()`` other than a text frame."""
+        self.protocol.receive_binary(self.ws.non_text(message))
+        self._on_events(self.protocol.events_received())
+
+    def _on_events(self, events: list[ClientEvent]) -> None:
+        subscriptions = self.subscriptions
+        for event in events:
+            if type(event) is Message:
+                sub = subscriptions.get(event.subscription_id)
+                if sub is not None and sub._deliver(event):
+                    self._hold = sub
+            else:
+                self._dispatch(event)
+        for out in self.protocol.data_to_send():
+            self._outbox.put(out.text)
 
     async def _write(self) -> None:
         outbox = self._outbox

@@ -201,6 +201,8 @@ def test_deep_values_are_left_to_json() -> None:
         deep = "[" * 300 + "]" * 300
         frame = '{"type":"data","id":"s","event":"e","x":' + deep + "}"
         assert codec.parse_data_frame(frame) is None  # the general path decides
+        three = '{"type":"data","id":"s","event":' + deep + "}"  # three members, one deep
+        assert codec.parse_data_frame(three) is None
 
 
 def test_message_json_uses_the_codec() -> None:

@@ -526,7 +526,16 @@ class ClientProtocol:
 
     def receive_text(self, text: str) -> None:
         """Process one text frame from the service; never raises on bad input."""
-        if self.state is ClientState.OPEN:
+        message = self.receive_event(text)
+        if message is not None:
+            self._events.append(message)
+
+    def receive_event(self, text: str) -> Message | None:
+        """:meth:`receive_text`, except for the commonest frame: an event for an active
+        subscription is returned, not queued for :meth:`events_received` (where nothing
+        else is queued then).  ``None``: anything else, queued as :meth:`receive_text`
+        queues it.  Never raises on bad input."""
+        if self.state is _O:
             # Every publish is answered with one: parsed once here when it is well formed
             # (a frame that merely mentions the name costs one substring scan).
             if (
@@ -534,7 +543,7 @@ class ClientProtocol:
                 and '"publish_success"' in text
                 and self._receive_publish_success(text)
             ):
-                return
+                return None
             # Hot path: ``data`` on an open connection, parsed once, no message object.
             # Same outcome as the general path below (which handles everything else).
             parsed = codec.parse_data_frame(text)
@@ -543,13 +552,13 @@ class ClientProtocol:
                 channel = self._active.get(subscription_id)
                 if channel is not None:
                     # What Message(event, id, channel) does, minus a Python-level __new__.
-                    self._events.append(_new_tuple(Message, (event, subscription_id, channel)))
-                else:
-                    self._ignore("data", subscription_id, "data for an unknown subscription")
-                return
+                    result: Message = _new_tuple(Message, (event, subscription_id, channel))
+                    return result
+                self._ignore("data", subscription_id, "data for an unknown subscription")
+                return None
         if self.state in (ClientState.FAILED, ClientState.CLOSED):
             self._ignore(None, None, f"connection is {self.state.value}")
-            return
+            return None
         try:
             message = codec.decode_server(text)
         except RemoteProtocolError as exc:
@@ -557,11 +566,12 @@ class ClientProtocol:
                 self._ignore(exc.frame_type, exc.id, "unknown frame type")
             else:
                 self._fail(exc)
-            return
+            return None
         next_state = _RECEIVE[(self.state, message.TYPE)]
         self._dispatch(message)  # handlers see the prior state and may fail the connection
         if self.failure is None:
             self.state = next_state
+        return None
 
     def _receive_publish_success(self, text: str) -> bool:
         """Handle a well-formed ``publish_success`` (``failed`` empty or absent): ``True``.

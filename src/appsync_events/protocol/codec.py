@@ -674,11 +674,14 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
         # is never empty text).
         if type(obj) is not dict or text[0] != "{" or text[-1] != "}":
             return None
-        for item in obj.values():
-            if type(item) in _NOT_PLAIN:
-                if not _exact(obj):
-                    return None
-                break
+        # Three members that pass the checks below are three strings: exact.  Only a
+        # frame with more (or fewer) members has values to check.
+        if len(obj) != 3:
+            for item in obj.values():
+                if type(item) in _NOT_PLAIN:
+                    if not _exact(obj):
+                        return None
+                    break
     else:
         try:
             # raw_decode skips json.loads' two whitespace regex scans; a frame with
@@ -686,9 +689,9 @@ def parse_data_frame(text: str) -> tuple[str, str] | None:
             obj, end = _RAW_DECODE(text)
         except (ValueError, RecursionError):
             return None
-        if end != len(text):
+        if end != len(text) or type(obj) is not dict:
             return None
-    if type(obj) is not dict or obj.get("type") != "data":
+    if obj.get("type") != "data":
         return None
     id = obj.get("id")
     event = obj.get("event")

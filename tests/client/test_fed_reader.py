@@ -1,0 +1,446 @@
+"""Text frames taken in the socket's callback (``WebSocket.feed``), and the plain reader.
+
+A raw aiohttp server writes chosen frames in one transport write, so that the client
+parses them from one chunk: text frames mixed with pings, closes and bad frames, a
+burst larger than a paused subscription's inbox.  Each test runs on both read paths:
+``fed`` (frames taken as they are parsed) and ``plain`` (every frame through the reader
+task's ``receive()``, as when the installed aiohttp does not allow the other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import WSMsgType, web
+
+import appsync_events
+from appsync_events import Overflow, authorizer
+from appsync_events._transport import (
+    _OVERHEADS,
+    PLAIN_READ_ENV,
+    WebSocket,
+    _entry_overhead,
+    _receive_queue,
+)
+from appsync_events.connection import Connection
+from appsync_events.errors import ConnectionClosedError
+
+from .helpers import API_KEY, WAIT
+
+pytestmark = pytest.mark.asyncio
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked server frame."""
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x80 | opcode, size) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x80 | opcode, 126, size) + payload
+    return struct.pack("!BBQ", 0x80 | opcode, 127, size) + payload
+
+
+def text(obj: Any) -> bytes:
+    return frame(0x1, json.dumps(obj).encode())
+
+
+def data(sub_id: str, n: int) -> bytes:
+    return text({"type": "data", "id": sub_id, "event": json.dumps({"n": n})})
+
+
+PING = frame(0x9, b"are you there")
+KA = text({"type": "ka"})
+
+
+def close(code: int, reason: str) -> bytes:
+    return frame(0x8, struct.pack("!H", code) + reason.encode())
+
+
+class RawServer:
+    """Acks, accepts subscriptions, then writes what the test gives it, as it is."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.received: asyncio.Queue[tuple[WSMsgType, Any]] = asyncio.Queue()
+        self.subscribed: asyncio.Queue[str] = asyncio.Queue()
+        self.transport: asyncio.Transport | None = None
+
+    async def _handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("aws-appsync-event-ws",), autoping=False)
+        await ws.prepare(request)
+        self.transport = request.transport  # type: ignore[assignment]
+        while True:
+            msg = await ws.receive()
+            if msg.type is not WSMsgType.TEXT:
+                await self.received.put((msg.type, msg.data))
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                    break
+                continue
+            message = json.loads(msg.data)
+            if message["type"] == "connection_init":
+                await ws.send_str(json.dumps({"type": "connection_ack"}))
+            elif message["type"] == "subscribe":
+                await ws.send_str(json.dumps({"type": "subscribe_success", "id": message["id"]}))
+                await self.subscribed.put(message["id"])
+            elif message["type"] == "unsubscribe":
+                await ws.send_str(json.dumps({"type": "unsubscribe_success", "id": message["id"]}))
+            else:
+                await self.received.put((msg.type, message))
+        return ws
+
+    def write(self, *frames: bytes) -> None:
+        """Write ``frames`` in one transport write."""
+        assert self.transport is not None
+        self.transport.write(b"".join(frames))
+
+    async def __aenter__(self) -> RawServer:
+        app = web.Application()
+        app.router.add_get("/event/realtime", self._handle)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        assert site._server is not None
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()
+
+    async def connect(self, **kwargs: Any) -> appsync_events.Client:
+        authz = authorizer.ApiKey(api_key=API_KEY, endpoint=f"http://127.0.0.1:{self.port}/event")
+        kwargs.setdefault("operation_timeout", WAIT)
+        return await appsync_events.connect(
+            f"ws://127.0.0.1:{self.port}/event/realtime", authorizer=authz, **kwargs
+        )
+
+
+@pytest.fixture(params=["fed", "plain"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on both read paths."""
+    if request.param == "plain":
+        monkeypatch.setenv(PLAIN_READ_ENV, "1")
+    else:
+        monkeypatch.delenv(PLAIN_READ_ENV, raising=False)
+    name: str = request.param
+    return name
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[RawServer]:
+    async with RawServer() as s:
+        yield s
+
+
+def connection(client: appsync_events.Client) -> Connection:
+    conn: Connection = client._connection
+    return conn
+
+
+def check_path(client: appsync_events.Client, path: str) -> None:
+    assert (connection(client).ws._feed is not None) is (path == "fed")
+
+
+async def test_mixed_chunk_in_order(server: RawServer, path: str) -> None:
+    """Text, ping, text, close in one chunk: both events, the pong, then the close."""
+    client = await server.connect()
+    check_path(client, path)
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    server.write(data(sub_id, 1), PING, KA, data(sub_id, 2), close(4000, "bye"))
+    async with asyncio.timeout(WAIT):
+        assert (await sub.next()).json() == {"n": 1}
+        assert (await sub.next()).json() == {"n": 2}
+        with pytest.raises(ConnectionClosedError) as caught:
+            await sub.next()
+        assert caught.value.code == 4000
+        assert await server.received.get() == (WSMsgType.PONG, b"are you there")
+    await client.close()
+
+
+async def test_frames_after_a_ping_are_taken_again(server: RawServer, path: str) -> None:
+    """After a ping (read by the reader task), later chunks of text are taken as before."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    async with asyncio.timeout(WAIT):
+        for n in range(5):
+            server.write(data(sub_id, 2 * n), PING)
+            assert (await sub.next()).json() == {"n": 2 * n}
+            assert await server.received.get() == (WSMsgType.PONG, b"are you there")
+            server.write(data(sub_id, 2 * n + 1))
+            assert (await sub.next()).json() == {"n": 2 * n + 1}
+    if path == "fed":
+        assert connection(client).ws._feed is not None
+    await client.close()
+
+
+async def test_answers_are_taken_in_the_callback(server: RawServer, path: str) -> None:
+    """An answer resolves its operation; the publish over HTTP is not involved here."""
+    client = await server.connect()
+    check_path(client, path)
+    subs = [await client.subscribe(f"default/{n}") for n in range(3)]
+    ids = [await server.subscribed.get() for _ in subs]
+    server.write(*(data(sub_id, n) for n, sub_id in enumerate(ids)))
+    async with asyncio.timeout(WAIT):
+        for n, sub in enumerate(subs):
+            assert (await sub.next()).json() == {"n": n}
+    await client.close()
+
+
+async def test_pause_with_frames_queued(
+    server: RawServer, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PAUSE: a burst of five inboxes arrives in one chunk; reading stops at a full inbox
+    with the rest queued, and every event arrives, in order, as the consumer reads."""
+    paused = asyncio.Event()
+    pause_reading = Connection._pause_reading
+
+    async def pausing(self: Connection) -> None:
+        paused.set()
+        await pause_reading(self)
+
+    monkeypatch.setattr(Connection, "_pause_reading", pausing)
+    client = await server.connect()
+    sub = await client.subscribe("default/a", overflow=Overflow.PAUSE, capacity=4)
+    sub_id = await server.subscribed.get()
+    conn = connection(client)
+    server.write(*(data(sub_id, n) for n in range(20)), KA)
+    async with asyncio.timeout(WAIT):
+        await paused.wait()
+        assert len(sub._inbox) == 4
+        assert conn.ws.frames  # the rest waits in the receive queue
+        got = [(await sub.next()).json() for _ in range(20)]
+        assert got == [{"n": n} for n in range(20)]
+        # Reading resumed: later frames arrive as before.
+        server.write(data(sub_id, 20))
+        assert (await sub.next()).json() == {"n": 20}
+    assert conn._hold is None
+    await client.close()
+
+
+async def test_pause_then_close_in_the_queue(server: RawServer, path: str) -> None:
+    """PAUSE with a close frame queued behind the burst: every event, then the close."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a", overflow=Overflow.PAUSE, capacity=2)
+    sub_id = await server.subscribed.get()
+    server.write(*(data(sub_id, n) for n in range(6)), close(4001, "later"))
+    async with asyncio.timeout(WAIT):
+        got = [(await sub.next()).json() for _ in range(6)]
+        assert got == [{"n": n} for n in range(6)]
+        with pytest.raises(ConnectionClosedError) as caught:
+            await sub.next()
+        assert caught.value.code == 4001
+    await client.close()
+
+
+async def test_error_while_handling_a_frame_fails_the_connection(
+    server: RawServer, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception handling a frame fails the connection with a clear error; nothing
+    reaches aiohttp or the event loop's exception handler."""
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        client = await server.connect()
+        sub = await client.subscribe("default/a")
+        sub_id = await server.subscribed.get()
+        conn = connection(client)
+        protocol = conn.protocol
+        receive_event = protocol.receive_event
+
+        def broken(frame: str) -> Any:
+            if ": 2}" in frame:
+                raise ZeroDivisionError("boom")
+            return receive_event(frame)
+
+        protocol.receive_event = broken  # type: ignore[method-assign]
+        with caplog.at_level(logging.ERROR, logger="appsync_events.client"):
+            server.write(data(sub_id, 1), data(sub_id, 2), data(sub_id, 3))
+            async with asyncio.timeout(WAIT):
+                assert (await sub.next()).json() == {"n": 1}
+                with pytest.raises(ConnectionClosedError, match="internal error") as caught:
+                    await sub.next()
+                assert isinstance(caught.value.__cause__, ZeroDivisionError)
+                await conn.wait_closed()
+        assert "background task appsync-events reader failed" in caplog.text
+        await client.close()
+    finally:
+        loop.set_exception_handler(None)
+    assert unhandled == []
+
+
+async def test_invalid_frame_after_text(server: RawServer, path: str) -> None:
+    """A frame aiohttp refuses (invalid UTF-8) after an event: the event, then 1007."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    server.write(data(sub_id, 1), frame(0x1, b"\xff\xfe"))
+    async with asyncio.timeout(WAIT):
+        assert (await sub.next()).json() == {"n": 1}
+        with pytest.raises(ConnectionClosedError) as caught:
+            await sub.next()
+    assert caught.value.code == 1007
+    await client.close()
+
+
+async def test_dropped_connection_while_taking_frames(server: RawServer, path: str) -> None:
+    """The server drops the TCP connection after a chunk: events, then 1006."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    server.write(data(sub_id, 1), data(sub_id, 2))
+    assert server.transport is not None
+    server.transport.abort()
+    async with asyncio.timeout(WAIT):
+        assert (await sub.next()).json() == {"n": 1}
+        assert (await sub.next()).json() == {"n": 2}
+        with pytest.raises(ConnectionClosedError) as caught:
+            await sub.next()
+    assert caught.value.code == 1006
+    await client.close()
+
+
+async def test_client_close_while_taking_frames(server: RawServer, path: str) -> None:
+    """Closing the client while the reader waits for frames: the closing handshake."""
+    client = await server.connect()
+    await client.subscribe("default/a")
+    await server.subscribed.get()
+    await client.close()
+    async with asyncio.timeout(WAIT):
+        assert await server.received.get() == (WSMsgType.CLOSE, 1000)
+
+
+async def test_large_chunk_over_the_queue_limit(server: RawServer, path: str) -> None:
+    """More bytes in one chunk than aiohttp's receive queue holds: it stops parsing, and
+    resumes as frames are taken; every event arrives, in order."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a", capacity=1000)
+    sub_id = await server.subscribed.get()
+    big = "x" * 2000
+    server.write(
+        *(
+            text({"type": "data", "id": sub_id, "event": json.dumps({"n": n, "b": big})})
+            for n in range(500)
+        )
+    )
+    async with asyncio.timeout(WAIT):
+        for n in range(500):
+            assert (await sub.next()).json()["n"] == n
+    queue = connection(client).ws._queue
+    assert queue is not None
+    assert queue._size == 0  # every frame taken was accounted for
+    assert not queue._protocol._reading_paused
+    await client.close()
+
+
+async def test_receive_queue_checks() -> None:
+    """The callback is not installed when aiohttp's internals are not as expected."""
+
+    class Bare:
+        pass
+
+    assert _receive_queue(Bare()) == (None, None)  # type: ignore[arg-type]
+    assert _entry_overhead(None) is None
+    assert _entry_overhead(Bare()) is None  # cannot be made as aiohttp's queue is
+    assert Bare in _OVERHEADS
+    assert _entry_overhead(Bare()) is None  # measured once per type
+
+
+async def test_plain_path_when_the_internals_differ(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An aiohttp without the expected internals: every frame through ``receive()``."""
+    from appsync_events import _transport
+
+    monkeypatch.delenv(PLAIN_READ_ENV, raising=False)
+    monkeypatch.setattr(_transport, "_receive_queue", lambda ws: (None, None))
+    client = await server.connect()
+    ws: WebSocket = connection(client).ws
+    assert ws._feed is None
+    assert ws.pending()  # nothing to wait for: receive() is the way to read
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    server.write(data(sub_id, 1), PING, data(sub_id, 2))
+    async with asyncio.timeout(WAIT):
+        assert (await sub.next()).json() == {"n": 1}
+        assert (await sub.next()).json() == {"n": 2}
+    await client.close()
+
+
+async def test_entry_overhead_of_both_aiohttp_queues() -> None:
+    """aiohttp's compiled receive queue and its pure-Python one account alike."""
+    from aiohttp._websocket import reader, reader_py
+
+    loop = asyncio.get_running_loop()
+    for kind in {reader.WebSocketDataQueue, reader_py.WebSocketDataQueue}:
+        queue = kind(None, 1024, loop=loop)  # type: ignore[arg-type]
+        assert _entry_overhead(queue) == reader_py.MSG_SIZE_OVERHEAD
+
+
+async def test_frames_logged_at_debug(
+    server: RawServer, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With DEBUG logging, every frame taken is logged, and delivered as without it."""
+    caplog.set_level(logging.DEBUG, logger="appsync_events")
+    client = await server.connect()
+    check_path(client, path)
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    server.write(data(sub_id, 1), KA, data(sub_id, 2))
+    async with asyncio.timeout(WAIT):
+        assert (await sub.next()).json() == {"n": 1}
+        assert (await sub.next()).json() == {"n": 2}
+    await client.close()
+    received = [r.getMessage() for r in caplog.records if "] < " in r.getMessage()]
+    assert sum('"type": "data"' in m for m in received) == 2
+    assert any('"type": "ka"' in m for m in received)
+
+
+async def test_entry_overhead_needs_a_running_loop() -> None:
+    """Without a running loop (here: in another thread) nothing is measured or kept."""
+    from aiohttp._websocket import reader_py
+
+    class Queue(reader_py.WebSocketDataQueue):
+        pass
+
+    queue = Queue(None, 1024, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+    assert await asyncio.to_thread(_entry_overhead, queue) is None
+    assert Queue not in _OVERHEADS
+    assert _entry_overhead(queue) == reader_py.MSG_SIZE_OVERHEAD  # with one: measured
+
+
+async def test_wait_frames_waits_without_the_lost_future(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the TCP connection already released (no ``lost()`` future) and the end of the
+    queue not there yet, ``wait_frames()`` still waits (it never spins) until woken."""
+    from appsync_events._transport import open_websocket
+
+    monkeypatch.delenv(PLAIN_READ_ENV, raising=False)
+    ws = await open_websocket(
+        f"ws://127.0.0.1:{server.port}/event/realtime",
+        subprotocols=["aws-appsync-event-ws"],
+        ssl=None,
+        max_size=None,
+        close_timeout=WAIT,
+    )
+    try:
+        assert ws.feed(lambda: None)
+        monkeypatch.setattr(WebSocket, "lost", lambda self: None)
+        waiting = ws.wait_frames()
+        assert isinstance(waiting.send(None), asyncio.Future)  # suspended on its waiter
+        ws.wake()
+        with pytest.raises(StopIteration):
+            waiting.send(None)
+    finally:
+        monkeypatch.undo()
+        await ws.close(1000)
