@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from .authorizer import AuthorizeRequest, Operation
-from .connection import Connection, operation_deadline
+from .connection import Connection, OperationDeadlines
 from .errors import AppSyncEventsError, ConnectionClosedError, HandshakeError
 from .protocol.client import SubscribeAccepted, SubscribeRejected
 from .reconnect import ConnectionState, Reconnect, is_retryable
@@ -73,6 +73,7 @@ class Reconnector:
         *,
         host: str | None,
         operation_timeout: float | None,
+        deadlines: OperationDeadlines,
     ) -> None:
         self.policy = policy
         """The backoff policy."""
@@ -80,6 +81,7 @@ class Reconnector:
         self._session = session
         self._host = host
         self._operation_timeout = operation_timeout
+        self._deadlines = deadlines
         self._tasks: set[asyncio.Task[None]] = set()
         self._retired: list[Connection] = []
 
@@ -180,7 +182,7 @@ class Reconnector:
 
         error: AppSyncEventsError
         try:
-            async with operation_deadline("subscribe", sub.id, self._operation_timeout):
+            with self._deadlines.enter("subscribe", sub.id, self._operation_timeout):
                 auth = await sub.authorizer.authorize(
                     AuthorizeRequest(
                         operation=Operation.SUBSCRIBE, channel=sub.channel, host=self._host

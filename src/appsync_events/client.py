@@ -361,7 +361,12 @@ class Client:
         if reconnect is not None:
             assert dial is not None
             self._reconnector = Reconnector(
-                reconnect, dial, self, host=self._host, operation_timeout=operation_timeout
+                reconnect,
+                dial,
+                self,
+                host=self._host,
+                operation_timeout=operation_timeout,
+                deadlines=self._deadlines,
             )
         self._on_state_change = on_state_change
         self._state = ConnectionState.CONNECTED

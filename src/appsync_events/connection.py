@@ -75,7 +75,6 @@ __all__ = [
     "Connection",
     "ConnectionLogger",
     "OperationDeadlines",
-    "operation_deadline",
     "redact",
 ]
 
@@ -99,79 +98,6 @@ def redact(text: str) -> str:
     return _SECRET_FIELD.sub(r'"\1"\2"<redacted>"', text)
 
 
-class operation_deadline:  # lower case: used like the function it replaced
-    """Bound one operation by ``limit`` seconds (``None``: unbounded).
-
-    ``async with operation_deadline("publish", operation_id, 10.0): ...``.  It works like
-    ``asyncio.timeout(limit)`` (on expiry the task is cancelled, and the cancellation
-    becomes the error on the way out unless the task was also cancelled from elsewhere),
-    minus its extra object and coroutine layers.  A client's own operations use
-    :class:`OperationDeadlines`, which behaves the same on fewer timers.
-
-    Raises:
-        OperationTimeoutError: the deadline expired (a ``TimeoutError`` from an inner
-            deadline propagates as it is).
-    """
-
-    __slots__ = (
-        "_cancelling",
-        "_expired",
-        "_handle",
-        "_task",
-        "limit",
-        "operation",
-        "operation_id",
-    )
-
-    def __init__(self, operation: str, operation_id: str, limit: float | None) -> None:
-        self.operation = operation
-        self.operation_id = operation_id
-        self.limit = limit
-        self._task: asyncio.Task[Any] | None = None
-        self._cancelling = 0
-        self._handle: asyncio.Handle | None = None
-        self._expired = False
-
-    async def __aenter__(self) -> None:
-        if self.limit is None:
-            return
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - operations run in tasks
-            raise RuntimeError("operation_deadline must be used inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()
-        loop = task.get_loop()
-        if self.limit <= 0:
-            self._handle = loop.call_soon(self._expire)
-        else:
-            self._handle = loop.call_at(loop.time() + self.limit, self._expire)
-
-    def _expire(self) -> None:
-        assert self._task is not None
-        self._handle = None
-        self._expired = True
-        self._task.cancel()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if not self._expired:
-            return
-        assert self._task is not None
-        if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
-            timeout = TimeoutError()
-            timeout.__cause__ = exc
-            raise OperationTimeoutError(
-                self.operation, self.operation_id, self.limit or 0.0
-            ) from timeout
-
-
 _RUNNING: Final = 0
 _DONE: Final = 1
 _EXPIRED: Final = 2
@@ -181,10 +107,12 @@ class OperationDeadlines:
     """The deadlines of one client's operations, on as few loop timers as possible.
 
     ``with deadlines.enter("publish", operation_id, limit): ...`` (``async with`` works
-    too) bounds the body like :class:`operation_deadline`, with the same outcome in every
-    case.  Operations share one timeout, so their deadlines come in the order they start:
-    they wait in a queue under one loop timer, armed for the oldest one, instead of
-    scheduling and cancelling a timer each.  An operation whose deadline would come
+    too) bounds the body like ``asyncio.timeout(limit)`` (on expiry the task is cancelled,
+    and the cancellation becomes :class:`OperationTimeoutError` on the way out unless the
+    task was also cancelled from elsewhere; a ``TimeoutError`` from an inner deadline
+    propagates as it is).  Operations share one timeout, so their deadlines come in the
+    order they start: they wait in a queue under one loop timer, armed for the oldest one,
+    instead of scheduling and cancelling a timer each.  An operation whose deadline would come
     before the newest queued one (the timeout was lowered), or whose limit is spent
     already, gets a timer of its own.
     """

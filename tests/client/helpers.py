@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
@@ -233,6 +235,25 @@ class ScriptedServer:
 async def scripted(**options: Any) -> AsyncIterator[ScriptedServer]:
     async with ScriptedServer(ServerOptions(**options)) as server:
         yield server
+
+
+async def serve_realtime(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[web.AppRunner, int]:
+    """Serve ``handler`` at ``/event/realtime`` with aiohttp on a free loopback port.
+
+    Returns the runner (``await runner.cleanup()`` stops it) and the port.
+    """
+    app = web.Application()
+    app.router.add_get("/event/realtime", handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    assert site._server is not None
+    port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return runner, port
 
 
 # --- IAM: an independent SigV4 check with botocore's primitives -------------------------------

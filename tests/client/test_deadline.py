@@ -1,5 +1,4 @@
-"""operation_deadline and OperationDeadlines: asyncio.timeout's behaviour, with the
-client's error."""
+"""OperationDeadlines: asyncio.timeout's behaviour, with the client's error."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from appsync_events.connection import OperationDeadlines, operation_deadline
+from appsync_events.connection import OperationDeadlines
 from appsync_events.errors import OperationTimeoutError
 
 from .helpers import MS, WAIT
@@ -24,10 +23,11 @@ def _queued(operation: str, operation_id: str, limit: float | None) -> Any:
     return OperationDeadlines().enter(operation, operation_id, limit)
 
 
-@pytest.fixture(params=["operation_deadline", "OperationDeadlines"])
+@pytest.fixture(params=["own", "shared"])
 def deadline(request: pytest.FixtureRequest) -> Deadline:
-    """Each test runs with both implementations: they behave the same."""
-    return operation_deadline if request.param == "operation_deadline" else _queued
+    """Each test runs with a set of deadlines per operation and with one shared by all the
+    test's operations (as a client's): they behave the same."""
+    return _queued if request.param == "own" else OperationDeadlines().enter
 
 
 async def test_expiry_raises_operation_timeout_chained_like_asyncio_timeout(

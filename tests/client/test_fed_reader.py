@@ -32,7 +32,7 @@ from appsync_events._transport import (
 from appsync_events.connection import Connection
 from appsync_events.errors import ConnectionClosedError
 
-from .helpers import API_KEY, WAIT
+from .helpers import API_KEY, WAIT, serve_realtime
 
 pytestmark = pytest.mark.asyncio
 
@@ -101,14 +101,7 @@ class RawServer:
         self.transport.write(b"".join(frames))
 
     async def __aenter__(self) -> RawServer:
-        app = web.Application()
-        app.router.add_get("/event/realtime", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.runner, self.port = await serve_realtime(self._handle)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

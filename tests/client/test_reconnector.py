@@ -11,7 +11,7 @@ import pytest
 
 from appsync_events import authorizer
 from appsync_events._reconnector import Reconnector
-from appsync_events.connection import ConnectionLogger
+from appsync_events.connection import ConnectionLogger, OperationDeadlines
 from appsync_events.errors import (
     AppSyncEventsError,
     ConnectionClosedError,
@@ -105,7 +105,14 @@ def setup(
     sub = suspended_subscription()
     lost.suspended.append(sub)
     session = FakeSession(lost)
-    reconnector = Reconnector(policy, dial, session, host="example.com", operation_timeout=1.0)
+    reconnector = Reconnector(
+        policy,
+        dial,
+        session,
+        host="example.com",
+        operation_timeout=1.0,
+        deadlines=OperationDeadlines(),
+    )
     return reconnector, session, lost, sub
 
 

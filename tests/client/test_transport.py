@@ -25,7 +25,7 @@ from appsync_events._transport import (
 )
 from appsync_events.errors import ConnectionClosedError, HandshakeError, UnauthorizedError
 
-from .helpers import API_KEY, WAIT
+from .helpers import API_KEY, WAIT, serve_realtime
 
 pytestmark = pytest.mark.asyncio
 
@@ -65,14 +65,7 @@ class Server:
         return ws
 
     async def __aenter__(self) -> Server:
-        app = web.Application()
-        app.router.add_get("/event/realtime", self._handle)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
-        await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.runner, self.port = await serve_realtime(self._handle, self.ssl_context)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -266,15 +259,8 @@ async def test_not_a_websocket_server() -> None:
     async def handle(request: web.Request) -> web.StreamResponse:
         return web.Response(status=101, headers={"Upgrade": "h2c", "Connection": "Upgrade"})
 
-    app = web.Application()
-    app.router.add_get("/event/realtime", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, port = await serve_realtime(handle)
     try:
-        assert site._server is not None
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         url = f"ws://127.0.0.1:{port}/event/realtime"
         with pytest.raises(HandshakeError, match=r"handshake with .* failed"):
             await asyncio.wait_for(
