@@ -1074,8 +1074,11 @@ class EmulatorServer(EmulatorHost):
         task = loop.create_task(self._connect(conn, loop))
         self._accepting.add(task)
         task.add_done_callback(self._accepting.discard)
+        task.add_done_callback(lambda done: conn.close() if done.cancelled() else None)
 
     async def _connect(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        # Cancelled before it started (the server stopped), it never runs: then the done
+        # callback set by _serve closes the connection.
         runner = self._runner
         try:
             if runner is None or runner.server is None:
