@@ -62,6 +62,7 @@ from .protocol.client import (
     ConnectionFailed,
     FrameIgnored,
     KeepAliveReceived,
+    PublishAccepted,
     SubscribeAccepted,
     UnsubscribeAccepted,
     UnsubscribeRejected,
@@ -659,6 +660,8 @@ class Connection:
                             event = receive_event(message[1])
                             if event is None:
                                 self._on_events(protocol.events_received())
+                            elif isinstance(event, PublishAccepted):
+                                self._answer_publish(event)
                             elif (sub := subscriptions.get(event[1])) is not None:
                                 inbox = sub._inbox
                                 if sub._state is _ACTIVE and len(inbox) < sub._limit:
@@ -684,8 +687,11 @@ class Connection:
         if self.debug:
             self.log.debug("< %s", redact(frame))
         event = self.protocol.receive_event(frame)
-        if event is None:  # anything but an event for an active subscription
+        if event is None:  # anything but an event or a publish's answer
             self._on_events(self.protocol.events_received())
+            return
+        if isinstance(event, PublishAccepted):
+            self._answer_publish(event)
             return
         sub = self.subscriptions.get(event[1])  # .subscription_id
         if sub is None:
@@ -752,6 +758,16 @@ class Connection:
             self.fail(event.error)
         else:
             self._answer(event)
+
+    def _answer_publish(self, event: PublishAccepted) -> None:
+        """:meth:`_answer` for a publish's answer (which sends nothing and changes no
+        subscription)."""
+        self._corked = False  # an answer: the next frame may be written at once again
+        waiter = self._waiters.get(event.id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(event)
+        else:
+            self.log.debug("= PublishAccepted for %s: nobody waits for it", event.id)
 
     def _answer(self, event: ClientEvent) -> None:
         self._corked = False  # an answer: the next frame may be written at once again

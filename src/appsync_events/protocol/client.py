@@ -61,7 +61,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn, assert_never
+from typing import Any, Final, Literal, NoReturn, assert_never
 
 from .._types import Message
 from ..errors import (
@@ -530,20 +530,19 @@ class ClientProtocol:
         if message is not None:
             self._events.append(message)
 
-    def receive_event(self, text: str) -> Message | None:
-        """:meth:`receive_text`, except for the commonest frame: an event for an active
-        subscription is returned, not queued for :meth:`events_received` (where nothing
-        else is queued then).  ``None``: anything else, queued as :meth:`receive_text`
-        queues it.  Never raises on bad input."""
+    def receive_event(self, text: str) -> Message | PublishAccepted | None:
+        """:meth:`receive_text`, except for the commonest frames: an event for an active
+        subscription (a :class:`Message`) and the answer to a pending publish (a
+        :class:`PublishAccepted`) are returned, not queued for :meth:`events_received`
+        (where nothing else is queued then).  ``None``: anything else, queued as
+        :meth:`receive_text` queues it.  Never raises on bad input."""
         if self.state is _O:
             # Every publish is answered with one: parsed once here when it is well formed
             # (a frame that merely mentions the name costs one substring scan).
-            if (
-                len(text) <= _MAX_FAST_ANSWER
-                and '"publish_success"' in text
-                and self._receive_publish_success(text)
-            ):
-                return None
+            if len(text) <= _MAX_FAST_ANSWER and '"publish_success"' in text:
+                answered = self._receive_publish_success(text)
+                if answered is not False:
+                    return answered
             # Hot path: ``data`` on an open connection, parsed once, no message object.
             # Same outcome as the general path below (which handles everything else).
             parsed = codec.parse_data_frame(text)
@@ -573,8 +572,10 @@ class ClientProtocol:
             self.state = next_state
         return None
 
-    def _receive_publish_success(self, text: str) -> bool:
-        """Handle a well-formed ``publish_success`` (``failed`` empty or absent): ``True``.
+    def _receive_publish_success(self, text: str) -> PublishAccepted | Literal[False] | None:
+        """Handle a well-formed ``publish_success`` (``failed`` empty or absent): its
+        :class:`PublishAccepted` for a pending publish, else ``None`` (the frame is
+        reported ignored).
 
         Same outcome as :func:`~appsync_events.protocol.codec.decode_server` and
         :meth:`_dispatch`.  Anything else, a frame with failed events or a field of an
@@ -612,9 +613,12 @@ class ClientProtocol:
         if not checked and fast is not None and not codec._exact(obj):
             return False
         pending = self._take(frame_id, _PUBLISH, "publish_success")
-        if pending is not None:
-            self._events.append(_publish_accepted(frame_id, pending.channel, tuple(published), ()))
-        return True
+        if pending is None:
+            return None
+        accepted: PublishAccepted = _publish_accepted(
+            frame_id, pending.channel, tuple(published), ()
+        )
+        return accepted
 
     def receive_binary(self, data: bytes) -> None:
         """Process a binary frame: AppSync sends text only, so the connection fails."""
