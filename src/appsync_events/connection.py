@@ -559,18 +559,48 @@ class Connection:
         if len(outbox._frames) >= outbox.capacity:
             await outbox.wait_room()
             self.check()
-        self.protocol.send_publish(prepared, authorization, operation_id)
-        self.flush()
-        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
-        waiters = self._waiters
-        waiters[operation_id] = waiter
+        waiter = self._send_publish(operation_id, prepared, authorization)
         try:
             return await waiter
         finally:
-            del waiters[operation_id]
-            if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
-                self.protocol.abandon(operation_id)
-                self.flush()
+            self.publish_done(operation_id, waiter)
+
+    def publish_now(
+        self,
+        operation_id: str,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+    ) -> asyncio.Future[ClientEvent] | None:
+        """:meth:`publish` up to its wait, when the outbox has room: the publish is sent
+        (or queued) and the future of its answer returned, to be awaited then handed to
+        :meth:`publish_done` whatever happens.  ``None``: the outbox is full, nothing was
+        sent (call :meth:`publish`).  Never waits."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        outbox = self._outbox
+        if len(outbox._frames) >= outbox.capacity:
+            return None
+        return self._send_publish(operation_id, prepared, authorization)
+
+    def _send_publish(
+        self,
+        operation_id: str,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+    ) -> asyncio.Future[ClientEvent]:
+        self.protocol.send_publish(prepared, authorization, operation_id)
+        self.flush()
+        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
+        self._waiters[operation_id] = waiter
+        return waiter
+
+    def publish_done(self, operation_id: str, waiter: asyncio.Future[ClientEvent]) -> None:
+        """End a publish's wait: a publish not answered (its caller gave up) is abandoned,
+        so a late answer is ignored."""
+        del self._waiters[operation_id]
+        if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
+            self.protocol.abandon(operation_id)
+            self.flush()
 
     # --- background tasks -----------------------------------------------------------------------
 

@@ -475,3 +475,17 @@ async def test_publish_answers_in_one_chunk(
         assert (await sub.next()).json() == {"n": 8}
     assert connection(client)._waiters == {}
     await client.close()
+
+
+async def test_publish_now_on_a_failed_connection(server: RawServer, path: str) -> None:
+    """``publish_now`` raises the connection's failure and sends nothing."""
+    client = await server.connect()
+    conn = connection(client)
+    prepared = conn.protocol.prepare_publish("default/a", ["1"], html_escape=False)
+    failure = ConnectionClosedError(4000, "gone")
+    conn.fail(failure)
+    with pytest.raises(ConnectionClosedError) as caught:
+        conn.publish_now("op-1", prepared, None)
+    assert caught.value is failure
+    assert "op-1" not in conn.protocol.pending
+    await client.close()
