@@ -95,10 +95,10 @@ from .client_events import (
 )
 from .limits import (
     DEFAULT_MAX_CONNECTION_LIFETIME,
+    ID_PATTERN,
     MAX_EVENT_BYTES,
     MAX_EVENTS_PER_PUBLISH,
     MAX_REQUEST_BYTES,
-    is_valid_id,
 )
 from .messages import (
     BroadcastError as BroadcastErrorMessage,
@@ -197,6 +197,8 @@ _MAX_CONNECTION_TIMEOUT_MS: Final = round(DEFAULT_MAX_CONNECTION_LIFETIME * 1000
 """``connectionTimeoutMs`` values above this (a connection's maximum lifetime) are clamped."""
 _new_tuple: Final = tuple.__new__
 _PUBLISH: Final = Operation.PUBLISH
+_id_match: Final = ID_PATTERN.fullmatch
+"""What :func:`~appsync_events.protocol.limits.is_valid_id` checks of a ``str``."""
 _published_event: Final = maker(PublishedEvent, "identifier", "index")
 _publish_accepted: Final = maker(PublishAccepted, "id", "channel", "successful", "failed")
 _outgoing: Final = maker(Outgoing, "kind", "id", "text")
@@ -338,7 +340,7 @@ class ClientProtocol:
     def _new_id(self, operation_id: str | None) -> str:
         if operation_id is None:
             operation_id = str(uuid.uuid4())
-        elif not is_valid_id(operation_id):
+        elif not isinstance(operation_id, str) or _id_match(operation_id) is None:
             raise LocalProtocolError(
                 f"invalid operation id {operation_id!r}: must match [a-zA-Z0-9-_+]{{1,128}}"
             )
@@ -612,8 +614,12 @@ class ClientProtocol:
             published.append(_published_event(identifier, index))
         if not checked and fast is not None and not codec._exact(obj):
             return False
-        pending = self._take(frame_id, _PUBLISH, "publish_success")
-        if pending is None:
+        pending = self._pending.get(frame_id)
+        if pending is not None and pending.kind is _PUBLISH and frame_id not in self._internal:
+            del self._pending[frame_id]  # what _take does, without the call
+        else:  # _take then reports the frame ignored (it returns a pending publish only
+            # in the case above)
+            self._take(frame_id, _PUBLISH, "publish_success")
             return None
         accepted: PublishAccepted = _publish_accepted(
             frame_id, pending.channel, tuple(published), ()
