@@ -62,6 +62,7 @@ from .protocol.client import (
     ConnectionFailed,
     FrameIgnored,
     KeepAliveReceived,
+    PublishAccepted,
     SubscribeAccepted,
     UnsubscribeAccepted,
     UnsubscribeRejected,
@@ -558,18 +559,48 @@ class Connection:
         if len(outbox._frames) >= outbox.capacity:
             await outbox.wait_room()
             self.check()
-        self.protocol.send_publish(prepared, authorization, operation_id)
-        self.flush()
-        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
-        waiters = self._waiters
-        waiters[operation_id] = waiter
+        waiter = self._send_publish(operation_id, prepared, authorization)
         try:
             return await waiter
         finally:
-            del waiters[operation_id]
-            if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
-                self.protocol.abandon(operation_id)
-                self.flush()
+            self.publish_done(operation_id, waiter)
+
+    def publish_now(
+        self,
+        operation_id: str,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+    ) -> asyncio.Future[ClientEvent] | None:
+        """:meth:`publish` up to its wait, when the outbox has room: the publish is sent
+        (or queued) and the future of its answer returned, to be awaited then handed to
+        :meth:`publish_done` whatever happens.  ``None``: the outbox is full, nothing was
+        sent (call :meth:`publish`).  Never waits."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        outbox = self._outbox
+        if len(outbox._frames) >= outbox.capacity:
+            return None
+        return self._send_publish(operation_id, prepared, authorization)
+
+    def _send_publish(
+        self,
+        operation_id: str,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+    ) -> asyncio.Future[ClientEvent]:
+        self.protocol.send_publish(prepared, authorization, operation_id)
+        self.flush()
+        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
+        self._waiters[operation_id] = waiter
+        return waiter
+
+    def publish_done(self, operation_id: str, waiter: asyncio.Future[ClientEvent]) -> None:
+        """End a publish's wait: a publish not answered (its caller gave up) is abandoned,
+        so a late answer is ignored."""
+        del self._waiters[operation_id]
+        if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
+            self.protocol.abandon(operation_id)
+            self.flush()
 
     # --- background tasks -----------------------------------------------------------------------
 
@@ -659,6 +690,8 @@ class Connection:
                             event = receive_event(message[1])
                             if event is None:
                                 self._on_events(protocol.events_received())
+                            elif isinstance(event, PublishAccepted):
+                                self._answer_publish(event)
                             elif (sub := subscriptions.get(event[1])) is not None:
                                 inbox = sub._inbox
                                 if sub._state is _ACTIVE and len(inbox) < sub._limit:
@@ -684,8 +717,11 @@ class Connection:
         if self.debug:
             self.log.debug("< %s", redact(frame))
         event = self.protocol.receive_event(frame)
-        if event is None:  # anything but an event for an active subscription
+        if event is None:  # anything but an event or a publish's answer
             self._on_events(self.protocol.events_received())
+            return
+        if isinstance(event, PublishAccepted):
+            self._answer_publish(event)
             return
         sub = self.subscriptions.get(event[1])  # .subscription_id
         if sub is None:
@@ -752,6 +788,16 @@ class Connection:
             self.fail(event.error)
         else:
             self._answer(event)
+
+    def _answer_publish(self, event: PublishAccepted) -> None:
+        """:meth:`_answer` for a publish's answer (which sends nothing and changes no
+        subscription)."""
+        self._corked = False  # an answer: the next frame may be written at once again
+        waiter = self._waiters.get(event.id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(event)
+        else:
+            self.log.debug("= PublishAccepted for %s: nobody waits for it", event.id)
 
     def _answer(self, event: ClientEvent) -> None:
         self._corked = False  # an answer: the next frame may be written at once again

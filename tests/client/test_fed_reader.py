@@ -437,3 +437,55 @@ async def test_wait_frames_waits_without_the_lost_future(
     finally:
         monkeypatch.undo()
         await ws.close(1000)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+async def test_publish_answers_in_one_chunk(
+    server: RawServer, path: str, debug: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Answers to concurrent publishes, an event and a late duplicate answer in one chunk:
+    each publish gets its own result, the event arrives, the duplicate is ignored."""
+    if debug:
+        caplog.set_level(logging.DEBUG, logger="appsync_events")
+    client = await server.connect()
+    check_path(client, path)
+    assert connection(client).debug is debug
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    publishes = [asyncio.ensure_future(client.publish("default/b", n)) for n in range(3)]
+    async with asyncio.timeout(WAIT):
+        ids = [(await server.received.get())[1]["id"] for _ in publishes]
+
+        def answer(n: int) -> bytes:
+            return text(
+                {
+                    "type": "publish_success",
+                    "id": ids[n],
+                    "successful": [{"identifier": f"e{n}", "index": 0}],
+                    "failed": [],
+                }
+            )
+
+        server.write(answer(2), data(sub_id, 7), answer(0), answer(1), answer(1))
+        results = await asyncio.gather(*publishes)
+        assert [r.successful[0].identifier for r in results] == ["e0", "e1", "e2"]
+        assert (await sub.next()).json() == {"n": 7}
+        # Ordered after the duplicate answer: read once this arrives.
+        server.write(KA, data(sub_id, 8))
+        assert (await sub.next()).json() == {"n": 8}
+    assert connection(client)._waiters == {}
+    await client.close()
+
+
+async def test_publish_now_on_a_failed_connection(server: RawServer, path: str) -> None:
+    """``publish_now`` raises the connection's failure and sends nothing."""
+    client = await server.connect()
+    conn = connection(client)
+    prepared = conn.protocol.prepare_publish("default/a", ["1"], html_escape=False)
+    failure = ConnectionClosedError(4000, "gone")
+    conn.fail(failure)
+    with pytest.raises(ConnectionClosedError) as caught:
+        conn.publish_now("op-1", prepared, None)
+    assert caught.value is failure
+    assert "op-1" not in conn.protocol.pending
+    await client.close()

@@ -130,6 +130,21 @@ def test_publish_success_fast_path_results() -> None:
     assert ignored.id == "p1"
 
 
+def test_receive_event_returns_the_publish_answer() -> None:
+    """``receive_event`` returns what ``receive_text`` queues for a publish's answer."""
+    fast, _ = _protocols()
+    accepted = fast.receive_event(FRAMES["one event"])
+    assert isinstance(accepted, PublishAccepted)
+    assert fast.events_received() == []
+    assert (accepted.id, accepted.channel) == ("p1", "default/x")
+    assert fast.pending == {}
+    assert fast.receive_event(FRAMES["one event"]) is None  # answered already
+    (ignored,) = fast.events_received()
+    assert isinstance(ignored, FrameIgnored)
+    assert fast.receive_event(FRAMES["failed events"]) is None  # the general path
+    assert [type(e) for e in fast.events_received()] == [FrameIgnored]
+
+
 def test_data_frame_with_the_name_in_its_id_still_delivers() -> None:
     p, _ = _protocols()
     p.send_subscribe("default/x", None, "publish_success")

@@ -74,6 +74,11 @@ class ApiKey:
         Raises:
             ConfigurationError: see :func:`~appsync_events.authorizer.base.request_host`.
         """
+        return self._authorize_now(request)
+
+    def _authorize_now(self, request: AuthorizeRequest) -> AuthorizeResult:
+        """:meth:`authorize` without its coroutine (the client calls it on every publish
+        when ``authorize`` is this class's own)."""
         second = int(time.time())
         last = self._last
         if last is not None and last[0] == second and last[1] == request.host:

@@ -61,7 +61,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn, assert_never
+from typing import Any, Final, Literal, NoReturn, assert_never
 
 from .._types import Message
 from ..errors import (
@@ -95,10 +95,10 @@ from .client_events import (
 )
 from .limits import (
     DEFAULT_MAX_CONNECTION_LIFETIME,
+    ID_PATTERN,
     MAX_EVENT_BYTES,
     MAX_EVENTS_PER_PUBLISH,
     MAX_REQUEST_BYTES,
-    is_valid_id,
 )
 from .messages import (
     BroadcastError as BroadcastErrorMessage,
@@ -197,6 +197,8 @@ _MAX_CONNECTION_TIMEOUT_MS: Final = round(DEFAULT_MAX_CONNECTION_LIFETIME * 1000
 """``connectionTimeoutMs`` values above this (a connection's maximum lifetime) are clamped."""
 _new_tuple: Final = tuple.__new__
 _PUBLISH: Final = Operation.PUBLISH
+_id_match: Final = ID_PATTERN.fullmatch
+"""What :func:`~appsync_events.protocol.limits.is_valid_id` checks of a ``str``."""
 _published_event: Final = maker(PublishedEvent, "identifier", "index")
 _publish_accepted: Final = maker(PublishAccepted, "id", "channel", "successful", "failed")
 _outgoing: Final = maker(Outgoing, "kind", "id", "text")
@@ -338,7 +340,7 @@ class ClientProtocol:
     def _new_id(self, operation_id: str | None) -> str:
         if operation_id is None:
             operation_id = str(uuid.uuid4())
-        elif not is_valid_id(operation_id):
+        elif not isinstance(operation_id, str) or _id_match(operation_id) is None:
             raise LocalProtocolError(
                 f"invalid operation id {operation_id!r}: must match [a-zA-Z0-9-_+]{{1,128}}"
             )
@@ -530,20 +532,19 @@ class ClientProtocol:
         if message is not None:
             self._events.append(message)
 
-    def receive_event(self, text: str) -> Message | None:
-        """:meth:`receive_text`, except for the commonest frame: an event for an active
-        subscription is returned, not queued for :meth:`events_received` (where nothing
-        else is queued then).  ``None``: anything else, queued as :meth:`receive_text`
-        queues it.  Never raises on bad input."""
+    def receive_event(self, text: str) -> Message | PublishAccepted | None:
+        """:meth:`receive_text`, except for the commonest frames: an event for an active
+        subscription (a :class:`Message`) and the answer to a pending publish (a
+        :class:`PublishAccepted`) are returned, not queued for :meth:`events_received`
+        (where nothing else is queued then).  ``None``: anything else, queued as
+        :meth:`receive_text` queues it.  Never raises on bad input."""
         if self.state is _O:
             # Every publish is answered with one: parsed once here when it is well formed
             # (a frame that merely mentions the name costs one substring scan).
-            if (
-                len(text) <= _MAX_FAST_ANSWER
-                and '"publish_success"' in text
-                and self._receive_publish_success(text)
-            ):
-                return None
+            if len(text) <= _MAX_FAST_ANSWER and '"publish_success"' in text:
+                answered = self._receive_publish_success(text)
+                if answered is not False:
+                    return answered
             # Hot path: ``data`` on an open connection, parsed once, no message object.
             # Same outcome as the general path below (which handles everything else).
             parsed = codec.parse_data_frame(text)
@@ -573,8 +574,10 @@ class ClientProtocol:
             self.state = next_state
         return None
 
-    def _receive_publish_success(self, text: str) -> bool:
-        """Handle a well-formed ``publish_success`` (``failed`` empty or absent): ``True``.
+    def _receive_publish_success(self, text: str) -> PublishAccepted | Literal[False] | None:
+        """Handle a well-formed ``publish_success`` (``failed`` empty or absent): its
+        :class:`PublishAccepted` for a pending publish, else ``None`` (the frame is
+        reported ignored).
 
         Same outcome as :func:`~appsync_events.protocol.codec.decode_server` and
         :meth:`_dispatch`.  Anything else, a frame with failed events or a field of an
@@ -611,10 +614,17 @@ class ClientProtocol:
             published.append(_published_event(identifier, index))
         if not checked and fast is not None and not codec._exact(obj):
             return False
-        pending = self._take(frame_id, _PUBLISH, "publish_success")
-        if pending is not None:
-            self._events.append(_publish_accepted(frame_id, pending.channel, tuple(published), ()))
-        return True
+        pending = self._pending.get(frame_id)
+        if pending is not None and pending.kind is _PUBLISH and frame_id not in self._internal:
+            del self._pending[frame_id]  # what _take does, without the call
+        else:  # _take then reports the frame ignored (it returns a pending publish only
+            # in the case above)
+            self._take(frame_id, _PUBLISH, "publish_success")
+            return None
+        accepted: PublishAccepted = _publish_accepted(
+            frame_id, pending.channel, tuple(published), ()
+        )
+        return accepted
 
     def receive_binary(self, data: bytes) -> None:
         """Process a binary frame: AppSync sends text only, so the connection fails."""
