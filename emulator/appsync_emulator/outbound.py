@@ -140,7 +140,13 @@ class FramedEvents:
         broker's own keys: no tuple is made per subscriber)..."""
         self.prefixes: list[bytes] | None = None
         """...and their ``data`` prefixes, when the fan-out had them (else looked up)."""
-        self.tails = [literal.encode() + b"}" for literal in events.literals]
+        literals = events.literals
+        if len(literals) > 1:
+            # A JSON string literal holds no raw control character: NUL splits them
+            # (three calls for any number of events).
+            self.tails = ("}\x00".join(literals) + "}").encode().split(b"\x00")
+        else:
+            self.tails = [literal.encode() + b"}" for literal in literals]
         self._segments: dict[int, list[bytes]] = {}
 
     def frames(self, prefix: bytes) -> bytes:

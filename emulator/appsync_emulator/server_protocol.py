@@ -485,6 +485,11 @@ class ServerProtocol:
         return _PUBLIC_STATE[self._phase]
 
     @property
+    def has_output(self) -> bool:
+        """Whether :meth:`data_to_send` has frames to return."""
+        return bool(self._output)
+
+    @property
     def close_expected(self) -> tuple[int, str] | None:
         """``(code, reason)`` once the shell must close the socket, else ``None``.
 

@@ -282,7 +282,10 @@ class WebSocketConnection:
             if self.closing:
                 return
             if msg.type is WSMsgType.TEXT:
-                await self._on_text(msg.data)
+                # The usual frame (a publish answered at once) needs no coroutine.
+                rest = self._take_text(msg.data)
+                if rest:
+                    await self._on_events(rest)
             elif msg.type is WSMsgType.BINARY:
                 self._on_binary(msg.data)
             # Frames already buffered are returned without a suspension point: yield every
@@ -319,15 +322,34 @@ class WebSocketConnection:
         self.flush()
 
     async def _on_text(self, text: str) -> None:
+        rest = self._take_text(text)
+        if rest:
+            await self._on_events(rest)
+
+    def _take_text(self, text: str) -> list[ServerEvent] | None:
+        """Take a text frame: the core reads it, it is recorded, and the publishes that
+        need no coroutine are answered (the hot path).  Returns the events left for
+        :meth:`_on_events`, from the first that needs a coroutine on (``None``: none)."""
         if self.first_frame:
             self._first()
-        frame_type = self.protocol.receive_text(text)
+        protocol = self.protocol
+        frame_type = protocol.receive_text(text)
         self.recorder.record_frame(self.id, "received", text, frame_type)
         if self.debug:
             self.log.debug("< %s", redact_frame(text))
-        events = self.protocol.events_received()
-        self.flush()
-        for event in events:
+        events = protocol.events_received()
+        if protocol.has_output or protocol.close_expected is not None:
+            self.flush()  # (the core's events were just taken: flush logs none of them)
+        for index, event in enumerate(events):
+            if type(event) is PublishRequested and self._publish_now(event):
+                continue  # answered without a coroutine
+            return events[index:]
+        return None
+
+    async def _on_events(self, events: list[ServerEvent]) -> None:
+        # The first needs a coroutine (:meth:`_take_text` tried it).
+        await self._on_event(events[0])
+        for event in events[1:]:
             if type(event) is PublishRequested and self._publish_now(event):
                 continue  # the hot path: answered without a coroutine
             await self._on_event(event)

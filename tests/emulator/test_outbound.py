@@ -96,6 +96,21 @@ def framed(*events: str) -> FramedEvents:
     return FramedEvents(codec.DataEvents(events), faults=False)
 
 
+@pytest.mark.parametrize(
+    "events",
+    [
+        (),
+        ('"one"',),
+        ('{"a":1}', '"x\\u0000y"', '"\x00\n\x1f"', '"é😀"', '"\ud800"', "[]"),
+    ],
+)
+def test_framed_events_tails_are_each_literal_closed(events: tuple[str, ...]) -> None:
+    """Each event's tail is its JSON string literal (UTF-8) and the frame's closing brace,
+    whatever the events hold (control characters, non-ASCII, a lone surrogate)."""
+    literals = codec.DataEvents(events).literals
+    assert framed(*events).tails == [(literal + "}").encode() for literal in literals]
+
+
 def data(sub_id: str, event: str) -> str:
     return codec.encode_data_frames(sub_id, (event,))[0]
 

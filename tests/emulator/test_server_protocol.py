@@ -218,6 +218,17 @@ def test_server_ack_has_top_level_timeout_and_ka_follows() -> None:
     assert proto.acknowledged
 
 
+def test_server_has_output_tells_whether_data_to_send_has_frames() -> None:
+    """``has_output`` is true exactly while :meth:`data_to_send` would return frames."""
+    proto = ServerProtocol()
+    proto.receive_text(INIT)
+    assert not proto.has_output
+    proto.send_connection_ack()
+    assert proto.has_output
+    assert len(proto.data_to_send()) == 1
+    assert not proto.has_output
+
+
 def test_server_ack_uses_configured_or_explicit_timeout() -> None:
     """The constructor's timeout is the default; the shell may override it per ack."""
     proto = ServerProtocol(connection_timeout_ms=300)
