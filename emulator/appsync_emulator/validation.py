@@ -9,6 +9,7 @@ from typing import Any, Final
 from appsync_events.errors import ErrorDetail, InvalidChannelError
 from appsync_events.protocol import codec
 from appsync_events.protocol.channels import Channel, parse_channel, parse_subscribe_channel
+from appsync_events.protocol.codec import orjson_loads
 from appsync_events.protocol.limits import MAX_EVENT_BYTES, MAX_EVENTS_PER_PUBLISH
 
 from .catalogue import (
@@ -50,17 +51,6 @@ def check_request_size(text: str, limit: int) -> ErrorDetail | None:
     """Return the ``request_too_large`` error if ``text`` is over ``limit`` UTF-8 bytes."""
     size = size_over(text, limit)
     return None if size is None else request_too_large(size, limit)
-
-
-def orjson_loads() -> Callable[[str], Any] | None:
-    """``orjson.loads`` when ``orjson`` is installed, else ``None``: the optional fast
-    parser of the publish path."""
-    try:
-        import orjson
-    except ImportError:
-        return None
-    loads: Callable[[str], Any] = orjson.loads
-    return loads
 
 
 _FAST_LOADS: Callable[[str], Any] | None = orjson_loads()

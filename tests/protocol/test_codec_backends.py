@@ -66,12 +66,12 @@ def received(text: str) -> object:
 
 
 def test_the_fast_parser_is_orjson_when_installed() -> None:
-    assert codec._orjson_loads() is orjson.loads
+    assert codec.orjson_loads() is orjson.loads
 
 
 def test_without_orjson_the_standard_library_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson raises ImportError
-    assert codec._orjson_loads() is None
+    assert codec.orjson_loads() is None
 
 
 # Texts on which orjson and json disagree, or could: each must give json's outcome.

@@ -67,6 +67,7 @@ __all__ = [
     "lone_surrogate",
     "is_json_object",
     "loads",
+    "orjson_loads",
     "parse_data_frame",
     "sniff_frame",
 ]
@@ -74,8 +75,9 @@ __all__ = [
 JSONObject = dict[str, Any]
 
 
-def _orjson_loads() -> Callable[[str], Any] | None:
-    """``orjson.loads`` when ``orjson`` is installed, else ``None``."""
+def orjson_loads() -> Callable[[str], Any] | None:
+    """``orjson.loads`` when ``orjson`` is installed, else ``None`` (the emulator uses it
+    too)."""
     try:
         import orjson
     except ImportError:
@@ -84,7 +86,7 @@ def _orjson_loads() -> Callable[[str], Any] | None:
     return loads
 
 
-_FAST: Callable[[str], Any] | None = _orjson_loads()
+_FAST: Callable[[str], Any] | None = orjson_loads()
 """The optional fast parser (``orjson.loads``); every use falls back to ``json``."""
 
 _SHALLOW: Final = 200
