@@ -20,7 +20,7 @@ from appsync_events._transport import TransportClosed, WebSocket, _direct_writer
 from appsync_events.errors import ConnectionClosedError
 
 from .conftest import open_client
-from .helpers import WAIT, PeerConnection, scripted
+from .helpers import WAIT, PeerConnection, ScriptedServer, scripted
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,6 +46,18 @@ async def _stall(client: appsync_events.Client, peer: PeerConnection) -> list[as
         if _paused(client):
             return started
     raise AssertionError("the socket never filled up")
+
+
+async def _open_outbound(
+    server: ScriptedServer, outbound: int
+) -> tuple[appsync_events.Client, PeerConnection]:
+    """A client with an outbox of ``outbound`` frames and timeouts that outlast a stall."""
+    return await open_client(
+        server,
+        backpressure=appsync_events.Backpressure(connection_outbound=outbound),
+        heartbeat_timeout=WAIT * 4,
+        operation_timeout=WAIT * 4,
+    )
 
 
 async def _answer_all(peer: PeerConnection, count: int) -> list[dict[str, Any]]:
@@ -83,12 +95,7 @@ async def test_paused_socket_queues_then_sends_everything_in_order() -> None:
     """While the peer does not read, frames wait in the bounded outbox; afterwards every
     frame arrives once, whole and in call order, queued and direct ones alike."""
     async with scripted(max_queue=1) as server:
-        client, peer = await open_client(
-            server,
-            backpressure=appsync_events.Backpressure(connection_outbound=4),
-            heartbeat_timeout=WAIT * 4,
-            operation_timeout=WAIT * 4,
-        )
+        client, peer = await _open_outbound(server, 4)
         async with client:
             outbox = client._connection._outbox
             started = await _stall(client, peer)
@@ -111,12 +118,7 @@ async def test_paused_socket_queues_then_sends_everything_in_order() -> None:
 async def test_outbox_stays_bounded_while_paused() -> None:
     """A full outbox makes further publishes wait for room: memory stays bounded."""
     async with scripted(max_queue=1) as server:
-        client, peer = await open_client(
-            server,
-            backpressure=appsync_events.Backpressure(connection_outbound=2),
-            heartbeat_timeout=WAIT * 4,
-            operation_timeout=WAIT * 4,
-        )
+        client, peer = await _open_outbound(server, 2)
         async with client:
             outbox = client._connection._outbox
             started = await _stall(client, peer)
@@ -134,12 +136,7 @@ async def test_cancelled_publishes_are_sent_whole_or_not_at_all() -> None:
     after its frame was written or queued is sent whole (the answer is ignored), one
     cancelled while it waited for room is never sent, and the connection stays usable."""
     async with scripted(max_queue=1) as server:
-        client, peer = await open_client(
-            server,
-            backpressure=appsync_events.Backpressure(connection_outbound=2),
-            heartbeat_timeout=WAIT * 4,
-            operation_timeout=WAIT * 4,
-        )
+        client, peer = await _open_outbound(server, 2)
         async with client:
             started = await _stall(client, peer)
             queued = [asyncio.ensure_future(_publish_big(client, 1000 + n)) for n in range(2)]
@@ -166,12 +163,7 @@ async def test_connection_lost_during_publish_fails_every_publish() -> None:
     """The peer vanishing while publishes are written, queued and waiting for room fails
     them all with ConnectionClosedError; none hangs."""
     async with scripted(max_queue=1) as server:
-        client, peer = await open_client(
-            server,
-            backpressure=appsync_events.Backpressure(connection_outbound=2),
-            heartbeat_timeout=WAIT * 4,
-            operation_timeout=WAIT * 4,
-        )
+        client, peer = await _open_outbound(server, 2)
         async with client:
             started = await _stall(client, peer)
             more = [asyncio.ensure_future(_publish_big(client, 1000 + n)) for n in range(4)]
