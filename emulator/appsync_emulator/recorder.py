@@ -357,6 +357,49 @@ class Recorder(RecorderChecks):
             self._publish_rows = True
             self._changed_cheaply()
 
+    def record_received_publish(
+        self,
+        connection_id: str,
+        text: str,
+        channel: str,
+        events: tuple[str, ...],
+        identifiers: tuple[str, ...],
+        identity: Identity | None,
+        deliveries: int,
+        publish_id: str,
+    ) -> None:
+        """:meth:`record_frame` of the ``publish`` frame ``text`` received on
+        ``connection_id``, then :meth:`record_publish_row` of the WebSocket publish it
+        asked for, every event broadcast and none failed: under one lock and at one time
+        (the publish path, once the publish is fanned out; its frames are written after).
+        """
+        if self.listener is not None:
+            self.listener.on_frame(connection_id, "received", text, "publish")
+        now = real_time()
+        with self._lock:
+            self._received.append((connection_id, "received", text, "publish", None, now))
+            self._received_rows = True
+            self._published.append(
+                (
+                    channel,
+                    events,
+                    identifiers,
+                    identity,
+                    "websocket",
+                    now,
+                    (),
+                    events,
+                    deliveries,
+                    connection_id,
+                    publish_id,
+                )
+            )
+            self._publish_rows = True
+            if self._waiters or self._blocking:
+                self._changed()
+            else:
+                self._version += 1
+
     def _changed_cheaply(self) -> None:
         # :meth:`_changed` without its work when nobody waits.  Call with the lock held.
         if self._waiters or self._blocking:

@@ -534,6 +534,33 @@ class ServerProtocol:
             if message is not None:  # the hot path
                 self._dispatch(_PUBLISH, message)
                 return _PUBLISH
+        return self._receive_decoded(text)
+
+    def receive_publish(self, text: str) -> PublishRequested | str | None:
+        """:meth:`receive_text`, except that the :class:`PublishRequested` of a valid
+        ``publish`` the connection serves now is returned instead of being added to
+        :meth:`events_received` (the publish path: the shell acts on it at once).
+
+        Returns:
+            That event; else what :meth:`receive_text` returns (the frame's ``type``, the
+            frame answered or reported as it does).
+
+        Raises:
+            LocalProtocolError: called after :meth:`receive_eof`.
+        """
+        if 4 * len(text) <= self.max_request_bytes:  # cannot be over the limit
+            message = _publish_frame(text)
+            if message is not None:
+                phase = self._phase
+                # (phase, "publish") -> (OPERATION, phase) in these three: no table lookup.
+                if phase is _Phase.ACKED or phase is _Phase.READY or phase is _Phase.INIT_RECEIVED:
+                    return self._check_publish(message) or _PUBLISH
+                self._dispatch(_PUBLISH, message)
+                return _PUBLISH
+        return self._receive_decoded(text)
+
+    def _receive_decoded(self, text: str) -> str | None:
+        # receive_text of a frame the hot decode did not take.
         inbound = self._decode(text)
         if isinstance(inbound, _Bad):
             self._dispatch(_INVALID, inbound)
@@ -643,6 +670,13 @@ class ServerProtocol:
             self._events.append(UnsubscribeRequested(id=subscription_id, channel=channel))
 
     def _on_publish(self, message: Publish) -> None:
+        event = self._check_publish(message)
+        if event is not None:
+            self._events.append(event)
+
+    def _check_publish(self, message: Publish) -> PublishRequested | None:
+        """The event of a valid publish (now pending), else ``None`` (rejected: answered
+        and reported)."""
         # Order: (frame size, before parsing), id syntax, channel syntax, namespace, event
         # count, then each event's size and JSON validity.
         checked: Channel | ErrorDetail = INVALID_ID
@@ -656,10 +690,10 @@ class ServerProtocol:
             )
         if isinstance(checked, ErrorDetail):
             self._reject(message.TYPE, message.id, checked)
-        else:
-            pending = self._pending_publishes
-            pending[message.id] = pending.get(message.id, 0) + 1
-            self._events.append(_publish_requested(message.id, checked, message))
+            return None
+        pending = self._pending_publishes
+        pending[message.id] = pending.get(message.id, 0) + 1
+        return _publish_requested(message.id, checked, message)
 
     # --- output -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import WSMsgType, web
 
@@ -44,6 +44,8 @@ from .verify.base import websocket_request
 from .ws_timers import ConnectionTimers
 
 __all__ = ["CLOSE_TIMEOUT", "READ_BURST", "READ_SLICE", "WebSocketConnection"]
+
+_PUBLISH: Final = "publish"
 
 CLOSE_TIMEOUT: Final = 2.0
 """Seconds a close handshake may take before the transport is aborted."""
@@ -333,7 +335,21 @@ class WebSocketConnection:
         if self.first_frame:
             self._first()
         protocol = self.protocol
-        frame_type = protocol.receive_text(text)
+        got = protocol.receive_publish(text)
+        if type(got) is PublishRequested:  # a valid publish (the core queued nothing)
+            if self.debug:
+                self.recorder.record_frame(self.id, "received", text, _PUBLISH)
+                self.log.debug("< %s", redact_frame(text))
+                if self._publish_now(got):
+                    return None
+            elif self._publish_now(got, text):  # recorded with the publish
+                return None
+            else:
+                self.recorder.record_frame(self.id, "received", text, _PUBLISH)
+            if protocol.has_output or protocol.close_expected is not None:
+                self.flush()
+            return [got]
+        frame_type = cast("str | None", got)
         self.recorder.record_frame(self.id, "received", text, frame_type)
         if self.debug:
             self.log.debug("< %s", redact_frame(text))
@@ -516,10 +532,11 @@ class WebSocketConnection:
         self.yield_now = self.yield_now or delivery.pressure
         self._operation_succeeded()
 
-    def _publish_now(self, event: PublishRequested) -> bool:
+    def _publish_now(self, event: PublishRequested, received: str | None = None) -> bool:
         """:meth:`_on_publish` of a publish that needs no coroutine
         (:meth:`Operations.publish_now`, no throttle); ``False``, having done nothing, when
-        :meth:`_on_publish` must run."""
+        :meth:`_on_publish` must run.  ``received``: the frame's text, not recorded yet
+        (recorded here with the publish, before any of its answers)."""
         if self.config.limits.max_publish_per_second is not None:
             return False
         message = event.message
@@ -538,18 +555,30 @@ class WebSocketConnection:
                 else:
                     self.outbound.put_text(text, "publish_success", event.id)
             delivery = operations.fan_out(channel, events)
-            self.recorder.record_publish_row(
-                channel.path,
-                events,
-                identifiers,
-                identity,
-                "websocket",
-                (),
-                events,
-                delivery.frames,
-                self.id,
-                event.id,
-            )
+            if received is not None:
+                self.recorder.record_received_publish(
+                    self.id,
+                    received,
+                    channel.path,
+                    events,
+                    identifiers,
+                    identity,
+                    delivery.frames,
+                    event.id,
+                )
+            else:
+                self.recorder.record_publish_row(
+                    channel.path,
+                    events,
+                    identifiers,
+                    identity,
+                    "websocket",
+                    (),
+                    events,
+                    delivery.frames,
+                    self.id,
+                    event.id,
+                )
         self.yield_now = self.yield_now or delivery.pressure
         self._operation_succeeded()
         return True

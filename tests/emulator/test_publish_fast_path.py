@@ -562,3 +562,113 @@ async def test_a_publish_is_answered_and_recorded_alike_on_both_paths(
     logged = [r.getMessage() for r in caplog.records if "authorized via" in r.getMessage()]
     assert len(logged) == 1  # the general path's publish
     assert logged[0].startswith("publish (websocket) default/same")
+
+
+# --- the core's publish receive: receive_text with the event returned ----------------------
+
+
+def _received(proto: ServerProtocol, text: str, returned: bool) -> tuple[Any, ...]:
+    if returned:
+        got = proto.receive_publish(text)
+        events = proto.events_received()
+        if isinstance(got, server_protocol.PublishRequested):
+            events = [got, *events]
+            got = "publish"
+    else:
+        got = proto.receive_text(text)
+        events = proto.events_received()
+    return got, events, proto.data_to_send(), proto.state
+
+
+def _in_phase(phase: str) -> ServerProtocol:
+    proto = ServerProtocol(max_events_per_publish=5, namespace_exists=lambda ns: ns == "default")
+    if phase in ("init", "acked"):
+        proto.receive_text('{"type":"connection_init"}')
+        if phase == "acked":
+            proto.send_connection_ack()
+    elif phase == "refused":
+        proto.refuse_connection()
+    elif phase == "closing":
+        proto.fail_connection(())
+    proto.events_received()
+    proto.data_to_send()
+    return proto
+
+
+@pytest.mark.parametrize("phase", ["ready", "init", "acked", "refused", "closing"])
+@pytest.mark.parametrize(
+    "text", [*DECODED, *LEFT, ORJSON_ONLY, STDLIB_ONLY, publish(channel="other/a")]
+)
+def test_receive_publish_is_receive_text(parser: str, phase: str, text: str) -> None:
+    """What ``receive_publish`` returns plus what it queues is what ``receive_text``
+    queues, in every phase, for every kind of frame (with and without orjson)."""
+    assert _received(_in_phase(phase), text, True) == _received(_in_phase(phase), text, False)
+
+
+def test_receive_publish_returns_the_event_of_a_valid_publish() -> None:
+    proto = _in_phase("acked")
+    got = proto.receive_publish(publish())
+    assert isinstance(got, server_protocol.PublishRequested)
+    assert got.id == PUB_ID
+    assert got.channel == parse_channel("default/a")
+    assert proto.events_received() == []
+    assert proto.data_to_send() == []
+    # ...and it is pending: its answer is the core's to give, once.
+    assert proto.publish_success_text(PUB_ID, ["x", "y"]) is not None
+    with pytest.raises(LocalProtocolError):
+        proto.accept_publish_all(PUB_ID, ["x", "y"])
+
+
+def test_receive_publish_skips_the_table_only_where_it_says_so() -> None:
+    """The phases ``receive_publish`` serves without the transition table are exactly
+    those where a publish is an operation that keeps the phase."""
+    served = {
+        phase
+        for (phase, kind), (action, after) in server_protocol._TRANSITIONS.items()
+        if kind == "publish" and action is server_protocol._Action.OPERATION and after is phase
+    }
+    phases = server_protocol._Phase
+    assert served == {phases.READY, phases.INIT_RECEIVED, phases.ACKED}
+
+
+def test_receive_publish_after_eof_is_misuse() -> None:
+    proto = _in_phase("acked")
+    proto.receive_eof()
+    with pytest.raises(LocalProtocolError):
+        proto.receive_publish(publish())
+
+
+# --- the shell: the received publish is recorded once, on every path ---------------------
+
+
+@pytest.mark.asyncio
+async def test_a_received_publish_is_recorded_once_on_every_path(
+    server: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The publish path records the received frame with the publish; the general path
+    (a fault), and the frame log's path (``appsync_emulator.ws`` at debug), record it as
+    every frame is, once, before the answer."""
+    with caplog.at_level(logging.DEBUG, "appsync_emulator.ws"):
+        logged = await open_raw(server)  # the frame log is chosen when a connection opens
+    plain = await open_raw(server)
+    for client in (logged, plain):
+        await client.init()
+    with server.inject(RejectPublish()):
+        await plain.publish("default/a", ["1"], pub_id="general")
+        await plain.expect("publish_error", id="general")
+    await plain.publish("default/a", ["2"], pub_id="quick")
+    await plain.expect("publish_success", id="quick")
+    with caplog.at_level(logging.DEBUG, "appsync_emulator.ws"):
+        await logged.publish("default/a", ["3"], pub_id="logged")
+        await logged.expect("publish_success", id="logged")
+    received = [
+        (f.connection_id, json.loads(f.data)["id"])
+        for f in server.recorder.received
+        if f.frame_type == "publish"
+    ]
+    ids = [c.id for c in server.recorder.connections]
+    assert received == [(ids[1], "general"), (ids[1], "quick"), (ids[0], "logged")]
+    published = [(r.connection_id, r.publish_id) for r in server.recorder.published]
+    assert published == [(ids[1], "quick"), (ids[0], "logged")]
+    frames = [r.getMessage() for r in caplog.records if r.name == "appsync_emulator.ws"]
+    assert any(m.startswith(f"[{ids[0]}] < ") and '"logged"' in m for m in frames)

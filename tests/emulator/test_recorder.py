@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 
 import pytest
@@ -408,3 +409,35 @@ def test_received_frames_read_as_records() -> None:
     recorder.record_frame("c2", "received", b"\x00")
     assert recorder.received[0] is first[1]
     assert [f.data for f in recorder.received_from("c2")] == [b"\x00"]
+
+
+class _Frames:
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, str, str | bytes, str | None]] = []
+
+    def on_frame(
+        self, connection_id: str, direction: str, data: str | bytes, frame_type: str | None
+    ) -> None:
+        self.frames.append((connection_id, direction, data, frame_type))
+
+
+def test_a_received_publish_is_its_frame_and_its_publish_at_one_time() -> None:
+    """``record_received_publish`` makes the records ``record_frame`` and
+    ``record_publish_row`` make, at one time, tells the listener of the frame, and wakes
+    waiters."""
+    args = ("/default/a", ('"a"', "1"), ("i0", "i1"), None)
+    one, two = Recorder(), Recorder()
+    one.listener = _Frames()  # type: ignore[assignment]
+    one.record_received_publish("c1", "TEXT", *args, 4, "p1")
+    two.record_frame("c1", "received", "TEXT", "publish")
+    two.record_publish_row(*args, "websocket", (), args[1], 4, "c1", "p1")
+    (frame,) = one.received
+    (publish,) = one.published
+    assert frame.time == publish.time
+    assert frame._replace(time=0.0) == two.received[0]._replace(time=0.0)
+    assert publish.time > 0
+    assert dataclasses.replace(publish, time=0.0) == dataclasses.replace(two.published[0], time=0.0)
+    assert one.listener.frames == [("c1", "received", "TEXT", "publish")]  # type: ignore[union-attr]
+    timer = _later(50 * MS, lambda: one.record_received_publish("c2", "T", *args, 0, "p2"))
+    assert len(one.wait_published_sync("/default/a", count=4, timeout=2)) == 2
+    timer.join()
