@@ -31,6 +31,10 @@ from .verify import AuthFailure, AuthPolicy, AuthRequest, Identity, unauthorized
 
 __all__ = ["Delivery", "Operations", "Published", "Subscriber"]
 
+_PUBLISH: Final = Point.PUBLISH
+_OUTBOUND: Final = Point.OUTBOUND
+_DataEvents: Final = codec.DataEvents
+
 _POOL: Final = 256
 """Identifiers made at a time: one head, then each of the 256 two-digit endings."""
 _HEAD_BITS: Final = 40
@@ -179,6 +183,11 @@ class Operations:
         self._identifiers = _Identifiers()
         self._namespaces = {ns.name: ns for ns in config.namespaces}  # names are unique
         self.namespace_exists: Callable[[str], bool] = self._namespaces.__contains__
+        self._publish_gates = {ns.name: (ns, config.publish_modes(ns)) for ns in config.namespaces}
+        """Each namespace and its publish auth modes (the configuration never changes)."""
+        self._max_event_chars = config.limits.max_event_bytes // 4
+        """Events this long or shorter are within ``max_event_bytes`` (4 bytes a character
+        at most)."""
         """Whether a namespace is configured (one function for every connection's core)."""
         self.cork = Cork()
         """Holds the fan-out's writes until its publish is recorded."""
@@ -298,19 +307,17 @@ class Operations:
         the identity, as :meth:`publish` would; ``None`` when :meth:`publish` must run
         (nothing was done).
         """
-        if auth is None or not events or self.plan.active(Point.PUBLISH):
+        if auth is None or not events or self.plan.active(_PUBLISH):
             return None
-        namespace = self._namespace(channel)
-        if (
-            namespace.on_publish is not None
-            or self.runtime.runners(namespace.name).on_publish is not None
-        ):
+        name = channel.namespace
+        namespace, modes = self._publish_gates[name]  # the endpoint validated the channel
+        if namespace.on_publish is not None or self.runtime.runners(name).on_publish is not None:
             return None
-        if 4 * max(map(len, events)) > self.config.limits.max_event_bytes:
+        if max(map(len, events)) > self._max_event_chars:
             return None  # one may be too large: default_outcome fails those
         if LOG_AUTH.isEnabledFor(logging.DEBUG):
             return None  # authorize() logs each success
-        identity = self.policy.quick(auth, self.config.publish_modes(namespace), self.now)
+        identity = self.policy.quick(auth, modes, self.now)
         if identity is None:
             return None
         return self._identifiers.take(len(events)), identity
@@ -422,7 +429,7 @@ class Operations:
             return Delivery(0, False)
         # Each event is encoded (and its frames' shared bytes made) once for every
         # subscriber, and whether outbound faults apply is asked once.
-        events = FramedEvents(codec.DataEvents(texts), faults=self.plan.active(Point.OUTBOUND))
+        events = FramedEvents(_DataEvents(texts), faults=self.plan.active(_OUTBOUND))
         delivered = fan_out(found, self.subscribers, events, self.cork)
         return Delivery(delivered, events.pressure)
 

@@ -511,9 +511,14 @@ class Recorder(RecorderChecks):
             for target, frame in fan_out.frames():
                 listener.on_sent(target, (frame,))
         with self._lock:
-            self._append_sent((connection_id, now, kept, len(kept)))
+            # Both batches, then one trim (_append_sent's).
+            sent = self._sent
+            sent.append((connection_id, now, kept, len(kept)))
             if count:
-                self._append_sent((None, now, fan_out, count))
+                sent.append((None, now, fan_out, count))
+            self._sent_count += len(kept) + count
+            while self._sent_count - sent[0][3] >= self.limit:
+                self._sent_count -= sent.popleft()[3]
             if self._waiters:
                 self._changed()
             elif self._blocking:

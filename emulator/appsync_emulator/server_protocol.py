@@ -235,6 +235,9 @@ class _Action(enum.Enum):
     REFUSE = enum.auto()  # connection_error, then close
 
 
+_ID_LENGTH: Final = 128
+"""The longest id :data:`~appsync_events.protocol.limits.ID_PATTERN` accepts."""
+
 _INIT = "connection_init"
 _OPS = ("subscribe", "unsubscribe", "publish")
 _PUBLISH = "publish"
@@ -382,6 +385,8 @@ def _publish_frame(text: str) -> Publish | None:
 
 _SUCCESS_FORMATS: dict[int, str] = {}
 """``publish_success`` texts by event count, with ``%s`` for the id and each identifier."""
+_PLAIN_FORMATS: dict[int, str] = {}
+"""The same, with ``"%s"`` for identifiers that need no escaping."""
 _SUCCESS_FORMATS_KEPT: Final = 128
 
 
@@ -390,13 +395,22 @@ def _publish_success_text(frame_id: str, identifiers: Sequence[str]) -> str | No
     ``identifiers[i]`` and none failed, as :func:`codec.encode` writes it; ``None`` when it
     is not ASCII (the codec's general path writes those)."""
     count = len(identifiers)
-    form = _SUCCESS_FORMATS.get(count)
+    joined = "".join(identifiers)
+    # Identifiers of printable ASCII without a quote or a backslash (the emulator's own
+    # are hex digits and dashes) are their JSON strings between quotes: no escaping each.
+    plain = joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined
+    forms = _PLAIN_FORMATS if plain else _SUCCESS_FORMATS
+    form = forms.get(count)
     if form is None:
-        items = ",".join([f'{{"identifier":%s,"index":{i}}}' for i in range(count)])
+        value = '"%s"' if plain else "%s"
+        items = ",".join([f'{{"identifier":{value},"index":{i}}}' for i in range(count)])
         form = '{"type":"publish_success","id":%s,"successful":[' + items + '],"failed":[]}'
         if count <= _SUCCESS_FORMATS_KEPT:
-            _SUCCESS_FORMATS[count] = form
-    text = form % (encode_basestring(frame_id), *map(encode_basestring, identifiers))
+            forms[count] = form
+    if plain:
+        text = form % (encode_basestring(frame_id), *identifiers)
+    else:
+        text = form % (encode_basestring(frame_id), *map(encode_basestring, identifiers))
     return text if text.isascii() else None
 
 
@@ -680,7 +694,11 @@ class ServerProtocol:
         # Order: (frame size, before parsing), id syntax, channel syntax, namespace, event
         # count, then each event's size and JSON validity.
         checked: Channel | ErrorDetail = INVALID_ID
-        if is_valid_id(message.id):
+        frame_id = message.id
+        # ASCII letters and digits, 1 to 128 of them, are an id without the pattern's regex.
+        if (
+            frame_id.isascii() and frame_id.isalnum() and len(frame_id) <= _ID_LENGTH
+        ) or is_valid_id(frame_id):
             checked = check_publish(
                 message.channel,
                 message.events,

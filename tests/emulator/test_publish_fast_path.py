@@ -263,11 +263,32 @@ def test_the_success_text_is_the_codecs(operation_id: str, identifiers: list[str
         assert not (operation_id + "".join(identifiers)).isascii()
 
 
+@pytest.mark.parametrize(
+    "identifiers",
+    [
+        ["8a1b2c3d-1111-4222-8333-444455556600", "x"],  # plain: quoted as they are
+        ["", "a b", "~!#$%&'()*+,-./:;<=>?@[]^_`{|}"],  # plain too
+        ['a"b', "c"],  # a quote: escaped
+        ["a\\b"],  # a backslash: escaped
+        ["a\nb", "\x1f", "\x7f"],  # control characters
+        ["é"],  # not ASCII: the codec's path
+    ],
+)
+def test_plain_identifiers_are_quoted_as_they_are(identifiers: list[str]) -> None:
+    """Identifiers that need no escaping take the plain form; any other is escaped; the
+    text is the codec's either way."""
+    for operation_id in ("p-1", 'q"', "é"):
+        text = server_protocol._publish_success_text(operation_id, identifiers)
+        ascii_only = (operation_id + "".join(identifiers)).isascii()
+        assert text == (general_success(operation_id, identifiers) if ascii_only else None)
+
+
 def test_success_texts_for_huge_publishes_are_not_kept() -> None:
-    identifiers = [f"u{i}" for i in range(200)]
-    text = server_protocol._publish_success_text("p", identifiers)
-    assert text == general_success("p", identifiers)
+    for identifiers in ([f"u{i}" for i in range(200)], [f'"{i}' for i in range(200)]):
+        text = server_protocol._publish_success_text("p", identifiers)
+        assert text == general_success("p", identifiers)
     assert 200 not in server_protocol._SUCCESS_FORMATS
+    assert 200 not in server_protocol._PLAIN_FORMATS
 
 
 def accepted(
@@ -672,3 +693,43 @@ async def test_a_received_publish_is_recorded_once_on_every_path(
     assert published == [(ids[1], "quick"), (ids[0], "logged")]
     frames = [r.getMessage() for r in caplog.records if r.name == "appsync_emulator.ws"]
     assert any(m.startswith(f"[{ids[0]}] < ") and '"logged"' in m for m in frames)
+
+
+@pytest.mark.parametrize(
+    "frame_id",
+    ["p1", "P", "a" * 128, "a" * 129, "", "a-b_c+d", "a b", "é", "\u0661", "ab\n", "x!", 7],
+)
+def test_the_id_check_is_the_pattern(frame_id: Any) -> None:
+    """Letters and digits are checked without the regex; the answer is the pattern's."""
+    from appsync_events.protocol.limits import is_valid_id
+
+    proto = _in_phase("acked")
+    text = json.dumps({"type": "publish", "id": frame_id, "channel": "default/a", "events": ["1"]})
+    got = proto.receive_publish(text)
+    if isinstance(frame_id, str):
+        message = codec.decode_client(text)
+        assert isinstance(message, server_protocol.Publish)
+        event = proto._check_publish(message)  # the same id again, straight to the check
+        assert (event is not None) == is_valid_id(frame_id)
+        assert isinstance(got, server_protocol.PublishRequested) == is_valid_id(frame_id)
+    else:
+        assert got == "publish"  # not a string: the codec's error
+
+
+@pytest.mark.asyncio
+async def test_publish_now_uses_each_namespaces_publish_modes_and_the_size_bound() -> None:
+    config = EmulatorConfig(
+        api_keys=(ApiKeyConfig(key="da2-k"),),
+        namespaces=(
+            NamespaceConfig(name="default"),
+            NamespaceConfig(name="iam", publish_auth_modes=(AuthType.AWS_IAM,)),
+        ),
+        limits=Limits(max_event_bytes=1001),
+    )
+    emulator = Emulator(config)
+    operations = emulator.operations
+    auth = await authorized(emulator)
+    assert operations.publish_now(parse_channel("iam/a"), ("1",), auth) is None
+    default = parse_channel("default/a")
+    assert operations.publish_now(default, ("1" * 250,), auth) is not None  # 1,000 bytes
+    assert operations.publish_now(default, ("1" * 251,), auth) is None  # maybe 1,004
