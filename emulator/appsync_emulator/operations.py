@@ -145,6 +145,9 @@ class Delivery(NamedTuple):
     yield so that the writers drain before more fan-out."""
 
 
+_new_tuple: Final[Any] = tuple.__new__
+
+
 class Operations:
     """Authorization, faults, handlers, fan-out and records, for every endpoint.
 
@@ -431,7 +434,7 @@ class Operations:
         # subscriber, and whether outbound faults apply is asked once.
         events = FramedEvents(_DataEvents(texts), faults=self.plan.active(_OUTBOUND))
         delivered = fan_out(found, self.subscribers, events, self.cork)
-        return Delivery(delivered, events.pressure)
+        return _new_tuple(Delivery, (delivered, events.pressure))  # Delivery(...), in C
 
 
 def _index(event: PublishedEvent | FailedEvent) -> int:
