@@ -434,7 +434,8 @@ class Operations:
         # subscriber, and whether outbound faults apply is asked once.
         events = FramedEvents(_DataEvents(texts), faults=self.plan.active(_OUTBOUND))
         delivered = fan_out(found, self.subscribers, events, self.cork)
-        return _new_tuple(Delivery, (delivered, events.pressure))  # Delivery(...), in C
+        delivery: Delivery = _new_tuple(Delivery, (delivered, events.pressure))  # in C
+        return delivery
 
 
 def _index(event: PublishedEvent | FailedEvent) -> int:
