@@ -68,7 +68,7 @@ class _Identifiers:
         self._endings: list[str] = []
         self._next = _BLOCK
         """The number of the next pool."""
-        self._pool: list[str] = []
+        self._pool: tuple[str, ...] = ()
         self._taken = 0
         """Identifiers of ``_pool`` already handed out."""
 
@@ -89,15 +89,15 @@ class _Identifiers:
         number = self._next
         self._next = number + 1
         head = f"{self._prefix}{((number * _HEAD_MIX) ^ self._salt) & _HEAD_MASK:010x}"
-        self._pool = [head + ending for ending in self._endings]
+        self._pool = tuple([head + ending for ending in self._endings])
         self._taken = 0
 
     def take(self, count: int) -> tuple[str, ...]:
         at = self._taken
         if at + count <= len(self._pool):  # the common case: a publish of a few events
             self._taken = at + count
-            return tuple(self._pool[at : at + count])
-        out = self._pool[at:]
+            return self._pool[at : at + count]  # a slice of a tuple: one copy
+        out = list(self._pool[at:])
         while len(out) < count:
             self._refill()
             end = min(_POOL, count - len(out))
