@@ -46,6 +46,10 @@ from .ws_timers import ConnectionTimers
 __all__ = ["CLOSE_TIMEOUT", "READ_BURST", "READ_SLICE", "WebSocketConnection"]
 
 _PUBLISH: Final = "publish"
+_TEXT: Final = WSMsgType.TEXT
+_BINARY: Final = WSMsgType.BINARY
+_ERROR: Final = WSMsgType.ERROR
+_ENDED: Final = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
 
 CLOSE_TIMEOUT: Final = 2.0
 """Seconds a close handshake may take before the transport is aborted."""
@@ -262,6 +266,7 @@ class WebSocketConnection:
     async def _read_loop(self) -> None:
         init_timeout = self.config.limits.init_timeout
         clock = self.loop.time
+        read_gate = self.read_gate  # never replaced
         burst = 0
         slice_start = clock()
         while True:
@@ -274,22 +279,29 @@ class WebSocketConnection:
                 self.log.info("no frame within %s s of the upgrade: closing", init_timeout)
                 await self.close_now(1008, "no frame received")
                 return
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-                return
-            if msg.type is WSMsgType.ERROR:
-                self.log.info("= transport error: %s", msg.data)
-                return
-            if not self.read_gate.is_set():
-                await self.read_gate.wait()
-            if self.closing:
-                return
-            if msg.type is WSMsgType.TEXT:
+            kind = msg.type
+            data = msg.data
+            if kind is _TEXT:  # the usual frame: the type checks below are not its
+                if not read_gate.is_set():
+                    await read_gate.wait()
+                if self.closing:
+                    return
                 # The usual frame (a publish answered at once) needs no coroutine.
-                rest = self._take_text(msg.data)
+                rest = self._take_text(data)
                 if rest:
                     await self._on_events(rest)
-            elif msg.type is WSMsgType.BINARY:
-                self._on_binary(msg.data)
+            else:
+                if kind in _ENDED:
+                    return
+                if kind is _ERROR:
+                    self.log.info("= transport error: %s", data)
+                    return
+                if not read_gate.is_set():
+                    await read_gate.wait()
+                if self.closing:
+                    return
+                if kind is _BINARY:
+                    self._on_binary(data)
             # Frames already buffered are returned without a suspension point: yield every
             # few frames so that one chatty client cannot starve the writers of the others,
             # and at once when this connection's fan-out filled a send queue past half.
