@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from asyncio import selector_events
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
+
+from aiohttp import web
 
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
@@ -124,6 +127,7 @@ class FramedEvents:
         "pressure",
         "tails",
         "targets",
+        "writes",
     )
 
     def __init__(self, events: codec.DataEvents, *, faults: bool = True) -> None:
@@ -139,7 +143,9 @@ class FramedEvents:
         """...and their ``(connection id, subscription id)``, in the same order (the
         broker's own keys: no tuple is made per subscriber)..."""
         self.prefixes: list[bytes] | None = None
-        """...and their ``data`` prefixes, when the fan-out had them (else looked up)."""
+        """...and their ``data`` prefixes, when the fan-out had them (else looked up)..."""
+        self.writes: list[tuple[Any, bytes]] | None = None
+        """...and their transports with those prefixes, when the fan-out had them."""
         literals = events.literals
         if len(literals) > 1:
             # A JSON string literal holds no raw control character: NUL splits them
@@ -237,7 +243,8 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
             direct, payload.direct = payload.direct, []
             found, payload.targets = payload.targets, []
             prefixes, payload.prefixes = payload.prefixes, None
-            _write_fan_out(payload, direct, found, prefixes)
+            writes, payload.writes = payload.writes, None
+            _write_fan_out(payload, direct, found, prefixes, writes)
             continue
         queue.corked -= 1
         if queue.closed or queue.close_sent is not None:
@@ -306,11 +313,11 @@ def _release_publish(pending: list[tuple[OutboundQueue | None, str | None, Any]]
         if other.closed or other.close_sent is not None or other.recorder is not recorder:
             return False
     queue.corked = 0
-    targets, prefixes = framed.targets, framed.prefixes
-    framed.direct, framed.targets, framed.prefixes = [], [], None
+    targets, prefixes, writes = framed.targets, framed.prefixes, framed.writes
+    framed.direct, framed.targets, framed.prefixes, framed.writes = [], [], None, None
     recorder.record_reply_and_data(queue.connection_id, items, framed.events, targets)
     queue.transport.write(_frame(items[0][0]))  # type: ignore[union-attr]
-    _write_direct(framed, direct, targets, prefixes)
+    _write_direct(framed, direct, targets, prefixes, writes)
     return True
 
 
@@ -319,22 +326,24 @@ def _write_fan_out(
     queues: list[OutboundQueue],
     targets: list[tuple[str, str]],
     prefixes: list[bytes] | None = None,
+    writes: list[tuple[Any, bytes]] | None = None,
 ) -> None:
     """Record a fan-out's frames to writable queues (``targets`` are their ``(connection
     id, subscription id)``; the recorder keeps the list), then write each queue's in one
-    write.  ``prefixes`` are their ``data`` prefixes, if the caller has them.  No list is
-    changed (they may be a kept :class:`_Routes`' own)."""
+    write.  ``prefixes`` are their ``data`` prefixes and ``writes`` their transports with
+    those prefixes, if the caller has them.  No list is changed (they may be a kept
+    :class:`_Routes`' own)."""
     for queue in queues:
         if queue.closed or queue.close_sent is not None:  # closed meanwhile (rare)
             live = [i for i, q in enumerate(queues) if not q.closed and q.close_sent is None]
             queues = [queues[i] for i in live]
             targets = [targets[i] for i in live]
-            prefixes = None
+            prefixes = writes = None
             if not queues:
                 return
             break
     queues[0].recorder.record_data(framed.events, targets)
-    _write_direct(framed, queues, targets, prefixes)
+    _write_direct(framed, queues, targets, prefixes, writes)
 
 
 def _write_direct(
@@ -342,14 +351,28 @@ def _write_direct(
     queues: list[OutboundQueue],
     targets: list[tuple[str, str]],
     prefixes: list[bytes] | None,
+    writes: list[tuple[Any, bytes]] | None = None,
 ) -> None:
-    """Write a fan-out's frames (recorded already) to its writable queues, one write each."""
+    """Write a fan-out's frames (recorded already) to its writable queues, one write each
+    (``writes``: each queue's transport and prefix, if the caller has them)."""
     by_size = framed._segments
+    if writes is not None:
+        size = -1
+        segments: list[bytes] = []
+        for transport, prefix in writes:
+            if len(prefix) != size:
+                size = len(prefix)
+                found = by_size.get(size)
+                if found is None:
+                    found = by_size[size] = framed._split(size)
+                segments = found
+            transport.write(prefix.join(segments))
+        return
     if prefixes is None:
         shared = _PREFIXES
         prefixes = [shared.get(sub) or _prefix(sub) for _, sub in targets]
     size = -1
-    segments: list[bytes] = []
+    segments = []
     for queue, prefix in zip(queues, prefixes, strict=True):
         if len(prefix) != size:
             size = len(prefix)
@@ -362,13 +385,52 @@ def _write_direct(
         transport.write(prefix.join(segments))
 
 
+_SOCKET_TRANSPORT: Final = getattr(selector_events, "_SelectorSocketTransport", None)
+"""asyncio's plain TCP transport (the default event loop's), whose state the fan-out
+reads directly (see :func:`_plain`)."""
+
+
+def _plain(queue: OutboundQueue) -> bool:
+    """Whether the fan-out may read the state of ``queue``'s transport and WebSocket from
+    their attributes rather than through their methods and properties.
+
+    That is so for asyncio's own TCP transport (not TLS, not another event loop's) whose
+    protocol is the queue's ``flow``, under aiohttp's own ``WebSocketResponse``: then
+    ``transport._closing`` is ``transport.is_closing()``; ``transport._protocol_paused``
+    is set exactly while the transport has asked its protocol to pause writing, which is
+    what ``flow.writing_paused`` reports (they differ only once the connection is lost,
+    and then the transport is closing); and ``socket._closed`` is ``socket.closed``.
+    Three calls fewer per subscriber and publish, and the protocol's object is not read.
+    """
+    transport, socket = queue.transport, queue.socket
+    return (
+        _SOCKET_TRANSPORT is not None
+        and type(transport) is _SOCKET_TRANSPORT
+        and transport.get_protocol() is queue.flow  # type: ignore[union-attr]
+        and type(socket) is web.WebSocketResponse
+        and type(getattr(transport, "_closing", None)) is bool
+        and type(getattr(transport, "_protocol_paused", None)) is bool
+        and type(getattr(socket, "_closed", None)) is bool
+    )
+
+
 class _Routes:
     """What the fan-out resolved from a :class:`~appsync_emulator.broker.Match`, kept in
     it: per subscription, in order, its connection, queue (``None`` for a connection the
     fan-out always asks to ``deliver``), core, subscription id and ``data`` prefix, as
     parallel lists (the hot loop reads only what it needs)."""
 
-    __slots__ = ("cores", "direct", "keys", "prefixes", "queues", "subscriptions", "targets")
+    __slots__ = (
+        "checks",
+        "cores",
+        "direct",
+        "keys",
+        "prefixes",
+        "queues",
+        "subscriptions",
+        "targets",
+        "writes",
+    )
 
     def __init__(self, keys: list[tuple[str, str]], targets: list[Any]) -> None:
         self.keys = keys
@@ -398,6 +460,20 @@ class _Routes:
         )
         """:attr:`queues` when every one is a raw queue (the list a fan-out to all of
         them writes), else ``None``."""
+        self.checks: list[tuple[OutboundQueue, Any, str, Any, Any]] | None = None
+        """Per subscription, its queue, core, id, transport and WebSocket, when every
+        queue is raw and :func:`_plain` (the hot loop's one list), else ``None``..."""
+        self.writes: list[tuple[Any, bytes]] | None = None
+        """...and then per subscription its transport and ``data`` prefix (the writes')."""
+        direct = self.direct
+        if direct is not None and all(_plain(queue) for queue in direct):
+            self.checks = [
+                (queue, core, sub, queue.transport, queue.socket)
+                for queue, core, sub in zip(direct, self.cores, self.subscriptions, strict=True)
+            ]
+            self.writes = [
+                (check[3], prefix) for check, prefix in zip(self.checks, self.prefixes, strict=True)
+            ]
 
 
 def _resolve(found: Match, subscribers: Mapping[str, Any]) -> _Routes | None:
@@ -433,7 +509,34 @@ def fan_out(found: Match, subscribers: Mapping[str, Any], framed: FramedEvents, 
         return delivered
     if framed.faults or not cork.depth or routes.direct is None:
         return _deliver_each(routes, framed, cork, 0)
-    # The hot loop: put_framed's idle-and-writable test, inlined.
+    checks = routes.checks
+    if checks is not None:
+        # The hot loop: put_framed's idle-and-writable test, inlined, reading the
+        # transport's and the WebSocket's state directly (see _plain).
+        position = 0
+        for queue, core, subscription_id, transport, socket in checks:
+            if not (
+                not queue.closed
+                and core.data_ready(subscription_id)
+                and not queue._queue
+                and queue.writer is None
+                and not queue.corked
+                and queue.close_sent is None
+                and not queue.stalled
+                and not transport._closing
+                and not transport._protocol_paused
+                and not socket._closed
+            ):
+                return _deliver_each(routes, framed, cork, position)
+            position += 1
+        if position:
+            cork.pending.append((None, None, framed))
+            framed.direct = routes.direct
+            framed.targets = routes.keys
+            framed.prefixes = routes.prefixes
+            framed.writes = routes.writes
+        return position * len(framed.tails)
+    # The same, through the methods and properties.
     position = 0
     for queue, core, subscription_id in zip(
         routes.direct, routes.cores, routes.subscriptions, strict=True
