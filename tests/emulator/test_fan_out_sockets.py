@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from appsync_emulator import EmulatorServer
-from appsync_emulator.outbound import OutboundQueue, _plain
+from appsync_emulator.outbound import Cork, FramedEvents, OutboundQueue, _plain, fan_out
+from appsync_events.protocol import codec
 from appsync_events.protocol.channels import parse_channel
 
 from .conftest import RawClient, open_raw
@@ -123,3 +124,72 @@ async def test_a_closing_transport_or_socket_is_not_written_directly(
     socket._closed = False
     for client in (*subscribers, publisher):
         await client.ws.close()
+
+
+def _publisher_queue(server: EmulatorServer) -> OutboundQueue:
+    """The outbound queue of the one connection that is not subscribed."""
+    found, _ = _queues(server)
+    subscribed = {conn_id for conn_id, _ in found.keys}
+    operations = server.emulator.operations
+    (conn_id,) = [c for c in operations.subscribers if c not in subscribed]
+    queue: OutboundQueue = operations.subscribers[conn_id].outbound
+    return queue
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("close", [False, True])
+async def test_the_release_trusts_the_fan_out_unless_a_queue_closed_since(
+    server: EmulatorServer, close: bool
+) -> None:
+    """The fan-out notes the cork's close count when it found every subscriber open; the
+    release writes without looking at each again unless a queue was closed (or asked to
+    close) since: then that one gets nothing, and the publisher's reply still goes first."""
+    subscribers = await _subscribers(server, 3)
+    publisher = await open_raw(server)
+    await publisher.init()
+    await _publish(publisher, "p1", 1)
+    for i, client in enumerate(subscribers):
+        assert await _event(client, f"s{i}") == 1
+    operations = server.emulator.operations
+    cork = operations.cork
+    found, queues = _queues(server)
+    reply = _publisher_queue(server)
+    events = FramedEvents(codec.DataEvents((json.dumps({"v": 2}),)), faults=False)
+    with cork:
+        reply.put_text('{"type":"publish_success","id":"px"}', "publish_success", "px")
+        assert fan_out(found, operations.subscribers, events, cork) == 3
+        assert events.closes == cork.closes
+        assert events.recorder is operations.recorder
+        if close:
+            assert queues[1].put_close(1000, "")
+            assert events.closes != cork.closes
+    assert events.closes == -1  # taken by the release
+    await publisher.expect("publish_success", id="px")
+    assert await _event(subscribers[0], "s0") == 2
+    assert await _event(subscribers[2], "s2") == 2
+    sent = [(r.connection_id, r.id) for r in operations.recorder.sent if r.frame_type == "data"]
+    assert sent.count((queues[1].connection_id, "s1")) == (1 if close else 2)
+    if close:
+        assert await subscribers[1].closed() == (1000, "")
+    else:
+        assert await _event(subscribers[1], "s1") == 2
+    for client in (*subscribers, publisher):
+        await client.ws.close()
+
+
+def test_queues_count_their_closes_in_their_cork() -> None:
+    """Setting ``closed`` or ``close_sent`` (whoever does it) counts in the cork."""
+    cork = Cork()
+
+    class Bare(OutboundQueue):
+        def __init__(self) -> None:  # only what the two properties use
+            self.cork = cork
+            self._closed = False
+            self._close_sent = None
+
+    queue = Bare()
+    queue.closed = True
+    queue.close_sent = (1000, "")
+    assert queue.closed
+    assert queue.close_sent == (1000, "")
+    assert cork.closes == 2
