@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from appsync_emulator import EmulatorServer
-from appsync_emulator.outbound import Cork, FramedEvents, OutboundQueue, _plain, fan_out
+from appsync_emulator.outbound import Cork, FramedEvents, OutboundQueue, _plain, _Routes, fan_out
+from appsync_emulator.recorder import Recorder
 from appsync_events.protocol import codec
 from appsync_events.protocol.channels import parse_channel
 
@@ -193,3 +194,49 @@ def test_queues_count_their_closes_in_their_cork() -> None:
     assert queue.closed
     assert queue.close_sent == (1000, "")
     assert cork.closes == 2
+
+
+@pytest.mark.asyncio
+async def test_routes_over_queues_of_other_recorders_or_corks_look_at_each_queue(
+    server: EmulatorServer,
+) -> None:
+    """Kept routes note a recorder and a cork only when all their queues share them; else
+    the release looks at every queue again (the general release)."""
+    subscribers = await _subscribers(server, 2)
+    publisher = await open_raw(server)
+    await publisher.init()
+    await _publish(publisher, "p1", 1)
+    for i, client in enumerate(subscribers):
+        assert await _event(client, f"s{i}") == 1
+    operations = server.emulator.operations
+    cork = operations.cork
+    found, queues = _queues(server)
+    other = Recorder()
+    queues[0].recorder = other
+    queues[0].cork = Cork()
+    try:
+        targets = [operations.subscribers[conn_id] for conn_id, _ in found.keys]
+        found.routes = _Routes(found.keys, targets)
+        assert found.routes.checks is not None
+        assert found.routes.recorder is None
+        assert found.routes.cork is None
+        reply = _publisher_queue(server)
+        events = FramedEvents(codec.DataEvents((json.dumps({"v": 2}),)), faults=False)
+        with cork:
+            reply.put_text('{"type":"publish_success","id":"px"}', "publish_success", "px")
+            assert fan_out(found, operations.subscribers, events, cork) == 2
+            assert events.closes == -1
+        await publisher.expect("publish_success", id="px")
+        assert await _event(subscribers[0], "s0") == 2
+        assert await _event(subscribers[1], "s1") == 2
+        # The general release: the fan-out is recorded once, by its first queue's recorder.
+        assert [(r.connection_id, r.id) for r in other.sent] == [
+            (queues[0].connection_id, "s0"),
+            (queues[1].connection_id, "s1"),
+        ]
+    finally:
+        queues[0].recorder = operations.recorder
+        queues[0].cork = cork
+        found.routes = None
+    for client in (*subscribers, publisher):
+        await client.ws.close()
