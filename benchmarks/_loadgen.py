@@ -44,10 +44,12 @@ ACK = b'"connection_ack"'
 ERRORS = (b'"publish_error"', b'"subscribe_error"', b'"connection_error"', b'"type":"error"')
 
 
-def repo_env() -> dict[str, str]:
-    """The environment with this checkout's packages first on ``PYTHONPATH``."""
+def repo_env(root: Path | None = None) -> dict[str, str]:
+    """The environment with this checkout's packages first on ``PYTHONPATH`` (or
+    ``root``'s: another checkout, for A/B runs)."""
     env = dict(os.environ)
-    root = Path(env.get("BENCH_EMULATOR_ROOT", ROOT))  # A/B: another checkout's emulator
+    if root is None:
+        root = Path(env.get("BENCH_EMULATOR_ROOT", ROOT))  # A/B: another checkout's emulator
     paths = [str(root / "src"), str(root / "emulator")]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
@@ -164,7 +166,7 @@ def authorization(api_key: str | None, hostport: str) -> dict[str, str]:
 class ServerProcess:
     """A server (the emulator or a baseline) in its own process, on a free port."""
 
-    def __init__(self, cmd: list[str], ready: Path, name: str) -> None:
+    def __init__(self, cmd: list[str], ready: Path, name: str, root: Path | None = None) -> None:
         self.name = name
         self.ready = ready
         ready.unlink(missing_ok=True)
@@ -172,17 +174,23 @@ class ServerProcess:
             [*cmd, "--ready-file", str(ready)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env=repo_env(),
+            env=repo_env(root),
         )
 
     @classmethod
-    def emulator(cls, workdir: Path, config: Path | None = None) -> ServerProcess:
+    def emulator(
+        cls, workdir: Path, config: Path | None = None, root: Path | None = None
+    ) -> ServerProcess:
+        """The emulator of this checkout, or of the checkout at ``root`` (its ready file
+        then has the checkout's name)."""
         cmd = [sys.executable, "-m", "appsync_emulator", "--port", "0", "--log-level", "error"]
         cmd += ["--no-console"]
         if os.environ.get("BENCH_PROFILE"):  # profile the emulator: a cProfile output path
             cmd[1:1] = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
         if config is not None:
             cmd += ["--config", str(config)]
+        if root is not None:
+            return cls(cmd, workdir / f"emulator-{root.name}.json", "emulator", root)
         return cls(cmd, workdir / "emulator.json", "emulator")
 
     @classmethod

@@ -29,6 +29,11 @@ range.  Targets: deliveries/s at least 0.8x the baseline, CPU per delivery at mo
     python benchmarks/fanout.py                 # N = 1, 10, 100, 1000, 5 rounds
     python benchmarks/fanout.py --quick         # 2 rounds, fewer deliveries (< 60 s)
     python benchmarks/fanout.py --subscribers 100 --rounds 9 --json out.json
+    python benchmarks/fanout.py --compare ../before   # A/B: also another checkout's emulator
+
+With ``--compare ROOT`` a third server runs, the emulator of the checkout at ``ROOT`` (say,
+the code before a change, from ``git worktree add``), and the rounds rotate through the
+three servers; the summary adds this emulator against that one, round by round.
 """
 
 from __future__ import annotations
@@ -255,6 +260,9 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="subscriber processes (N >= 100)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and deliveries")
     parser.add_argument("--json", type=Path, help="write the result rows to this file")
+    parser.add_argument(
+        "--compare", type=Path, metavar="ROOT", help="also run the emulator of this checkout"
+    )
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
     target = args.deliveries or (50_000 if args.quick else 300_000)
@@ -275,6 +283,8 @@ def main() -> None:
             "emulator": ServerProcess.emulator(Path(tmp)),
             "baseline": ServerProcess.baseline(Path(tmp)),
         }
+        if args.compare is not None:
+            servers["before"] = ServerProcess.emulator(Path(tmp), root=args.compare.resolve())
         try:
             infos = {name: server.wait() for name, server in servers.items()}
             for n in counts:
@@ -282,9 +292,15 @@ def main() -> None:
                 events -= events % BATCH
                 procs = 1 if n < 100 else max(1, args.procs)
                 for round_ in range(rounds):
-                    order = (
-                        ("emulator", "baseline") if round_ % 2 == 0 else ("baseline", "emulator")
-                    )
+                    if args.compare is None:
+                        order: tuple[str, ...] = (
+                            ("emulator", "baseline")
+                            if round_ % 2 == 0
+                            else ("baseline", "emulator")
+                        )
+                    else:  # each server first, second and last in turn
+                        names = ("emulator", "baseline", "before")
+                        order = names[round_ % 3 :] + names[: round_ % 3]
                     for kind in order:
                         r = run_once(servers[kind], infos[kind], n, events, args.window, procs)
                         results[(kind, n)].append(r)
@@ -315,6 +331,16 @@ def main() -> None:
             f"({ours_cpu:.2f} vs {base_cpu:.2f} µs); deliveries/s {rate[0]:.2f}x "
             f"[{rate[1]:.2f}-{rate[2]:.2f}] ({ours_rate:.0f} vs {base_rate:.0f})"
         )
+        if args.compare is not None:
+            before = results[("before", n)]
+            ab = _summary([o["cpu_us"] / b["cpu_us"] for o, b in zip(ours, before, strict=True)])
+            ab_rate = _summary([o["rate"] / b["rate"] for o, b in zip(ours, before, strict=True)])
+            before_cpu = statistics.median(b["cpu_us"] for b in before)
+            print(
+                f"           this emulator / {args.compare.name}'s: CPU/delivery {ab[0]:.2f}x "
+                f"[{ab[1]:.2f}-{ab[2]:.2f}] ({ours_cpu:.2f} vs {before_cpu:.2f} µs); "
+                f"deliveries/s {ab_rate[0]:.2f}x [{ab_rate[1]:.2f}-{ab_rate[2]:.2f}]"
+            )
         common = {"benchmark": "fanout", "case": f"N={n}", "baseline_name": BASELINE_NAME}
         rows.append(
             {

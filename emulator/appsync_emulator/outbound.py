@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from asyncio import selector_events
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
+
+from aiohttp import web
 
 from appsync_events.errors import ErrorDetail
 from appsync_events.protocol import codec
@@ -117,13 +120,16 @@ class FramedEvents:
 
     __slots__ = (
         "_segments",
+        "closes",
         "direct",
         "events",
         "faults",
         "prefixes",
         "pressure",
+        "recorder",
         "tails",
         "targets",
+        "writes",
     )
 
     def __init__(self, events: codec.DataEvents, *, faults: bool = True) -> None:
@@ -139,7 +145,14 @@ class FramedEvents:
         """...and their ``(connection id, subscription id)``, in the same order (the
         broker's own keys: no tuple is made per subscriber)..."""
         self.prefixes: list[bytes] | None = None
-        """...and their ``data`` prefixes, when the fan-out had them (else looked up)."""
+        """...and their ``data`` prefixes, when the fan-out had them (else looked up)..."""
+        self.writes: list[tuple[Any, bytes]] | None = None
+        """...and their transports with those prefixes, when the fan-out had them."""
+        self.closes = -1
+        """:attr:`Cork.closes` when the fan-out found every one of :attr:`direct` open
+        (-1: not known)..."""
+        self.recorder: Recorder | None = None
+        """...and their recorder, when it is the same for all."""
         literals = events.literals
         if len(literals) > 1:
             # A JSON string literal holds no raw control character: NUL splits them
@@ -200,10 +213,13 @@ class Cork:
     (nested uses write on leaving the outermost).
     """
 
-    __slots__ = ("depth", "pending")
+    __slots__ = ("closes", "depth", "pending")
 
     def __init__(self) -> None:
         self.depth = 0
+        self.closes = 0
+        """Times a queue of this cork was closed or asked to close (its ``closed`` or
+        ``close_sent`` set): a fan-out that saw it unchanged needs not look again."""
         self.pending: list[tuple[OutboundQueue | None, str | None, Any]] = []
         """``(queue, subscription id or None, frames)`` in order; ``(None, None,
         framed)`` stands for the fan-out's :attr:`FramedEvents.direct` subscriptions."""
@@ -215,11 +231,11 @@ class Cork:
         self.depth -= 1
         if self.depth == 0 and self.pending:
             pending, self.pending = self.pending, []
-            _release(pending)
+            _release(pending, self)
 
 
-def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> None:
-    if len(pending) == 2 and _release_publish(pending):
+def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]], cork: Cork) -> None:
+    if len(pending) == 2 and _release_publish(pending, cork):
         return
     # The fan-out's frames that can be written at once are recorded together (one
     # recorder lock per publish, not per subscriber), then written; any other batch
@@ -237,10 +253,12 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
             direct, payload.direct = payload.direct, []
             found, payload.targets = payload.targets, []
             prefixes, payload.prefixes = payload.prefixes, None
-            _write_fan_out(payload, direct, found, prefixes)
+            writes, payload.writes = payload.writes, None
+            payload.closes = -1
+            _write_fan_out(payload, direct, found, prefixes, writes)
             continue
         queue.corked -= 1
-        if queue.closed or queue.close_sent is not None:
+        if queue._closed or queue._close_sent is not None:
             continue
         if (
             subscription_id is not None
@@ -279,7 +297,9 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> Non
         _write_fan_out(framed, queues, targets)
 
 
-def _release_publish(pending: list[tuple[OutboundQueue | None, str | None, Any]]) -> bool:
+def _release_publish(
+    pending: list[tuple[OutboundQueue | None, str | None, Any]], cork: Cork
+) -> bool:
     """:func:`_release` of a WebSocket publish's usual writes: the publisher's lone
     ``publish_success`` (idle, writable queue), then one fan-out whose subscribers are all
     still open.  Both are recorded under one recorder lock, then written in that order.
@@ -292,8 +312,8 @@ def _release_publish(pending: list[tuple[OutboundQueue | None, str | None, Any]]
         or len(items) != 1
         or items[0][3] is not None
         or queue.corked != 1
-        or queue.closed
-        or queue.close_sent is not None
+        or queue._closed
+        or queue._close_sent is not None
         or queue._queue
         or queue.writer is not None
         or queue.debug
@@ -302,15 +322,19 @@ def _release_publish(pending: list[tuple[OutboundQueue | None, str | None, Any]]
         return False
     recorder = queue.recorder
     direct: list[OutboundQueue] = framed.direct
-    for other in direct:
-        if other.closed or other.close_sent is not None or other.recorder is not recorder:
-            return False
+    if framed.closes != cork.closes or framed.recorder is not recorder:
+        # Unless the fan-out saw every one open with this recorder and no queue closed
+        # since, look at each.
+        for other in direct:
+            if other._closed or other._close_sent is not None or other.recorder is not recorder:
+                return False
     queue.corked = 0
-    targets, prefixes = framed.targets, framed.prefixes
-    framed.direct, framed.targets, framed.prefixes = [], [], None
+    targets, prefixes, writes = framed.targets, framed.prefixes, framed.writes
+    framed.direct, framed.targets, framed.prefixes, framed.writes = [], [], None, None
+    framed.closes = -1
     recorder.record_reply_and_data(queue.connection_id, items, framed.events, targets)
     queue.transport.write(_frame(items[0][0]))  # type: ignore[union-attr]
-    _write_direct(framed, direct, targets, prefixes)
+    _write_direct(framed, direct, targets, prefixes, writes)
     return True
 
 
@@ -319,22 +343,24 @@ def _write_fan_out(
     queues: list[OutboundQueue],
     targets: list[tuple[str, str]],
     prefixes: list[bytes] | None = None,
+    writes: list[tuple[Any, bytes]] | None = None,
 ) -> None:
     """Record a fan-out's frames to writable queues (``targets`` are their ``(connection
     id, subscription id)``; the recorder keeps the list), then write each queue's in one
-    write.  ``prefixes`` are their ``data`` prefixes, if the caller has them.  No list is
-    changed (they may be a kept :class:`_Routes`' own)."""
+    write.  ``prefixes`` are their ``data`` prefixes and ``writes`` their transports with
+    those prefixes, if the caller has them.  No list is changed (they may be a kept
+    :class:`_Routes`' own)."""
     for queue in queues:
-        if queue.closed or queue.close_sent is not None:  # closed meanwhile (rare)
-            live = [i for i, q in enumerate(queues) if not q.closed and q.close_sent is None]
+        if queue._closed or queue._close_sent is not None:  # closed meanwhile (rare)
+            live = [i for i, q in enumerate(queues) if not q._closed and q._close_sent is None]
             queues = [queues[i] for i in live]
             targets = [targets[i] for i in live]
-            prefixes = None
+            prefixes = writes = None
             if not queues:
                 return
             break
     queues[0].recorder.record_data(framed.events, targets)
-    _write_direct(framed, queues, targets, prefixes)
+    _write_direct(framed, queues, targets, prefixes, writes)
 
 
 def _write_direct(
@@ -342,14 +368,28 @@ def _write_direct(
     queues: list[OutboundQueue],
     targets: list[tuple[str, str]],
     prefixes: list[bytes] | None,
+    writes: list[tuple[Any, bytes]] | None = None,
 ) -> None:
-    """Write a fan-out's frames (recorded already) to its writable queues, one write each."""
+    """Write a fan-out's frames (recorded already) to its writable queues, one write each
+    (``writes``: each queue's transport and prefix, if the caller has them)."""
     by_size = framed._segments
+    if writes is not None:
+        size = -1
+        segments: list[bytes] = []
+        for transport, prefix in writes:
+            if len(prefix) != size:
+                size = len(prefix)
+                found = by_size.get(size)
+                if found is None:
+                    found = by_size[size] = framed._split(size)
+                segments = found
+            transport.write(prefix.join(segments))
+        return
     if prefixes is None:
         shared = _PREFIXES
         prefixes = [shared.get(sub) or _prefix(sub) for _, sub in targets]
     size = -1
-    segments: list[bytes] = []
+    segments = []
     for queue, prefix in zip(queues, prefixes, strict=True):
         if len(prefix) != size:
             size = len(prefix)
@@ -362,13 +402,54 @@ def _write_direct(
         transport.write(prefix.join(segments))
 
 
+_SOCKET_TRANSPORT: Final = getattr(selector_events, "_SelectorSocketTransport", None)
+"""asyncio's plain TCP transport (the default event loop's), whose state the fan-out
+reads directly (see :func:`_plain`)."""
+
+
+def _plain(queue: OutboundQueue) -> bool:
+    """Whether the fan-out may read the state of ``queue``'s transport and WebSocket from
+    their attributes rather than through their methods and properties.
+
+    That is so for asyncio's own TCP transport (not TLS, not another event loop's) whose
+    protocol is the queue's ``flow``, under aiohttp's own ``WebSocketResponse``: then
+    ``transport._closing`` is ``transport.is_closing()``; ``transport._protocol_paused``
+    is set exactly while the transport has asked its protocol to pause writing, which is
+    what ``flow.writing_paused`` reports (they differ only once the connection is lost,
+    and then the transport is closing); and ``socket._closed`` is ``socket.closed``.
+    Three calls fewer per subscriber and publish, and the protocol's object is not read.
+    """
+    transport, socket = queue.transport, queue.socket
+    return (
+        _SOCKET_TRANSPORT is not None
+        and type(transport) is _SOCKET_TRANSPORT
+        and transport.get_protocol() is queue.flow  # type: ignore[union-attr]
+        and type(socket) is web.WebSocketResponse
+        and type(getattr(transport, "_closing", None)) is bool
+        and type(getattr(transport, "_protocol_paused", None)) is bool
+        and type(getattr(socket, "_closed", None)) is bool
+    )
+
+
 class _Routes:
     """What the fan-out resolved from a :class:`~appsync_emulator.broker.Match`, kept in
     it: per subscription, in order, its connection, queue (``None`` for a connection the
     fan-out always asks to ``deliver``), core, subscription id and ``data`` prefix, as
     parallel lists (the hot loop reads only what it needs)."""
 
-    __slots__ = ("cores", "direct", "keys", "prefixes", "queues", "subscriptions", "targets")
+    __slots__ = (
+        "checks",
+        "cores",
+        "cork",
+        "direct",
+        "keys",
+        "prefixes",
+        "queues",
+        "recorder",
+        "subscriptions",
+        "targets",
+        "writes",
+    )
 
     def __init__(self, keys: list[tuple[str, str]], targets: list[Any]) -> None:
         self.keys = keys
@@ -398,6 +479,30 @@ class _Routes:
         )
         """:attr:`queues` when every one is a raw queue (the list a fan-out to all of
         them writes), else ``None``."""
+        self.checks: list[tuple[OutboundQueue, Any, str, Any, Any]] | None = None
+        """Per subscription, its queue, core, id, transport and WebSocket, when every
+        queue is raw and :func:`_plain` (the hot loop's one list), else ``None``..."""
+        self.writes: list[tuple[Any, bytes]] | None = None
+        """...and then per subscription its transport and ``data`` prefix (the writes')..."""
+        self.recorder: Recorder | None = None
+        """...and their queues' recorder, when it is the same for all..."""
+        self.cork: Cork | None = None
+        """...and their cork, when it is the same for all."""
+        direct = self.direct
+        if direct is not None and all(_plain(queue) for queue in direct):
+            self.checks = [
+                (queue, core, sub, queue.transport, queue.socket)
+                for queue, core, sub in zip(direct, self.cores, self.subscriptions, strict=True)
+            ]
+            self.writes = [
+                (check[3], prefix) for check, prefix in zip(self.checks, self.prefixes, strict=True)
+            ]
+            recorders = {id(queue.recorder): queue.recorder for queue in direct}
+            if len(recorders) == 1:
+                (self.recorder,) = recorders.values()
+            corks = {id(queue.cork): queue.cork for queue in direct}
+            if len(corks) == 1:
+                (self.cork,) = corks.values()
 
 
 def _resolve(found: Match, subscribers: Mapping[str, Any]) -> _Routes | None:
@@ -433,18 +538,49 @@ def fan_out(found: Match, subscribers: Mapping[str, Any], framed: FramedEvents, 
         return delivered
     if framed.faults or not cork.depth or routes.direct is None:
         return _deliver_each(routes, framed, cork, 0)
-    # The hot loop: put_framed's idle-and-writable test, inlined.
+    checks = routes.checks
+    if checks is not None:
+        # The hot loop: put_framed's idle-and-writable test, inlined, reading the
+        # transport's and the WebSocket's state directly (see _plain).
+        closes = cork.closes
+        position = 0
+        for queue, core, subscription_id, transport, socket in checks:
+            if not (
+                not queue._closed
+                and core.data_ready(subscription_id)
+                and not queue._queue
+                and queue.writer is None
+                and not queue.corked
+                and queue._close_sent is None
+                and not queue.stalled
+                and not transport._closing
+                and not transport._protocol_paused
+                and not socket._closed
+            ):
+                return _deliver_each(routes, framed, cork, position)
+            position += 1
+        if position:
+            cork.pending.append((None, None, framed))
+            framed.direct = routes.direct
+            framed.targets = routes.keys
+            framed.prefixes = routes.prefixes
+            framed.writes = routes.writes
+            if routes.cork is cork:  # every queue's closes are counted there
+                framed.closes = closes
+                framed.recorder = routes.recorder
+        return position * len(framed.tails)
+    # The same, through the methods and properties.
     position = 0
     for queue, core, subscription_id in zip(
         routes.direct, routes.cores, routes.subscriptions, strict=True
     ):
         if not (
-            not queue.closed
+            not queue._closed
             and core.data_ready(subscription_id)
             and not queue._queue
             and queue.writer is None
             and not queue.corked
-            and queue.close_sent is None
+            and queue._close_sent is None
             and not queue.stalled
             and not queue.transport.is_closing()  # type: ignore[union-attr]
             and not queue.flow.writing_paused  # type: ignore[union-attr]
@@ -482,7 +618,7 @@ def _deliver_each(routes: _Routes, framed: FramedEvents, cork: Cork, start: int)
         if (
             fast
             and queue is not None
-            and not queue.closed
+            and not queue._closed
             and cores[i].data_ready(subscription_id)
             and queue.idle_writable()
         ):
@@ -601,11 +737,11 @@ class OutboundQueue:
     # patchable (tests replace methods on one queue).
     __slots__ = (
         "__dict__",
+        "_close_sent",
+        "_closed",
         "_drain_waiters",
         "_queue",
         "close",
-        "close_sent",
-        "closed",
         "connection_id",
         "cork",
         "corked",
@@ -678,9 +814,28 @@ class OutboundQueue:
         """Closed while writes are stalled (``Stall``/``StallSubscriber``)."""
         self.timers: list[asyncio.TimerHandle] | None = None
         """The timers of frames an outbound fault delays, made on first use."""
-        self.closed = False
+        self._closed = False
+        self._close_sent: tuple[int, str] | None = None
+
+    @property
+    def closed(self) -> bool:
         """Set once the connection closes: nothing more is queued."""
-        self.close_sent: tuple[int, str] | None = None
+        return self._closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._closed = value
+        self.cork.closes += 1
+
+    @property
+    def close_sent(self) -> tuple[int, str] | None:
+        """The close asked for (code, reason), once asked: nothing more is queued."""
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: tuple[int, str] | None) -> None:
+        self._close_sent = value
+        self.cork.closes += 1
 
     @property
     def under_pressure(self) -> bool:
@@ -701,7 +856,7 @@ class OutboundQueue:
         Cancellation: safe.  No timeout: the connection closes (and the queue empties)
         when the peer does not read.
         """
-        while self.under_pressure and not self.closed:
+        while self.under_pressure and not self._closed:
             future = self.loop.create_future()
             if self._drain_waiters is None:
                 self._drain_waiters = []
@@ -792,7 +947,7 @@ class OutboundQueue:
             if self.under_pressure:
                 framed.pressure = True
             return
-        if self.closed or self.close_sent is not None:
+        if self._closed or self._close_sent is not None:
             return
         queue = self._queue
         cork = self.cork
@@ -824,7 +979,7 @@ class OutboundQueue:
         self.place_framed(subscription_id, framed)
 
     def _extend(self, items: list[_Item]) -> None:
-        if self.closed or self.close_sent is not None:
+        if self._closed or self._close_sent is not None:
             return  # nothing follows a close (the old writer stopped at the instruction)
         cork = self.cork
         if cork.depth and (self.corked or (not self._queue and self.writer is None)):
@@ -872,8 +1027,8 @@ class OutboundQueue:
             not self._queue
             and self.writer is None
             and not self.corked
-            and not self.closed
-            and self.close_sent is None
+            and not self._closed
+            and self._close_sent is None
             and self.writable()
         )
 
@@ -920,7 +1075,7 @@ class OutboundQueue:
 
     def put_close(self, code: int, reason: str) -> bool:
         """Close after the frames already queued; ``False`` if a close was already asked."""
-        if self.closed or self.close_sent is not None:
+        if self._closed or self._close_sent is not None:
             return False
         self.close_sent = (code, reason)
         self.queue.append(_CLOSE)
@@ -989,7 +1144,7 @@ class OutboundQueue:
             head = queue[0]
             if head[0] is None:  # the close instruction
                 queue.popleft()
-                code, reason = self.close_sent or (1000, "")
+                code, reason = self._close_sent or (1000, "")
                 self.close(code, reason)
                 return
             extra = head[3]

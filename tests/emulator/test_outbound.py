@@ -364,6 +364,7 @@ async def test_fan_out_writes_idle_subscribers_without_deliver_and_keeps_its_rou
             assert all(len(s.writes) == n for s in sockets)
         assert found.routes is not None
     assert broker.lookup(parse_channel("default/a")) is found
+    assert found.routes.checks is None  # type: ignore[attr-defined]  # fakes: their methods
     assert all(c.delivered == [] for c in conns)
     for i, socket in enumerate(sockets):
         assert socket.texts() == [data(f"s{i}", '"e0"'), data(f"s{i}", '"e1"')]
