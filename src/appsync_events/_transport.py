@@ -287,6 +287,14 @@ class WebSocket:
             if lost is not None:
                 lost.remove_done_callback(feed.lost)
 
+    def refeed(self) -> None:
+        """Call :meth:`feed`'s callback now if the reader still waits in
+        :meth:`wait_frames`: for frames it left at the head of :attr:`frames` to take
+        later (else the reader reads them)."""
+        feed = self._feed
+        if feed is not None and feed.waiter is not None:
+            feed.on_frames()
+
     def wake(self) -> None:
         """Stop :meth:`feed`'s callback: :meth:`wait_frames` returns."""
         if self._feed is not None:

@@ -83,6 +83,10 @@ logger = logging.getLogger("appsync_events.client")
 
 _ACTIVE: Final = SubscriptionState.ACTIVE
 
+_MAX_DEFERRED: Final = 4096
+"""Frames up to this length that answer a publish may wait behind a woken read (one
+answers at most five events, so it is far shorter)."""
+
 _Frame = str | Outgoing
 """What the core's ``data_to_send()`` returns: written as it is, never parsed here."""
 
@@ -664,6 +668,13 @@ class Connection:
         Stops at anything else, at a pause (:attr:`Overflow.PAUSE`) or at an error, and
         hands over to the reader task, which raises the error (failing the connection).
         Never raises: it runs inside aiohttp's protocol callback.
+
+        Once an event went to a subscription whose reads wait (one of them is woken), a
+        publish's answer after it is left at the head of the queue for a callback
+        scheduled behind the woken read (``ws.refeed``, which calls this again if the
+        reader still waits here, else the reader reads it): the service sends the
+        events of a publish right before its answer, and the read gets its event first,
+        without waiting for the answer to be parsed.  Events are never held back.
         """
         ws = self.ws
         frames = ws.frames
@@ -674,6 +685,7 @@ class Connection:
         protocol, subscriptions, on_text = self.protocol, self.subscriptions, self._on_text
         receive_event, plain = protocol.receive_event, not self.debug
         stop = False
+        woke = False  # an event went down Subscription._deliver (a waiting read wakes)
         try:
             while frames and not stop:
                 count = size = 0
@@ -683,6 +695,13 @@ class Connection:
                         if message[0] is not text:
                             stop = True
                             break
+                        if (
+                            woke
+                            and len(message[1]) <= _MAX_DEFERRED
+                            and '"publish_success"' in message[1]
+                        ):
+                            self._loop.call_soon(ws.refeed)
+                            return
                         take()
                         count += 1
                         size += frame_size
@@ -699,6 +718,7 @@ class Connection:
                                     continue
                                 if sub._deliver(event):
                                     self._hold = sub
+                                woke = True
                         else:
                             on_text(message[1])
                         if self._hold is not None:
