@@ -38,6 +38,7 @@ socket is then closed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import types
@@ -250,6 +251,16 @@ class _Deadline:
         self.__exit__(exc_type, exc, tb)
 
 
+def future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
+    """``loop.create_future``, or the same without its Python call: asyncio's own loop
+    makes an ``asyncio.Future(loop=loop)`` there, which a ``functools.partial`` makes
+    directly.  Any other loop's ``create_future`` is used as it is."""
+    create = loop.create_future
+    if getattr(create, "__func__", None) is asyncio.BaseEventLoop.create_future:
+        return functools.partial(asyncio.Future, loop=loop)
+    return create
+
+
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every line with the connection id."""
 
@@ -355,6 +366,7 @@ class Connection:
         self.keepalive_timeout: float | None = None
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
+        self._new_future = future_maker(self._loop)
         self._outbox = _Outbox(outbound)
         self._writing = False  # the writer task holds frames it is sending
         self._corked = False  # a frame was written directly in this loop iteration
@@ -584,7 +596,12 @@ class Connection:
         outbox = self._outbox
         if len(outbox._frames) >= outbox.capacity:
             return None
-        return self._send_publish(operation_id, prepared, authorization)
+        # _send_publish inlined (one call less on every publish).
+        self.protocol.send_publish(prepared, authorization, operation_id)
+        self.flush()
+        waiter: asyncio.Future[ClientEvent] = self._new_future()
+        self._waiters[operation_id] = waiter
+        return waiter
 
     def _send_publish(
         self,
@@ -594,7 +611,7 @@ class Connection:
     ) -> asyncio.Future[ClientEvent]:
         self.protocol.send_publish(prepared, authorization, operation_id)
         self.flush()
-        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
+        waiter: asyncio.Future[ClientEvent] = self._new_future()
         self._waiters[operation_id] = waiter
         return waiter
 
