@@ -223,7 +223,10 @@ class WebSocket:
         Once installed, while the reader waits in :meth:`wait_frames`, ``on_frames()`` is
         called right after each chunk of bytes from the socket is parsed.  It takes the
         text frames at the head of :attr:`frames` (``popleft()``), in order, reports them
-        with :meth:`taken` (at least before it returns), and calls :meth:`wake` to hand
+        with :meth:`taken` (before it returns, or in a callback it schedules with
+        ``call_soon`` then, which runs before the socket's next chunk is handed over: the
+        chunk's frames are then not all parsed yet, nor the queue's flow control run),
+        and calls :meth:`wake` to hand
         over to the reader as soon as the head is anything else (a close, ping, pong or
         binary frame), or to stop taking frames; it must not raise.  The reader then
         reads with :attr:`receive` until :meth:`pending` is false, and waits again.  So

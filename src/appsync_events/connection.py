@@ -382,6 +382,8 @@ class Connection:
         self._failed = asyncio.Event()
         self._hold: Subscription | None = None  # Overflow.PAUSE: wait for its room, then read
         self._fed_error: Exception | None = None  # raised by the reader: _on_frames failed
+        self._untaken_count = 0  # frames _on_frames took and _after_wake reports
+        self._untaken_size = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -686,12 +688,12 @@ class Connection:
         hands over to the reader task, which raises the error (failing the connection).
         Never raises: it runs inside aiohttp's protocol callback.
 
-        Once an event went to a subscription whose reads wait (one of them is woken), a
-        publish's answer after it is left at the head of the queue for a callback
-        scheduled behind the woken read (``ws.refeed``, which calls this again if the
-        reader still waits here, else the reader reads it): the service sends the
-        events of a publish right before its answer, and the read gets its event first,
-        without waiting for the answer to be parsed.  Events are never held back.
+        Once an event went to a subscription whose reads wait (one of them is woken),
+        the rest waits for a callback scheduled behind the woken read
+        (:meth:`_after_wake`): reporting the frames taken (``taken()``), and a publish's
+        answer after the event, left at the head of the queue.  The service sends the
+        events of a publish right before its answer, so the read gets its event without
+        waiting for the answer to be parsed.  Events are never held back.
         """
         ws = self.ws
         frames = ws.frames
@@ -717,8 +719,7 @@ class Connection:
                             and len(message[1]) <= _MAX_DEFERRED
                             and '"publish_success"' in message[1]
                         ):
-                            self._loop.call_soon(ws.refeed)
-                            return
+                            break  # left for _after_wake
                         take()
                         count += 1
                         size += frame_size
@@ -741,13 +742,36 @@ class Connection:
                         if self._hold is not None:
                             stop = True
                             break
-                finally:
-                    taken(count, size)  # may parse more of the chunk into frames
+                except BaseException:
+                    taken(count, size)
+                    raise
+                if woke and not stop:
+                    # Reported, and the rest taken, behind the woken read.
+                    self._untaken_count += count
+                    self._untaken_size += size
+                    self._loop.call_soon(self._after_wake)
+                    return
+                taken(count, size)  # may parse more of the chunk into frames
             if not stop:
                 return
         except Exception as exc:
             self._fed_error = exc
         ws.wake()
+
+    def _after_wake(self) -> None:
+        """What :meth:`_on_frames` leaves for after the read it woke: report the frames it
+        took (which may parse more of the chunk), then take the frames left if the reader
+        still waits for them in the socket's callback (else the reader reads them)."""
+        count, size = self._untaken_count, self._untaken_size
+        self._untaken_count = self._untaken_size = 0
+        ws = self.ws
+        try:
+            ws.taken(count, size)
+        except Exception as exc:  # pragma: no cover - taken() does not raise
+            self._fed_error = exc
+            ws.wake()
+            return
+        ws.refeed()
 
     def _on_text(self, frame: str) -> None:
         """Handle one text frame (the reader's hottest path)."""
