@@ -461,7 +461,7 @@ class ClientProtocol:
             if authorization is None:
                 text = head + body + "}"
             else:
-                last = self._last_authorization  # _authorization_text's cache, without its call
+                last = self._last_authorization  # the map encoded last (see below)
                 if last is not None and last[0] is authorization:
                     auth = last[1]
                 else:
@@ -485,12 +485,11 @@ class ClientProtocol:
         return operation_id
 
     def _authorization_text(self, authorization: Mapping[str, str]) -> str:
-        """``authorization`` encoded as in a frame; a :class:`SharedHeaders` map only once."""
+        """``authorization`` encoded as in a frame.  A :class:`SharedHeaders` map is
+        remembered with its text, which :meth:`send_publish` reuses while the same map
+        comes back: it is encoded only once."""
         if type(authorization) is not SharedHeaders:
             return encode_json(dict(authorization))
-        last = self._last_authorization
-        if last is not None and last[0] is authorization:
-            return last[1]
         text = encode_json(dict(authorization))
         self._last_authorization = (authorization, text)
         return text
