@@ -41,6 +41,7 @@ import asyncio
 import functools
 import logging
 import re
+import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, MutableMapping
@@ -367,6 +368,12 @@ class Connection:
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
         self._new_future = future_maker(self._loop)
+        # loop.time, or what asyncio's own loop.time returns, without its Python call.
+        self._clock: Callable[[], float] = (
+            time.monotonic
+            if getattr(self._loop.time, "__func__", None) is asyncio.BaseEventLoop.time
+            else self._loop.time
+        )
         self._outbox = _Outbox(outbound)
         self._writing = False  # the writer task holds frames it is sending
         self._corked = False  # a frame was written directly in this loop iteration
@@ -699,7 +706,7 @@ class Connection:
         frames = ws.frames
         if not frames:
             return
-        self._last_frame = self._loop.time()
+        self._last_frame = self._clock()
         take, text, taken = frames.popleft, ws.text, ws.taken
         protocol, subscriptions, on_text = self.protocol, self.subscriptions, self._on_text
         receive_event, plain = protocol.receive_event, not self.debug
