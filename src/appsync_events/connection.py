@@ -262,6 +262,26 @@ def future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future
     return create
 
 
+def soon_caller(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[], None]
+) -> Callable[[], object]:
+    """A function that schedules ``callback()`` as ``loop.call_soon(callback)`` does.
+
+    On asyncio's own loop (not in debug mode), where ``call_soon`` makes a ``Handle`` in
+    Python and appends it to the loop's deque of ready handles, one ``Handle`` is made
+    here and appended each time: the same callback runs at the same point, without
+    the calls.  Any other loop's ``call_soon`` is used as it is.
+    """
+    ready = getattr(loop, "_ready", None)
+    if (
+        getattr(loop.call_soon, "__func__", None) is asyncio.BaseEventLoop.call_soon
+        and type(ready) is deque
+        and not loop.get_debug()
+    ):
+        return functools.partial(ready.append, asyncio.Handle(callback, (), loop))
+    return functools.partial(loop.call_soon, callback)
+
+
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every line with the connection id."""
 
@@ -389,6 +409,7 @@ class Connection:
         self._failed = asyncio.Event()
         self._hold: Subscription | None = None  # Overflow.PAUSE: wait for its room, then read
         self._fed_error: Exception | None = None  # raised by the reader: _on_frames failed
+        self._after_wake_soon = soon_caller(self._loop, self._after_wake)
         self._untaken_count = 0  # frames _on_frames took and _after_wake reports
         self._untaken_size = 0
 
@@ -756,7 +777,7 @@ class Connection:
                     # Reported, and the rest taken, behind the woken read.
                     self._untaken_count += count
                     self._untaken_size += size
-                    self._loop.call_soon(self._after_wake)
+                    self._after_wake_soon()
                     return
                 taken(count, size)  # may parse more of the chunk into frames
             if not stop:
