@@ -223,7 +223,10 @@ class WebSocket:
         Once installed, while the reader waits in :meth:`wait_frames`, ``on_frames()`` is
         called right after each chunk of bytes from the socket is parsed.  It takes the
         text frames at the head of :attr:`frames` (``popleft()``), in order, reports them
-        with :meth:`taken` (at least before it returns), and calls :meth:`wake` to hand
+        with :meth:`taken` (before it returns, or in a callback it schedules with
+        ``call_soon`` then, which runs before the socket's next chunk is handed over: the
+        chunk's frames are then not all parsed yet, nor the queue's flow control run),
+        and calls :meth:`wake` to hand
         over to the reader as soon as the head is anything else (a close, ping, pong or
         binary frame), or to stop taking frames; it must not raise.  The reader then
         reads with :attr:`receive` until :meth:`pending` is false, and waits again.  So
@@ -286,6 +289,14 @@ class WebSocket:
             feed.waiter = None
             if lost is not None:
                 lost.remove_done_callback(feed.lost)
+
+    def refeed(self) -> None:
+        """Call :meth:`feed`'s callback now if the reader still waits in
+        :meth:`wait_frames`: for frames it left at the head of :attr:`frames` to take
+        later (else the reader reads them)."""
+        feed = self._feed
+        if feed is not None and feed.waiter is not None:
+            feed.on_frames()
 
     def wake(self) -> None:
         """Stop :meth:`feed`'s callback: :meth:`wait_frames` returns."""

@@ -38,8 +38,10 @@ socket is then closed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
+import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, MutableMapping
@@ -82,6 +84,10 @@ __all__ = [
 logger = logging.getLogger("appsync_events.client")
 
 _ACTIVE: Final = SubscriptionState.ACTIVE
+
+_MAX_DEFERRED: Final = 4096
+"""Frames up to this length that answer a publish may wait behind a woken read (one
+answers at most five events, so it is far shorter)."""
 
 _Frame = str | Outgoing
 """What the core's ``data_to_send()`` returns: written as it is, never parsed here."""
@@ -246,6 +252,36 @@ class _Deadline:
         self.__exit__(exc_type, exc, tb)
 
 
+def future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
+    """``loop.create_future``, or the same without its Python call: asyncio's own loop
+    makes an ``asyncio.Future(loop=loop)`` there, which a ``functools.partial`` makes
+    directly.  Any other loop's ``create_future`` is used as it is."""
+    create = loop.create_future
+    if getattr(create, "__func__", None) is asyncio.BaseEventLoop.create_future:
+        return functools.partial(asyncio.Future, loop=loop)
+    return create
+
+
+def soon_caller(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[], None]
+) -> Callable[[], object]:
+    """A function that schedules ``callback()`` as ``loop.call_soon(callback)`` does.
+
+    On asyncio's own loop (not in debug mode), where ``call_soon`` makes a ``Handle`` in
+    Python and appends it to the loop's deque of ready handles, one ``Handle`` is made
+    here and appended each time: the same callback runs at the same point, without
+    the calls.  Any other loop's ``call_soon`` is used as it is.
+    """
+    ready = getattr(loop, "_ready", None)
+    if (
+        getattr(loop.call_soon, "__func__", None) is asyncio.BaseEventLoop.call_soon
+        and type(ready) is deque
+        and not loop.get_debug()
+    ):
+        return functools.partial(ready.append, asyncio.Handle(callback, (), loop))
+    return functools.partial(loop.call_soon, callback)
+
+
 class ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every line with the connection id."""
 
@@ -351,6 +387,13 @@ class Connection:
         self.keepalive_timeout: float | None = None
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
+        self._new_future = future_maker(self._loop)
+        # loop.time, or what asyncio's own loop.time returns, without its Python call.
+        self._clock: Callable[[], float] = (
+            time.monotonic
+            if getattr(self._loop.time, "__func__", None) is asyncio.BaseEventLoop.time
+            else self._loop.time
+        )
         self._outbox = _Outbox(outbound)
         self._writing = False  # the writer task holds frames it is sending
         self._corked = False  # a frame was written directly in this loop iteration
@@ -366,6 +409,9 @@ class Connection:
         self._failed = asyncio.Event()
         self._hold: Subscription | None = None  # Overflow.PAUSE: wait for its room, then read
         self._fed_error: Exception | None = None  # raised by the reader: _on_frames failed
+        self._after_wake_soon = soon_caller(self._loop, self._after_wake)
+        self._untaken_count = 0  # frames _on_frames took and _after_wake reports
+        self._untaken_size = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -580,7 +626,12 @@ class Connection:
         outbox = self._outbox
         if len(outbox._frames) >= outbox.capacity:
             return None
-        return self._send_publish(operation_id, prepared, authorization)
+        # _send_publish inlined (one call less on every publish).
+        self.protocol.send_publish(prepared, authorization, operation_id)
+        self.flush()
+        waiter: asyncio.Future[ClientEvent] = self._new_future()
+        self._waiters[operation_id] = waiter
+        return waiter
 
     def _send_publish(
         self,
@@ -590,7 +641,7 @@ class Connection:
     ) -> asyncio.Future[ClientEvent]:
         self.protocol.send_publish(prepared, authorization, operation_id)
         self.flush()
-        waiter: asyncio.Future[ClientEvent] = self._loop.create_future()
+        waiter: asyncio.Future[ClientEvent] = self._new_future()
         self._waiters[operation_id] = waiter
         return waiter
 
@@ -664,16 +715,24 @@ class Connection:
         Stops at anything else, at a pause (:attr:`Overflow.PAUSE`) or at an error, and
         hands over to the reader task, which raises the error (failing the connection).
         Never raises: it runs inside aiohttp's protocol callback.
+
+        Once an event went to a subscription whose reads wait (one of them is woken),
+        the rest waits for a callback scheduled behind the woken read
+        (:meth:`_after_wake`): reporting the frames taken (``taken()``), and a publish's
+        answer after the event, left at the head of the queue.  The service sends the
+        events of a publish right before its answer, so the read gets its event without
+        waiting for the answer to be parsed.  Events are never held back.
         """
         ws = self.ws
         frames = ws.frames
         if not frames:
             return
-        self._last_frame = self._loop.time()
+        self._last_frame = self._clock()
         take, text, taken = frames.popleft, ws.text, ws.taken
         protocol, subscriptions, on_text = self.protocol, self.subscriptions, self._on_text
         receive_event, plain = protocol.receive_event, not self.debug
         stop = False
+        woke = False  # an event went down Subscription._deliver (a waiting read wakes)
         try:
             while frames and not stop:
                 count = size = 0
@@ -683,6 +742,12 @@ class Connection:
                         if message[0] is not text:
                             stop = True
                             break
+                        if (
+                            woke
+                            and len(message[1]) <= _MAX_DEFERRED
+                            and '"publish_success"' in message[1]
+                        ):
+                            break  # left for _after_wake
                         take()
                         count += 1
                         size += frame_size
@@ -699,18 +764,42 @@ class Connection:
                                     continue
                                 if sub._deliver(event):
                                     self._hold = sub
+                                woke = True
                         else:
                             on_text(message[1])
                         if self._hold is not None:
                             stop = True
                             break
-                finally:
-                    taken(count, size)  # may parse more of the chunk into frames
+                except BaseException:
+                    taken(count, size)
+                    raise
+                if woke and not stop:
+                    # Reported, and the rest taken, behind the woken read.
+                    self._untaken_count += count
+                    self._untaken_size += size
+                    self._after_wake_soon()
+                    return
+                taken(count, size)  # may parse more of the chunk into frames
             if not stop:
                 return
         except Exception as exc:
             self._fed_error = exc
         ws.wake()
+
+    def _after_wake(self) -> None:
+        """What :meth:`_on_frames` leaves for after the read it woke: report the frames it
+        took (which may parse more of the chunk), then take the frames left if the reader
+        still waits for them in the socket's callback (else the reader reads them)."""
+        count, size = self._untaken_count, self._untaken_size
+        self._untaken_count = self._untaken_size = 0
+        ws = self.ws
+        try:
+            ws.taken(count, size)
+        except Exception as exc:  # pragma: no cover - taken() does not raise
+            self._fed_error = exc
+            ws.wake()
+            return
+        ws.refeed()
 
     def _on_text(self, frame: str) -> None:
         """Handle one text frame (the reader's hottest path)."""

@@ -138,6 +138,10 @@ class _Failure:
         self.error = error
 
 
+_Future: Final = asyncio.Future
+_BASE_CREATE_FUTURE: Final = asyncio.BaseEventLoop.create_future
+"""A loop whose ``create_future`` is this makes an ``asyncio.Future(loop=loop)``."""
+
 _NO_INBOX: Final[deque[Message | _Failure]] = deque(maxlen=0)
 """The inbox of every subscription that has received nothing yet (or was closed): empty
 for ever, shared, never appended to (``_limit`` is 0 while it is in place)."""
@@ -388,7 +392,8 @@ class Subscription:
         Returns whether the reader must stop reading until :meth:`_wait_room` returns
         (:attr:`Overflow.PAUSE`, and the inbox is now full).
         """
-        if self._state in _ENDED:
+        state = self._state
+        if state is not _ACTIVE and state in _ENDED:
             return False
         inbox = self._inbox
         settings = self._settings
@@ -406,8 +411,15 @@ class Subscription:
                 self._dropped_one()
             # PAUSE: kept all the same (never lost), beyond the capacity
         inbox.append(item)
-        if settings.waiting:
-            self._wake()
+        waiting = settings.waiting
+        if waiting:
+            # _wake inlined: the reads waiting on this subscription look at the inbox again.
+            waiters = waiting.pop(self, None)
+            if waiters is not None:
+                self._limit = settings.limit  # no read waits: the reader may append again
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
         return settings.overflow is Overflow.PAUSE and len(inbox) >= capacity
 
     def _deliver_error(self, error: AppSyncEventsError) -> bool:
@@ -516,7 +528,12 @@ class Subscription:
             error = self._settings.error
             if error is not None:
                 raise error.with_traceback(None)
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = (
+                _Future(loop=loop)  # what asyncio's own loop makes, without the call
+                if type(loop).create_future is _BASE_CREATE_FUTURE
+                else loop.create_future()
+            )
             waiting = self._settings.waiting  # the same map in a private copy of the settings
             waiters = waiting.get(self)
             if waiters is None:  # the first read to wait: hand the next event to _deliver

@@ -328,9 +328,13 @@ async def test_large_chunk_over_the_queue_limit(server: RawServer, path: str) ->
     async with asyncio.timeout(WAIT):
         for n in range(500):
             assert (await sub.next()).json()["n"] == n
+    # The frames taken before a read was woken are reported right after that read (one
+    # callback, already scheduled): one loop turn.
+    await asyncio.sleep(0)
     queue = connection(client).ws._queue
     assert queue is not None
     assert queue._size == 0  # every frame taken was accounted for
+    assert connection(client)._untaken_count == 0
     assert not queue._protocol._reading_paused
     await client.close()
 
@@ -488,4 +492,83 @@ async def test_publish_now_on_a_failed_connection(server: RawServer, path: str) 
         conn.publish_now("op-1", prepared, None)
     assert caught.value is failure
     assert "op-1" not in conn.protocol.pending
+    await client.close()
+
+
+def publish_answer(operation_id: str, identifier: str) -> bytes:
+    return text(
+        {
+            "type": "publish_success",
+            "id": operation_id,
+            "successful": [{"identifier": identifier, "index": 0}],
+            "failed": [],
+        }
+    )
+
+
+async def test_answer_after_an_event_waits_for_the_woken_read(server: RawServer, path: str) -> None:
+    """An event for a waiting read, then a publish's answer, then more in one chunk: the
+    read gets its event before the answer is parsed (taken in the socket's callback), and
+    everything arrives, in order."""
+    client = await server.connect()
+    check_path(client, path)
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    publishing = [asyncio.ensure_future(client.publish("default/a", n)) for n in range(2)]
+    async with asyncio.timeout(WAIT):
+        ids = [(await server.received.get())[1]["id"] for _ in publishing]
+        server.write(
+            data(sub_id, 1),
+            publish_answer(ids[0], "e0"),
+            data(sub_id, 2),
+            publish_answer(ids[1], "e1"),
+        )
+        assert (await sub.next()).json() == {"n": 1}  # waits: the chunk is not read yet
+        # The fed path left the answer for a callback behind this read.
+        assert connection(client)._waiters[ids[0]].done() is (path == "plain")
+        assert (await sub.next()).json() == {"n": 2}
+        results = await asyncio.gather(*publishing)
+        assert [r.successful[0].identifier for r in results] == ["e0", "e1"]
+        server.write(KA, data(sub_id, 3))
+        assert (await sub.next()).json() == {"n": 3}
+    assert connection(client)._waiters == {}
+    await client.close()
+
+
+async def test_answer_left_for_later_then_a_close(server: RawServer, path: str) -> None:
+    """An event, a publish's answer and a close in one chunk: the answer left for later is
+    taken, then the close is read by the reader task."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    publishing = asyncio.ensure_future(client.publish("default/a", 1))
+    async with asyncio.timeout(WAIT):
+        operation_id = (await server.received.get())[1]["id"]
+        server.write(data(sub_id, 1), publish_answer(operation_id, "e0"), close(4000, "bye"))
+        assert (await sub.next()).json() == {"n": 1}  # waits: the chunk is not read yet
+        assert (await publishing).successful[0].identifier == "e0"
+        with pytest.raises(ConnectionClosedError) as caught:
+            await sub.next()
+        assert caught.value.code == 4000
+    await client.close()
+
+
+async def test_answer_left_for_later_when_the_reader_stopped_waiting(
+    server: RawServer, path: str
+) -> None:
+    """The reader stops waiting in the socket's callback (as a close does) right after the
+    read got its event, before the answer left for later is taken: the reader task reads
+    the answer itself."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    publishing = asyncio.ensure_future(client.publish("default/a", 1))
+    async with asyncio.timeout(WAIT):
+        operation_id = (await server.received.get())[1]["id"]
+        server.write(data(sub_id, 1), publish_answer(operation_id, "e0"))
+        assert (await sub.next()).json() == {"n": 1}  # waits: the chunk is not read yet
+        connection(client).ws.wake()
+        assert (await publishing).successful[0].identifier == "e0"
+        server.write(data(sub_id, 2))
+        assert (await sub.next()).json() == {"n": 2}
     await client.close()

@@ -314,3 +314,28 @@ async def test_publish_and_receive_concurrently(server: ScriptedServer) -> None:
             )
         results = await asyncio.gather(*publishing)
         assert [r.successful[0].identifier for r in results] == [f"n{n}" for n in range(20)]
+
+
+async def test_api_key_publishes_share_the_map_of_the_second(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API key publish reuses the header map made within the same second for the same
+    host (made again the next second), and sends what ``_authorize_now`` gives."""
+    import time
+
+    now = [1_700_000_000.25]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    authz = api_key(server)
+    client, peer = await open_client(server, authorizer=authz)
+    async with client:
+        _, first = await publish(client, peer, 1)
+        made = authz._last
+        _, second = await publish(client, peer, 2)
+        assert authz._last is made  # reused, not made again
+        now[0] += 1.0
+        _, third = await publish(client, peer, 3)
+        assert authz._last is not made
+    assert first["authorization"] == second["authorization"]
+    assert third["authorization"]["x-amz-date"] != first["authorization"]["x-amz-date"]
+    assert third["authorization"]["x-api-key"] == first["authorization"]["x-api-key"]
+    assert first["authorization"]["x-amz-date"] == "20231114T221320Z"

@@ -230,6 +230,38 @@ def test_encode_json_without_the_compiled_encoder(monkeypatch: pytest.MonkeyPatc
         assert _outcome(encode_json, value) == _outcome(_reference, value)
 
 
+def _one_event(value: object, html_escape: bool, max_bytes: int) -> tuple[str, ...]:
+    prepared = publish_module.prepare_publish(
+        "default/x", (value,), html_escape=html_escape, max_event_bytes=max_bytes
+    )
+    return prepared.events
+
+
+def _one_event_general(value: object, html_escape: bool, max_bytes: int) -> tuple[str, ...]:
+    return (publish_module._event_text(0, value, max_bytes, html_escape),)
+
+
+@pytest.mark.parametrize("name", [*VALUES, "long", "raw"])
+@pytest.mark.parametrize("html_escape", [False, True])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_one_event_is_encoded_as_the_general_path_encodes_it(
+    name: str, html_escape: bool, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish of one event (encoded without ``_event_text`` when it can be) gives the
+    text, or the error, that ``_event_text`` gives; with and without the compiled encoder."""
+    if not compiled:
+        monkeypatch.setattr(publish_module, "_FAST_ENCODE", None)
+    value = {"long": "x" * 40, "raw": RawJSON('{"a": 1}')}.get(name, VALUES.get(name))
+    for max_bytes in (32, 240_000):
+        outcomes = []
+        for make in (_one_event, _one_event_general):
+            try:
+                outcomes.append(("ok", make(value, html_escape, max_bytes)))
+            except ConfigurationError as exc:
+                outcomes.append(("error", str(exc)))
+        assert outcomes[0] == outcomes[1]
+
+
 def test_circular_event_names_the_problem() -> None:
     with pytest.raises(ConfigurationError, match="Circular reference detected"):
         ClientProtocol().prepare_publish("default/x", [_circular()], html_escape=False)

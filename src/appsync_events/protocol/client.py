@@ -436,7 +436,14 @@ class ClientProtocol:
                 "send_publish takes the PreparedPublish made by prepare_publish(), "
                 f"not {type(prepared).__name__}"
             )
-        operation_id = self._new_id(operation_id)
+        if (
+            type(operation_id) is not str
+            or _id_match(operation_id) is None
+            or operation_id in self._pending
+            or operation_id in self._active
+            or operation_id in self._abandoned
+        ):
+            operation_id = self._new_id(operation_id)  # makes one, or raises as it should
         # The text encode_json() gives the frame Publish(...) encodes to, put together
         # from its encoded parts: no message object, no dict, one encode of each string.
         enc = _encode_string
@@ -454,7 +461,11 @@ class ClientProtocol:
             if authorization is None:
                 text = head + body + "}"
             else:
-                auth = self._authorization_text(authorization)
+                last = self._last_authorization  # the map encoded last (see below)
+                if last is not None and last[0] is authorization:
+                    auth = last[1]
+                else:
+                    auth = self._authorization_text(authorization)
                 text = head + body + ',"authorization":' + auth + "}"
         if text is None:
             text = encode_json(_publish_frame(operation_id, prepared, authorization))
@@ -474,12 +485,11 @@ class ClientProtocol:
         return operation_id
 
     def _authorization_text(self, authorization: Mapping[str, str]) -> str:
-        """``authorization`` encoded as in a frame; a :class:`SharedHeaders` map only once."""
+        """``authorization`` encoded as in a frame.  A :class:`SharedHeaders` map is
+        remembered with its text, which :meth:`send_publish` reuses while the same map
+        comes back: it is encoded only once."""
         if type(authorization) is not SharedHeaders:
             return encode_json(dict(authorization))
-        last = self._last_authorization
-        if last is not None and last[0] is authorization:
-            return last[1]
         text = encode_json(dict(authorization))
         self._last_authorization = (authorization, text)
         return text

@@ -138,7 +138,20 @@ def prepare_publish(
     if len(values) > max_events:
         raise ConfigurationError(f"{len(values)} events in one publish; at most {max_events}")
     if len(values) == 1:
-        texts: tuple[str, ...] = (_event_text(0, values[0], max_event_bytes, html_escape),)
+        value = values[0]
+        text = None
+        if type(value) in _PLAIN and not html_escape and _FAST_ENCODE is not None:
+            # _event_text's common case inlined: the event is encoded without its calls.
+            try:
+                text = "".join(_FAST_ENCODE(value, 0))
+            except Exception:  # _event_text encodes it again and names the problem
+                text = None
+            else:
+                if not text.isascii() or len(text) > max_event_bytes:
+                    text = None  # _event_text checks it
+        if text is None:
+            text = _event_text(0, value, max_event_bytes, html_escape)
+        texts: tuple[str, ...] = (text,)
     else:
         texts = tuple(
             [
