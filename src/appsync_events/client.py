@@ -70,6 +70,15 @@ _publish_result: Final = maker(PublishResult, "successful", "failed")
 _CONNECTED: Final = ConnectionState.CONNECTED
 _CLOSED: Final = ConnectionState.CLOSED
 
+
+def _publish_outcome(answer: object) -> PublishResult:
+    """What :meth:`Client.publish` returns for the service's ``answer``, or raises."""
+    if type(answer) is PublishAccepted:
+        return _publish_result(answer.successful, answer.failed)
+    assert isinstance(answer, PublishRejected)
+    raise answer.error
+
+
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 """Seconds for the authorizer, the WebSocket upgrade and the ``connection_ack``."""
 DEFAULT_OPERATION_TIMEOUT: Final = 10.0
@@ -717,10 +726,7 @@ class Client:
                         answer = await waiter  # awaited here: one coroutine less per publish
                     finally:
                         connection.publish_done(operation_id, waiter)
-                if type(answer) is PublishAccepted:
-                    return _publish_result(answer.successful, answer.failed)
-                assert isinstance(answer, PublishRejected)
-                raise answer.error
+                return _publish_outcome(answer)
         request = publish_request(prepared.channel, prepared.events, self._host)
         with self._deadlines.enter("publish", operation_id, self.operation_timeout):
             connection = self._connection
@@ -738,10 +744,7 @@ class Client:
                     answer = await waiter
                 finally:
                     connection.publish_done(operation_id, waiter)
-        if type(answer) is PublishAccepted:
-            return _publish_result(answer.successful, answer.failed)
-        assert isinstance(answer, PublishRejected)
-        raise answer.error
+        return _publish_outcome(answer)
 
     async def _unsubscribe(self, sub: Subscription) -> None:
         """Unsubscribe ``sub`` from the service (used by :meth:`Subscription.close`)."""
