@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     # The same number of events in both modes: Amplify (Node) reaches its full rate
     # only over a long flood.  With 30,000 events it measured 40-65% of its rate over
-    # 200,000 (ours about 75%), so a short flood flattered ours.
+    # 200,000 (ours 65-75%), so a short flood flattered ours.
     events = args.events or 200_000
     rows: list[bench.Row] = []
     with bench.BenchServer() as server:
