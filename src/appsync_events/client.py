@@ -18,7 +18,6 @@ import contextlib
 import functools
 import os
 import ssl as ssl_module
-import time
 import types
 import uuid
 from collections.abc import Generator, Sequence
@@ -713,12 +712,11 @@ class Client:
             # The common case, where nothing before the frame waits: the frame is written
             # first, then the deadline starts (it bounds the wait for the answer, the only
             # wait), so that the frame leaves as early as it can.
-            last = authz._last  # what _authorize_now returns within the same second
-            if last is not None and last[1] == self._host and last[0] == int(time.time()):
-                authorization = last[2].authorization
-            else:
+            now = authz._cached(self._host)  # the second's headers, without a request
+            if now is None:
                 request = publish_request(prepared.channel, prepared.events, self._host)
-                authorization = authz._authorize_now(request).authorization
+                now = authz._authorize_now(request)
+            authorization = now.authorization
             waiter = connection.publish_now(operation_id, prepared, authorization)
             if waiter is not None:
                 with self._deadlines.enter("publish", operation_id, self.operation_timeout):

@@ -79,13 +79,22 @@ class ApiKey:
     def _authorize_now(self, request: AuthorizeRequest) -> AuthorizeResult:
         """:meth:`authorize` without its coroutine (the client calls it on every publish
         when ``authorize`` is this class's own)."""
+        cached = self._cached(request.host)
+        if cached is not None:
+            return cached
         second = int(time.time())
-        last = self._last
-        if last is not None and last[0] == second and last[1] == request.host:
-            return last[2]
         host = request_host(request, self.host)
         now = datetime.fromtimestamp(second, UTC)
         result = AuthorizeResult(api_key_headers(api_key=self._api_key, host=host, now=now))
         result = result.shared()
         self._last = (second, request.host, result)
         return result
+
+    def _cached(self, host: str | None) -> AuthorizeResult | None:
+        """What :meth:`_authorize_now` returns for a request to ``host`` when it made that
+        result already in the current second, else ``None`` (the client asks first, to
+        skip building the request)."""
+        last = self._last
+        if last is not None and last[0] == int(time.time()) and last[1] == host:
+            return last[2]
+        return None

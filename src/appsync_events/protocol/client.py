@@ -436,14 +436,7 @@ class ClientProtocol:
                 "send_publish takes the PreparedPublish made by prepare_publish(), "
                 f"not {type(prepared).__name__}"
             )
-        if (
-            type(operation_id) is not str
-            or _id_match(operation_id) is None
-            or operation_id in self._pending
-            or operation_id in self._active
-            or operation_id in self._abandoned
-        ):
-            operation_id = self._new_id(operation_id)  # makes one, or raises as it should
+        operation_id = self._new_id(operation_id)
         # The text encode_json() gives the frame Publish(...) encodes to, put together
         # from its encoded parts: no message object, no dict, one encode of each string.
         enc = _encode_string
