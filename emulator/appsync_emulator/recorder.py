@@ -395,10 +395,7 @@ class Recorder(RecorderChecks):
                 )
             )
             self._publish_rows = True
-            if self._waiters or self._blocking:
-                self._changed()
-            else:
-                self._version += 1
+            self._changed_cheaply()
 
     def _changed_cheaply(self) -> None:
         # :meth:`_changed` without its work when nobody waits.  Call with the lock held.
