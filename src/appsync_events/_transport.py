@@ -172,7 +172,8 @@ class WebSocket:
         )
         """The frames parsed and not read yet, first first, each ``(message, size)`` with
         ``message`` as :attr:`receive` returns it.  Only :meth:`feed`'s callback takes
-        any from here (with ``popleft()``, then :meth:`taken`)."""
+        any from here (with ``popleft()`` (an entry taken may be put back with
+        ``appendleft()``), then :meth:`taken`)."""
 
     async def recv(self) -> str | bytes:
         """Return the next data frame: ``str`` for text, ``bytes`` for binary.
@@ -245,19 +246,26 @@ class WebSocket:
         protocol._payload_parser = self._feed
         return True
 
-    def taken(self, count: int, size: int) -> None:
-        """Account for the ``count`` frames taken from :attr:`frames` since the last call,
-        ``size`` the sum of their sizes: the receive queue's size shrinks by what reading
-        them one by one would have removed, and its flow control runs once (it resumes
-        the socket, or the parsing of a chunk it stopped, when there is room)."""
-        if not count:
+    def taken(self) -> None:
+        """Account for the frames taken from :attr:`frames` since the last call: the
+        receive queue's size shrinks by what reading them one by one would have removed,
+        and its flow control runs once (it resumes the socket, or the parsing of a chunk
+        it stopped, when there is room)."""
+        queue, frames, overhead = self._queue, self.frames, self._overhead
+        assert queue is not None
+        assert overhead is not None
+        # The queue counts every frame it holds or held and nobody read, each as its
+        # size plus the overhead: what the frames left do not account for was taken.
+        left = len(frames) * overhead
+        if frames:
+            left += sum(entry[1] for entry in frames)
+        size = queue._size - left
+        if size <= 0:
             return
-        assert self._queue is not None
-        assert self._overhead is not None
         # The queue's read() is the one way to shrink its size: one read of a stand-in
         # entry at the head, as large as every frame taken and its overhead.
-        self.frames.appendleft((None, size + self._overhead * (count - 1)))
-        _read_now(self._queue)
+        frames.appendleft((None, size - overhead))
+        _read_now(queue)
 
     def pending(self) -> bool:
         """Whether :attr:`receive` returns without waiting (a frame or the end is there)."""
@@ -581,6 +589,7 @@ def _receive_queue(ws: aiohttp.ClientWebSocketResponse) -> tuple[Any, Any]:
         and callable(getattr(parser, "feed_data", None))
         and callable(getattr(parser, "feed_eof", None))
         and type(getattr(queue, "_buffer", None)) is deque
+        and type(getattr(queue, "_size", None)) is int
         and callable(getattr(queue, "read", None))
         and callable(getattr(queue, "is_eof", None))
         and isinstance(getattr(ws, "closed", None), bool)

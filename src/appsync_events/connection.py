@@ -56,10 +56,12 @@ from .errors import (
     OperationTimeoutError,
     RemoteProtocolError,
 )
+from .protocol import codec
 from .protocol.client import (
     BroadcastFailed,
     ClientEvent,
     ClientProtocol,
+    ClientState,
     ConnectionAccepted,
     ConnectionFailed,
     FrameIgnored,
@@ -84,6 +86,8 @@ __all__ = [
 logger = logging.getLogger("appsync_events.client")
 
 _ACTIVE: Final = SubscriptionState.ACTIVE
+_OPEN: Final = ClientState.OPEN
+_new_tuple: Final = tuple.__new__
 
 _MAX_DEFERRED: Final = 4096
 """Frames up to this length that answer a publish may wait behind a woken read (one
@@ -410,8 +414,6 @@ class Connection:
         self._hold: Subscription | None = None  # Overflow.PAUSE: wait for its room, then read
         self._fed_error: Exception | None = None  # raised by the reader: _on_frames failed
         self._after_wake_soon = soon_caller(self._loop, self._after_wake)
-        self._untaken_count = 0  # frames _on_frames took and _after_wake reports
-        self._untaken_size = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -722,64 +724,82 @@ class Connection:
         answer after the event, left at the head of the queue.  The service sends the
         events of a publish right before its answer, so the read gets its event without
         waiting for the answer to be parsed.  Events are never held back.
+
+        An event for an active subscription takes the shortest way: parsed here, and put
+        in its inbox when there is room (what the core's
+        :meth:`~appsync_events.protocol.client.ClientProtocol.receive_event` and
+        :meth:`_on_text` do, inlined: it is the client's hottest path).  Every other
+        frame goes to :meth:`_on_text`.
         """
         ws = self.ws
         frames = ws.frames
         if not frames:
             return
         self._last_frame = self._clock()
-        take, text, taken = frames.popleft, ws.text, ws.taken
+        take, put_back, text, taken = frames.popleft, frames.appendleft, ws.text, ws.taken
         protocol, subscriptions, on_text = self.protocol, self.subscriptions, self._on_text
-        receive_event, plain = protocol.receive_event, not self.debug
+        # The inlined event path needs the fast parser, an open core and no frame logging.
+        parser = codec._FAST if not self.debug else None
+        fast = parser if protocol.state is _OPEN else None
+        active = protocol.active
+        new_message, message_type = _new_tuple, Message
         stop = False
         woke = False  # an event went down Subscription._deliver (a waiting read wakes)
         try:
             while frames and not stop:
-                count = size = 0
                 try:
                     while frames:
-                        message, frame_size = frames[0]
+                        entry = take()
+                        message = entry[0]
                         if message[0] is not text:
+                            put_back(entry)
                             stop = True
                             break
-                        if (
-                            woke
-                            and len(message[1]) <= _MAX_DEFERRED
-                            and '"publish_success"' in message[1]
-                        ):
+                        data = message[1]
+                        if woke and len(data) <= _MAX_DEFERRED and '"publish_success"' in data:
+                            put_back(entry)
                             break  # left for _after_wake
-                        take()
-                        count += 1
-                        size += frame_size
-                        if plain:  # _on_text inlined: the same, minus the frame's log line
-                            event = receive_event(message[1])
-                            if event is None:
-                                self._on_events(protocol.events_received())
-                            elif isinstance(event, PublishAccepted):
-                                self._answer_publish(event)
-                            elif (sub := subscriptions.get(event[1])) is not None:
+                        if fast is not None:
+                            try:
+                                obj = fast(data)
+                            except ValueError:
+                                obj = None
+                            # Three string members: certainly what json reads (see codec).
+                            if (
+                                type(obj) is dict
+                                and len(obj) == 3
+                                and obj.get("type") == "data"
+                                and type(sid := obj.get("id")) is str
+                                and type(event := obj.get("event")) is str
+                                and (channel := active.get(sid)) is not None
+                            ):
+                                sub = subscriptions.get(sid)
+                                if sub is None:
+                                    continue
+                                item = new_message(message_type, (event, sid, channel))
                                 inbox = sub._inbox
                                 if sub._state is _ACTIVE and len(inbox) < sub._limit:
-                                    inbox.append(event)
+                                    inbox.append(item)
                                     continue
-                                if sub._deliver(event):
+                                if sub._deliver(item):
                                     self._hold = sub
+                                    stop = True
+                                    break
                                 woke = True
-                        else:
-                            on_text(message[1])
+                                continue
+                        on_text(data)
+                        fast = parser if protocol.state is _OPEN else None
                         if self._hold is not None:
                             stop = True
                             break
                 except BaseException:
-                    taken(count, size)
+                    taken()
                     raise
                 if woke and not stop:
                     # Reported, and the rest taken, behind the woken read.
-                    self._untaken_count += count
-                    self._untaken_size += size
                     self._after_wake_soon()
                     return
-                taken(count, size)  # may parse more of the chunk into frames
+                taken()  # may parse more of the chunk into frames
             if not stop:
                 return
         except Exception as exc:
@@ -790,11 +810,9 @@ class Connection:
         """What :meth:`_on_frames` leaves for after the read it woke: report the frames it
         took (which may parse more of the chunk), then take the frames left if the reader
         still waits for them in the socket's callback (else the reader reads them)."""
-        count, size = self._untaken_count, self._untaken_size
-        self._untaken_count = self._untaken_size = 0
         ws = self.ws
         try:
-            ws.taken(count, size)
+            ws.taken()
         except Exception as exc:  # pragma: no cover - taken() does not raise
             self._fed_error = exc
             ws.wake()

@@ -293,6 +293,10 @@ class ClientProtocol:
         self._acked = False
         self._pending: dict[str, _Pending] = {}
         self._active: dict[str, str] = {}
+        self.active: Mapping[str, str] = self._active
+        """Active (acknowledged) subscriptions: id -> channel as sent; a live read-only
+        view (:attr:`subscriptions` is a copy).  A ``data`` frame for an id in here is
+        reported as a :class:`Message` for it."""
         self._abandoned: dict[str, str] = {}  # subscribes given up on: id -> channel
         self._internal: set[str] = set()  # unsubscribes of abandoned subscribes in flight
         self._events: list[ClientEvent] = []
