@@ -582,3 +582,20 @@ async def test_answer_left_for_later_when_the_reader_stopped_waiting(
         server.write(data(sub_id, 2))
         assert (await sub.next()).json() == {"n": 2}
     await client.close()
+
+
+async def test_event_for_a_subscription_the_client_no_longer_holds(
+    server: RawServer, path: str
+) -> None:
+    """An event for an id the core still routes (say, a late subscribe it unsubscribes at
+    once) but no subscription object holds is dropped; the next event goes through."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    conn = connection(client)
+    conn.protocol._active["ghost"] = "default/ghost"
+    server.write(data("ghost", 1), data(sub_id, 2))
+    async with asyncio.timeout(WAIT):
+        assert (await sub.next()).json() == {"n": 2}
+    assert sub.pending == 0
+    await client.close()
