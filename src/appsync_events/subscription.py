@@ -597,6 +597,13 @@ class Subscription:
         iteration goes on.  The iteration stops quietly when the subscription or its
         client was closed by the caller, and raises every other ending.
         """
+        # next()'s commonest case first, without its coroutine: an event is buffered.
+        inbox = self._inbox
+        if inbox and self._settings.room is None:
+            item = inbox.popleft()
+            if type(item) is Message:
+                return item
+            inbox.appendleft(item)  # a failure: next() reports it
         while True:
             try:
                 return await self.next()

@@ -205,6 +205,34 @@ async def test_iteration_skips_broadcast_error(
         assert sub.state is SubscriptionState.ACTIVE
 
 
+async def test_iteration_skips_a_buffered_broadcast_error(server: ScriptedServer) -> None:
+    """async for over an inbox holding an event, a broadcast_error and an event: the two
+    events in order, the error skipped and recorded."""
+    client, peer = await open_client(server)
+    async with client:
+        subscribing = asyncio.ensure_future(client.subscribe("default/a"))
+        sub_id = (await peer.subscribed())["id"]
+        sub = await subscribing
+        await peer.data(sub_id, "1")
+        await broadcast_error(peer, sub_id)
+        await peer.data(sub_id, "2")
+        # A second subscribe is answered after those frames: once it returns, all three
+        # are in the inbox.
+        second = asyncio.ensure_future(client.subscribe("default/b"))
+        await peer.subscribed()
+        await second
+        assert sub.pending == 3
+        received = []
+        async with asyncio.timeout(WAIT):
+            async for message in sub:
+                received.append(message.data)
+                if len(received) == 2:
+                    break
+        assert received == ["1", "2"]
+        assert sub.broadcast_error_count == 1
+        assert sub.pending == 0
+
+
 async def test_next_still_raises_broadcast_error(server: ScriptedServer) -> None:
     """next() raises the broadcast_error (recorded too) and the callback is not called."""
     calls: list[BroadcastError] = []
