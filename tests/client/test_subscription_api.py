@@ -173,6 +173,17 @@ async def test_on_broadcast_error_must_be_callable(server: ScriptedServer) -> No
 # --- broadcast_error while iterating ----------------------------------------------------------
 
 
+async def iterate(sub: Subscription, count: int) -> list[str]:
+    """The data of the first ``count`` events ``async for`` gives (bounded by WAIT)."""
+    received: list[str] = []
+    async with asyncio.timeout(WAIT):
+        async for message in sub:
+            received.append(message.data)
+            if len(received) == count:
+                break
+    return received
+
+
 async def test_iteration_skips_broadcast_error(
     server: ScriptedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -188,14 +199,8 @@ async def test_iteration_skips_broadcast_error(
         await peer.data(sub_id, "1")
         await broadcast_error(peer, sub_id)
         await peer.data(sub_id, "2")
-        received = []
         with caplog.at_level(logging.WARNING, logger="appsync_events.client"):
-            async with asyncio.timeout(WAIT):
-                async for message in sub:
-                    received.append(message.data)
-                    if len(received) == 2:
-                        break
-        assert received == ["1", "2"]
+            assert await iterate(sub, 2) == ["1", "2"]
         assert len(calls) == 1
         assert calls[0][0] is sub
         assert calls[0][1].errors[0].error_type == "MessageProcessingError"
@@ -222,13 +227,7 @@ async def test_iteration_skips_a_buffered_broadcast_error(server: ScriptedServer
         await peer.subscribed()
         await second
         assert sub.pending == 3
-        received = []
-        async with asyncio.timeout(WAIT):
-            async for message in sub:
-                received.append(message.data)
-                if len(received) == 2:
-                    break
-        assert received == ["1", "2"]
+        assert await iterate(sub, 2) == ["1", "2"]
         assert sub.broadcast_error_count == 1
         assert sub.pending == 0
 
