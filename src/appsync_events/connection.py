@@ -738,8 +738,9 @@ class Connection:
         self._last_frame = self._clock()
         take, put_back, text, taken = frames.popleft, frames.appendleft, ws.text, ws.taken
         protocol, subscriptions, on_text = self.protocol, self.subscriptions, self._on_text
+        receive_event, plain = protocol.receive_event, not self.debug
         # The inlined event path needs the fast parser, an open core and no frame logging.
-        parser = codec._FAST if not self.debug else None
+        parser = codec._FAST if plain else None
         fast = parser if protocol.state is _OPEN else None
         active = protocol.active
         new_message, message_type = _new_tuple, Message
@@ -759,6 +760,7 @@ class Connection:
                         if woke and len(data) <= _MAX_DEFERRED and '"publish_success"' in data:
                             put_back(entry)
                             break  # left for _after_wake
+                        item: Any = None
                         if fast is not None:
                             try:
                                 obj = fast(data)
@@ -773,25 +775,36 @@ class Connection:
                                 and type(event := obj.get("event")) is str
                                 and (channel := active.get(sid)) is not None
                             ):
-                                sub = subscriptions.get(sid)
-                                if sub is None:
-                                    continue
                                 item = new_message(message_type, (event, sid, channel))
-                                inbox = sub._inbox
-                                if sub._state is _ACTIVE and len(inbox) < sub._limit:
-                                    inbox.append(item)
-                                    continue
-                                if sub._deliver(item):
-                                    self._hold = sub
+                        if item is None:  # any other frame: the core decides
+                            if plain:  # _on_text inlined, minus the frame's log line
+                                item = receive_event(data)
+                                if item is None:
+                                    self._on_events(protocol.events_received())
+                                elif type(item) is not message_type:
+                                    self._answer_publish(item)
+                                    item = None
+                            else:
+                                on_text(data)
+                            fast = parser if protocol.state is _OPEN else None
+                            if item is None:
+                                if self._hold is not None:
                                     stop = True
                                     break
-                                woke = True
                                 continue
-                        on_text(data)
-                        fast = parser if protocol.state is _OPEN else None
-                        if self._hold is not None:
+                        # _on_text's delivery, inlined.
+                        sub = subscriptions.get(item[1])  # .subscription_id
+                        if sub is None:
+                            continue
+                        inbox = sub._inbox
+                        if sub._state is _ACTIVE and len(inbox) < sub._limit:
+                            inbox.append(item)
+                            continue
+                        if sub._deliver(item):
+                            self._hold = sub
                             stop = True
                             break
+                        woke = True
                 except BaseException:
                     taken()
                     raise

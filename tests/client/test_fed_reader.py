@@ -116,13 +116,16 @@ class RawServer:
         )
 
 
-@pytest.fixture(params=["fed", "plain"])
+@pytest.fixture(params=["fed", "fed-stdlib", "plain"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on both read paths."""
+    """Run the test on both read paths (the fed one also without the fast parser, as
+    without ``orjson``)."""
     if request.param == "plain":
         monkeypatch.setenv(PLAIN_READ_ENV, "1")
     else:
         monkeypatch.delenv(PLAIN_READ_ENV, raising=False)
+    if request.param == "fed-stdlib":
+        monkeypatch.setattr(codec, "_FAST", None)
     name: str = request.param
     return name
 
@@ -139,7 +142,7 @@ def connection(client: appsync_events.Client) -> Connection:
 
 
 def check_path(client: appsync_events.Client, path: str) -> None:
-    assert (connection(client).ws._feed is not None) is (path == "fed")
+    assert (connection(client).ws._feed is not None) is (path != "plain")
 
 
 async def test_mixed_chunk_in_order(server: RawServer, path: str) -> None:
