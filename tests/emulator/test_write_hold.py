@@ -409,3 +409,25 @@ async def test_without_a_visible_read_buffer_every_frame_is_written_before_the_n
     assert await _values(subscribers[0], "s0", count) == list(range(count))
     assert len(pub_log.writes) == len(sub_logs[0].writes) == count
     await _close_all(publisher, *subscribers)
+
+
+@pytest.mark.asyncio
+async def test_binary_frames_in_a_burst_keep_their_place(server: EmulatorServer) -> None:
+    """A binary frame's ``error`` answer is held with the burst's other frames, in order."""
+    publisher, subscribers, pub_log, _ = await _setup(server, 1)
+    binary = bytes((0x82, 0x80 | 3)) + b"\0\0\0\0" + b"abc"
+    _burst(
+        publisher,
+        [_publish_frame(publisher, "p0", 0), binary, _publish_frame(publisher, "p1", 1)],
+    )
+    await publisher.expect("publish_success", id="p0")
+    await publisher.expect("error")
+    await publisher.expect("publish_success", id="p1")
+    assert await _values(subscribers[0], "s0", 2) == [0, 1]
+    assert [json.loads(t)["type"] for t in pub_log.texts()] == [
+        "publish_success",
+        "error",
+        "publish_success",
+    ]
+    assert len(pub_log.writes) < 3
+    await _close_all(publisher, *subscribers)
