@@ -16,6 +16,10 @@ Theory of operation:
   slowly, writes are stalled by a fault, a frame carries latency, or frames are already
   waiting) is queued, and a writer task, started then and ending when the queue is empty,
   writes the queue in order as the transport drains;
+* while a connection's reader handles frames it has already read, the writes those frames
+  cause (to any socket) are held by the :class:`Cork` and each socket gets them in one
+  transport write before the reader awaits anything (bounded: :data:`HOLD_WRITES`,
+  :data:`HOLD_BYTES`);
 * when more than ``limit`` frames wait, the connection is closed with 1008 (a slow
   consumer never blocks the publisher or the other subscribers).  Past half its capacity
   the queue reports :attr:`OutboundQueue.under_pressure`, and
@@ -445,9 +449,11 @@ def _write_direct(
     only when every one of these queues is ``cork``'s)."""
     by_size = framed._segments
     if writes is not None:
+        if cork.holding:
+            _keep_direct(framed, writes, cork)
+            return
         size = -1
         segments: list[bytes] = []
-        keep = cork.keep if cork.holding else None
         for transport, prefix in writes:
             if len(prefix) != size:
                 size = len(prefix)
@@ -455,10 +461,7 @@ def _write_direct(
                 if found is None:
                     found = by_size[size] = framed._split(size)
                 segments = found
-            if keep is None:
-                transport.write(prefix.join(segments))
-            else:
-                keep(transport, prefix.join(segments))
+            transport.write(prefix.join(segments))
         return
     if prefixes is None:
         shared = _PREFIXES
@@ -475,6 +478,43 @@ def _write_direct(
         transport = queue.transport
         assert transport is not None
         queue.cork.write(transport, prefix.join(segments))
+
+
+def _keep_direct(framed: FramedEvents, writes: list[tuple[Any, bytes]], cork: Cork) -> None:
+    """:func:`_write_direct` from kept (transport, prefix) pairs while ``cork`` holds the
+    writes: each subscriber's frames are kept (:meth:`Cork.keep`, inlined: the hot loop
+    of a burst of publishes to many subscribers)."""
+    by_size = framed._segments
+    held = cork.held
+    total = cork.held_bytes
+    most = HOLD_WRITES - 1
+    limit = HOLD_BYTES
+    size = -1
+    segments: list[bytes] = []
+    for transport, prefix in writes:
+        if len(prefix) != size:
+            size = len(prefix)
+            found = by_size.get(size)
+            if found is None:
+                found = by_size[size] = framed._split(size)
+            segments = found
+        data = prefix.join(segments)
+        chunks = held.get(transport)
+        if chunks is None:
+            held[transport] = [data]
+        elif len(chunks) < most:
+            chunks.append(data)
+        else:  # the socket's cap: keep writes its frames now
+            cork.held_bytes = total
+            cork.keep(transport, data)
+            held, total = cork.held, cork.held_bytes
+            continue
+        total += len(data)
+        if total > limit:  # the cap on all
+            cork.held_bytes = total
+            cork._write_held()
+            held, total = cork.held, 0
+    cork.held_bytes = total
 
 
 _SOCKET_TRANSPORT: Final = getattr(selector_events, "_SelectorSocketTransport", None)
