@@ -7,9 +7,11 @@ fan-out needs: no authorization, no validation beyond parsing the JSON, no queue
 limits, no recorder.  It parses and encodes JSON with ``orjson`` when that is installed,
 as the emulator does.  Each event is encoded once per publish (and the frame bytes around a
 subscription's prefix once per prefix length), and each subscriber gets the publish's
-frames in one transport write (frames framed here, uncompressed).  Run as a
-script: ``python _baseline.py --ready-file PATH`` writes the endpoint to PATH and serves
-until killed.
+frames in one transport write (frames framed here, uncompressed).  As the emulator does,
+the writes made while handling frames that were already read are held, per socket and
+bounded, and each socket gets one transport write before the reader waits for the next
+frame.  Run as a script: ``python _baseline.py --ready-file PATH`` writes the endpoint to
+PATH and serves until killed.
 """
 
 from __future__ import annotations
@@ -64,10 +66,40 @@ def _segments(size: int, tails: list[bytes]) -> list[bytes]:
     return segments
 
 
+HOLD_WRITES = 64  # writes held per socket at most (the emulator's bounds)
+HOLD_BYTES = 1 << 20  # bytes held in all at most
+
+
 async def serve(ready_file: Path) -> None:
     # channel -> {transport: [subscription prefix, ...]}
     channels: dict[str, dict[asyncio.Transport, list[bytes]]] = defaultdict(dict)
     counter = 0
+    held: dict[asyncio.Transport, list[bytes]] = {}  # writes held while frames wait
+    held_bytes = 0
+
+    def flush() -> None:
+        nonlocal held, held_bytes
+        writes, held, held_bytes = held, {}, 0
+        for target, chunks in writes.items():
+            if not target.is_closing():
+                target.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def write(target: asyncio.Transport, data: bytes) -> None:
+        nonlocal held_bytes
+        chunks = held.get(target)
+        if chunks is None:
+            held[target] = [data]
+        elif len(chunks) < HOLD_WRITES - 1:
+            chunks.append(data)
+        else:
+            del held[target]
+            chunks.append(data)
+            held_bytes -= sum(map(len, chunks)) - len(data)
+            target.write(b"".join(chunks))
+            return
+        held_bytes += len(data)
+        if held_bytes > HOLD_BYTES:
+            flush()
 
     async def realtime(request: web.Request) -> web.WebSocketResponse:
         nonlocal counter
@@ -76,8 +108,16 @@ async def serve(ready_file: Path) -> None:
         assert transport is not None
         await ws.prepare(request)
         mine: set[str] = set()
+        buffered = ws._reader._buffer  # type: ignore[union-attr]  # frames read, not returned
         try:
-            async for msg in ws:
+            while True:
+                # Hold the writes while the next frame is already read (and is one that
+                # receive returns as it is, writing nothing itself).
+                if held and not (buffered and buffered[0][0].type is WSMsgType.TEXT):
+                    flush()
+                msg = await ws.receive()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                    break
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 frame = _loads(msg.data)
@@ -93,7 +133,7 @@ async def serve(ready_file: Path) -> None:
                         ok.append({"identifier": ident, "index": i})
                     reply = {"type": "publish_success", "id": frame["id"], "successful": ok}
                     reply["failed"] = []
-                    transport.write(_frame(_dumps(reply)))
+                    write(transport, _frame(_dumps(reply)))
                     tails = [_dumps(e) + b"}" for e in events]  # once per event
                     # The bytes between two prefixes depend only on the prefix's length:
                     # made once per length, each subscriber's frames are one join.
@@ -108,11 +148,12 @@ async def serve(ready_file: Path) -> None:
                                 segments = between[len(prefix)] = _segments(len(prefix), tails)
                             parts.append(prefix.join(segments))
                         # one write per subscriber
-                        target.write(parts[0] if len(parts) == 1 else b"".join(parts))
+                        write(target, parts[0] if len(parts) == 1 else b"".join(parts))
                 elif kind == "connection_init":
-                    transport.write(
+                    write(
+                        transport,
                         _frame('{"type":"connection_ack","connectionTimeoutMs":300000}')
-                        + _frame('{"type":"ka"}')
+                        + _frame('{"type":"ka"}'),
                     )
                 elif kind == "subscribe":
                     channel = "/" + frame["channel"].strip("/")
@@ -120,8 +161,9 @@ async def serve(ready_file: Path) -> None:
                     prefix = ('{"type":"data","id":' + sub_id + ',"event":').encode()
                     channels[channel].setdefault(transport, []).append(prefix)
                     mine.add(channel)
-                    transport.write(_frame('{"type":"subscribe_success","id":' + sub_id + "}"))
+                    write(transport, _frame('{"type":"subscribe_success","id":' + sub_id + "}"))
         finally:
+            flush()
             for channel in mine:
                 channels[channel].pop(transport, None)
         return ws

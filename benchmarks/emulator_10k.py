@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _loadgen import ServerProcess, raise_fd_limit
 from fanout import BATCH, publisher_process, subscriber_process
 
-BASELINE_NAME = "aiohttp broadcaster, encode once, one write per subscriber"
+BASELINE_NAME = "aiohttp broadcaster, encode once, one write per subscriber per read burst"
 PROCS = 2
 
 

@@ -4,7 +4,8 @@ One publisher and N subscribers (N = 1, 10, 100, 1000) on one channel.  Two serv
 side by side, each in its own process: the emulator (``python -m appsync_emulator``) and
 the baseline in ``_baseline.py``, a minimal aiohttp broadcaster speaking the same frames
 that encodes each event once and writes each publish to each subscriber in one transport
-write, with no auth, validation, queue, limit or recorder.
+write (holding the writes while frames already read wait, as the emulator does: one write
+per subscriber per read burst), with no auth, validation, queue, limit or recorder.
 
 The load runs in other processes (one publisher process, subscriber processes) and
 counts frames without parsing them (see ``_loadgen.py``), so it costs far less per
@@ -67,7 +68,7 @@ from _loadgen import (
 
 CHANNEL = "default/bench"
 BATCH = 5
-BASELINE_NAME = "aiohttp broadcaster, encode once, one write per subscriber"
+BASELINE_NAME = "aiohttp broadcaster, encode once, one write per subscriber per read burst"
 
 
 def _hostport(endpoint: str) -> str:

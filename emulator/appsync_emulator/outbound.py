@@ -16,6 +16,10 @@ Theory of operation:
   slowly, writes are stalled by a fault, a frame carries latency, or frames are already
   waiting) is queued, and a writer task, started then and ending when the queue is empty,
   writes the queue in order as the transport drains;
+* while a connection's reader handles frames it has already read, the writes those frames
+  cause (to any socket) are held by the :class:`Cork` and each socket gets them in one
+  transport write before the reader awaits anything (bounded: :data:`HOLD_WRITES`,
+  :data:`HOLD_BYTES`);
 * when more than ``limit`` frames wait, the connection is closed with 1008 (a slow
   consumer never blocks the publisher or the other subscribers).  Past half its capacity
   the queue reports :attr:`OutboundQueue.under_pressure`, and
@@ -53,6 +57,8 @@ __all__ = [
     "BATCH_FRAMES",
     "Cork",
     "FramedEvents",
+    "HOLD_BYTES",
+    "HOLD_WRITES",
     "Gate",
     "OutboundQueue",
     "RawTransport",
@@ -203,17 +209,36 @@ def data_prefix(subscription_id: str) -> bytes:
     return text[: -len('""}')].encode()
 
 
+HOLD_WRITES: Final = 64
+"""Writes to one socket a held read burst may keep; one more writes them at once."""
+HOLD_BYTES: Final = 1 << 20
+"""Bytes a held read burst may keep over all sockets; more writes them all at once."""
+
+
 class Cork:
-    """Holds the writes made while a record is still to be made (shared by every
-    connection of an emulator).
+    """Holds the writes made while a record is still to be made, and those made while a
+    read burst is handled (shared by every connection of an emulator).
 
     A publish is recorded after its fan-out (the record counts the deliveries), and a
     test that saw a frame must find the publish recorded: inside ``with cork:`` the
     batches that would be written at once are kept, in order, and written on leaving
     (nested uses write on leaving the outermost).
+
+    The write hold: a connection's reader handles the frames it has already read back to
+    back; between :meth:`hold` and :meth:`flush_held` every transport write of this
+    cork's queues (:meth:`write`) is kept per socket, in order, and each socket gets
+    what was kept in **one** transport write when the reader flushes, which it does
+    before it awaits anything (a read that would wait, a yield, a handler, a close).  So
+    the replies and ``data`` frames of a burst of publishes cost one ``send`` per socket,
+    not one per frame.  The hold is only ever on while that reader runs without
+    suspending: a frame written by any other task or timer goes out as before.  It is
+    bounded: :data:`HOLD_WRITES` writes to one socket, or :data:`HOLD_BYTES` in all,
+    write at once.  A kept write is one the queue decided to write (its socket was
+    writable, nothing of it was queued): backpressure, stalls and faults decide before
+    it, unchanged.
     """
 
-    __slots__ = ("closes", "depth", "pending")
+    __slots__ = ("closes", "depth", "held", "held_bytes", "holding", "pending")
 
     def __init__(self) -> None:
         self.depth = 0
@@ -223,6 +248,12 @@ class Cork:
         self.pending: list[tuple[OutboundQueue | None, str | None, Any]] = []
         """``(queue, subscription id or None, frames)`` in order; ``(None, None,
         framed)`` stands for the fan-out's :attr:`FramedEvents.direct` subscriptions."""
+        self.holding = False
+        """Whether writes are held (a read burst is being handled)."""
+        self.held: dict[Any, list[bytes]] = {}
+        """The held writes, per transport, in order."""
+        self.held_bytes = 0
+        """Their size."""
 
     def __enter__(self) -> None:
         self.depth += 1
@@ -232,6 +263,47 @@ class Cork:
         if self.depth == 0 and self.pending:
             pending, self.pending = self.pending, []
             _release(pending, self)
+
+    def hold(self) -> None:
+        """Hold the writes from now until :meth:`flush_held`."""
+        self.holding = True
+
+    def write(self, transport: Any, data: bytes) -> None:
+        """Write ``data`` to ``transport``, or keep it there while writes are held."""
+        if self.holding:
+            self.keep(transport, data)
+        else:
+            transport.write(data)
+
+    def keep(self, transport: Any, data: bytes) -> None:
+        """Keep ``data`` for ``transport`` (writes are held): :meth:`write`'s hold."""
+        chunks = self.held.get(transport)
+        if chunks is None:
+            self.held[transport] = [data]
+        elif len(chunks) < HOLD_WRITES - 1:
+            chunks.append(data)
+        else:  # the socket's cap: its writes go now (nothing else of it is kept)
+            del self.held[transport]
+            chunks.append(data)
+            self.held_bytes -= sum(map(len, chunks)) - len(data)
+            transport.write(b"".join(chunks))
+            return
+        self.held_bytes += len(data)
+        if self.held_bytes > HOLD_BYTES:  # the cap on all: write them, go on holding
+            self._write_held()
+
+    def flush_held(self) -> None:
+        """Stop holding; write each socket's held writes in one transport write."""
+        self.holding = False
+        if self.held:
+            self._write_held()
+
+    def _write_held(self) -> None:
+        held, self.held = self.held, {}
+        self.held_bytes = 0
+        for transport, chunks in held.items():
+            if not transport.is_closing():  # aborted meanwhile: nothing can be written
+                transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
 
 def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]], cork: Cork) -> None:
@@ -248,14 +320,14 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]], cork: 
         if queue is None:  # a fan-out's idle, writable subscribers
             if queues:
                 assert framed is not None
-                _write_fan_out(framed, queues, targets)
+                _write_fan_out(framed, queues, targets, cork)
                 queues, targets, framed = [], [], None
             direct, payload.direct = payload.direct, []
             found, payload.targets = payload.targets, []
             prefixes, payload.prefixes = payload.prefixes, None
             writes, payload.writes = payload.writes, None
             payload.closes = -1
-            _write_fan_out(payload, direct, found, prefixes, writes)
+            _write_fan_out(payload, direct, found, cork, prefixes, writes)
             continue
         queue.corked -= 1
         if queue._closed or queue._close_sent is not None:
@@ -273,7 +345,7 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]], cork: 
             continue
         if queues:
             assert framed is not None
-            _write_fan_out(framed, queues, targets)
+            _write_fan_out(framed, queues, targets, cork)
             queues, targets, framed = [], [], None
         if subscription_id is None:
             if (
@@ -287,14 +359,14 @@ def _release(pending: list[tuple[OutboundQueue | None, str | None, Any]], cork: 
                 # A lone plain frame (the publisher's publish_success): place's direct
                 # write, in one call.
                 queue.recorder.record_frames(queue.connection_id, payload)
-                queue.transport.write(_frame(payload[0][0]))  # type: ignore[union-attr]
+                cork.write(queue.transport, _frame(payload[0][0]))
             else:
                 queue.place(payload)
         else:
             queue.place_framed(subscription_id, payload)
     if queues:
         assert framed is not None
-        _write_fan_out(framed, queues, targets)
+        _write_fan_out(framed, queues, targets, cork)
 
 
 def _release_publish(
@@ -333,8 +405,8 @@ def _release_publish(
     framed.direct, framed.targets, framed.prefixes, framed.writes = [], [], None, None
     framed.closes = -1
     recorder.record_reply_and_data(queue.connection_id, items, framed.events, targets)
-    queue.transport.write(_frame(items[0][0]))  # type: ignore[union-attr]
-    _write_direct(framed, direct, targets, prefixes, writes)
+    cork.write(queue.transport, _frame(items[0][0]))
+    _write_direct(framed, direct, targets, cork, prefixes, writes)
     return True
 
 
@@ -342,6 +414,7 @@ def _write_fan_out(
     framed: FramedEvents,
     queues: list[OutboundQueue],
     targets: list[tuple[str, str]],
+    cork: Cork,
     prefixes: list[bytes] | None = None,
     writes: list[tuple[Any, bytes]] | None = None,
 ) -> None:
@@ -360,20 +433,25 @@ def _write_fan_out(
                 return
             break
     queues[0].recorder.record_data(framed.events, targets)
-    _write_direct(framed, queues, targets, prefixes, writes)
+    _write_direct(framed, queues, targets, cork, prefixes, writes)
 
 
 def _write_direct(
     framed: FramedEvents,
     queues: list[OutboundQueue],
     targets: list[tuple[str, str]],
+    cork: Cork,
     prefixes: list[bytes] | None,
     writes: list[tuple[Any, bytes]] | None = None,
 ) -> None:
     """Write a fan-out's frames (recorded already) to its writable queues, one write each
-    (``writes``: each queue's transport and prefix, if the caller has them)."""
+    (``writes``: each queue's transport and prefix, if the caller has them, which it has
+    only when every one of these queues is ``cork``'s)."""
     by_size = framed._segments
     if writes is not None:
+        if cork.holding:
+            _keep_direct(framed, writes, cork)
+            return
         size = -1
         segments: list[bytes] = []
         for transport, prefix in writes:
@@ -399,7 +477,44 @@ def _write_direct(
             segments = found
         transport = queue.transport
         assert transport is not None
-        transport.write(prefix.join(segments))
+        queue.cork.write(transport, prefix.join(segments))
+
+
+def _keep_direct(framed: FramedEvents, writes: list[tuple[Any, bytes]], cork: Cork) -> None:
+    """:func:`_write_direct` from kept (transport, prefix) pairs while ``cork`` holds the
+    writes: each subscriber's frames are kept (:meth:`Cork.keep`, inlined: the hot loop
+    of a burst of publishes to many subscribers)."""
+    by_size = framed._segments
+    held = cork.held
+    total = cork.held_bytes
+    most = HOLD_WRITES - 1
+    limit = HOLD_BYTES
+    size = -1
+    segments: list[bytes] = []
+    for transport, prefix in writes:
+        if len(prefix) != size:
+            size = len(prefix)
+            found = by_size.get(size)
+            if found is None:
+                found = by_size[size] = framed._split(size)
+            segments = found
+        data = prefix.join(segments)
+        chunks = held.get(transport)
+        if chunks is None:
+            held[transport] = [data]
+        elif len(chunks) < most:
+            chunks.append(data)
+        else:  # the socket's cap: keep writes its frames now
+            cork.held_bytes = total
+            cork.keep(transport, data)
+            held, total = cork.held, cork.held_bytes
+            continue
+        total += len(data)
+        if total > limit:  # the cap on all
+            cork.held_bytes = total
+            cork._write_held()
+            held, total = cork.held, 0
+    cork.held_bytes = total
 
 
 _SOCKET_TRANSPORT: Final = getattr(selector_events, "_SelectorSocketTransport", None)
@@ -564,8 +679,8 @@ def fan_out(found: Match, subscribers: Mapping[str, Any], framed: FramedEvents, 
             framed.direct = routes.direct
             framed.targets = routes.keys
             framed.prefixes = routes.prefixes
-            framed.writes = routes.writes
-            if routes.cork is cork:  # every queue's closes are counted there
+            if routes.cork is cork:  # every queue's closes (and writes) are counted there
+                framed.writes = routes.writes
                 framed.closes = closes
                 framed.recorder = routes.recorder
         return position * len(framed.tails)
@@ -1000,7 +1115,7 @@ class OutboundQueue:
     def write_framed(self, subscription_id: str, framed: FramedEvents) -> None:
         """Write a fan-out's frames (recorded already) in one transport write."""
         assert self.transport is not None
-        self.transport.write(framed.frames(_prefix(subscription_id)))
+        self.cork.write(self.transport, framed.frames(_prefix(subscription_id)))
 
     def place(self, items: list[_Item]) -> None:
         """Write a batch at once if nothing waits and the socket keeps up, else queue it."""
@@ -1055,7 +1170,7 @@ class OutboundQueue:
                 self.log.debug("> %s", redact_frame(text))
             parts.append(_frame(text))
         assert self.transport is not None
-        self.transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        self.cork.write(self.transport, parts[0] if len(parts) == 1 else b"".join(parts))
 
     def _overflow(self) -> None:
         self.log.warning(

@@ -22,11 +22,13 @@ Each WebSocket is a :class:`~.ws_connection.WebSocketConnection` that drives one
   slow authorizer or handler only holds back its own connection;
 * frames leave through a bounded per-connection outbound queue
   (:class:`~.outbound.OutboundQueue`): written at once, one transport write per batch,
-  while the socket keeps up, and by a *writer* task (started when frames must wait) when it
-  does not, so a slow subscriber never blocks the publisher or other subscribers.  When
-  more than ``limits.send_queue_frames`` frames wait, the connection is closed with 1008.
-  A publish whose fan-out fills a queue past half makes its own reader yield at once, so
-  a burst never overflows a fast subscriber;
+  while the socket keeps up (while the reader handles frames it has already read, those
+  writes are held and each socket gets one transport write before the reader awaits
+  anything: :class:`~.outbound.Cork`), and by a *writer* task (started when frames must
+  wait) when it does not, so a slow subscriber never blocks the publisher or other
+  subscribers.  When more than ``limits.send_queue_frames`` frames wait, the connection
+  is closed with 1008.  A publish whose fan-out fills a queue past half makes its own
+  reader yield at once, so a burst never overflows a fast subscriber;
 * the *keep-alive* timer (:mod:`.ws_timers`) sends ``ka`` at once after ``connection_ack``
   (or after the first successful operation of an init-less connection) and then every
   ``keepalive_interval``;

@@ -28,7 +28,7 @@ from ._logging import LOG_FAULTS, LOG_WS, ConnectionLogger, redact_frame
 from .catalogue import THROTTLED, Rejection
 from .faults import Fault, FaultListener, Point
 from .operations import Operations
-from .outbound import FramedEvents, Gate, OutboundQueue
+from .outbound import Cork, FramedEvents, Gate, OutboundQueue
 from .recorder import ConnectionInfo
 from .server_protocol import (
     InitReceived,
@@ -50,6 +50,19 @@ _TEXT: Final = WSMsgType.TEXT
 _BINARY: Final = WSMsgType.BINARY
 _ERROR: Final = WSMsgType.ERROR
 _ENDED: Final = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
+_HELD_KINDS: Final = frozenset((WSMsgType.TEXT, WSMsgType.BINARY))
+"""The frames ``receive`` returns as they are: it writes nothing for them."""
+
+
+def _read_buffer(ws: web.WebSocketResponse) -> deque[Any] | None:
+    """The messages ``ws`` has read and not returned yet, oldest first, as
+    ``(message, size)`` pairs, when aiohttp's reader exposes them (else ``None``: every
+    read may wait, and the reader holds no write across one)."""
+    buffer = getattr(getattr(ws, "_reader", None), "_buffer", None)
+    if type(buffer) is not deque:
+        return None
+    return buffer
+
 
 CLOSE_TIMEOUT: Final = 2.0
 """Seconds a close handshake may take before the transport is aborted."""
@@ -264,12 +277,29 @@ class WebSocketConnection:
     # --- reading ----------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        cork = self.operations.cork
+        try:
+            await self._read_frames(cork)
+        finally:
+            cork.flush_held()
+
+    async def _read_frames(self, cork: Cork) -> None:
+        """Read and handle frames until the connection ends.
+
+        The writes made while handling frames are held (:meth:`Cork.hold`) as long as the
+        next frame is already read, and flushed, one transport write per socket, before
+        anything is awaited: a read that could wait (or that may write a pong or a close
+        frame itself), a yield, the read gate, a handler.
+        """
         init_timeout = self.config.limits.init_timeout
         clock = self.loop.time
         read_gate = self.read_gate  # never replaced
+        buffered = _read_buffer(self.ws)
         burst = 0
         slice_start = clock()
         while True:
+            if cork.holding and not (buffered and buffered[0][0].type in _HELD_KINDS):
+                cork.flush_held()
             try:
                 if self.first_frame and init_timeout > 0:
                     msg = await self.ws.receive(timeout=init_timeout)
@@ -283,12 +313,15 @@ class WebSocketConnection:
             data = msg.data
             if kind is _TEXT:  # the usual frame: the type checks below are not its
                 if not read_gate.is_set():
+                    cork.flush_held()
                     await read_gate.wait()
                 if self.closing:
                     return
                 # The usual frame (a publish answered at once) needs no coroutine.
+                cork.holding = True
                 rest = self._take_text(data)
                 if rest:
+                    cork.flush_held()
                     await self._on_events(rest)
             else:
                 if kind in _ENDED:
@@ -297,10 +330,12 @@ class WebSocketConnection:
                     self.log.info("= transport error: %s", data)
                     return
                 if not read_gate.is_set():
+                    cork.flush_held()
                     await read_gate.wait()
                 if self.closing:
                     return
                 if kind is _BINARY:
+                    cork.holding = True
                     self._on_binary(data)
             # Frames already buffered are returned without a suspension point: yield every
             # few frames so that one chatty client cannot starve the writers of the others,
@@ -309,6 +344,7 @@ class WebSocketConnection:
             if burst >= READ_BURST or self.yield_now or clock() - slice_start >= READ_SLICE:
                 burst = 0
                 self.yield_now = False
+                cork.flush_held()
                 await asyncio.sleep(0)
                 slice_start = clock()
 
@@ -667,6 +703,7 @@ class WebSocketConnection:
 
     async def close_now(self, code: int, reason: str = "") -> None:
         """Close at once (queued frames are dropped); abort if the peer does not answer."""
+        self.operations.cork.flush_held()  # written before the close frame
         self.closing = True
         self.outbound.closed = True
         self.outbound.clear()
@@ -694,6 +731,7 @@ class WebSocketConnection:
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame (clients see 1006)."""
+        self.operations.cork.flush_held()  # what was written before it goes first
         self.closing = True
         self.outbound.closed = True
         self.outbound.clear()
