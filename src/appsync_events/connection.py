@@ -549,18 +549,21 @@ class Connection:
         frame is written whole or queued whole.
         """
         for frame in self.protocol.data_to_send():
-            text = frame.text
-            if (
-                not self._corked
-                and not self._writing
-                and not self._outbox._frames
-                and self.ws.send_now(text)
-            ):
-                self._corked = True  # until an answer is read or the writer has written
-                if self.debug:
-                    self.log.debug("> %s", redact(text))
-            else:
-                self._outbox.put(text)
+            self._send_text(frame.text)
+
+    def _send_text(self, text: str) -> None:
+        """Write one frame at once, or queue it (see :meth:`flush`)."""
+        if (
+            not self._corked
+            and not self._writing
+            and not self._outbox._frames
+            and self.ws.send_now(text)
+        ):
+            self._corked = True  # until an answer is read or the writer has written
+            if self.debug:
+                self.log.debug("> %s", redact(text))
+        else:
+            self._outbox.put(text)
 
     async def request(self, operation_id: str, send: Callable[[], object]) -> ClientEvent:
         """Wait for room in the outbox, call ``send`` (which queues operation
@@ -626,9 +629,18 @@ class Connection:
         outbox = self._outbox
         if len(outbox._frames) >= outbox.capacity:
             return None
-        # _send_publish inlined (one call less on every publish).
-        self.protocol.send_publish(prepared, authorization, operation_id)
-        self.flush()
+        # _send_publish inlined (one call less on every publish), and the frame written
+        # as _send_text writes it.
+        protocol = self.protocol
+        text = protocol._publish_text(prepared, authorization, operation_id)
+        if protocol._out:  # frames queued before this one go first
+            self.flush()
+        if not self._corked and not self._writing and not outbox._frames and self.ws.send_now(text):
+            self._corked = True  # until an answer is read or the writer has written
+            if self.debug:
+                self.log.debug("> %s", redact(text))
+        else:
+            outbox.put(text)
         waiter: asyncio.Future[ClientEvent] = self._new_future()
         self._waiters[operation_id] = waiter
         return waiter
@@ -639,8 +651,9 @@ class Connection:
         prepared: PreparedPublish,
         authorization: Mapping[str, str] | None,
     ) -> asyncio.Future[ClientEvent]:
-        self.protocol.send_publish(prepared, authorization, operation_id)
-        self.flush()
+        text = self.protocol._publish_text(prepared, authorization, operation_id)
+        self.flush()  # frames queued before this one go first
+        self._send_text(text)
         waiter: asyncio.Future[ClientEvent] = self._new_future()
         self._waiters[operation_id] = waiter
         return waiter
