@@ -75,6 +75,7 @@ from .protocol.publish import PreparedPublish
 from .subscription import Subscription, SubscriptionState
 
 __all__ = [
+    "EXPIRED",
     "Connection",
     "ConnectionLogger",
     "OperationDeadlines",
@@ -105,6 +106,16 @@ def redact(text: str) -> str:
     return _SECRET_FIELD.sub(r'"\1"\2"<redacted>"', text)
 
 
+class _Expired:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EXPIRED"
+
+
+EXPIRED: Final[Any] = _Expired()
+"""The result :meth:`OperationDeadlines.watch` gives a wait that reached its deadline."""
+
 _RUNNING: Final = 0
 _DONE: Final = 1
 _EXPIRED: Final = 2
@@ -124,17 +135,65 @@ class OperationDeadlines:
     already, gets a timer of its own.
     """
 
-    __slots__ = ("_loop", "_queue", "_timer", "_timer_at")
+    __slots__ = ("_loop", "_queue", "_timer", "_timer_at", "_wait_at", "_wait_timer", "_waits")
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[_Deadline] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._waits: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._wait_timer: asyncio.TimerHandle | None = None
+        self._wait_at = 0.0
 
     def enter(self, operation: str, operation_id: str, limit: float | None) -> _Deadline:
         """The deadline of one operation, to enter around it (``None``: unbounded)."""
         return _Deadline(self, operation, operation_id, limit)
+
+    def watch(self, waiter: asyncio.Future[Any], limit: float | None) -> bool:
+        """Bound the wait for ``waiter``, an operation's answer, by ``limit`` seconds from
+        now: then, unless it is done, its result is set to :data:`EXPIRED` (the awaiting
+        code raises :class:`OperationTimeoutError`).  For an operation whose only wait is
+        ``await waiter``: no task is cancelled, and a deadline is one entry in a queue
+        under one loop timer (armed for the oldest wait not done), nothing to leave.
+
+        ``False``: not watched, because the deadline would not come in order (the
+        timeout was lowered) or the limit is spent already; bound the wait with
+        :meth:`enter` instead.  ``None``: unbounded (``True``, nothing to do).
+        """
+        if limit is None:
+            return True
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        at = loop.time() + limit
+        waits = self._waits
+        while waits and waits[0][1].done():  # the waits that ended first
+            waits.popleft()
+        if limit <= 0 or (waits and at < waits[-1][0]):
+            return False
+        waits.append((at, waiter))
+        if self._wait_timer is None:
+            self._wait_at = at
+            self._wait_timer = loop.call_at(at, self._expire_waits)
+        return True
+
+    def _expire_waits(self) -> None:
+        assert self._loop is not None
+        self._wait_timer = None
+        # The loop runs a timer up to its clock resolution early: the time it was armed
+        # for counts as reached.
+        now = max(self._loop.time(), self._wait_at)
+        waits = self._waits
+        while waits:
+            at, waiter = waits[0]
+            if not waiter.done():
+                if at > now:
+                    self._wait_at = at
+                    self._wait_timer = self._loop.call_at(at, self._expire_waits)
+                    return
+                waiter.set_result(EXPIRED)
+            waits.popleft()
 
     def _arm(self, at: float) -> None:
         assert self._loop is not None
@@ -665,6 +724,11 @@ class Connection:
         if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
             self.protocol.abandon(operation_id)
             self.flush()
+
+    def abandon(self, operation_id: str) -> None:
+        """Give up on the operation ``operation_id`` (a late answer is then ignored)."""
+        self.protocol.abandon(operation_id)
+        self.flush()
 
     # --- background tasks -----------------------------------------------------------------------
 
