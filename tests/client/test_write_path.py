@@ -332,3 +332,77 @@ async def test_operation_ids_made_in_advance_are_not_shared_with_a_forked_child(
     answer = _forked_ids()
     assert answer[:1] == b"1"
     assert answer[1:].decode() not in spare
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ['{"type":"x"}'],
+        ["a" * 125, "b" * 126, "c" * 65535, "d" * 65536, '{"é":"ü€"}', ""],
+    ],
+)
+async def test_masked_frames_are_what_aiohttp_writes(texts: list[str]) -> None:
+    """Frames built here read back (aiohttp's own reader, as a server reads them) as the
+    texts, each masked with its own key: exactly the bytes aiohttp writes with the same
+    keys."""
+    import random
+
+    from aiohttp._websocket.writer import WebSocketWriter
+    from aiohttp.base_protocol import BaseProtocol
+
+    from appsync_events._transport import _masked_frames
+
+    keys = random.Random()
+    keys.setstate(random.getstate())  # the keys _masked_frames draws, for aiohttp's writer
+    data = _masked_frames(texts)
+
+    class Transport:
+        def __init__(self) -> None:
+            self.chunks: list[bytes] = []
+
+        def is_closing(self) -> bool:
+            return False
+
+        def write(self, chunk: bytes) -> None:
+            self.chunks.append(chunk)
+
+    transport = Transport()
+    protocol = BaseProtocol(asyncio.get_running_loop())
+    writer = WebSocketWriter(protocol, transport, use_mask=True, random=keys)  # type: ignore[arg-type]
+    for text in texts:
+        writer._write_websocket_frame(text.encode(), 0x1, 0)
+    assert data == b"".join(transport.chunks)
+
+    # Read back as RFC 6455 says a server reads them: FIN + text, masked, then the length.
+    read, keys_seen, at = [], set(), 0
+    while at < len(data):
+        assert data[at] == 0x81  # FIN, text
+        assert data[at + 1] & 0x80  # masked
+        size, at = data[at + 1] & 0x7F, at + 2
+        if size == 126:
+            size, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        elif size == 127:
+            size, at = int.from_bytes(data[at : at + 8], "big"), at + 8
+        key, at = data[at : at + 4], at + 4
+        keys_seen.add(key)
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(data[at : at + size]))
+        read.append(payload.decode())
+        at += size
+    assert read == texts
+    assert len(keys_seen) == len(texts)  # a key of its own for each frame
+
+
+async def test_frames_are_built_by_aiohttp_without_the_masking_function() -> None:
+    """Without aiohttp's masking function here, aiohttp builds every frame: the same
+    frames reach the peer, in order."""
+    async with scripted() as server:
+        client, peer = await open_client(server)
+        ws: WebSocket = client._connection.ws
+        assert ws._masked
+        ws._masked = False
+        publishing = [
+            asyncio.ensure_future(client.publish("default/a", {"n": n})) for n in range(5)
+        ]
+        assert [_first(await peer.published())["n"] for _ in range(5)] == list(range(5))
+        await asyncio.gather(*publishing)
+        await client.close()
