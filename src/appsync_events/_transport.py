@@ -341,6 +341,19 @@ class WebSocket:
             writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
         return True
 
+    def send_batch_now(self, texts: Sequence[str]) -> bool:
+        """Write text frames at once, in order and in one socket write, if the socket takes
+        them without waiting (as :meth:`send_now` does one); else write nothing
+        (``False``)."""
+        writer = self._direct
+        if writer is None or not self._masked or writer._closing or writer.protocol._paused:
+            return False
+        transport = writer.transport
+        if transport.is_closing():
+            return False
+        transport.write(_masked_frames(texts))
+        return True
+
     async def send_batch(self, texts: Sequence[str]) -> None:
         """Send text frames in order, in one socket write when aiohttp allows it; then wait
         only if the socket's write buffer is full.

@@ -369,6 +369,11 @@ class _Outbox:
         if self._getter is not None and not self._getter.done():
             self._getter.set_result(None)
 
+    def wake(self) -> None:
+        """Wake the writer waiting for frames (frames were queued without :meth:`put`)."""
+        if self._frames and self._getter is not None and not self._getter.done():
+            self._getter.set_result(None)
+
     def take_all(self) -> list[_Frame]:
         """Remove and return every queued frame (never waits)."""
         frames = list(self._frames)
@@ -456,6 +461,12 @@ class Connection:
         self._outbox = _Outbox(outbound)
         self._writing = False  # the writer task holds frames it is sending
         self._corked = False  # a frame was written directly in this loop iteration
+        # Frames of publishes gathered to be written together (see _answer_publish):
+        self._gathering = False  # publish frames wait in the outbox for _write_gathered
+        self._woken: set[asyncio.Future[Any]] = set()  # answered; their callers not back yet
+        self._gather_queued = False  # _write_gathered is scheduled
+        self._gather_later = False  # _write_gathered waited one loop iteration already
+        self._write_gathered_soon = soon_caller(self._loop, self._write_gathered)
         self._waiters: dict[str, asyncio.Future[ClientEvent]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack: asyncio.Future[ConnectionAccepted] = self._loop.create_future()
@@ -694,7 +705,13 @@ class Connection:
         text = protocol._publish_text(prepared, authorization, operation_id)
         if protocol._out:  # frames queued before this one go first
             self.flush()
-        if not self._corked and not self._writing and not outbox._frames and self.ws.send_now(text):
+        if self._gathering:  # written with the others (see _answer_publish)
+            outbox._frames.append(text)
+            if not self._woken:  # the last caller woken: they have all published
+                self._write_gathered_now()
+        elif (
+            not self._corked and not self._writing and not outbox._frames and self.ws.send_now(text)
+        ):
             self._corked = True  # until an answer is read or the writer has written
             if self.debug:
                 self.log.debug("> %s", redact(text))
@@ -721,6 +738,8 @@ class Connection:
         """End a publish's wait: a publish not answered (its caller gave up) is abandoned,
         so a late answer is ignored."""
         del self._waiters[operation_id]
+        if self._woken:
+            self._woken.discard(waiter)
         if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
             self.protocol.abandon(operation_id)
             self.flush()
@@ -957,13 +976,65 @@ class Connection:
 
     def _answer_publish(self, event: PublishAccepted) -> None:
         """:meth:`_answer` for a publish's answer (which sends nothing and changes no
-        subscription)."""
-        self._corked = False  # an answer: the next frame may be written at once again
+        subscription).
+
+        While other publishes are in flight, the callers woken by answers read together
+        usually publish again in the next loop iteration: their frames are gathered in the
+        outbox and written together, in one socket write, by the last of those callers to
+        come back (:meth:`publish_now`), or else by :meth:`_write_gathered` (scheduled
+        behind the wake-ups) one loop iteration later at the latest.  A lone publish's
+        answer lets the next frame be written at once."""
         waiter = self._waiters.get(event.id)
         if waiter is not None and not waiter.done():
             waiter.set_result(event)
+            if len(self._waiters) > 1:
+                self._woken.add(waiter)
+                if not self._gathering:
+                    self._gathering = True
+                    self._gather_later = False
+                    if not self._gather_queued:
+                        self._gather_queued = True
+                        self._write_gathered_soon()
+                return
         else:
             self.log.debug("= PublishAccepted for %s: nobody waits for it", event.id)
+        if not self._gathering:
+            self._corked = False  # the next frame may be written at once again
+
+    def _write_gathered(self) -> None:
+        """Write the gathered frames once the woken callers are back, waiting one loop
+        iteration for them at most."""
+        self._gather_queued = False
+        if not self._gathering:  # written already
+            return
+        if self._woken and not self._gather_later:  # callers still to come back
+            self._gather_later = True
+            self._gather_queued = True
+            self._write_gathered_soon()
+            return
+        self._write_gathered_now()
+
+    def _write_gathered_now(self) -> None:
+        """Write the frames of the outbox (the gathered ones and those queued before), in
+        one socket write when the socket takes them without waiting; else the writer task
+        sends them.  Ends the gathering."""
+        self._gathering = False
+        self._woken.clear()
+        self._corked = False
+        outbox = self._outbox
+        frames = outbox._frames
+        if not frames or self._writing:  # the writer task takes them once it has written
+            return
+        texts = [f if isinstance(f, str) else f.text for f in frames]
+        if self.ws.send_batch_now(texts):
+            frames.clear()
+            if outbox._room:
+                outbox._wake_room()
+            if self.debug:
+                for text in texts:
+                    self.log.debug("> %s", redact(text))
+        else:
+            outbox.wake()
 
     def _answer(self, event: ClientEvent) -> None:
         self._corked = False  # an answer: the next frame may be written at once again

@@ -406,3 +406,60 @@ async def test_frames_are_built_by_aiohttp_without_the_masking_function() -> Non
         assert [_first(await peer.published())["n"] for _ in range(5)] == list(range(5))
         await asyncio.gather(*publishing)
         await client.close()
+
+
+async def _answer_together(client: appsync_events.Client, frames: list[dict[str, Any]]) -> None:
+    """Answer ``frames`` as if their answers were read from one chunk."""
+    connection = client._connection
+    for frame in frames:
+        answer = {"type": "publish_success", "id": frame["id"], "successful": [], "failed": []}
+        event = connection.protocol.receive_event(json.dumps(answer))
+        assert event is not None
+        connection._answer_publish(event)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("masked", [True, False])
+async def test_publishes_answered_together_write_their_next_frames_together(masked: bool) -> None:
+    """Callers woken by answers read together publish again in the next loop iteration:
+    their frames are gathered and written in one socket write, in that iteration (or, when
+    they cannot be written at once, by the writer task), in order."""
+    async with scripted() as server:
+        client, peer = await open_client(server)
+        ws: WebSocket = client._connection.ws
+        ws._masked = masked
+        assert ws._direct is not None
+        transport = ws._direct.transport
+        writes: list[bytes] = []
+        write = transport.write
+
+        def counting(data: bytes) -> None:
+            writes.append(data)
+            write(data)
+
+        transport.write = counting
+
+        async def twice(n: int) -> None:
+            await client.publish("default/a", {"n": n})
+            await client.publish("default/a", {"n": n + 10})
+
+        tasks = [asyncio.ensure_future(twice(n)) for n in range(3)]
+        firsts = [await peer.recv("publish") for _ in range(3)]
+        writes.clear()
+        await _answer_together(client, firsts)
+        assert client._connection._gathering
+        seconds = [await peer.published() for _ in range(3)]
+        assert [_first(f)["n"] for f in seconds] == [10, 11, 12]
+        assert len(writes) == 1  # the three frames in one socket write
+        await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+        await client.close()
+
+
+async def test_a_lone_publish_answer_lets_the_next_frame_be_written_at_once() -> None:
+    async with scripted() as server:
+        client, peer = await open_client(server)
+        publishing = asyncio.ensure_future(client.publish("default/a", {"n": 0}))
+        frame = await peer.recv("publish")
+        await _answer_together(client, [frame])
+        assert not client._connection._gathering
+        await asyncio.wait_for(publishing, WAIT)
+        await client.close()
