@@ -463,3 +463,44 @@ async def test_a_lone_publish_answer_lets_the_next_frame_be_written_at_once() ->
         assert not client._connection._gathering
         await asyncio.wait_for(publishing, WAIT)
         await client.close()
+
+
+async def test_gathered_frames_wait_one_loop_iteration_at_most_for_callers() -> None:
+    """A woken caller that publishes again later does not hold back the frames gathered
+    from the others: they are written one loop iteration later at the latest, and its
+    own frame then goes as usual."""
+    async with scripted() as server:
+        client, peer = await open_client(server)
+
+        async def twice(n: int, later: bool) -> None:
+            await client.publish("default/a", {"n": n})
+            if later:
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+            await client.publish("default/a", {"n": n + 10})
+
+        tasks = [asyncio.ensure_future(twice(n, n == 2)) for n in range(3)]
+        firsts = [await peer.recv("publish") for _ in range(3)]
+        await _answer_together(client, firsts)
+        seconds = [await peer.published() for _ in range(3)]
+        assert [_first(f)["n"] for f in seconds] == [10, 11, 12]
+        await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+        assert not client._connection._gathering
+        await client.close()
+
+
+async def test_publishes_woken_together_fail_cleanly_when_the_connection_goes() -> None:
+    async with scripted() as server:
+        client, peer = await open_client(server)
+
+        async def twice(n: int) -> None:
+            await client.publish("default/a", {"n": n})
+            await client.publish("default/a", {"n": n + 10})
+
+        tasks = [asyncio.ensure_future(twice(n)) for n in range(3)]
+        firsts = [await peer.recv("publish") for _ in range(3)]
+        await _answer_together(client, firsts)
+        client._connection.fail(ConnectionClosedError(1006, "gone"))
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT)
+        assert all(isinstance(r, ConnectionClosedError) for r in results), results
+        await client.close()
