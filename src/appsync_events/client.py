@@ -732,6 +732,8 @@ class Client:
                         raise OperationTimeoutError(
                             "publish", operation_id, limit or 0.0
                         ) from timeout
+                    if type(answer) is PublishAccepted:  # _publish_outcome's common case
+                        return _publish_result(answer.successful, answer.failed)
                     return _publish_outcome(answer)
                 with self._deadlines.enter("publish", operation_id, limit):
                     try:

@@ -16,7 +16,10 @@ things that run in the background, all owned by it and cancelled when it closes:
   frames, the writer is busy with one, or the socket's write buffer is full.  Otherwise
   (the common case) the caller writes it to the socket itself, synchronously and whole
   (:meth:`~appsync_events._transport.WebSocket.send_now`), which saves the writer's
-  wake-up on every operation and keeps the order of frames;
+  wake-up on every operation and keeps the order of frames.  The frames of publishes
+  whose callers were woken together by their answers are gathered in the outbox and
+  written together, in one socket write, without the writer
+  (:meth:`Connection._answer_publish`);
 * the **heartbeat** timer (``loop.call_at``, the loop's clock), armed at the ack and
   re-armed lazily: it fires ``keepalive_timeout`` after the last received frame of any
   kind and then fails the connection with
@@ -135,13 +138,23 @@ class OperationDeadlines:
     already, gets a timer of its own.
     """
 
-    __slots__ = ("_loop", "_queue", "_timer", "_timer_at", "_wait_at", "_wait_timer", "_waits")
+    __slots__ = (
+        "_clock",
+        "_loop",
+        "_queue",
+        "_timer",
+        "_timer_at",
+        "_wait_at",
+        "_wait_timer",
+        "_waits",
+    )
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[_Deadline] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._clock: Callable[[], float] = time.monotonic  # loop_clock(_loop), once known
         self._waits: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._wait_timer: asyncio.TimerHandle | None = None
         self._wait_at = 0.0
@@ -166,7 +179,8 @@ class OperationDeadlines:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        at = loop.time() + limit
+            self._clock = loop_clock(loop)
+        at = self._clock() + limit
         waits = self._waits
         while waits and waits[0][1].done():  # the waits that ended first
             waits.popleft()
@@ -253,6 +267,7 @@ class _Deadline:
         loop = owner._loop
         if loop is None:
             loop = owner._loop = asyncio.get_running_loop()
+            owner._clock = loop_clock(loop)
         task = asyncio.current_task(loop)
         if task is None:  # pragma: no cover - operations run in tasks
             raise RuntimeError("an operation deadline must be entered inside a task")
@@ -309,6 +324,13 @@ class _Deadline:
         tb: types.TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or what asyncio's own ``loop.time`` returns, without its Python call."""
+    if getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
 
 
 def future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
@@ -452,12 +474,7 @@ class Connection:
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
         self._new_future = future_maker(self._loop)
-        # loop.time, or what asyncio's own loop.time returns, without its Python call.
-        self._clock: Callable[[], float] = (
-            time.monotonic
-            if getattr(self._loop.time, "__func__", None) is asyncio.BaseEventLoop.time
-            else self._loop.time
-        )
+        self._clock = loop_clock(self._loop)
         self._outbox = _Outbox(outbound)
         self._writing = False  # the writer task holds frames it is sending
         self._corked = False  # a frame was written directly in this loop iteration

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from appsync_events.connection import EXPIRED, OperationDeadlines
+from appsync_events.connection import EXPIRED, OperationDeadlines, loop_clock
 from appsync_events.errors import OperationTimeoutError
 
 from .helpers import MS, WAIT
@@ -271,3 +271,19 @@ async def test_a_wait_not_watched_in_order_is_left_to_enter() -> None:
     assert deadlines.watch(quick, 10 * MS)  # in order again once the slow one ended
     assert [w for _, w in deadlines._waits] == [quick]
     assert await asyncio.wait_for(quick, WAIT) is EXPIRED
+
+
+async def test_watch_uses_the_loop_clock_whichever_comes_first() -> None:
+    """watch() and enter() share the deadlines' loop and its clock, whichever ran first."""
+    loop = asyncio.get_running_loop()
+    for first in ("enter", "watch"):
+        deadlines = OperationDeadlines()
+        if first == "enter":
+            with deadlines.enter("publish", "op", WAIT):
+                pass
+        waiter = loop.create_future()
+        assert deadlines.watch(waiter, WAIT)
+        assert deadlines._clock is loop_clock(loop)
+        (at, _), now = deadlines._waits[0], loop.time()
+        assert now < at <= now + WAIT
+        waiter.set_result(None)
