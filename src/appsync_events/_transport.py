@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import os
+import random
 import ssl as ssl_module
+import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -132,6 +135,7 @@ class WebSocket:
     __slots__ = (
         "_direct",
         "_feed",
+        "_masked",
         "_overhead",
         "_protocol",
         "_queue",
@@ -164,6 +168,8 @@ class WebSocket:
         self.close_reason = ""
         """The close reason, once the connection is closed."""
         self._direct = _direct_writer(ws)
+        self._masked = _websocket_mask is not None and getattr(self._direct, "use_mask", 0) is True
+        """Whether frames are built here (:func:`_masked_frames`) rather than by aiohttp."""
         self._feed: _Feed | None = None
         self._protocol, self._queue = _receive_queue(ws)
         self._overhead = _entry_overhead(self._queue)
@@ -334,9 +340,26 @@ class WebSocket:
         writer = self._direct
         if writer is None or writer._closing or writer.protocol._paused:
             return False
-        if writer.transport.is_closing():
+        transport = writer.transport
+        if transport.is_closing():
             return False
-        writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
+        if self._masked:
+            transport.write(_masked_frames((text,)))
+        else:
+            writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
+        return True
+
+    def send_batch_now(self, texts: Sequence[str]) -> bool:
+        """Write text frames at once, in order and in one socket write, if the socket takes
+        them without waiting (as :meth:`send_now` does one); else write nothing
+        (``False``)."""
+        writer = self._direct
+        if writer is None or not self._masked or writer._closing or writer.protocol._paused:
+            return False
+        transport = writer.transport
+        if transport.is_closing():
+            return False
+        transport.write(_masked_frames(texts))
         return True
 
     async def send_batch(self, texts: Sequence[str]) -> None:
@@ -357,16 +380,19 @@ class WebSocket:
         transport = writer.transport
         if writer._closing or transport.is_closing():
             raise TransportClosed
-        # aiohttp builds (and masks) each frame and hands it to its transport: lend it a
-        # collector for the moment, then write the frames together.
-        collector = _Collector()
-        writer.transport = collector
-        try:
-            for text in texts:
-                writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
-        finally:
-            writer.transport = transport
-        transport.write(b"".join(collector.chunks))
+        if self._masked:
+            transport.write(_masked_frames(texts))
+        else:
+            # aiohttp builds (and masks) each frame and hands it to its transport: lend it
+            # a collector for the moment, then write the frames together.
+            collector = _Collector()
+            writer.transport = collector
+            try:
+                for text in texts:
+                    writer._write_websocket_frame(text.encode(), _TEXT_OPCODE, 0)
+            finally:
+                writer.transport = transport
+            transport.write(b"".join(collector.chunks))
         if writer.protocol._paused:
             try:
                 await writer.protocol._drain_helper()
@@ -444,6 +470,41 @@ class WebSocket:
 
 
 _TEXT_OPCODE: Final = 0x1
+
+_websocket_mask: Callable[[bytes, bytearray], None] | None
+try:  # aiohttp's compiled masking (3.11 and later)
+    from aiohttp._websocket.helpers import websocket_mask as _websocket_mask
+except ImportError:  # pragma: no cover - an older aiohttp: it builds the frames
+    _websocket_mask = None
+
+_random_key: Final = functools.partial(random.getrandbits, 32)
+"""A frame's masking key, drawn as aiohttp draws it."""
+_HEAD_SHORT: Final = struct.Struct("!BBL").pack
+_HEAD_MEDIUM: Final = struct.Struct("!BBHL").pack
+_HEAD_LONG: Final = struct.Struct("!BBQL").pack
+
+
+def _masked_frames(texts: Sequence[str]) -> bytes:
+    """``texts`` as the bytes of final, uncompressed text frames from a client: each masked
+    with a fresh random key (RFC 6455, section 5.3), exactly what aiohttp's
+    ``_write_websocket_frame`` writes for each, made without its per-frame method calls."""
+    parts: list[bytes | bytearray] = []
+    append = parts.append
+    mask, key_of = _websocket_mask, _random_key
+    assert mask is not None
+    for text in texts:
+        payload = bytearray(text.encode())
+        size = len(payload)
+        key = key_of()
+        mask(key.to_bytes(4, "big"), payload)
+        if size < 126:
+            append(_HEAD_SHORT(0x81, 0x80 | size, key))
+        elif size < 65536:
+            append(_HEAD_MEDIUM(0x81, 0x80 | 126, size, key))
+        else:
+            append(_HEAD_LONG(0x81, 0x80 | 127, size, key))
+        append(payload)
+    return b"".join(parts)
 
 
 class _Collector:

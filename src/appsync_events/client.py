@@ -28,12 +28,13 @@ from ._reconnector import Dial, Reconnector
 from ._types import Backpressure, Overflow, PublishResult, check_size
 from .authorizer import IAM, ApiKey, Authorizer, AuthorizeRequest, Operation
 from .authorizer.base import endpoint_host, publish_request
-from .connection import Connection, OperationDeadlines
+from .connection import EXPIRED, Connection, OperationDeadlines
 from .endpoints import realtime_endpoint_from_http
 from .errors import (
     AppSyncEventsError,
     ConfigurationError,
     ConnectionClosedError,
+    OperationTimeoutError,
 )
 from .protocol._make import maker
 from .protocol.channels import parse_subscribe_channel
@@ -719,9 +720,24 @@ class Client:
             authorization = now.authorization
             waiter = connection.publish_now(operation_id, prepared, authorization)
             if waiter is not None:
-                with self._deadlines.enter("publish", operation_id, self.operation_timeout):
+                limit = self.operation_timeout
+                if self._deadlines.watch(waiter, limit):  # the wait is the only one to bound
                     try:
                         answer = await waiter  # awaited here: one coroutine less per publish
+                    finally:
+                        connection.publish_done(operation_id, waiter)
+                    if answer is EXPIRED:
+                        connection.abandon(operation_id)  # a late answer is ignored
+                        timeout = TimeoutError()
+                        raise OperationTimeoutError(
+                            "publish", operation_id, limit or 0.0
+                        ) from timeout
+                    if type(answer) is PublishAccepted:  # _publish_outcome's common case
+                        return _publish_result(answer.successful, answer.failed)
+                    return _publish_outcome(answer)
+                with self._deadlines.enter("publish", operation_id, limit):
+                    try:
+                        answer = await waiter
                     finally:
                         connection.publish_done(operation_id, waiter)
                 return _publish_outcome(answer)

@@ -16,7 +16,10 @@ things that run in the background, all owned by it and cancelled when it closes:
   frames, the writer is busy with one, or the socket's write buffer is full.  Otherwise
   (the common case) the caller writes it to the socket itself, synchronously and whole
   (:meth:`~appsync_events._transport.WebSocket.send_now`), which saves the writer's
-  wake-up on every operation and keeps the order of frames;
+  wake-up on every operation and keeps the order of frames.  The frames of publishes
+  whose callers were woken together by their answers are gathered in the outbox and
+  written together, in one socket write, without the writer
+  (:meth:`Connection._answer_publish`);
 * the **heartbeat** timer (``loop.call_at``, the loop's clock), armed at the ack and
   re-armed lazily: it fires ``keepalive_timeout`` after the last received frame of any
   kind and then fails the connection with
@@ -77,6 +80,7 @@ from .protocol.publish import PreparedPublish
 from .subscription import Subscription, SubscriptionState
 
 __all__ = [
+    "EXPIRED",
     "Connection",
     "ConnectionLogger",
     "OperationDeadlines",
@@ -109,6 +113,16 @@ def redact(text: str) -> str:
     return _SECRET_FIELD.sub(r'"\1"\2"<redacted>"', text)
 
 
+class _Expired:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EXPIRED"
+
+
+EXPIRED: Final[Any] = _Expired()
+"""The result :meth:`OperationDeadlines.watch` gives a wait that reached its deadline."""
+
 _RUNNING: Final = 0
 _DONE: Final = 1
 _EXPIRED: Final = 2
@@ -128,17 +142,76 @@ class OperationDeadlines:
     already, gets a timer of its own.
     """
 
-    __slots__ = ("_loop", "_queue", "_timer", "_timer_at")
+    __slots__ = (
+        "_clock",
+        "_loop",
+        "_queue",
+        "_timer",
+        "_timer_at",
+        "_wait_at",
+        "_wait_timer",
+        "_waits",
+    )
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[_Deadline] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._clock: Callable[[], float] = time.monotonic  # loop_clock(_loop), once known
+        self._waits: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._wait_timer: asyncio.TimerHandle | None = None
+        self._wait_at = 0.0
 
     def enter(self, operation: str, operation_id: str, limit: float | None) -> _Deadline:
         """The deadline of one operation, to enter around it (``None``: unbounded)."""
         return _Deadline(self, operation, operation_id, limit)
+
+    def watch(self, waiter: asyncio.Future[Any], limit: float | None) -> bool:
+        """Bound the wait for ``waiter``, an operation's answer, by ``limit`` seconds from
+        now: then, unless it is done, its result is set to :data:`EXPIRED` (the awaiting
+        code raises :class:`OperationTimeoutError`).  For an operation whose only wait is
+        ``await waiter``: no task is cancelled, and a deadline is one entry in a queue
+        under one loop timer (armed for the oldest wait not done), nothing to leave.
+
+        ``False``: not watched, because the deadline would not come in order (the
+        timeout was lowered) or the limit is spent already; bound the wait with
+        :meth:`enter` instead.  ``None``: unbounded (``True``, nothing to do).
+        """
+        if limit is None:
+            return True
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+            self._clock = loop_clock(loop)
+        at = self._clock() + limit
+        waits = self._waits
+        while waits and waits[0][1].done():  # the waits that ended first
+            waits.popleft()
+        if limit <= 0 or (waits and at < waits[-1][0]):
+            return False
+        waits.append((at, waiter))
+        if self._wait_timer is None:
+            self._wait_at = at
+            self._wait_timer = loop.call_at(at, self._expire_waits)
+        return True
+
+    def _expire_waits(self) -> None:
+        assert self._loop is not None
+        self._wait_timer = None
+        # The loop runs a timer up to its clock resolution early: the time it was armed
+        # for counts as reached.
+        now = max(self._loop.time(), self._wait_at)
+        waits = self._waits
+        while waits:
+            at, waiter = waits[0]
+            if not waiter.done():
+                if at > now:
+                    self._wait_at = at
+                    self._wait_timer = self._loop.call_at(at, self._expire_waits)
+                    return
+                waiter.set_result(EXPIRED)
+            waits.popleft()
 
     def _arm(self, at: float) -> None:
         assert self._loop is not None
@@ -198,6 +271,7 @@ class _Deadline:
         loop = owner._loop
         if loop is None:
             loop = owner._loop = asyncio.get_running_loop()
+            owner._clock = loop_clock(loop)
         task = asyncio.current_task(loop)
         if task is None:  # pragma: no cover - operations run in tasks
             raise RuntimeError("an operation deadline must be entered inside a task")
@@ -256,6 +330,13 @@ class _Deadline:
         self.__exit__(exc_type, exc, tb)
 
 
+def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or what asyncio's own ``loop.time`` returns, without its Python call."""
+    if getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
+
+
 def future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
     """``loop.create_future``, or the same without its Python call: asyncio's own loop
     makes an ``asyncio.Future(loop=loop)`` there, which a ``functools.partial`` makes
@@ -312,6 +393,11 @@ class _Outbox:
         """Append ``frame`` (never blocks; callers wait for room first)."""
         self._frames.append(frame)
         if self._getter is not None and not self._getter.done():
+            self._getter.set_result(None)
+
+    def wake(self) -> None:
+        """Wake the writer waiting for frames (frames were queued without :meth:`put`)."""
+        if self._frames and self._getter is not None and not self._getter.done():
             self._getter.set_result(None)
 
     def take_all(self) -> list[_Frame]:
@@ -392,15 +478,16 @@ class Connection:
         """The heartbeat timeout in force (seconds), once the ack arrived."""
         self._loop = asyncio.get_running_loop()
         self._new_future = future_maker(self._loop)
-        # loop.time, or what asyncio's own loop.time returns, without its Python call.
-        self._clock: Callable[[], float] = (
-            time.monotonic
-            if getattr(self._loop.time, "__func__", None) is asyncio.BaseEventLoop.time
-            else self._loop.time
-        )
+        self._clock = loop_clock(self._loop)
         self._outbox = _Outbox(outbound)
         self._writing = False  # the writer task holds frames it is sending
         self._corked = False  # a frame was written directly in this loop iteration
+        # Frames of publishes gathered to be written together (see _answer_publish):
+        self._gathering = False  # publish frames wait in the outbox for _write_gathered
+        self._woken: set[asyncio.Future[Any]] = set()  # answered; their callers not back yet
+        self._gather_queued = False  # _write_gathered is scheduled
+        self._gather_later = False  # _write_gathered waited one loop iteration already
+        self._write_gathered_soon = soon_caller(self._loop, self._write_gathered)
         self._waiters: dict[str, asyncio.Future[ClientEvent]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack: asyncio.Future[ConnectionAccepted] = self._loop.create_future()
@@ -551,18 +638,21 @@ class Connection:
         frame is written whole or queued whole.
         """
         for frame in self.protocol.data_to_send():
-            text = frame.text
-            if (
-                not self._corked
-                and not self._writing
-                and not self._outbox._frames
-                and self.ws.send_now(text)
-            ):
-                self._corked = True  # until an answer is read or the writer has written
-                if self.debug:
-                    self.log.debug("> %s", redact(text))
-            else:
-                self._outbox.put(text)
+            self._send_text(frame.text)
+
+    def _send_text(self, text: str) -> None:
+        """Write one frame at once, or queue it (see :meth:`flush`)."""
+        if (
+            not self._corked
+            and not self._writing
+            and not self._outbox._frames
+            and self.ws.send_now(text)
+        ):
+            self._corked = True  # until an answer is read or the writer has written
+            if self.debug:
+                self.log.debug("> %s", redact(text))
+        else:
+            self._outbox.put(text)
 
     async def request(self, operation_id: str, send: Callable[[], object]) -> ClientEvent:
         """Wait for room in the outbox, call ``send`` (which queues operation
@@ -628,9 +718,24 @@ class Connection:
         outbox = self._outbox
         if len(outbox._frames) >= outbox.capacity:
             return None
-        # _send_publish inlined (one call less on every publish).
-        self.protocol.send_publish(prepared, authorization, operation_id)
-        self.flush()
+        # _send_publish inlined (one call less on every publish), and the frame written
+        # as _send_text writes it.
+        protocol = self.protocol
+        text = protocol._publish_text(prepared, authorization, operation_id)
+        if protocol._out:  # frames queued before this one go first
+            self.flush()
+        if self._gathering:  # written with the others (see _answer_publish)
+            outbox._frames.append(text)
+            if not self._woken:  # the last caller woken: they have all published
+                self._write_gathered_now()
+        elif (
+            not self._corked and not self._writing and not outbox._frames and self.ws.send_now(text)
+        ):
+            self._corked = True  # until an answer is read or the writer has written
+            if self.debug:
+                self.log.debug("> %s", redact(text))
+        else:
+            outbox.put(text)
         waiter: asyncio.Future[ClientEvent] = self._new_future()
         self._waiters[operation_id] = waiter
         return waiter
@@ -641,8 +746,9 @@ class Connection:
         prepared: PreparedPublish,
         authorization: Mapping[str, str] | None,
     ) -> asyncio.Future[ClientEvent]:
-        self.protocol.send_publish(prepared, authorization, operation_id)
-        self.flush()
+        text = self.protocol._publish_text(prepared, authorization, operation_id)
+        self.flush()  # frames queued before this one go first
+        self._send_text(text)
         waiter: asyncio.Future[ClientEvent] = self._new_future()
         self._waiters[operation_id] = waiter
         return waiter
@@ -651,9 +757,16 @@ class Connection:
         """End a publish's wait: a publish not answered (its caller gave up) is abandoned,
         so a late answer is ignored."""
         del self._waiters[operation_id]
+        if self._woken:
+            self._woken.discard(waiter)
         if waiter.cancelled() or not waiter.done():  # the caller gave up, no answer yet
             self.protocol.abandon(operation_id)
             self.flush()
+
+    def abandon(self, operation_id: str) -> None:
+        """Give up on the operation ``operation_id`` (a late answer is then ignored)."""
+        self.protocol.abandon(operation_id)
+        self.flush()
 
     # --- background tasks -----------------------------------------------------------------------
 
@@ -911,13 +1024,65 @@ class Connection:
 
     def _answer_publish(self, event: PublishAccepted) -> None:
         """:meth:`_answer` for a publish's answer (which sends nothing and changes no
-        subscription)."""
-        self._corked = False  # an answer: the next frame may be written at once again
+        subscription).
+
+        While other publishes are in flight, the callers woken by answers read together
+        usually publish again in the next loop iteration: their frames are gathered in the
+        outbox and written together, in one socket write, by the last of those callers to
+        come back (:meth:`publish_now`), or else by :meth:`_write_gathered` (scheduled
+        behind the wake-ups) one loop iteration later at the latest.  A lone publish's
+        answer lets the next frame be written at once."""
         waiter = self._waiters.get(event.id)
         if waiter is not None and not waiter.done():
             waiter.set_result(event)
+            if len(self._waiters) > 1:
+                self._woken.add(waiter)
+                if not self._gathering:
+                    self._gathering = True
+                    self._gather_later = False
+                    if not self._gather_queued:
+                        self._gather_queued = True
+                        self._write_gathered_soon()
+                return
         else:
             self.log.debug("= PublishAccepted for %s: nobody waits for it", event.id)
+        if not self._gathering:
+            self._corked = False  # the next frame may be written at once again
+
+    def _write_gathered(self) -> None:
+        """Write the gathered frames once the woken callers are back, waiting one loop
+        iteration for them at most."""
+        self._gather_queued = False
+        if not self._gathering:  # written already
+            return
+        if self._woken and not self._gather_later:  # callers still to come back
+            self._gather_later = True
+            self._gather_queued = True
+            self._write_gathered_soon()
+            return
+        self._write_gathered_now()
+
+    def _write_gathered_now(self) -> None:
+        """Write the frames of the outbox (the gathered ones and those queued before), in
+        one socket write when the socket takes them without waiting; else the writer task
+        sends them.  Ends the gathering."""
+        self._gathering = False
+        self._woken.clear()
+        self._corked = False
+        outbox = self._outbox
+        frames = outbox._frames
+        if not frames or self._writing:  # the writer task takes them once it has written
+            return
+        texts = [f if isinstance(f, str) else f.text for f in frames]
+        if self.ws.send_batch_now(texts):
+            frames.clear()
+            if outbox._room:
+                outbox._wake_room()
+            if self.debug:
+                for text in texts:
+                    self.log.debug("> %s", redact(text))
+        else:
+            outbox.wake()
 
     def _answer(self, event: ClientEvent) -> None:
         self._corked = False  # an answer: the next frame may be written at once again

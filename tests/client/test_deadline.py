@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from appsync_events.connection import OperationDeadlines
+from appsync_events.connection import EXPIRED, OperationDeadlines, loop_clock
 from appsync_events.errors import OperationTimeoutError
 
 from .helpers import MS, WAIT
@@ -215,3 +215,75 @@ async def test_an_expiry_also_clears_the_finished_operations_queued_behind() -> 
     with pytest.raises(OperationTimeoutError):
         await asyncio.wait_for(task, WAIT)
     assert not deadlines._queue
+
+
+# --- OperationDeadlines.watch: a deadline on a wait, without cancelling the task ----------
+
+
+async def test_watched_waits_share_one_timer_and_expire_in_order() -> None:
+    deadlines = OperationDeadlines()
+    loop = asyncio.get_running_loop()
+    timers = len(loop._scheduled)  # type: ignore[attr-defined]
+    answered, late, later = loop.create_future(), loop.create_future(), loop.create_future()
+    assert deadlines.watch(answered, 10 * MS)
+    assert deadlines.watch(late, 20 * MS)
+    assert deadlines.watch(later, 30 * MS)
+    assert len(loop._scheduled) == timers + 1  # type: ignore[attr-defined]
+    answered.set_result("answer")  # the oldest ends first: the timer fires, then re-arms
+    assert await asyncio.wait_for(late, WAIT) is EXPIRED
+    assert not later.done()  # its deadline is later
+    assert await asyncio.wait_for(later, WAIT) is EXPIRED
+    assert answered.result() == "answer"  # never overwritten
+    assert not deadlines._waits
+    assert repr(EXPIRED) == "EXPIRED"
+
+
+async def test_watched_waits_that_ended_leave_the_queue_at_the_next_watch() -> None:
+    deadlines = OperationDeadlines()
+    loop = asyncio.get_running_loop()
+    first, second, third = loop.create_future(), loop.create_future(), loop.create_future()
+    assert deadlines.watch(first, WAIT)
+    assert deadlines.watch(second, WAIT)
+    second.set_result(None)  # done, but behind a wait not done
+    first.cancel()
+    assert deadlines.watch(third, WAIT)
+    assert [w for _, w in deadlines._waits] == [third]
+    third.set_result(None)
+    assert deadlines._wait_timer is not None
+    deadlines._wait_timer.cancel()
+    deadlines._expire_waits()  # nothing left to wait for: no timer re-armed
+    assert not deadlines._waits
+    assert deadlines._wait_timer is None
+
+
+async def test_a_wait_not_watched_in_order_is_left_to_enter() -> None:
+    """A deadline before the newest watched one, or a spent limit, is not watched (the
+    caller bounds it with enter()); no limit means nothing to watch."""
+    deadlines = OperationDeadlines()
+    loop = asyncio.get_running_loop()
+    slow, quick = loop.create_future(), loop.create_future()
+    assert deadlines.watch(slow, WAIT)
+    assert not deadlines.watch(quick, 10 * MS)
+    assert not deadlines.watch(quick, 0)
+    assert deadlines.watch(quick, None)
+    assert [w for _, w in deadlines._waits] == [slow]
+    slow.set_result(None)
+    assert deadlines.watch(quick, 10 * MS)  # in order again once the slow one ended
+    assert [w for _, w in deadlines._waits] == [quick]
+    assert await asyncio.wait_for(quick, WAIT) is EXPIRED
+
+
+async def test_watch_uses_the_loop_clock_whichever_comes_first() -> None:
+    """watch() and enter() share the deadlines' loop and its clock, whichever ran first."""
+    loop = asyncio.get_running_loop()
+    for first in ("enter", "watch"):
+        deadlines = OperationDeadlines()
+        if first == "enter":
+            with deadlines.enter("publish", "op", WAIT):
+                pass
+        waiter = loop.create_future()
+        assert deadlines.watch(waiter, WAIT)
+        assert deadlines._clock is loop_clock(loop)
+        (at, _), now = deadlines._waits[0], loop.time()
+        assert now < at <= now + WAIT
+        waiter.set_result(None)

@@ -20,7 +20,7 @@ from appsync_events.errors import (
 from appsync_events.protocol.messages import FailedEvent, PublishedEvent
 
 from .conftest import api_key, open_client
-from .helpers import MS, ScriptedServer
+from .helpers import MS, WAIT, ScriptedServer
 from .test_connect import Recording
 
 pytestmark = pytest.mark.asyncio
@@ -246,11 +246,35 @@ async def test_publish_timeout(server: ScriptedServer) -> None:
             await client.publish("default/a", 1)
         frame = await peer.recv("publish")
         assert (info.value.operation, info.value.id) == ("publish", frame["id"])
+        assert isinstance(info.value.__cause__, TimeoutError)
+        assert frame["id"] not in client._connection.protocol.pending  # abandoned
         await peer.send(
             {"type": "publish_success", "id": frame["id"], "successful": [], "failed": []}
         )
         result, _ = await publish(client, peer, 2)  # the connection is fine
         assert result.ok
+
+
+async def test_publish_timeout_after_the_timeout_was_lowered(server: ScriptedServer) -> None:
+    """A publish whose deadline comes before one already running still times out at its
+    own limit, with the same error; the earlier publish is answered as usual."""
+    client, peer = await open_client(server, operation_timeout=WAIT)
+    async with client:
+        first = asyncio.ensure_future(client.publish("default/a", 1))
+        frame = await peer.recv("publish")
+        client.operation_timeout = 50 * MS
+        with pytest.raises(OperationTimeoutError) as info:
+            await client.publish("default/a", 2)
+        late = await peer.recv("publish")
+        assert (info.value.operation, info.value.id, info.value.timeout) == (
+            "publish",
+            late["id"],
+            0.05,
+        )
+        assert isinstance(info.value.__cause__, TimeoutError)
+        ok = [{"identifier": "x", "index": 0}]
+        await peer.send({"type": "publish_success", "id": frame["id"], "successful": ok})
+        assert (await asyncio.wait_for(first, WAIT)).ok
 
 
 async def test_authorizer_timeout_is_operation_timeout(server: ScriptedServer) -> None:

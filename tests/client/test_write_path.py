@@ -332,3 +332,175 @@ async def test_operation_ids_made_in_advance_are_not_shared_with_a_forked_child(
     answer = _forked_ids()
     assert answer[:1] == b"1"
     assert answer[1:].decode() not in spare
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ['{"type":"x"}'],
+        ["a" * 125, "b" * 126, "c" * 65535, "d" * 65536, '{"é":"ü€"}', ""],
+    ],
+)
+async def test_masked_frames_are_what_aiohttp_writes(texts: list[str]) -> None:
+    """Frames built here read back (aiohttp's own reader, as a server reads them) as the
+    texts, each masked with its own key: exactly the bytes aiohttp writes with the same
+    keys."""
+    import random
+
+    from aiohttp._websocket.writer import WebSocketWriter
+    from aiohttp.base_protocol import BaseProtocol
+
+    from appsync_events._transport import _masked_frames
+
+    keys = random.Random()
+    keys.setstate(random.getstate())  # the keys _masked_frames draws, for aiohttp's writer
+    data = _masked_frames(texts)
+
+    class Transport:
+        def __init__(self) -> None:
+            self.chunks: list[bytes] = []
+
+        def is_closing(self) -> bool:
+            return False
+
+        def write(self, chunk: bytes) -> None:
+            self.chunks.append(chunk)
+
+    transport = Transport()
+    protocol = BaseProtocol(asyncio.get_running_loop())
+    writer = WebSocketWriter(protocol, transport, use_mask=True, random=keys)  # type: ignore[arg-type]
+    for text in texts:
+        writer._write_websocket_frame(text.encode(), 0x1, 0)
+    assert data == b"".join(transport.chunks)
+
+    # Read back as RFC 6455 says a server reads them: FIN + text, masked, then the length.
+    read, keys_seen, at = [], set(), 0
+    while at < len(data):
+        assert data[at] == 0x81  # FIN, text
+        assert data[at + 1] & 0x80  # masked
+        size, at = data[at + 1] & 0x7F, at + 2
+        if size == 126:
+            size, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        elif size == 127:
+            size, at = int.from_bytes(data[at : at + 8], "big"), at + 8
+        key, at = data[at : at + 4], at + 4
+        keys_seen.add(key)
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(data[at : at + size]))
+        read.append(payload.decode())
+        at += size
+    assert read == texts
+    assert len(keys_seen) == len(texts)  # a key of its own for each frame
+
+
+async def test_frames_are_built_by_aiohttp_without_the_masking_function() -> None:
+    """Without aiohttp's masking function here, aiohttp builds every frame: the same
+    frames reach the peer, in order."""
+    async with scripted() as server:
+        client, peer = await open_client(server)
+        ws: WebSocket = client._connection.ws
+        assert ws._masked
+        ws._masked = False
+        publishing = [
+            asyncio.ensure_future(client.publish("default/a", {"n": n})) for n in range(5)
+        ]
+        assert [_first(await peer.published())["n"] for _ in range(5)] == list(range(5))
+        await asyncio.gather(*publishing)
+        await client.close()
+
+
+async def _answer_together(client: appsync_events.Client, frames: list[dict[str, Any]]) -> None:
+    """Answer ``frames`` as if their answers were read from one chunk."""
+    connection = client._connection
+    for frame in frames:
+        answer = {"type": "publish_success", "id": frame["id"], "successful": [], "failed": []}
+        event = connection.protocol.receive_event(json.dumps(answer))
+        assert event is not None
+        connection._answer_publish(event)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("masked", [True, False])
+async def test_publishes_answered_together_write_their_next_frames_together(masked: bool) -> None:
+    """Callers woken by answers read together publish again in the next loop iteration:
+    their frames are gathered and written in one socket write, in that iteration (or, when
+    they cannot be written at once, by the writer task), in order."""
+    async with scripted() as server:
+        client, peer = await open_client(server)
+        ws: WebSocket = client._connection.ws
+        ws._masked = masked
+        assert ws._direct is not None
+        transport = ws._direct.transport
+        writes: list[bytes] = []
+        write = transport.write
+
+        def counting(data: bytes) -> None:
+            writes.append(data)
+            write(data)
+
+        transport.write = counting
+
+        async def twice(n: int) -> None:
+            await client.publish("default/a", {"n": n})
+            await client.publish("default/a", {"n": n + 10})
+
+        tasks = [asyncio.ensure_future(twice(n)) for n in range(3)]
+        firsts = [await peer.recv("publish") for _ in range(3)]
+        writes.clear()
+        await _answer_together(client, firsts)
+        assert client._connection._gathering
+        seconds = [await peer.published() for _ in range(3)]
+        assert [_first(f)["n"] for f in seconds] == [10, 11, 12]
+        assert len(writes) == 1  # the three frames in one socket write
+        await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+        await client.close()
+
+
+async def test_a_lone_publish_answer_lets_the_next_frame_be_written_at_once() -> None:
+    async with scripted() as server:
+        client, peer = await open_client(server)
+        publishing = asyncio.ensure_future(client.publish("default/a", {"n": 0}))
+        frame = await peer.recv("publish")
+        await _answer_together(client, [frame])
+        assert not client._connection._gathering
+        await asyncio.wait_for(publishing, WAIT)
+        await client.close()
+
+
+async def test_gathered_frames_wait_one_loop_iteration_at_most_for_callers() -> None:
+    """A woken caller that publishes again later does not hold back the frames gathered
+    from the others: they are written one loop iteration later at the latest, and its
+    own frame then goes as usual."""
+    async with scripted() as server:
+        client, peer = await open_client(server)
+
+        async def twice(n: int, later: bool) -> None:
+            await client.publish("default/a", {"n": n})
+            if later:
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+            await client.publish("default/a", {"n": n + 10})
+
+        tasks = [asyncio.ensure_future(twice(n, n == 2)) for n in range(3)]
+        firsts = [await peer.recv("publish") for _ in range(3)]
+        await _answer_together(client, firsts)
+        seconds = [await peer.published() for _ in range(3)]
+        assert [_first(f)["n"] for f in seconds] == [10, 11, 12]
+        await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+        assert not client._connection._gathering
+        await client.close()
+
+
+async def test_publishes_woken_together_fail_cleanly_when_the_connection_goes() -> None:
+    async with scripted() as server:
+        client, peer = await open_client(server)
+
+        async def twice(n: int) -> None:
+            await client.publish("default/a", {"n": n})
+            await client.publish("default/a", {"n": n + 10})
+
+        tasks = [asyncio.ensure_future(twice(n)) for n in range(3)]
+        firsts = [await peer.recv("publish") for _ in range(3)]
+        await _answer_together(client, firsts)
+        client._connection.fail(ConnectionClosedError(1006, "gone"))
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT)
+        assert all(isinstance(r, ConnectionClosedError) for r in results), results
+        await client.close()

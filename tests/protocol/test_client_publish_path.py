@@ -319,3 +319,45 @@ def test_known_channels_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyP
     with pytest.raises(InvalidChannelError):
         prepare("default/*", ["1"], html_escape=False)
     assert "default/*" not in known
+
+
+def test_publish_frame_parts_are_kept_per_channel_up_to_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The frame's channel part is encoded once per channel (a bounded memory), and every
+    frame is still exactly what the message encodes to."""
+    from appsync_events.protocol import client as client_module
+
+    monkeypatch.setattr(client_module, "_KNOWN_PUBLISH_CHANNELS", 2)
+    p = ClientProtocol()
+    headers = SharedHeaders({"host": "h.example", "x-api-key": "da2-k"})
+    for n, channel in enumerate(["default/a", "default/b", "default/a", "default/c"]):
+        prepared = p.prepare_publish(channel, [n], html_escape=False)
+        p.send_publish(prepared, headers, f"op{n}")
+        (out,) = p.data_to_send()
+        message = Publish(id=f"op{n}", channel=channel, events=(str(n),), authorization=headers)
+        assert out.text == codec.encode(message)
+    assert set(p._publish_channels) == {"default/c"}  # full at the third: forgotten
+    assert p.pending == {f"op{n}": client_module.Operation.PUBLISH for n in range(4)}
+
+
+def test_publish_frame_with_an_id_of_a_str_subclass() -> None:
+    """An id of a ``str`` subclass is sent as its characters (what the checks saw)."""
+
+    class Id(str):
+        def __str__(self) -> str:
+            return "something-else"
+
+    p = ClientProtocol()
+    prepared = p.prepare_publish("default/x", [1], html_escape=False)
+    p.send_publish(prepared, None, Id("op-1"))
+    (out,) = p.data_to_send()
+    assert out.text == '{"type":"publish","id":"op-1","channel":"default/x","events":["1"]}'
+
+
+def test_a_prepared_publish_with_an_unhashable_channel_is_encoded_the_general_way() -> None:
+    p = ClientProtocol()
+    prepared = PreparedPublish(["default", "x"], ("1",))  # type: ignore[arg-type]
+    p.send_publish(prepared, None, "op")
+    (out,) = p.data_to_send()
+    assert out.text == '{"type":"publish","id":"op","channel":["default","x"],"events":["1"]}'

@@ -204,6 +204,8 @@ _publish_accepted: Final = maker(PublishAccepted, "id", "channel", "successful",
 _outgoing: Final = maker(Outgoing, "kind", "id", "text")
 _encode_string: Final = json.encoder.encode_basestring
 """A ``str`` as a JSON string literal, non-ASCII kept (what ``encode_json`` writes)."""
+_KNOWN_PUBLISH_CHANNELS: Final = 1024
+"""How many channels a protocol keeps the publish frame parts of (all forgotten when full)."""
 _MAX_FAST_ANSWER: Final = 4096
 """Frames up to this length are checked for a ``publish_success`` to parse on the fast
 path (one answers at most five events, so it is far shorter)."""
@@ -302,6 +304,7 @@ class ClientProtocol:
         self._events: list[ClientEvent] = []
         self._out: list[Outgoing] = []
         self._last_authorization: tuple[SharedHeaders, str] | None = None
+        self._publish_channels: dict[str, tuple[str, _Pending]] = {}
 
     # --- properties ----------------------------------------------------------------------
 
@@ -433,6 +436,20 @@ class ClientProtocol:
             LocalProtocolError: ``prepared`` is not a :class:`PreparedPublish`, bad or
                 duplicate ``operation_id``, or the connection is not usable.
         """
+        if operation_id is None:
+            operation_id = str(uuid.uuid4())
+        text = self._publish_text(prepared, authorization, operation_id)
+        self._out.append(_outgoing("publish", operation_id, text))
+        return operation_id
+
+    def _publish_text(
+        self,
+        prepared: PreparedPublish,
+        authorization: Mapping[str, str] | None,
+        operation_id: str,
+    ) -> str:
+        """:meth:`send_publish` with its id given, except that the frame's text is
+        returned, not queued: the caller writes it (before any frame queued later)."""
         if self.state is not _O:
             self._check_send("publish")
         if type(prepared) is not PreparedPublish and not isinstance(prepared, PreparedPublish):
@@ -440,32 +457,43 @@ class ClientProtocol:
                 "send_publish takes the PreparedPublish made by prepare_publish(), "
                 f"not {type(prepared).__name__}"
             )
-        operation_id = self._new_id(operation_id)
+        self._new_id(operation_id)
         # The text encode_json() gives the frame Publish(...) encodes to, put together
         # from its encoded parts: no message object, no dict, one encode of each string.
-        enc = _encode_string
+        # The id matches [a-zA-Z0-9-_+] (checked above): as a JSON string, it is itself in
+        # quotes.  The parts that depend on the channel and on the authorization are
+        # encoded once and kept while the same channel and map come back.
         channel = prepared.channel
         events = prepared.events
+        enc = _encode_string
+        text: str | None
         try:
-            head = '{"type":"publish","id":' + enc(operation_id) + ',"channel":' + enc(channel)
+            known = self._publish_channels.get(channel)
+            if known is None:
+                known = self._publish_channel(channel)
+            middle, pending = known
             if len(events) == 1:
-                body = ',"events":[' + enc(events[0]) + "]"
+                body = enc(events[0])
             else:
-                body = ',"events":[' + ",".join([enc(event) for event in events]) + "]"
+                body = ",".join([enc(event) for event in events])
         except TypeError:  # not strings (a PreparedPublish made by hand): the general way
             text = None
         else:
             if authorization is None:
-                text = head + body + "}"
+                tail = "]}"
             else:
                 last = self._last_authorization  # the map encoded last (see below)
                 if last is not None and last[0] is authorization:
-                    auth = last[1]
+                    tail = last[1]
                 else:
-                    auth = self._authorization_text(authorization)
-                text = head + body + ',"authorization":' + auth + "}"
+                    tail = self._authorization_tail(authorization)
+            if type(operation_id) is str:
+                text = f'{{"type":"publish","id":"{operation_id}{middle}{body}{tail}'
+            else:  # a str subclass: its characters, as the checks above saw them
+                text = "".join(('{"type":"publish","id":"', operation_id, middle, body, tail))
         if text is None:
             text = encode_json(_publish_frame(operation_id, prepared, authorization))
+            pending = _Pending(_PUBLISH, channel)
         if text.isascii():
             size = len(text)
         else:
@@ -477,19 +505,28 @@ class ClientProtocol:
                 f"the publish frame is {size} bytes, over the {self.max_request_bytes}-byte "
                 "request limit; publish fewer events per call"
             )
-        self._pending[operation_id] = _Pending(_PUBLISH, channel)
-        self._out.append(_outgoing("publish", operation_id, text))
-        return operation_id
-
-    def _authorization_text(self, authorization: Mapping[str, str]) -> str:
-        """``authorization`` encoded as in a frame.  A :class:`SharedHeaders` map is
-        remembered with its text, which :meth:`send_publish` reuses while the same map
-        comes back: it is encoded only once."""
-        if type(authorization) is not SharedHeaders:
-            return encode_json(dict(authorization))
-        text = encode_json(dict(authorization))
-        self._last_authorization = (authorization, text)
+        self._pending[operation_id] = pending
         return text
+
+    def _publish_channel(self, channel: str) -> tuple[str, _Pending]:
+        """What :meth:`_publish_text` keeps of ``channel``: the frame's text from the end of
+        the id to the first event, and the pending publish (never changed, so shared)."""
+        middle = '","channel":' + _encode_string(channel) + ',"events":['
+        known = self._publish_channels
+        if len(known) >= _KNOWN_PUBLISH_CHANNELS:
+            known.clear()
+        entry = known[channel] = (middle, _Pending(_PUBLISH, channel))
+        return entry
+
+    def _authorization_tail(self, authorization: Mapping[str, str]) -> str:
+        """The end of a publish frame with ``authorization`` encoded as in a frame.  A
+        :class:`SharedHeaders` map is remembered with its text, which
+        :meth:`_publish_text` reuses while the same map comes back: it is encoded only
+        once."""
+        tail = '],"authorization":' + encode_json(dict(authorization)) + "}"
+        if type(authorization) is SharedHeaders:
+            self._last_authorization = (authorization, tail)
+        return tail
 
     def send_unsubscribe(self, subscription_id: str) -> None:
         """Queue ``unsubscribe`` for the active subscription ``subscription_id``.
