@@ -170,10 +170,15 @@ class FramedEvents:
 
     def frames(self, prefix: bytes) -> bytes:
         """The wire bytes of every event's ``data`` frame for one subscription."""
-        segments = self._segments.get(len(prefix))
-        if segments is None:
-            segments = self._segments[len(prefix)] = self._split(len(prefix))
-        return prefix.join(segments)
+        return prefix.join(self.segments(len(prefix)))
+
+    def segments(self, size: int) -> list[bytes]:
+        """What a subscription's prefix of ``size`` bytes joins into its frames (made once
+        per size: the subscription ids of a fan-out mostly have one length)."""
+        found = self._segments.get(size)
+        if found is None:
+            found = self._segments[size] = self._split(size)
+        return found
 
     def _split(self, size: int) -> list[bytes]:
         # header1 | prefix | tail1 + header2 | prefix | ... | tailN
@@ -447,7 +452,6 @@ def _write_direct(
     """Write a fan-out's frames (recorded already) to its writable queues, one write each
     (``writes``: each queue's transport and prefix, if the caller has them, which it has
     only when every one of these queues is ``cork``'s)."""
-    by_size = framed._segments
     if writes is not None:
         if cork.holding:
             _keep_direct(framed, writes, cork)
@@ -457,10 +461,7 @@ def _write_direct(
         for transport, prefix in writes:
             if len(prefix) != size:
                 size = len(prefix)
-                found = by_size.get(size)
-                if found is None:
-                    found = by_size[size] = framed._split(size)
-                segments = found
+                segments = framed.segments(size)
             transport.write(prefix.join(segments))
         return
     if prefixes is None:
@@ -471,10 +472,7 @@ def _write_direct(
     for queue, prefix in zip(queues, prefixes, strict=True):
         if len(prefix) != size:
             size = len(prefix)
-            found = by_size.get(size)
-            if found is None:
-                found = by_size[size] = framed._split(size)
-            segments = found
+            segments = framed.segments(size)
         transport = queue.transport
         assert transport is not None
         queue.cork.write(transport, prefix.join(segments))
@@ -484,7 +482,6 @@ def _keep_direct(framed: FramedEvents, writes: list[tuple[Any, bytes]], cork: Co
     """:func:`_write_direct` from kept (transport, prefix) pairs while ``cork`` holds the
     writes: each subscriber's frames are kept (:meth:`Cork.keep`, inlined: the hot loop
     of a burst of publishes to many subscribers)."""
-    by_size = framed._segments
     held = cork.held
     total = cork.held_bytes
     most = HOLD_WRITES - 1
@@ -494,10 +491,7 @@ def _keep_direct(framed: FramedEvents, writes: list[tuple[Any, bytes]], cork: Co
     for transport, prefix in writes:
         if len(prefix) != size:
             size = len(prefix)
-            found = by_size.get(size)
-            if found is None:
-                found = by_size[size] = framed._split(size)
-            segments = found
+            segments = framed.segments(size)
         data = prefix.join(segments)
         chunks = held.get(transport)
         if chunks is None:

@@ -122,6 +122,12 @@ def _connections(server: EmulatorServer) -> dict[str, WebSocketConnection]:
     return dict(server.emulator.operations.subscribers)  # type: ignore[arg-type]
 
 
+def _publisher_side(server: EmulatorServer, pub_log: Log) -> tuple[WebSocketConnection, Cork]:
+    """The publisher's server-side connection (the one ``pub_log`` logs) and the cork."""
+    (conn,) = [c for c in _connections(server).values() if c.transport is pub_log.transport]
+    return conn, server.emulator.operations.cork
+
+
 async def _setup(
     server: EmulatorServer, subscribers: int
 ) -> tuple[RawClient, list[RawClient], Log, list[Log]]:
@@ -213,8 +219,7 @@ async def test_frames_that_need_a_coroutine_flush_the_burst_first() -> None:
 @pytest.mark.asyncio
 async def test_a_close_frame_follows_every_frame_held_before_it(server: EmulatorServer) -> None:
     publisher, subscribers, pub_log, _ = await _setup(server, 1)
-    (conn,) = [c for c in _connections(server).values() if c.transport is pub_log.transport]
-    cork = server.emulator.operations.cork
+    conn, cork = _publisher_side(server, pub_log)
     # As a reader would: frames written while the hold is on, then a close.
     mark = len(pub_log.calls)
     cork.hold()
@@ -235,8 +240,7 @@ async def test_a_close_frame_follows_every_frame_held_before_it(server: Emulator
 @pytest.mark.asyncio
 async def test_a_queued_close_goes_after_the_held_frames(server: EmulatorServer) -> None:
     publisher, subscribers, pub_log, _ = await _setup(server, 1)
-    (conn,) = [c for c in _connections(server).values() if c.transport is pub_log.transport]
-    cork = server.emulator.operations.cork
+    conn, cork = _publisher_side(server, pub_log)
     mark = len(pub_log.calls)
     cork.hold()
     conn.outbound.put_text('{"type":"ka"}', "ka", "")
@@ -251,8 +255,7 @@ async def test_a_queued_close_goes_after_the_held_frames(server: EmulatorServer)
 @pytest.mark.asyncio
 async def test_an_abort_writes_the_held_frames_first(server: EmulatorServer) -> None:
     publisher, subscribers, pub_log, sub_logs = await _setup(server, 1)
-    (conn,) = [c for c in _connections(server).values() if c.transport is pub_log.transport]
-    cork = server.emulator.operations.cork
+    conn, cork = _publisher_side(server, pub_log)
     mark, other_mark = len(pub_log.calls), len(sub_logs[0].calls)
     cork.hold()
     conn.outbound.put_text('{"type":"ka"}', "ka", "")
