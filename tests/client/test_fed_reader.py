@@ -21,7 +21,7 @@ import pytest_asyncio
 from aiohttp import WSMsgType, web
 
 import appsync_events
-from appsync_events import Overflow, authorizer
+from appsync_events import Overflow, PublishResult, Subscription, authorizer
 from appsync_events._transport import (
     _OVERHEADS,
     PLAIN_READ_ENV,
@@ -548,15 +548,25 @@ async def test_answer_after_an_event_waits_for_the_woken_read(server: RawServer,
     await client.close()
 
 
-async def test_answer_left_for_later_then_a_close(server: RawServer, path: str) -> None:
-    """An event, a publish's answer and a close in one chunk: the answer left for later is
-    taken, then the close is read by the reader task."""
+async def _publish_in_flight(
+    server: RawServer,
+) -> tuple[appsync_events.Client, Subscription, str, asyncio.Future[PublishResult], str]:
+    """A client subscribed to ``default/a`` (and the subscription's id), and a publish the
+    server received and has not answered (and its operation id)."""
     client = await server.connect()
     sub = await client.subscribe("default/a")
     sub_id = await server.subscribed.get()
     publishing = asyncio.ensure_future(client.publish("default/a", 1))
     async with asyncio.timeout(WAIT):
-        operation_id = (await server.received.get())[1]["id"]
+        operation_id: str = (await server.received.get())[1]["id"]
+    return client, sub, sub_id, publishing, operation_id
+
+
+async def test_answer_left_for_later_then_a_close(server: RawServer, path: str) -> None:
+    """An event, a publish's answer and a close in one chunk: the answer left for later is
+    taken, then the close is read by the reader task."""
+    client, sub, sub_id, publishing, operation_id = await _publish_in_flight(server)
+    async with asyncio.timeout(WAIT):
         server.write(data(sub_id, 1), publish_answer(operation_id, "e0"), close(4000, "bye"))
         assert (await sub.next()).json() == {"n": 1}  # waits: the chunk is not read yet
         assert (await publishing).successful[0].identifier == "e0"
@@ -572,12 +582,8 @@ async def test_answer_left_for_later_when_the_reader_stopped_waiting(
     """The reader stops waiting in the socket's callback (as a close does) right after the
     read got its event, before the answer left for later is taken: the reader task reads
     the answer itself."""
-    client = await server.connect()
-    sub = await client.subscribe("default/a")
-    sub_id = await server.subscribed.get()
-    publishing = asyncio.ensure_future(client.publish("default/a", 1))
+    client, sub, sub_id, publishing, operation_id = await _publish_in_flight(server)
     async with asyncio.timeout(WAIT):
-        operation_id = (await server.received.get())[1]["id"]
         server.write(data(sub_id, 1), publish_answer(operation_id, "e0"))
         assert (await sub.next()).json() == {"n": 1}  # waits: the chunk is not read yet
         connection(client).ws.wake()

@@ -239,6 +239,20 @@ async def test_direct_writer_detection(attrs: dict[str, Any], usable: bool) -> N
     assert _direct_writer(_Response(None)) is None  # type: ignore[arg-type]
 
 
+def count_writes(transport: Any) -> list[bytes]:
+    """What ``transport`` writes from now on, in a list (still written); ``del
+    transport.write`` stops counting."""
+    writes: list[bytes] = []
+    write = transport.write
+
+    def counting(data: bytes) -> None:
+        writes.append(data)
+        write(data)
+
+    transport.write = counting
+    return writes
+
+
 async def test_frames_of_one_loop_iteration_share_one_socket_write() -> None:
     """Publishes made together: the first frame is written at once, the others queue
     behind it and the writer task sends them in one socket write, in order."""
@@ -248,14 +262,7 @@ async def test_frames_of_one_loop_iteration_share_one_socket_write() -> None:
             direct = client._connection.ws._direct
             assert direct is not None
             transport = direct.transport
-            writes: list[bytes] = []
-            real_write = transport.write
-
-            def counting_write(data: bytes) -> None:
-                writes.append(data)
-                real_write(data)
-
-            transport.write = counting_write
+            writes = count_writes(transport)
             try:
                 publishing = [
                     asyncio.ensure_future(client.publish("default/a", {"n": n})) for n in range(16)
@@ -267,8 +274,7 @@ async def test_frames_of_one_loop_iteration_share_one_socket_write() -> None:
             assert [_first(f)["n"] for f in frames] == list(range(16))
             assert len(writes) == 2  # the first frame alone, then the other 15 together
             # Answers were read: the next publish is written at once again.
-            writes.clear()
-            transport.write = counting_write
+            writes = count_writes(transport)
             try:
                 after = asyncio.ensure_future(client.publish("default/a", {"n": 99}))
                 assert _first(await peer.published())["n"] == 99
@@ -350,23 +356,13 @@ async def test_masked_frames_are_what_aiohttp_writes(texts: list[str]) -> None:
     from aiohttp._websocket.writer import WebSocketWriter
     from aiohttp.base_protocol import BaseProtocol
 
-    from appsync_events._transport import _masked_frames
+    from appsync_events._transport import _Collector, _masked_frames
 
     keys = random.Random()
     keys.setstate(random.getstate())  # the keys _masked_frames draws, for aiohttp's writer
     data = _masked_frames(texts)
 
-    class Transport:
-        def __init__(self) -> None:
-            self.chunks: list[bytes] = []
-
-        def is_closing(self) -> bool:
-            return False
-
-        def write(self, chunk: bytes) -> None:
-            self.chunks.append(chunk)
-
-    transport = Transport()
+    transport = _Collector()  # keeps what aiohttp's writer writes
     protocol = BaseProtocol(asyncio.get_running_loop())
     writer = WebSocketWriter(protocol, transport, use_mask=True, random=keys)  # type: ignore[arg-type]
     for text in texts:
@@ -429,14 +425,7 @@ async def test_publishes_answered_together_write_their_next_frames_together(mask
         ws._masked = masked
         assert ws._direct is not None
         transport = ws._direct.transport
-        writes: list[bytes] = []
-        write = transport.write
-
-        def counting(data: bytes) -> None:
-            writes.append(data)
-            write(data)
-
-        transport.write = counting
+        writes = count_writes(transport)
 
         async def twice(n: int) -> None:
             await client.publish("default/a", {"n": n})

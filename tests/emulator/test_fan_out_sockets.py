@@ -48,16 +48,23 @@ async def _event(client: RawClient, sub_id: str) -> Any:
     return json.loads(frame["event"])["v"]
 
 
-@pytest.mark.asyncio
-async def test_plain_sockets_are_read_directly_and_agree_with_their_methods(
-    server: EmulatorServer,
-) -> None:
-    subscribers = await _subscribers(server, 3)
+async def _fanned_out(server: EmulatorServer, count: int) -> tuple[list[RawClient], RawClient]:
+    """``count`` subscribers (s0, s1...) and a publisher whose first publish (``p1``, the
+    value 1) reached every one of them: the channel's routes are made."""
+    subscribers = await _subscribers(server, count)
     publisher = await open_raw(server)
     await publisher.init()
     await _publish(publisher, "p1", 1)
     for i, client in enumerate(subscribers):
         assert await _event(client, f"s{i}") == 1
+    return subscribers, publisher
+
+
+@pytest.mark.asyncio
+async def test_plain_sockets_are_read_directly_and_agree_with_their_methods(
+    server: EmulatorServer,
+) -> None:
+    subscribers, publisher = await _fanned_out(server, 3)
     found, queues = _queues(server)
     routes = found.routes
     assert routes is not None
@@ -105,12 +112,7 @@ async def test_plain_sockets_are_read_directly_and_agree_with_their_methods(
 async def test_a_closing_transport_or_socket_is_not_written_directly(
     server: EmulatorServer,
 ) -> None:
-    subscribers = await _subscribers(server, 2)
-    publisher = await open_raw(server)
-    await publisher.init()
-    await _publish(publisher, "p1", 1)
-    for i, client in enumerate(subscribers):
-        assert await _event(client, f"s{i}") == 1
+    subscribers, publisher = await _fanned_out(server, 2)
     _, queues = _queues(server)
     # The second subscriber's WebSocket is closing (its close frame is on the way): the
     # fan-out must not write a data frame after it.
@@ -145,12 +147,7 @@ async def test_the_release_trusts_the_fan_out_unless_a_queue_closed_since(
     """The fan-out notes the cork's close count when it found every subscriber open; the
     release writes without looking at each again unless a queue was closed (or asked to
     close) since: then that one gets nothing, and the publisher's reply still goes first."""
-    subscribers = await _subscribers(server, 3)
-    publisher = await open_raw(server)
-    await publisher.init()
-    await _publish(publisher, "p1", 1)
-    for i, client in enumerate(subscribers):
-        assert await _event(client, f"s{i}") == 1
+    subscribers, publisher = await _fanned_out(server, 3)
     operations = server.emulator.operations
     cork = operations.cork
     found, queues = _queues(server)
@@ -202,12 +199,7 @@ async def test_routes_over_queues_of_other_recorders_or_corks_look_at_each_queue
 ) -> None:
     """Kept routes note a recorder and a cork only when all their queues share them; else
     the release looks at every queue again (the general release)."""
-    subscribers = await _subscribers(server, 2)
-    publisher = await open_raw(server)
-    await publisher.init()
-    await _publish(publisher, "p1", 1)
-    for i, client in enumerate(subscribers):
-        assert await _event(client, f"s{i}") == 1
+    subscribers, publisher = await _fanned_out(server, 2)
     operations = server.emulator.operations
     cork = operations.cork
     found, queues = _queues(server)
