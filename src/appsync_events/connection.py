@@ -986,15 +986,22 @@ class Connection:
                 except ValueError:
                     decline(message, size)
                     return
-                # Three string members: certainly what json reads (see codec).
-                if not (
-                    type(obj) is dict
-                    and len(obj) == 3
-                    and obj.get("type") == "data"
-                    and type(sid := obj.get("id")) is str
-                    and type(event := obj.get("event")) is str
-                    and (channel := active.get(sid)) is not None
-                ):
+                # Three string members: certainly what json reads (see codec).  The fast
+                # parser makes nothing but dicts, lists, strings, numbers, booleans and
+                # None: what is not a dict fails the subscripts (TypeError), and an id
+                # found in active is a string.
+                try:
+                    event = obj["event"]
+                    channel = active.get(sid := obj["id"])
+                    if (
+                        channel is None
+                        or type(event) is not str
+                        or obj["type"] != "data"
+                        or len(obj) != 3
+                    ):
+                        decline(message, size)
+                        return
+                except (KeyError, TypeError):
                     decline(message, size)
                     return
                 sub = subscriptions.get(sid)
