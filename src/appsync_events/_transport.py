@@ -69,6 +69,11 @@ RELEASE_TIMEOUT: Final = 2.0
 TLS shutdown waits for the server's answer), before aborting it."""
 
 
+Direct = tuple[Callable[[], bool], Callable[[Any, int], None], Callable[[], None]]
+"""What :meth:`WebSocket.feed` may take frames with as they are parsed: ``(start,
+on_frame, end)``."""
+
+
 class TransportClosed(Exception):
     """The WebSocket is closed: :meth:`WebSocket.recv` and :meth:`WebSocket.send` raise it.
 
@@ -262,8 +267,7 @@ class WebSocket:
             return False
         self._feed = feed = _Feed(protocol._payload_parser, on_frames, self.frames)
         if direct is not None and isinstance(queue, _DirectQueue):
-            feed.direct_queue = queue
-            feed.start, feed.on_frame, feed.end = direct
+            feed.direct_queue, feed.direct = queue, direct
         protocol._payload_parser = feed
         return True
 
@@ -554,17 +558,7 @@ class _Feed:
     from the socket with it, then, while a reader waits (:meth:`WebSocket.wait_frames`),
     lets ``on_frames`` take the parsed text frames (:meth:`WebSocket.feed`)."""
 
-    __slots__ = (
-        "_frames",
-        "_parser",
-        "direct_queue",
-        "end",
-        "on_frame",
-        "on_frames",
-        "start",
-        "stopped",
-        "waiter",
-    )
+    __slots__ = ("_frames", "_parser", "direct", "direct_queue", "on_frames", "stopped", "waiter")
 
     def __init__(self, parser: Any, on_frames: Callable[[], None], frames: deque[Any]) -> None:
         self._parser = parser
@@ -572,24 +566,29 @@ class _Feed:
         self.on_frames = on_frames
         self.direct_queue: Any = None  # a _DirectQueue
         """The receive queue, when frames may be taken as they are parsed (``direct``)."""
-        self.start: Callable[[], bool] = _never
-        self.on_frame: Callable[[Any, int], None] = _never_frame
-        self.end: Callable[[], None] = _nothing
+        self.direct: Direct | None = None
+        """:meth:`WebSocket.feed`'s ``direct``, when ``direct_queue`` is set."""
         self.waiter: asyncio.Future[None] | None = None
         """Set while the reader waits: frames are taken here until it is done."""
         self.stopped = False
         """The WebSocket is closing: the reader does not wait here any more."""
 
     def feed_data(self, data: bytes) -> Any:
-        queue = self.direct_queue
-        if queue is not None and self.waiter is not None and not self._frames and self.start():
+        queue, direct = self.direct_queue, self.direct
+        if (
+            queue is not None
+            and direct is not None
+            and self.waiter is not None
+            and not self._frames
+            and direct[0]()
+        ):
             # aiohttp's parser calls the queue's feed_data per message: on_frame, for now.
-            queue.feed_data = self.on_frame
+            queue.feed_data = direct[1]
             try:
                 result = self._parser.feed_data(data)
             finally:
                 vars(queue).pop("feed_data", None)
-                self.end()
+                direct[2]()
         else:
             result = self._parser.feed_data(data)
         if self.waiter is not None:
@@ -611,23 +610,6 @@ class _Feed:
         if not future.cancelled():
             future.exception()  # retrieved: the reader reports how it closed
         self.wake()
-
-
-def _never() -> bool:
-    return False
-
-
-def _never_frame(message: Any, size: int) -> None:  # pragma: no cover - start() said no
-    raise AssertionError
-
-
-def _nothing() -> None:
-    pass
-
-
-Direct = tuple[Callable[[], bool], Callable[[Any, int], None], Callable[[], None]]
-"""What :meth:`WebSocket.feed` may take frames with as they are parsed: ``(start,
-on_frame, end)``."""
 
 
 class _DirectQueue:

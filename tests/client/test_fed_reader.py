@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import struct
+import types
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from appsync_events._transport import (
     _OVERHEADS,
     PLAIN_READ_ENV,
     WebSocket,
+    _DirectQueue,
     _entry_overhead,
     _receive_queue,
 )
@@ -608,3 +610,114 @@ async def test_event_for_a_subscription_the_client_no_longer_holds(
         assert (await sub.next()).json() == {"n": 2}
     assert sub.pending == 0
     await client.close()
+
+
+def count_direct(client: appsync_events.Client) -> list[Any]:
+    """The messages the fed path's ``on_frame`` is given (frames taken as parsed)."""
+    feed = connection(client).ws._feed
+    assert feed is not None
+    assert feed.direct is not None
+    seen: list[Any] = []
+    start, on_frame, end = feed.direct
+
+    def counting(message: Any, size: int) -> None:
+        seen.append(message)
+        on_frame(message, size)
+
+    feed.direct = (start, counting, end)
+    return seen
+
+
+async def test_events_taken_as_they_are_parsed(server: RawServer) -> None:
+    """With the fast parser, a chunk of events is taken as aiohttp parses it, never
+    queued; a ping ends that: it and the rest of its chunk are queued, in order."""
+    client = await server.connect()
+    ws = connection(client).ws
+    assert isinstance(ws._queue, _DirectQueue)
+    assert ws._protocol is not None
+    assert ws._protocol._payload is ws._queue
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    seen = count_direct(client)
+    async with asyncio.timeout(WAIT):
+        server.write(*(data(sub_id, n) for n in range(5)))
+        for n in range(5):
+            assert (await sub.next()).json() == {"n": n}
+        assert len(seen) == 5
+        server.write(data(sub_id, 5), PING, data(sub_id, 6), data(sub_id, 7))
+        for n in range(5, 8):
+            assert (await sub.next()).json() == {"n": n}
+        assert await server.received.get() == (WSMsgType.PONG, b"are you there")
+    assert len(seen) == 7  # the ping is declined; the two events after it are queued
+    assert seen[-1].type is WSMsgType.PING
+    assert not ws.frames
+    await client.close()
+
+
+async def test_frames_not_taken_as_parsed_while_some_are_queued(server: RawServer) -> None:
+    """A pause stops taking frames as they are parsed (the rest of the chunk is queued),
+    and a chunk that arrives while frames wait in the queue is queued behind them."""
+    client = await server.connect(
+        backpressure=appsync_events.Backpressure(subscription_events=2, overflow="pause")
+    )
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    seen = count_direct(client)
+    async with asyncio.timeout(WAIT):
+        server.write(*(data(sub_id, n) for n in range(4)))
+        assert (await sub.next()).json() == {"n": 0}  # the second filled the inbox: paused
+        server.write(data(sub_id, 4))
+        for n in range(1, 5):
+            assert (await sub.next()).json() == {"n": n}
+    assert len(seen) == 2  # the first event (wakes the read), the second (fills the inbox)
+    await client.close()
+
+
+async def test_response_keeps_aiohttp_queue_and_parser_when_unexpected() -> None:
+    """The response gives aiohttp's parser a queue of its own only for an uncompressed
+    connection with aiohttp's compiled (or pure-Python) queue; otherwise aiohttp's stay."""
+    from aiohttp import ClientWSTimeout
+    from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+
+    from appsync_events import _transport
+
+    class Upgrade:
+        connection = None
+
+    response_class = _transport._response_class(0)
+    assert _transport._response_class(0) is response_class  # made once per size
+    loop = asyncio.get_running_loop()
+
+    def make(reader: Any, compress: int) -> Any:
+        return response_class(
+            reader, None, None, Upgrade(), ClientWSTimeout(), True, True, loop, compress=compress
+        )
+
+    queue = WebSocketDataQueue(_transport._Protocol(), 1024, loop=loop)  # type: ignore[arg-type]
+    for ws in (make(queue, 15), make(NotAiohttps(), 0)):
+        assert ws._reader is ws._appsync_original
+        parser = object()
+        ws._parser = parser
+        assert ws._parser is parser
+        _transport._adopt_queue(ws)  # nothing to adopt
+    ws = make(queue, 0)
+    assert isinstance(ws._reader, _DirectQueue)
+    assert type(ws._reader) is _transport._direct_queue_class(WebSocketDataQueue)
+    ws._parser = WebSocketReader(queue, 0, compress=False, decode_text=True)
+    mine = ws._parser
+    ws._parser = None  # as aiohttp releases it
+    assert ws._parser is None
+    ws._parser = mine
+    _transport._adopt_queue(ws)  # no connection: nothing to tell
+    protocol = _transport._Protocol()
+    Upgrade.connection = types.SimpleNamespace(protocol=protocol)  # type: ignore[assignment]
+    protocol._payload_parser = object()  # type: ignore[attr-defined]
+    _transport._adopt_queue(ws)  # another parser: not this connection's
+    assert not hasattr(protocol, "_payload")
+    protocol._payload_parser = mine  # type: ignore[attr-defined]
+    _transport._adopt_queue(ws)
+    assert protocol._payload is ws._reader  # type: ignore[attr-defined]
+
+
+class NotAiohttps:
+    """A receive queue of another kind."""
