@@ -650,9 +650,11 @@ def _response_class(max_msg_size: int) -> type[aiohttp.ClientWebSocketResponse]:
 
     class Response(ClientWebSocketResponse):
         def __init__(self, reader: Any, *args: Any, **kwargs: Any) -> None:
-            self._appsync_original = reader
+            # aiohttp's queue and parser, and the ones made here (None: none).
+            self._appsync_theirs: tuple[Any, Any] = (reader, None)
             self._appsync_queue: Any = None
             self._appsync_parser: Any = None
+            self._appsync_made: Any = None
             if type(reader) is WebSocketDataQueue and not kwargs.get("compress"):
                 with contextlib.suppress(Exception):
                     reader = _direct_queue_class(WebSocketDataQueue)(
@@ -668,14 +670,14 @@ def _response_class(max_msg_size: int) -> type[aiohttp.ClientWebSocketResponse]:
         @_parser.setter
         def _parser(self, parser: Any) -> None:
             queue = self._appsync_queue
-            if queue is not None and type(parser) is WebSocketReader:
-                self._appsync_queue = None  # one parser, made once
+            if queue is not None and self._appsync_made is None and type(parser) is WebSocketReader:
+                self._appsync_theirs = (self._appsync_theirs[0], parser)
                 try:
                     parser = WebSocketReader(queue, max_msg_size, compress=False, decode_text=True)
                 except Exception:  # pragma: no cover - another signature: aiohttp's own
-                    self._reader = self._appsync_original
+                    pass
                 else:
-                    self._appsync_original = queue
+                    self._appsync_made = parser
             self._appsync_parser = parser
 
     return Response
@@ -683,13 +685,24 @@ def _response_class(max_msg_size: int) -> type[aiohttp.ClientWebSocketResponse]:
 
 def _adopt_queue(ws: aiohttp.ClientWebSocketResponse) -> None:
     """Once ``ws`` is open: its connection protocol reports the end of the connection to
-    the receive queue the response made (:func:`_response_class`), as to aiohttp's."""
-    queue = getattr(ws, "_appsync_original", None)
-    if queue is None or queue is not ws._reader or not isinstance(queue, _DirectQueue):
+    the receive queue the response made (:func:`_response_class`), as it would to
+    aiohttp's.  If aiohttp did not go the way described there (its connection protocol
+    does not feed the parser made for that queue), ``ws`` goes back to aiohttp's queue
+    and parser."""
+    queue = getattr(ws, "_appsync_queue", None)
+    if queue is None:
         return
+    ws._appsync_queue = None  # type: ignore[attr-defined]
+    made = ws._appsync_made  # type: ignore[attr-defined]
     protocol = getattr(getattr(ws._response, "connection", None), "protocol", None)
-    if protocol is not None and getattr(protocol, "_payload_parser", None) is ws._parser:
-        protocol._payload = queue
+    if made is not None and getattr(protocol, "_payload_parser", None) is made:
+        ws._reader, ws._parser = queue, made
+        protocol._payload = queue  # type: ignore[union-attr]
+        return
+    reader, parser = ws._appsync_theirs  # type: ignore[attr-defined]
+    ws._reader = reader
+    if parser is not None:
+        ws._parser = parser
 
 
 def _read_now(queue: Any) -> Any:

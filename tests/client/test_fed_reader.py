@@ -675,48 +675,78 @@ async def test_frames_not_taken_as_parsed_while_some_are_queued(server: RawServe
 
 async def test_response_keeps_aiohttp_queue_and_parser_when_unexpected() -> None:
     """The response gives aiohttp's parser a queue of its own only for an uncompressed
-    connection with aiohttp's compiled (or pure-Python) queue; otherwise aiohttp's stay."""
+    connection with aiohttp's queue, and keeps it only if the connection feeds the parser
+    made for it; otherwise aiohttp's queue and parser stay, or come back."""
     from aiohttp import ClientWSTimeout
     from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
 
     from appsync_events import _transport
 
     class Upgrade:
-        connection = None
+        def __init__(self, parser: object = None) -> None:
+            self.connection = types.SimpleNamespace(
+                protocol=types.SimpleNamespace(_payload_parser=parser, _payload=None)
+            )
 
     response_class = _transport._response_class(0)
     assert _transport._response_class(0) is response_class  # made once per size
     loop = asyncio.get_running_loop()
 
-    def make(reader: Any, compress: int) -> Any:
+    def make(reader: Any, compress: int = 0, upgrade: Upgrade | None = None) -> Any:
         return response_class(
-            reader, None, None, Upgrade(), ClientWSTimeout(), True, True, loop, compress=compress
+            reader,
+            None,
+            None,
+            upgrade or Upgrade(),
+            ClientWSTimeout(),
+            True,
+            True,
+            loop,
+            compress=compress,
         )
 
-    queue = WebSocketDataQueue(_transport._Protocol(), 1024, loop=loop)  # type: ignore[arg-type]
-    for ws in (make(queue, 15), make(NotAiohttps(), 0)):
-        assert ws._reader is ws._appsync_original
-        parser = object()
-        ws._parser = parser
+    def queue() -> Any:
+        return WebSocketDataQueue(_transport._Protocol(), 1024, loop=loop)  # type: ignore[arg-type]
+
+    for theirs, compress in ((queue(), 15), (NotAiohttps(), 0)):
+        ws = make(theirs, compress)
+        assert ws._reader is theirs
+        ws._parser = parser = object()
         assert ws._parser is parser
         _transport._adopt_queue(ws)  # nothing to adopt
-    ws = make(queue, 0)
+        assert (ws._reader, ws._parser) == (theirs, parser)
+
+    # The expected way: aiohttp sets its parser, then feeds the one read back.
+    theirs = queue()
+    upgrade = Upgrade()
+    ws = make(theirs, upgrade=upgrade)
     assert isinstance(ws._reader, _DirectQueue)
     assert type(ws._reader) is _transport._direct_queue_class(WebSocketDataQueue)
-    ws._parser = WebSocketReader(queue, 0, compress=False, decode_text=True)
+    their_parser = WebSocketReader(theirs, 0, compress=False, decode_text=True)
+    ws._parser = their_parser
     mine = ws._parser
-    ws._parser = None  # as aiohttp releases it
-    assert ws._parser is None
+    assert mine is not their_parser
+    ws._parser = their_parser  # once made, kept: a later parser is taken as it is
+    assert ws._parser is their_parser
     ws._parser = mine
-    _transport._adopt_queue(ws)  # no connection: nothing to tell
-    protocol = _transport._Protocol()
-    Upgrade.connection = types.SimpleNamespace(protocol=protocol)  # type: ignore[assignment]
-    protocol._payload_parser = object()  # type: ignore[attr-defined]
-    _transport._adopt_queue(ws)  # another parser: not this connection's
-    assert not hasattr(protocol, "_payload")
-    protocol._payload_parser = mine  # type: ignore[attr-defined]
+    protocol = upgrade.connection.protocol
+    protocol._payload_parser = mine
     _transport._adopt_queue(ws)
-    assert protocol._payload is ws._reader  # type: ignore[attr-defined]
+    assert protocol._payload is ws._reader
+    assert isinstance(ws._reader, _DirectQueue)
+    _transport._adopt_queue(ws)  # once
+    assert protocol._payload is ws._reader
+
+    # The connection feeds aiohttp's parser, or no parser was ever set: aiohttp's back.
+    for set_parser in (True, False):
+        theirs = queue()
+        ws = make(theirs)
+        their_parser = WebSocketReader(theirs, 0, compress=False, decode_text=True)
+        if set_parser:
+            ws._parser = their_parser
+        _transport._adopt_queue(ws)
+        assert ws._reader is theirs
+        assert ws._parser is (their_parser if set_parser else None)
 
 
 class NotAiohttps:
