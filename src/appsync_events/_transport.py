@@ -642,11 +642,16 @@ def _response_class(max_msg_size: int) -> type[aiohttp.ClientWebSocketResponse]:
     queue (the response is not asked), sets it on the response (``_parser``) and reads
     it back from there for the connection.  So the response makes a queue of its own
     and, when aiohttp sets ``_parser``, a parser for that queue.  Anything unexpected
-    (compression, other classes or signatures) keeps aiohttp's queue and parser.
-    :func:`_adopt_queue` finishes the job once the connection is open.
+    (compression, other classes or signatures) keeps aiohttp's queue and parser, and an
+    aiohttp older than 3.11 gets its own response class.  :func:`_adopt_queue` finishes
+    the job once the connection is open.
     """
     from aiohttp import ClientWebSocketResponse
-    from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+
+    try:  # aiohttp 3.11 and later
+        from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+    except ImportError:
+        return ClientWebSocketResponse
 
     class Response(ClientWebSocketResponse):
         def __init__(self, reader: Any, *args: Any, **kwargs: Any) -> None:

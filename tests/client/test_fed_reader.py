@@ -751,3 +751,15 @@ async def test_response_keeps_aiohttp_queue_and_parser_when_unexpected() -> None
 
 class NotAiohttps:
     """A receive queue of another kind."""
+
+
+async def test_response_class_of_an_older_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without aiohttp's ``_websocket`` package (before 3.11), aiohttp's own response."""
+    import sys
+
+    from aiohttp import ClientWebSocketResponse
+
+    from appsync_events import _transport
+
+    monkeypatch.setitem(sys.modules, "aiohttp._websocket.reader", None)
+    assert _transport._response_class.__wrapped__(0) is ClientWebSocketResponse
