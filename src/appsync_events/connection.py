@@ -7,10 +7,12 @@ things that run in the background, all owned by it and cancelled when it closes:
   and what comes out is dispatched: answers resolve the futures of waiting operations,
   events go into subscription inboxes.  Text frames are handled right where aiohttp
   parses them, in the socket's callback (:meth:`_on_frames`), while the reader task
-  waits; it wakes only for the rest (pings, closes, a pause, the end), which it reads
-  with ``receive()``, in order.  An aiohttp without the internals this needs gets the
-  plain loop: the reader task reads every frame.  Nothing here waits for user code, so
-  ``ka`` frames are read even when every consumer is slow;
+  waits; an event for an active subscription is even taken as aiohttp's parser makes it,
+  before it is queued (:meth:`_direct`).  The reader task wakes only for the rest (pings,
+  closes, a pause, the end), which it reads with ``receive()``, in order.  An aiohttp
+  without the internals this needs gets the plain loop: the reader task reads every
+  frame.  Nothing here waits for user code, so ``ka`` frames are read even when every
+  consumer is slow;
 * the **writer** task, which sends the frames of the bounded outbox in order.  A frame
   is queued there only when it cannot be written at once: when the outbox already holds
   frames, the writer is busy with one, or the socket's write buffer is full.  Otherwise

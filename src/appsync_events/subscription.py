@@ -29,7 +29,7 @@ meanwhile too, so that the event goes down :meth:`Subscription._deliver`, which 
 them.  A subscription that nobody reads thus holds no inbox and no list of waiters.
 
 The reader puts an event in the inbox as a plain ``(data, subscription_id, channel)``
-tuple (an :data:`Entry`), and the read that returns it makes the :class:`Message` of it.
+tuple (an ``_Entry``), and the read that returns it makes the :class:`Message` of it.
 A plain tuple of strings is one the garbage collector stops tracking the first time it
 looks at it; a ``Message`` (a tuple subclass) it tracks as long as it lives, and a flood
 of events waiting in an inbox would go through every generation with it.
@@ -150,10 +150,10 @@ _BASE_CREATE_FUTURE: Final = asyncio.BaseEventLoop.create_future
 
 _new_tuple: Final = tuple.__new__
 
-Entry = tuple[str, str, str]
+_Entry = tuple[str, str, str]
 """An event in an inbox: a plain tuple of the fields of its :class:`Message`."""
 
-_NO_INBOX: Final[deque[Entry | Message | _Failure]] = deque(maxlen=0)
+_NO_INBOX: Final[deque[_Entry | Message | _Failure]] = deque(maxlen=0)
 """The inbox of every subscription that has received nothing yet (or was closed): empty
 for ever, shared, never appended to (``_limit`` is 0 while it is in place)."""
 
@@ -397,7 +397,7 @@ class Subscription:
 
     # --- fed by the connection's reader (sync, never blocks) ---------------------------------
 
-    def _deliver(self, item: Entry | Message | _Failure) -> bool:
+    def _deliver(self, item: _Entry | Message | _Failure) -> bool:
         """Put ``item`` in the inbox, applying the overflow policy.
 
         Returns whether the reader must stop reading until :meth:`_wait_room` returns
