@@ -69,6 +69,11 @@ RELEASE_TIMEOUT: Final = 2.0
 TLS shutdown waits for the server's answer), before aborting it."""
 
 
+Direct = tuple[Callable[[], bool], Callable[[Any, int], None], Callable[[], None]]
+"""What :meth:`WebSocket.feed` may take frames with as they are parsed: ``(start,
+on_frame, end)``."""
+
+
 class TransportClosed(Exception):
     """The WebSocket is closed: :meth:`WebSocket.recv` and :meth:`WebSocket.send` raise it.
 
@@ -223,7 +228,7 @@ class WebSocket:
                 self.close_code = ABNORMAL_CLOSURE
         raise TransportClosed
 
-    def feed(self, on_frames: Callable[[], None]) -> bool:
+    def feed(self, on_frames: Callable[[], None], direct: Direct | None = None) -> bool:
         """Read text frames as they are parsed, in the socket's callback: ``False`` if the
         installed aiohttp does not allow it (or :data:`PLAIN_READ_ENV` turns it off).
 
@@ -239,6 +244,18 @@ class WebSocket:
         reads with :attr:`receive` until :meth:`pending` is false, and waits again.  So
         the reader task no longer wakes per chunk before the code it serves, and
         aiohttp's read coroutine is not run per frame.
+
+        With ``direct`` (``(start, on_frame, end)``), and when the receive queue is the one
+        :func:`open_websocket` gave aiohttp (:func:`_direct_queue_class`), frames are even
+        taken one by one as aiohttp's parser makes them, before they are queued: for a
+        chunk that arrives while the reader waits and nothing is queued, ``start()`` says
+        whether to (``True``), then each message the parser makes, with its size, goes to
+        ``on_frame(message, size)`` in place of the queue, until it calls
+        :meth:`decline` (that message and the rest of the chunk are queued, in order, for
+        ``on_frames()``) or :meth:`stop_direct` (the rest of the chunk is queued).
+        ``end()`` is called once the chunk is parsed, before ``on_frames()``.  None of
+        them may raise.  A frame taken so is never queued: no entry is made for it,
+        nothing is reported with :meth:`taken`, no flow control runs.
         """
         protocol, queue = self._protocol, self._queue
         if (
@@ -248,9 +265,23 @@ class WebSocket:
             or os.environ.get(PLAIN_READ_ENV, "0") != "0"
         ):
             return False
-        self._feed = _Feed(protocol._payload_parser, on_frames)
-        protocol._payload_parser = self._feed
+        self._feed = feed = _Feed(protocol._payload_parser, on_frames, self.frames)
+        if direct is not None and isinstance(queue, _DirectQueue):
+            feed.direct_queue, feed.direct = queue, direct
+        protocol._payload_parser = feed
         return True
+
+    def decline(self, message: Any, size: int) -> None:
+        """Queue ``message`` (of ``size`` bytes), which :meth:`feed`'s ``on_frame`` does not
+        take, and the rest of the chunk being parsed."""
+        queue = self._queue
+        self.stop_direct()
+        queue.feed_data(message, size)
+
+    def stop_direct(self) -> None:
+        """Queue the rest of the chunk being parsed: :meth:`feed`'s ``on_frame`` gets no
+        more of it."""
+        vars(self._queue).pop("feed_data", None)
 
     def taken(self) -> None:
         """Account for the frames taken from :attr:`frames` since the last call: the
@@ -527,18 +558,39 @@ class _Feed:
     from the socket with it, then, while a reader waits (:meth:`WebSocket.wait_frames`),
     lets ``on_frames`` take the parsed text frames (:meth:`WebSocket.feed`)."""
 
-    __slots__ = ("_parser", "on_frames", "stopped", "waiter")
+    __slots__ = ("_frames", "_parser", "direct", "direct_queue", "on_frames", "stopped", "waiter")
 
-    def __init__(self, parser: Any, on_frames: Callable[[], None]) -> None:
+    def __init__(self, parser: Any, on_frames: Callable[[], None], frames: deque[Any]) -> None:
         self._parser = parser
+        self._frames = frames
         self.on_frames = on_frames
+        self.direct_queue: Any = None  # a _DirectQueue
+        """The receive queue, when frames may be taken as they are parsed (``direct``)."""
+        self.direct: Direct | None = None
+        """:meth:`WebSocket.feed`'s ``direct``, when ``direct_queue`` is set."""
         self.waiter: asyncio.Future[None] | None = None
         """Set while the reader waits: frames are taken here until it is done."""
         self.stopped = False
         """The WebSocket is closing: the reader does not wait here any more."""
 
     def feed_data(self, data: bytes) -> Any:
-        result = self._parser.feed_data(data)
+        queue, direct = self.direct_queue, self.direct
+        if (
+            queue is not None
+            and direct is not None
+            and self.waiter is not None
+            and not self._frames
+            and direct[0]()
+        ):
+            # aiohttp's parser calls the queue's feed_data per message: on_frame, for now.
+            queue.feed_data = direct[1]
+            try:
+                result = self._parser.feed_data(data)
+            finally:
+                vars(queue).pop("feed_data", None)
+                direct[2]()
+        else:
+            result = self._parser.feed_data(data)
         if self.waiter is not None:
             self.on_frames()
             if result[0]:  # a protocol error: it is queued, for the reader
@@ -558,6 +610,104 @@ class _Feed:
         if not future.cancelled():
             future.exception()  # retrieved: the reader reports how it closed
         self.wake()
+
+
+class _DirectQueue:
+    """Marks the receive queue :func:`open_websocket` gives aiohttp (a subclass of
+    aiohttp's, made by :func:`_direct_queue_class`)."""
+
+    __slots__ = ()
+
+
+_DIRECT_QUEUES: dict[type, type] = {}
+
+
+def _direct_queue_class(kind: type) -> type:
+    """A subclass of aiohttp's receive queue class ``kind`` (made once per class) whose
+    instances have a ``__dict__``: a ``feed_data`` set on one replaces the queue's for
+    aiohttp's parser (a compiled parser looks the method up on the object for every
+    message; without one there, it calls its own at once)."""
+    made = _DIRECT_QUEUES.get(kind)
+    if made is None:
+        made = _DIRECT_QUEUES[kind] = type("DirectQueue", (kind, _DirectQueue), {})
+    return made
+
+
+@functools.lru_cache(maxsize=8)
+def _response_class(max_msg_size: int) -> type[aiohttp.ClientWebSocketResponse]:
+    """aiohttp's client WebSocket response, whose frame parser gets a receive queue that
+    can hand each message over as it is parsed (:class:`_DirectQueue`).
+
+    aiohttp makes the queue, then the response with it, then the parser with the same
+    queue (the response is not asked), sets it on the response (``_parser``) and reads
+    it back from there for the connection.  So the response makes a queue of its own
+    and, when aiohttp sets ``_parser``, a parser for that queue.  Anything unexpected
+    (compression, other classes or signatures) keeps aiohttp's queue and parser, and an
+    aiohttp older than 3.11 gets its own response class.  :func:`_adopt_queue` finishes
+    the job once the connection is open.
+    """
+    from aiohttp import ClientWebSocketResponse
+
+    try:  # aiohttp 3.11 and later
+        from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+    except ImportError:
+        return ClientWebSocketResponse
+
+    class Response(ClientWebSocketResponse):
+        def __init__(self, reader: Any, *args: Any, **kwargs: Any) -> None:
+            # aiohttp's queue and parser, and the ones made here (None: none).
+            self._appsync_theirs: tuple[Any, Any] = (reader, None)
+            self._appsync_queue: Any = None
+            self._appsync_parser: Any = None
+            self._appsync_made: Any = None
+            if type(reader) is WebSocketDataQueue and not kwargs.get("compress"):
+                with contextlib.suppress(Exception):
+                    reader = _direct_queue_class(WebSocketDataQueue)(
+                        reader._protocol, reader._limit // 2, loop=asyncio.get_running_loop()
+                    )
+                    self._appsync_queue = reader
+            super().__init__(reader, *args, **kwargs)
+
+        @property
+        def _parser(self) -> Any:
+            return self._appsync_parser
+
+        @_parser.setter
+        def _parser(self, parser: Any) -> None:
+            queue = self._appsync_queue
+            if queue is not None and self._appsync_made is None and type(parser) is WebSocketReader:
+                self._appsync_theirs = (self._appsync_theirs[0], parser)
+                try:
+                    parser = WebSocketReader(queue, max_msg_size, compress=False, decode_text=True)
+                except Exception:  # pragma: no cover - another signature: aiohttp's own
+                    pass
+                else:
+                    self._appsync_made = parser
+            self._appsync_parser = parser
+
+    return Response
+
+
+def _adopt_queue(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Once ``ws`` is open: its connection protocol reports the end of the connection to
+    the receive queue the response made (:func:`_response_class`), as it would to
+    aiohttp's.  If aiohttp did not go the way described there (its connection protocol
+    does not feed the parser made for that queue), ``ws`` goes back to aiohttp's queue
+    and parser."""
+    queue = getattr(ws, "_appsync_queue", None)
+    if queue is None:
+        return
+    ws._appsync_queue = None  # type: ignore[attr-defined]
+    made = ws._appsync_made  # type: ignore[attr-defined]
+    protocol = getattr(getattr(ws._response, "connection", None), "protocol", None)
+    if made is not None and getattr(protocol, "_payload_parser", None) is made:
+        ws._reader, ws._parser = queue, made
+        protocol._payload = queue  # type: ignore[union-attr]
+        return
+    reader, parser = ws._appsync_theirs  # type: ignore[attr-defined]
+    ws._reader = reader
+    if parser is not None:
+        ws._parser = parser
 
 
 def _read_now(queue: Any) -> Any:
@@ -715,6 +865,7 @@ async def open_websocket(
         headers={"User-Agent": USER_AGENT},
         timeout=aiohttp.ClientTimeout(total=None),  # the handshake timeout covers it
         raise_for_status=_check_upgrade,
+        ws_response_class=_response_class(max_size or 0),
     )
     try:
         ws = await session.ws_connect(
@@ -743,6 +894,7 @@ async def open_websocket(
         if isinstance(exc, aiohttp.ClientError | OSError):
             raise HandshakeError(f"cannot connect to {endpoint}: {exc}") from exc
         raise
+    _adopt_queue(ws)
     return WebSocket(ws, session)
 
 

@@ -7,10 +7,12 @@ things that run in the background, all owned by it and cancelled when it closes:
   and what comes out is dispatched: answers resolve the futures of waiting operations,
   events go into subscription inboxes.  Text frames are handled right where aiohttp
   parses them, in the socket's callback (:meth:`_on_frames`), while the reader task
-  waits; it wakes only for the rest (pings, closes, a pause, the end), which it reads
-  with ``receive()``, in order.  An aiohttp without the internals this needs gets the
-  plain loop: the reader task reads every frame.  Nothing here waits for user code, so
-  ``ka`` frames are read even when every consumer is slow;
+  waits; an event for an active subscription is even taken as aiohttp's parser makes it,
+  before it is queued (:meth:`_direct`).  The reader task wakes only for the rest (pings,
+  closes, a pause, the end), which it reads with ``receive()``, in order.  An aiohttp
+  without the internals this needs gets the plain loop: the reader task reads every
+  frame.  Nothing here waits for user code, so ``ka`` frames are read even when every
+  consumer is slow;
 * the **writer** task, which sends the frames of the bounded outbox in order.  A frame
   is queued there only when it cannot be written at once: when the outbox already holds
   frames, the writer is busy with one, or the socket's write buffer is full.  Otherwise
@@ -50,7 +52,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, MutableMapping
 from typing import Any, Final
 
-from ._transport import TransportClosed, WebSocket
+from ._transport import Direct, TransportClosed, WebSocket
 from ._types import Message
 from .errors import (
     AppSyncEventsError,
@@ -91,7 +93,11 @@ logger = logging.getLogger("appsync_events.client")
 
 _ACTIVE: Final = SubscriptionState.ACTIVE
 _OPEN: Final = ClientState.OPEN
-_new_tuple: Final = tuple.__new__
+
+
+def _no_parser(text: str) -> Any:  # pragma: no cover - replaced before any frame
+    raise ValueError
+
 
 _MAX_DEFERRED: Final = 4096
 """Frames up to this length that answer a publish may wait behind a woken read (one
@@ -500,6 +506,7 @@ class Connection:
         self._failed = asyncio.Event()
         self._hold: Subscription | None = None  # Overflow.PAUSE: wait for its room, then read
         self._fed_error: Exception | None = None  # raised by the reader: _on_frames failed
+        self._direct_woke = False  # _direct's on_frame woke a read: _on_frames defers answers
         self._after_wake_soon = soon_caller(self._loop, self._after_wake)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -773,7 +780,7 @@ class Connection:
     async def _read(self) -> None:
         ws = self.ws
         try:
-            if ws.feed(self._on_frames):
+            if ws.feed(self._on_frames, self._direct()):
                 await self._read_fed()
             else:
                 await self._read_plain()
@@ -846,6 +853,7 @@ class Connection:
         """
         ws = self.ws
         frames = ws.frames
+        woke, self._direct_woke = self._direct_woke, False
         if not frames:
             return
         self._last_frame = self._clock()
@@ -856,9 +864,10 @@ class Connection:
         parser = codec._FAST if plain else None
         fast = parser if protocol.state is _OPEN else None
         active = protocol.active
-        new_message, message_type = _new_tuple, Message
+        message_type = Message
         stop = False
-        woke = False  # an event went down Subscription._deliver (a waiting read wakes)
+        # woke: an event went down Subscription._deliver (a waiting read wakes), here or
+        # in _direct's on_frame for this chunk.
         try:
             while frames and not stop:
                 try:
@@ -888,7 +897,7 @@ class Connection:
                                 and type(event := obj.get("event")) is str
                                 and (channel := active.get(sid)) is not None
                             ):
-                                item = new_message(message_type, (event, sid, channel))
+                                item = (event, sid, channel)  # an inbox entry
                         if item is None:  # any other frame: the core decides
                             if plain:  # _on_text inlined, minus the frame's log line
                                 item = receive_event(data)
@@ -931,6 +940,95 @@ class Connection:
         except Exception as exc:
             self._fed_error = exc
         ws.wake()
+
+    def _direct(self) -> Direct | None:
+        """The hooks that take events as aiohttp parses them (:meth:`WebSocket.feed
+        <appsync_events._transport.WebSocket.feed>`'s ``direct``), or ``None`` when frames
+        are logged.
+
+        ``on_frame`` takes what :meth:`_on_frames`' shortest way takes, for a chunk that
+        starts with nothing queued while the core is open (and the fast parser is there):
+        an event for an active subscription, put in its inbox (or handed to
+        :meth:`Subscription._deliver <appsync_events.Subscription._deliver>`, which wakes
+        the reads that wait).  Any other frame is declined, and queued with the rest of
+        the chunk for :meth:`_on_frames`.  A pause (:attr:`Overflow.PAUSE`) or an error
+        stops it, as it stops :meth:`_on_frames`: the frame is taken, the rest queued, and
+        the reader woken.
+        """
+        if self.debug:
+            return None
+        ws, protocol, subscriptions = self.ws, self.protocol, self.subscriptions
+        text, active, clock = ws.text, protocol.active, self._clock
+        decline, stop = ws.decline, ws.stop_direct
+        parse: Callable[[str], Any] = _no_parser
+        seen = False
+
+        def start() -> bool:
+            nonlocal parse, seen
+            fast = codec._FAST
+            if (
+                fast is None
+                or protocol.state is not _OPEN
+                or self._hold is not None
+                or self._fed_error is not None
+            ):
+                return False
+            parse, seen = fast, False
+            return True
+
+        def on_frame(message: Any, size: int) -> None:
+            nonlocal seen
+            seen = True
+            if message[0] is not text:
+                decline(message, size)
+                return
+            try:
+                try:
+                    obj = parse(message[1])
+                except ValueError:
+                    decline(message, size)
+                    return
+                # Three string members: certainly what json reads (see codec).  The fast
+                # parser makes nothing but dicts, lists, strings, numbers, booleans and
+                # None: what is not a dict fails the subscripts (TypeError), and an id
+                # found in active is a string.
+                try:
+                    event = obj["event"]
+                    channel = active.get(sid := obj["id"])
+                    if (
+                        channel is None
+                        or type(event) is not str
+                        or obj["type"] != "data"
+                        or len(obj) != 3
+                    ):
+                        decline(message, size)
+                        return
+                except (KeyError, TypeError):
+                    decline(message, size)
+                    return
+                sub = subscriptions.get(sid)
+                if sub is None:
+                    return
+                item = (event, sid, channel)  # the inbox's entry (see subscription)
+                inbox = sub._inbox
+                if sub._state is _ACTIVE and len(inbox) < sub._limit:
+                    inbox.append(item)
+                elif sub._deliver(item):
+                    self._hold = sub
+                    stop()
+                    ws.wake()
+                else:
+                    self._direct_woke = True
+            except Exception as exc:
+                self._fed_error = exc
+                stop()
+                ws.wake()
+
+        def end() -> None:
+            if seen:
+                self._last_frame = clock()
+
+        return start, on_frame, end
 
     def _after_wake(self) -> None:
         """What :meth:`_on_frames` leaves for after the read it woke: report the frames it

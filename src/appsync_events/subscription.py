@@ -28,6 +28,12 @@ settings (shared by the subscriptions made with the same options), and ``_limit`
 meanwhile too, so that the event goes down :meth:`Subscription._deliver`, which wakes
 them.  A subscription that nobody reads thus holds no inbox and no list of waiters.
 
+The reader puts an event in the inbox as a plain ``(data, subscription_id, channel)``
+tuple (an ``_Entry``), and the read that returns it makes the :class:`Message` of it.
+A plain tuple of strings is one the garbage collector stops tracking the first time it
+looks at it; a ``Message`` (a tuple subclass) it tracks as long as it lives, and a flood
+of events waiting in an inbox would go through every generation with it.
+
 ``broadcast_error`` is delivered in-band: it takes its place in the inbox.  An explicit
 read (:meth:`Subscription.next`) that reaches it raises
 :class:`~appsync_events.errors.BroadcastError`; ``async for`` skips it (logged at
@@ -142,7 +148,12 @@ _Future: Final = asyncio.Future
 _BASE_CREATE_FUTURE: Final = asyncio.BaseEventLoop.create_future
 """A loop whose ``create_future`` is this makes an ``asyncio.Future(loop=loop)``."""
 
-_NO_INBOX: Final[deque[Message | _Failure]] = deque(maxlen=0)
+_new_tuple: Final = tuple.__new__
+
+_Entry = tuple[str, str, str]
+"""An event in an inbox: a plain tuple of the fields of its :class:`Message`."""
+
+_NO_INBOX: Final[deque[_Entry | Message | _Failure]] = deque(maxlen=0)
 """The inbox of every subscription that has received nothing yet (or was closed): empty
 for ever, shared, never appended to (``_limit`` is 0 while it is in place)."""
 
@@ -386,7 +397,7 @@ class Subscription:
 
     # --- fed by the connection's reader (sync, never blocks) ---------------------------------
 
-    def _deliver(self, item: Message | _Failure) -> bool:
+    def _deliver(self, item: _Entry | Message | _Failure) -> bool:
         """Put ``item`` in the inbox, applying the overflow policy.
 
         Returns whether the reader must stop reading until :meth:`_wait_room` returns
@@ -515,6 +526,9 @@ class Subscription:
                 settings = self._settings
                 if settings.room is not None and len(inbox) <= settings.capacity // 2:
                     self._release_room()  # Overflow.PAUSE: the reader may read again
+                if type(item) is tuple:
+                    message: Message = _new_tuple(Message, item)
+                    return message
                 if type(item) is Message:
                     return item
                 assert isinstance(item, _Failure)
@@ -601,6 +615,9 @@ class Subscription:
         inbox = self._inbox
         if inbox and self._settings.room is None:
             item = inbox.popleft()
+            if type(item) is tuple:
+                message: Message = _new_tuple(Message, item)
+                return message
             if type(item) is Message:
                 return item
             inbox.appendleft(item)  # a failure: next() reports it

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import struct
+import types
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from appsync_events._transport import (
     _OVERHEADS,
     PLAIN_READ_ENV,
     WebSocket,
+    _DirectQueue,
     _entry_overhead,
     _receive_queue,
 )
@@ -608,3 +610,156 @@ async def test_event_for_a_subscription_the_client_no_longer_holds(
         assert (await sub.next()).json() == {"n": 2}
     assert sub.pending == 0
     await client.close()
+
+
+def count_direct(client: appsync_events.Client) -> list[Any]:
+    """The messages the fed path's ``on_frame`` is given (frames taken as parsed)."""
+    feed = connection(client).ws._feed
+    assert feed is not None
+    assert feed.direct is not None
+    seen: list[Any] = []
+    start, on_frame, end = feed.direct
+
+    def counting(message: Any, size: int) -> None:
+        seen.append(message)
+        on_frame(message, size)
+
+    feed.direct = (start, counting, end)
+    return seen
+
+
+async def test_events_taken_as_they_are_parsed(server: RawServer) -> None:
+    """With the fast parser, a chunk of events is taken as aiohttp parses it, never
+    queued; a ping ends that: it and the rest of its chunk are queued, in order."""
+    client = await server.connect()
+    ws = connection(client).ws
+    assert isinstance(ws._queue, _DirectQueue)
+    assert ws._protocol is not None
+    assert ws._protocol._payload is ws._queue
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    seen = count_direct(client)
+    async with asyncio.timeout(WAIT):
+        server.write(*(data(sub_id, n) for n in range(5)))
+        for n in range(5):
+            assert (await sub.next()).json() == {"n": n}
+        assert len(seen) == 5
+        server.write(data(sub_id, 5), PING, data(sub_id, 6), data(sub_id, 7))
+        for n in range(5, 8):
+            assert (await sub.next()).json() == {"n": n}
+        assert await server.received.get() == (WSMsgType.PONG, b"are you there")
+    assert len(seen) == 7  # the ping is declined; the two events after it are queued
+    assert seen[-1].type is WSMsgType.PING
+    assert not ws.frames
+    await client.close()
+
+
+async def test_frames_not_taken_as_parsed_while_some_are_queued(server: RawServer) -> None:
+    """A pause stops taking frames as they are parsed (the rest of the chunk is queued),
+    and a chunk that arrives while frames wait in the queue is queued behind them."""
+    client = await server.connect(
+        backpressure=appsync_events.Backpressure(subscription_events=2, overflow="pause")
+    )
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    seen = count_direct(client)
+    async with asyncio.timeout(WAIT):
+        server.write(*(data(sub_id, n) for n in range(4)))
+        assert (await sub.next()).json() == {"n": 0}  # the second filled the inbox: paused
+        server.write(data(sub_id, 4))
+        for n in range(1, 5):
+            assert (await sub.next()).json() == {"n": n}
+    assert len(seen) == 2  # the first event (wakes the read), the second (fills the inbox)
+    await client.close()
+
+
+async def test_response_keeps_aiohttp_queue_and_parser_when_unexpected() -> None:
+    """The response gives aiohttp's parser a queue of its own only for an uncompressed
+    connection with aiohttp's queue, and keeps it only if the connection feeds the parser
+    made for it; otherwise aiohttp's queue and parser stay, or come back."""
+    from aiohttp import ClientWSTimeout
+    from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+
+    from appsync_events import _transport
+
+    class Upgrade:
+        def __init__(self, parser: object = None) -> None:
+            self.connection = types.SimpleNamespace(
+                protocol=types.SimpleNamespace(_payload_parser=parser, _payload=None)
+            )
+
+    response_class = _transport._response_class(0)
+    assert _transport._response_class(0) is response_class  # made once per size
+    loop = asyncio.get_running_loop()
+
+    def make(reader: Any, compress: int = 0, upgrade: Upgrade | None = None) -> Any:
+        return response_class(
+            reader,
+            None,
+            None,
+            upgrade or Upgrade(),
+            ClientWSTimeout(),
+            True,
+            True,
+            loop,
+            compress=compress,
+        )
+
+    def queue() -> Any:
+        return WebSocketDataQueue(_transport._Protocol(), 1024, loop=loop)  # type: ignore[arg-type]
+
+    for theirs, compress in ((queue(), 15), (NotAiohttps(), 0)):
+        ws = make(theirs, compress)
+        assert ws._reader is theirs
+        ws._parser = parser = object()
+        assert ws._parser is parser
+        _transport._adopt_queue(ws)  # nothing to adopt
+        assert (ws._reader, ws._parser) == (theirs, parser)
+
+    # The expected way: aiohttp sets its parser, then feeds the one read back.
+    theirs = queue()
+    upgrade = Upgrade()
+    ws = make(theirs, upgrade=upgrade)
+    assert isinstance(ws._reader, _DirectQueue)
+    assert type(ws._reader) is _transport._direct_queue_class(WebSocketDataQueue)
+    their_parser = WebSocketReader(theirs, 0, compress=False, decode_text=True)
+    ws._parser = their_parser
+    mine = ws._parser
+    assert mine is not their_parser
+    ws._parser = their_parser  # once made, kept: a later parser is taken as it is
+    assert ws._parser is their_parser
+    ws._parser = mine
+    protocol = upgrade.connection.protocol
+    protocol._payload_parser = mine
+    _transport._adopt_queue(ws)
+    assert protocol._payload is ws._reader
+    assert isinstance(ws._reader, _DirectQueue)
+    _transport._adopt_queue(ws)  # once
+    assert protocol._payload is ws._reader
+
+    # The connection feeds aiohttp's parser, or no parser was ever set: aiohttp's back.
+    for set_parser in (True, False):
+        theirs = queue()
+        ws = make(theirs)
+        their_parser = WebSocketReader(theirs, 0, compress=False, decode_text=True)
+        if set_parser:
+            ws._parser = their_parser
+        _transport._adopt_queue(ws)
+        assert ws._reader is theirs
+        assert ws._parser is (their_parser if set_parser else None)
+
+
+class NotAiohttps:
+    """A receive queue of another kind."""
+
+
+async def test_response_class_of_an_older_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without aiohttp's ``_websocket`` package (before 3.11), aiohttp's own response."""
+    import sys
+
+    from aiohttp import ClientWebSocketResponse
+
+    from appsync_events import _transport
+
+    monkeypatch.setitem(sys.modules, "aiohttp._websocket.reader", None)
+    assert _transport._response_class.__wrapped__(0) is ClientWebSocketResponse
