@@ -22,7 +22,7 @@ import pytest_asyncio
 from aiohttp import WSMsgType, web
 
 import appsync_events
-from appsync_events import Overflow, PublishResult, Subscription, authorizer
+from appsync_events import Overflow, PublishResult, Subscription, _transport, authorizer
 from appsync_events._transport import (
     _OVERHEADS,
     PLAIN_READ_ENV,
@@ -371,8 +371,6 @@ async def test_plain_path_when_the_internals_differ(
     server: RawServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An aiohttp without the expected internals: every frame through ``receive()``."""
-    from appsync_events import _transport
-
     monkeypatch.delenv(PLAIN_READ_ENV, raising=False)
     monkeypatch.setattr(_transport, "_receive_queue", lambda ws: (None, None))
     client = await server.connect()
@@ -628,9 +626,32 @@ def count_direct(client: appsync_events.Client) -> list[Any]:
     return seen
 
 
-async def test_events_taken_as_they_are_parsed(server: RawServer) -> None:
+async def test_only_big_chunks_are_taken_as_they_are_parsed(server: RawServer) -> None:
+    """A chunk shorter than DIRECT_MIN_CHUNK (a lone event, say) is queued as before; a
+    longer one is taken as aiohttp parses it."""
+    client = await server.connect()
+    sub = await client.subscribe("default/a")
+    sub_id = await server.subscribed.get()
+    seen = count_direct(client)
+    async with asyncio.timeout(WAIT):
+        server.write(data(sub_id, 0))
+        assert (await sub.next()).json() == {"n": 0}
+        assert seen == []
+        flood = [data(sub_id, n) for n in range(1, 101)]
+        assert sum(map(len, flood)) >= _transport.DIRECT_MIN_CHUNK
+        server.write(*flood)
+        for n in range(1, 101):
+            assert (await sub.next()).json() == {"n": n}
+    assert seen  # (the socket may cut the flood into chunks of any size)
+    await client.close()
+
+
+async def test_events_taken_as_they_are_parsed(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the fast parser, a chunk of events is taken as aiohttp parses it, never
     queued; a ping ends that: it and the rest of its chunk are queued, in order."""
+    monkeypatch.setattr(_transport, "DIRECT_MIN_CHUNK", 0)  # small chunks too
     client = await server.connect()
     ws = connection(client).ws
     assert isinstance(ws._queue, _DirectQueue)
@@ -654,9 +675,12 @@ async def test_events_taken_as_they_are_parsed(server: RawServer) -> None:
     await client.close()
 
 
-async def test_frames_not_taken_as_parsed_while_some_are_queued(server: RawServer) -> None:
+async def test_frames_not_taken_as_parsed_while_some_are_queued(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A pause stops taking frames as they are parsed (the rest of the chunk is queued),
     and a chunk that arrives while frames wait in the queue is queued behind them."""
+    monkeypatch.setattr(_transport, "DIRECT_MIN_CHUNK", 0)  # small chunks too
     client = await server.connect(
         backpressure=appsync_events.Backpressure(subscription_events=2, overflow="pause")
     )
@@ -679,8 +703,6 @@ async def test_response_keeps_aiohttp_queue_and_parser_when_unexpected() -> None
     made for it; otherwise aiohttp's queue and parser stay, or come back."""
     from aiohttp import ClientWSTimeout
     from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
-
-    from appsync_events import _transport
 
     class Upgrade:
         def __init__(self, parser: object = None) -> None:
