@@ -898,6 +898,15 @@ class Connection:
                                 and (channel := active.get(sid)) is not None
                             ):
                                 item = (event, sid, channel)  # an inbox entry
+                            elif (
+                                type(obj) is dict
+                                and obj.get("type") == "publish_success"
+                                and (answered := protocol.receive_publish_success(obj)) is not False
+                            ):
+                                # A publish's answer, from the value parsed above.
+                                if answered is not None:
+                                    self._answer_publish(answered)
+                                continue
                         if item is None:  # any other frame: the core decides
                             if plain:  # _on_text inlined, minus the frame's log line
                                 item = receive_event(data)

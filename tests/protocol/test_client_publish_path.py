@@ -130,6 +130,40 @@ def test_publish_success_fast_path_results() -> None:
     assert ignored.id == "p1"
 
 
+@pytest.mark.parametrize("name", list(FRAMES))
+def test_publish_success_from_a_parsed_value_matches_the_general_path(name: str) -> None:
+    """The shell parses a frame with the fast parser and hands an answer's value to
+    ``receive_publish_success``; what it does not take (``False``) goes as text to the
+    general path.  Together they report what the general path alone reports."""
+    orjson = pytest.importorskip("orjson")
+    fast, general = _protocols()
+    text = FRAMES[name]
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None  # the shell hands the core no value: the text goes as it is
+    answered = False if value is None else fast.receive_publish_success(value)
+    if answered is False:
+        fast.receive_text(text)
+    got = [] if answered is None or answered is False else [answered]
+    got += fast.events_received()
+    expected = _events(general, text)
+    if any(isinstance(e, ConnectionFailed) for e in expected):
+        assert answered is False
+        assert [type(e) for e in got] == [ConnectionFailed]
+        assert str(got[0].error) == str(expected[0].error)
+    else:
+        assert got == expected
+        assert fast.pending == general.pending
+
+
+def test_publish_success_value_is_not_taken_before_the_connection_is_open() -> None:
+    _, connecting = _protocols()
+    assert connecting.receive_publish_success(json.loads(FRAMES["one event"])) is False
+    assert connecting.events_received() == []
+    assert "p1" in connecting.pending
+
+
 def test_receive_event_returns_the_publish_answer() -> None:
     """``receive_event`` returns what ``receive_text`` queues for a publish's answer."""
     fast, _ = _protocols()

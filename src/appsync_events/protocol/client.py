@@ -628,13 +628,34 @@ class ClientProtocol:
         unexpected type included, is left to that general path (``False``), which
         reports a malformed frame as such.
         """
-        # The fast parser's value is used as it is when every value in it is checked here
-        # (then it is certainly json's, see codec.loads); other fields cost one more check.
         fast = codec._FAST
         try:
             obj = codec.loads(text) if fast is None else fast(text)
         except (ValueError, RecursionError):
             return False
+        return self._publish_success_value(obj, fast is not None)
+
+    def receive_publish_success(self, value: Any) -> PublishAccepted | Literal[False] | None:
+        """:meth:`receive_event` of a frame the shell has already parsed with the fast
+        parser (``orjson.loads``), for a ``publish_success``: the frame is not parsed
+        again.
+
+        Returns:
+            The :class:`PublishAccepted` of a pending publish; ``None`` when the frame was
+            reported ignored; ``False`` when this is not a well-formed ``publish_success``
+            on an open connection (nothing was done: pass its text to
+            :meth:`receive_event`).
+        """
+        if self.state is not _O:
+            return False
+        return self._publish_success_value(value, True)
+
+    def _publish_success_value(
+        self, obj: Any, fast: bool
+    ) -> PublishAccepted | Literal[False] | None:
+        # _receive_publish_success of the parsed frame ``obj``; ``fast``: it is the fast
+        # parser's value, used as it is when every value in it is checked here (then it is
+        # certainly json's, see codec.loads); other fields cost one more check.
         if type(obj) is not dict or obj.get("type") != "publish_success":
             return False
         frame_id = obj.get("id")
@@ -656,7 +677,7 @@ class ClientProtocol:
             if len(item) != 2:
                 checked = False
             published.append(_published_event(identifier, index))
-        if not checked and fast is not None and not codec._exact(obj):
+        if not checked and fast and not codec._exact(obj):
             return False
         pending = self._pending.get(frame_id)
         if pending is not None and pending.kind is _PUBLISH and frame_id not in self._internal:
