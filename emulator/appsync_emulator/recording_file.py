@@ -465,10 +465,15 @@ def recording_middleware(recorder: Recorder) -> Middleware:
     """
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        listener = recorder.listener
-        if listener is None or request.path not in _RECORDED_PATHS:
-            return await handler(request)
+    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine: while nothing records, the handler's own awaitable is returned,
+        # so no frame of this middleware stays alive for as long as a WebSocket lasts (a
+        # few hundred bytes per idle connection).
+        if recorder.listener is None or request.path not in _RECORDED_PATHS:
+            return handler(request)
+        return recorded(request, handler)
+
+    async def recorded(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.monotonic()
         token = None
         if request.path == "/event/realtime":
