@@ -25,9 +25,12 @@ to 3.14); ``tests/emulator/test_slow_peers.py`` fails if they change meaning.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Sequence
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
 from appsync_events.protocol import codec
@@ -141,10 +144,15 @@ class _GuardedServer(web.Server):
     """aiohttp's low-level server, making :class:`GuardedRequestHandler` protocols."""
 
     def __init__(
-        self, base: web.Server, header_timeout: float, max_sockets: int, kwargs: dict[str, Any]
+        self,
+        base: web.Server,
+        handler: Any,
+        header_timeout: float,
+        max_sockets: int,
+        kwargs: dict[str, Any],
     ) -> None:
         super().__init__(
-            base.request_handler,
+            handler,
             request_factory=base.request_factory,
             handler_cancellation=base.handler_cancellation,
             **kwargs,
@@ -177,14 +185,27 @@ class EmulatorRunner(web.AppRunner):
         header_timeout: seconds a request's headers may take (``limits.header_timeout``).
         max_sockets: open sockets before new ones are refused (``limits.max_sockets``);
             lowered to fit the process's descriptor limit.
+        middlewares: called for every request, outside the application, as aiohttp calls
+            an application's (``middleware(request, handler)``, the first outermost).  An
+            application with middlewares of its own wraps every request in one more
+            coroutine of aiohttp's, alive as long as the request (a WebSocket's whole
+            life); these add nothing, and a middleware that is not a coroutine function
+            (it returns the handler's awaitable) keeps no frame either.
         **kwargs: ``AppRunner`` arguments.
     """
 
     def __init__(
-        self, app: web.Application, *, header_timeout: float, max_sockets: int, **kwargs: Any
+        self,
+        app: web.Application,
+        *,
+        header_timeout: float,
+        max_sockets: int,
+        middlewares: Sequence[Middleware] = (),
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT)
         super().__init__(app, **kwargs)
+        self.middlewares = tuple(middlewares)
         self.header_timeout = header_timeout
         self.max_sockets = socket_cap(max_sockets)
         if self.max_sockets < max_sockets:
@@ -196,5 +217,10 @@ class EmulatorRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         base = await super()._make_server()
+        handler = base.request_handler
+        for middleware in reversed(self.middlewares):
+            handler = functools.partial(middleware, handler=handler)
         # The same arguments aiohttp gave its server (handler arguments, debug, logging).
-        return _GuardedServer(base, self.header_timeout, self.max_sockets, dict(base._kwargs))
+        return _GuardedServer(
+            base, handler, self.header_timeout, self.max_sockets, dict(base._kwargs)
+        )

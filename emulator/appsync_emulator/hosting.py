@@ -704,6 +704,12 @@ class EmulatorHost:
 
 _CLOSE: Final = {"Connection": "close"}
 
+
+async def _retired_response() -> web.StreamResponse:
+    """The answer to a request through a retired port (``EmulatorServer._refuse_retired_ports``)."""
+    return web.Response(status=503, text="this address was retired by a reset", headers=_CLOSE)
+
+
 _BACKLOG: Final = 128
 """The listen backlog of a new port (aiohttp's default for its sites)."""
 
@@ -1089,31 +1095,36 @@ class EmulatorServer(EmulatorHost):
             if not isinstance(exc, Exception):
                 raise
 
-    @web.middleware
-    async def _refuse_retired_ports(
+    def _refuse_retired_ports(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    ) -> Awaitable[web.StreamResponse]:
         """Refuse a request that came through a listener retired by ``reset(new_port=True)``.
 
         A connection its listener accepted before it closed can still carry a request
         whose handling starts after the reset (aiohttp reads it on its own schedule), and
         a listener retired by another thread accepts until the loop closes it: such a
-        request must not reach the reset server.  The outermost middleware, so that
-        nothing of the emulator (the recording included) sees it; it also counts the
-        requests being handled (``_in_flight``, read by :meth:`_try_move_nowait`).
+        request must not reach the reset server.  The outermost request middleware (see
+        :class:`~._runner.EmulatorRunner`), so that nothing of the emulator (the recording
+        included) sees it; it also counts the requests being handled (``_in_flight``,
+        read by :meth:`_try_move_nowait`) until the task aiohttp runs each request in is
+        done.  Not a coroutine: it returns the handler's awaitable, so no frame of it
+        lives as long as a WebSocket.
         """
         self._in_flight += 1  # before reading the retired ports (see _try_move_nowait)
-        try:
-            if self._retired_ports:
-                transport = request.transport
-                local = transport.get_extra_info("sockname") if transport is not None else None
-                if local is not None and local[1] in self._retired_ports:
-                    return web.Response(
-                        status=503, text="this address was retired by a reset", headers=_CLOSE
-                    )
-            return await handler(request)
-        finally:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - aiohttp handles every request in a task
             self._in_flight -= 1
+            raise RuntimeError("a request handled outside a task")
+        task.add_done_callback(self._request_done)
+        if self._retired_ports:
+            transport = request.transport
+            local = transport.get_extra_info("sockname") if transport is not None else None
+            if local is not None and local[1] in self._retired_ports:
+                return _retired_response()
+        return handler(request)
+
+    def _request_done(self, task: asyncio.Task[object]) -> None:
+        self._in_flight -= 1
 
     def _drop_http_connections(self, *, retired: bool = False) -> None:
         """Close the HTTP connections (idle keep-alive ones, those with a request being
@@ -1153,9 +1164,9 @@ class EmulatorServer(EmulatorHost):
             state.ca = LocalCA([state.host])
             ssl_context = state.ca.server_context()
         app = state.emulator.build_app()
-        app.middlewares.insert(0, self._refuse_retired_ports)
         runner = EmulatorRunner(
             app,
+            middlewares=[self._refuse_retired_ports, *state.emulator.middlewares()],
             header_timeout=state.config.limits.header_timeout,
             max_sockets=state.config.limits.max_sockets,
             handle_signals=False,

@@ -51,6 +51,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from . import http_publish, ws
 from ._logging import LOG_SERVER
@@ -139,11 +140,9 @@ class Emulator:
         ]
 
     def build_app(self) -> web.Application:
-        """The aiohttp application (routes, size limit, shutdown hook)."""
-        app = web.Application(
-            client_max_size=self.config.limits.max_request_bytes + 1,
-            middlewares=[recording_middleware(self.recorder)],
-        )
+        """The aiohttp application (routes, size limit, shutdown hook); serve it with
+        :meth:`middlewares` around it."""
+        app = web.Application(client_max_size=self.config.limits.max_request_bytes + 1)
         app.add_routes(self.route_table())
         app.add_routes([web.route("*", "/{tail:.*}", self._not_found)])
         app.on_startup.append(self._start_handlers)
@@ -152,6 +151,11 @@ class Emulator:
         app.on_cleanup.append(self._stop_recording)
         app.on_cleanup.append(self._close_handlers)
         return app
+
+    def middlewares(self) -> list[Middleware]:
+        """The request middlewares to run around :meth:`build_app`'s application (the
+        recording's), outside it: see :class:`~._runner.EmulatorRunner`."""
+        return [recording_middleware(self.recorder)]
 
     async def _start_handlers(self, app: web.Application) -> None:
         # Raises HandlerLoadError (a ConfigError): the server does not start.

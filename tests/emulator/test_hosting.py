@@ -439,3 +439,73 @@ def test_thread_waits_and_assertions_from_a_sync_test() -> None:
             with pytest.raises(RecorderAssertionError, match=r"wait_published\('default/n"):
                 server.wait_published_sync("default/never", timeout=20 * MS)
         server.check()
+
+
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """The qualified names of the coroutines ``task`` is suspended in, outermost first."""
+    names = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and hasattr(awaited, "cr_code"):
+        names.append(awaited.cr_code.co_qualname)
+        awaited = awaited.cr_await
+    return names
+
+
+def _handles_a_request(task: asyncio.Task[Any]) -> bool:
+    names = _awaiting(task)
+    return bool(names) and names[0] == "RequestHandler._handle_request"
+
+
+@pytest.mark.asyncio
+async def test_request_middlewares_keep_no_frame_while_a_websocket_lasts(
+    server: EmulatorServer,
+) -> None:
+    """The retired-port check and the recording run around the application, from the
+    runner: aiohttp then wraps no request in a coroutine of its own, and an open
+    WebSocket's task is suspended in no middleware (each frame would live as long as
+    the connection).  The request counts as in flight (what ``reset(new_port=True)``
+    reads) until its task is done."""
+    runner = server._runner
+    assert runner is not None
+    assert not runner.app.middlewares
+    assert server._in_flight == 0
+    before = asyncio.all_tasks()
+    raw = await open_raw(server)
+    await raw.init()
+    (handling,) = [t for t in asyncio.all_tasks() - before if _handles_a_request(t)]
+    names = _awaiting(handling)
+    # aiohttp's request coroutine, then the application's and the endpoint's at once.
+    assert names[:3] == ["RequestHandler._handle_request", "Application._handle", "handle_realtime"]
+    assert server._in_flight == 1
+    await raw.ws.close()
+    await asyncio.wait([handling], timeout=WAIT)
+    assert server._in_flight == 0  # its done callback ran before asyncio.wait's
+
+
+@pytest.mark.asyncio
+async def test_a_recording_wraps_the_upgrade_from_outside_the_application(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """While a recording runs, the recording middleware is one coroutine around the
+    request (it records a refused upgrade's answer); it still runs outside the
+    application, and the in-flight count still ends with the request."""
+    from appsync_emulator.recording_file import start_recording
+
+    recording = start_recording(server, tmp_path / "traffic.jsonl")
+    try:
+        before = asyncio.all_tasks()
+        raw = await open_raw(server)
+        await raw.init()
+        (handling,) = [t for t in asyncio.all_tasks() - before if _handles_a_request(t)]
+        names = _awaiting(handling)
+        # aiohttp's request coroutine, the recording's, then the application's.
+        assert names[:3] == [
+            "RequestHandler._handle_request",
+            "recording_middleware.<locals>.recorded",
+            "Application._handle",
+        ], names
+        await raw.ws.close()
+        await asyncio.wait([handling], timeout=WAIT)
+        assert server._in_flight == 0
+    finally:
+        recording.close()
