@@ -28,6 +28,8 @@ range.  Targets: deliveries/s at least 0.8x the baseline, CPU per delivery at mo
 1/0.8 = 1.25x.
 
     python benchmarks/fanout.py                 # N = 1, 10, 100, 1000, 5 rounds
+                                                # (300,000 deliveries per round at N = 1,
+                                                # 3,000,000 at N >= 10)
     python benchmarks/fanout.py --quick         # 2 rounds, fewer deliveries (< 60 s)
     python benchmarks/fanout.py --subscribers 100 --rounds 9 --json out.json
     python benchmarks/fanout.py --compare ../before   # A/B: also another checkout's emulator
@@ -68,6 +70,10 @@ from _loadgen import (
 
 CHANNEL = "default/bench"
 BATCH = 5
+FULL_DELIVERIES = 300_000
+"""Deliveries per round per subscriber in a full run, up to :data:`MAX_FULL_DELIVERIES`."""
+MAX_FULL_DELIVERIES = 3_000_000
+"""Deliveries per round at most in a full run (1 to 2 s at 10 or more subscribers)."""
 BASELINE_NAME = "aiohttp broadcaster, encode once, one write per subscriber per read burst"
 
 
@@ -266,7 +272,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
-    target = args.deliveries or (50_000 if args.quick else 300_000)
+
+    def deliveries_per_round(n: int) -> int:
+        if args.deliveries:
+            return int(args.deliveries)
+        if args.quick:
+            return 50_000
+        # About a second or more per round for either server: with 300,000 deliveries
+        # at every N, a round at 100 or 1,000 subscribers lasted 0.1-0.25 s (60
+        # publishes at 1,000), and its ratio moved by tens of percent between rounds.
+        return min(FULL_DELIVERIES * n, MAX_FULL_DELIVERIES)
+
     counts = [int(n) for n in args.subscribers.split(",")]
     raise_fd_limit(max(counts) * 2 + 256)
 
@@ -289,7 +305,7 @@ def main() -> None:
         try:
             infos = {name: server.wait() for name, server in servers.items()}
             for n in counts:
-                events = max(BATCH * 20, target // n)
+                events = max(BATCH * 20, deliveries_per_round(n) // n)
                 events -= events % BATCH
                 procs = 1 if n < 100 else max(1, args.procs)
                 for round_ in range(rounds):
