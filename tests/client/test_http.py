@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from multidict import CIMultiDict
 
 import appsync_events
 from appsync_emulator import EmulatorServer
@@ -40,7 +41,9 @@ OK_BODY = {"failed": [], "successful": [{"identifier": "i0", "index": 0}]}
 @dataclass
 class HttpServer:
     url: str
-    requests: list[tuple[dict[str, str], bytes, str]] = field(default_factory=list)
+    requests: list[tuple[CIMultiDict[str], bytes, str]] = field(default_factory=list)
+    """Each request's headers (names in any case: aiohttp's compiled parser gives known
+    names in their usual case, its pure-Python one as sent), body and path."""
     peers: list[tuple[str, int]] = field(default_factory=list)
     """The client address of each request: one per TCP connection."""
     reply: Callable[[], web.StreamResponse] = lambda: web.json_response(OK_BODY)
@@ -52,7 +55,7 @@ async def http_server() -> AsyncIterator[HttpServer]:
     state = HttpServer(url="")
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        state.requests.append((dict(request.headers), await request.read(), request.path))
+        state.requests.append((CIMultiDict(request.headers), await request.read(), request.path))
         assert request.transport is not None
         state.peers.append(request.transport.get_extra_info("peername")[:2])
         if state.gate is not None:
