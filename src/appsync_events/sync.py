@@ -35,16 +35,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import threading
 import types
 import weakref
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, overload
 
 from . import client as aio
 from ._types import Backpressure, JSONValue, Message, Overflow, PublishResult
 from .clock import RealClockLoop
-from .errors import BroadcastError
+from .errors import AppSyncEventsError, BroadcastError, SubscriptionClosedError
 from .http import DEFAULT_HTTP_TIMEOUT, HttpPublisher as AsyncHttpPublisher
 from .reconnect import ConnectionState, Reconnect, StateCallback
 
@@ -82,6 +83,9 @@ class _Portal:
         self._started = threading.Event()
         self.closing: asyncio.Task[None] | None = None
         """The finalizer's closing task, if it ran."""
+        self.stopped = False
+        """Set by :meth:`stop` before it stops the loop: calls made from then on (or
+        waiting then) fail because the owner was closed."""
         self.thread.start()
         if not self._started.wait(_STOP_TIMEOUT):  # pragma: no cover - a starved machine
             raise RuntimeError("the background event loop did not start")
@@ -155,6 +159,7 @@ class _Portal:
         """Stop the loop and wait (bounded) for the thread to end."""
         if self.thread is threading.current_thread():
             raise RuntimeError("a sync client cannot be closed from its own callbacks")
+        self.stopped = True
         with contextlib.suppress(RuntimeError):  # already closed
             self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(_STOP_TIMEOUT)
@@ -448,7 +453,7 @@ class Subscription:
             ConnectionClosedError, HeartbeatTimeoutError, ...: as the asyncio ``next()``.
         """
         seconds = _check_timeout(timeout)
-        return self._client._call(_within(self._sub.next(), seconds), _outer(seconds))
+        return self._read(_within(self._sub.next, seconds), _outer(seconds))
 
     @overload
     def decode_next(self, target: None = None, *, timeout: float | None = None) -> JSONValue: ...
@@ -465,8 +470,8 @@ class Subscription:
                 errors of :meth:`next`.
         """
         seconds = _check_timeout(timeout)
-        decoded: T | JSONValue = self._client._call(
-            _within(self._sub.decode_next(target), seconds), _outer(seconds)
+        decoded: T | JSONValue = self._read(
+            _within(functools.partial(self._sub.decode_next, target), seconds), _outer(seconds)
         )
         return decoded
 
@@ -486,11 +491,43 @@ class Subscription:
             except StopAsyncIteration:
                 return _END
 
-        item = self._client._call(step(), None)
+        portal = self._client._portal
+        item: Message | object = _END  # the client was closed (its thread stopped)
+        if not portal.stopped:
+            try:
+                item = self._client._call(step(), None)
+            except RuntimeError:
+                if not portal.stopped:
+                    raise  # called from the client's own thread
         if item is _END:
             raise StopIteration
         assert isinstance(item, Message)
         return item
+
+    def _read(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+        """Run a read on the client's loop; once the client was closed (its thread stopped,
+        here or by another thread, before or while the read waits), raise what the
+        asyncio read raises after the close instead of the portal's ``RuntimeError``."""
+        portal = self._client._portal
+        if portal.stopped:
+            coro.close()
+            raise self._ended()
+        try:
+            return self._client._call(coro, timeout)
+        except RuntimeError:
+            if portal.stopped:
+                raise self._ended() from None
+            raise
+
+    def _ended(self) -> AppSyncEventsError:
+        """The asyncio subscription's own error for reads once it ended (its thread is
+        stopped: nothing else touches it now), or the one its client's close gives."""
+        error = self._sub._settings.error
+        if error is None:  # the close did not get to it (it timed out, say)
+            error = SubscriptionClosedError(
+                self._sub.id, self._sub.channel, "closed (the client was closed)"
+            )
+        return error.with_traceback(None)
 
     def close(self) -> None:
         """Unsubscribe and close the subscription.  Idempotent; bounded by ``operation_timeout``.
@@ -528,12 +565,13 @@ def _check_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
-async def _within(coro: Coroutine[Any, Any, T], seconds: float | None) -> T:
-    """Await ``coro`` for at most ``seconds`` (in the loop's thread)."""
+async def _within(read: Callable[[], Awaitable[T]], seconds: float | None) -> T:
+    """Await ``read()`` for at most ``seconds`` (in the loop's thread).  The read is made
+    here: a call that never runs (the client was closed) leaves no coroutine unawaited."""
     deadline = asyncio.timeout(seconds)
     try:
         async with deadline:
-            return await coro
+            return await read()
     except TimeoutError:
         if deadline.expired():
             raise TimeoutError(f"no event within {seconds:g}s") from None

@@ -128,6 +128,71 @@ def test_sync_iteration_ends_when_the_client_closes(appsync_server: EmulatorThre
 
 
 @pytest.mark.usefixtures("no_leftover_threads")
+def test_sync_reads_after_the_client_closed(appsync_server: EmulatorThread) -> None:
+    """Once the client is closed (its thread is gone), iterating ends at once and
+    ``next()``/``decode_next()`` raise the asyncio subscription's own
+    ``SubscriptionClosedError``, as the asyncio reads do after a close (not the thread's
+    ``RuntimeError``): the iteration that another thread's close ended by a hair's breadth
+    before its next read."""
+    client = connect(appsync_server)
+    sub = client.subscribe(CHANNEL)
+    client.close()
+    assert not client.thread.is_alive()
+    assert list(sub) == []
+    with pytest.raises(SubscriptionClosedError, match="the client was closed") as info:
+        sub.next(timeout=1)
+    assert info.value.subscription_id == sub.id
+    with pytest.raises(SubscriptionClosedError, match="the client was closed"):
+        sub.decode_next()
+    assert list(sub) == []
+
+
+# The asyncio client is left unclosed on purpose (its loop is gone): its session and
+# socket are collected in the test, with the warnings that go with that.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.usefixtures("no_leftover_threads")
+def test_sync_reads_when_the_thread_stops_without_closing_the_subscription(
+    appsync_server: EmulatorThread,
+) -> None:
+    """A close that never reached the subscription (its thread stopped first, as when
+    the close times out): a read waiting then, and any read after, raise a
+    ``SubscriptionClosedError`` naming the client's close; iterating ends."""
+    _stop_the_thread_under_a_read(appsync_server)
+    gc.collect()  # the client the scenario left behind, here rather than in a later test
+
+
+def _stop_the_thread_under_a_read(server: EmulatorThread) -> None:
+    client = connect(server)
+    sub = client.subscribe(CHANNEL)
+    waiting = threading.Event()
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        waiting.set()
+        try:
+            sub.next()
+        except BaseException as exc:
+            raised.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert waiting.wait(5)
+    try:
+        client._portal.stop()  # what close() does last, whatever became of the close
+        client._finalizer.detach()  # as close() does (it would keep the asyncio client)
+    finally:
+        reader.join(5)
+    assert not reader.is_alive()
+    assert [type(e) for e in raised] == [SubscriptionClosedError], raised
+    assert "closed (the client was closed)" in str(raised[0])
+    with pytest.raises(SubscriptionClosedError, match="the client was closed"):
+        sub.next()
+    assert list(sub) == []
+    client.close()  # nothing left to do: returns at once
+
+
+@pytest.mark.usefixtures("no_leftover_threads")
 def test_sync_connect_refused_ends_the_thread(appsync_server: EmulatorThread) -> None:
     """A refused connection raises the asyncio API's error and leaves no thread."""
     with pytest.raises(UnauthorizedError) as info:
