@@ -73,7 +73,7 @@ BATCH = 5
 FULL_DELIVERIES = 300_000
 """Deliveries per round per subscriber in a full run, up to :data:`MAX_FULL_DELIVERIES`."""
 MAX_FULL_DELIVERIES = 3_000_000
-"""Deliveries per round at most in a full run (1 to 2 s at 10 or more subscribers)."""
+"""Deliveries per round at most in a full run (0.5 to 2 s at 10 or more subscribers)."""
 BASELINE_NAME = "aiohttp broadcaster, encode once, one write per subscriber per read burst"
 
 
@@ -278,7 +278,7 @@ def main() -> None:
             return int(args.deliveries)
         if args.quick:
             return 50_000
-        # About a second or more per round for either server: with 300,000 deliveries
+        # Half a second or more per round for either server: with 300,000 deliveries
         # at every N, a round at 100 or 1,000 subscribers lasted 0.1-0.25 s (60
         # publishes at 1,000), and its ratio moved by tens of percent between rounds.
         return min(FULL_DELIVERIES * n, MAX_FULL_DELIVERIES)
