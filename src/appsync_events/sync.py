@@ -491,14 +491,12 @@ class Subscription:
             except StopAsyncIteration:
                 return _END
 
-        portal = self._client._portal
-        item: Message | object = _END  # the client was closed (its thread stopped)
-        if not portal.stopped:
-            try:
-                item = self._client._call(step(), None)
-            except RuntimeError:
-                if not portal.stopped:
-                    raise  # called from the client's own thread
+        try:
+            item = self._read(step(), None)
+        except AppSyncEventsError:
+            if self._client._portal.stopped:  # the client was closed: the iteration ends
+                raise StopIteration from None
+            raise
         if item is _END:
             raise StopIteration
         assert isinstance(item, Message)
